@@ -1,0 +1,126 @@
+// The contract between the CLI, the state-machine Lambdas and the worker: execution input, work
+// items, per-image results and the run report. Every component imports these schemas; none re-types
+// them. Inputs are validated once, at the edge, with `parse*` helpers that produce errors naming the
+// offending field.
+import { z } from 'zod';
+import { isDigest, isRepositoryName, isTag } from './names.ts';
+
+const glob = z.string().min(1).max(256);
+export const RepositoryName = z.string().refine(isRepositoryName, {
+  message: 'not a valid repository name (lowercase [a-z0-9] components separated by . _ __ - or /)',
+});
+export const Tag = z.string().refine(isTag, { message: 'not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})' });
+export const Digest = z.string().refine(isDigest, { message: 'not a sha256 digest (sha256:<64 hex>)' });
+
+export const ArchiveFormat = z.enum(['oci', 'docker-archive']);
+
+export const RestoreTarget = z
+  .object({
+    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region code').optional(),
+    accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
+    repositoryPrefix: z
+      .string()
+      .regex(/^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\/?$/, 'not a valid repository prefix')
+      .optional(),
+  })
+  .strict();
+export type RestoreTarget = z.infer<typeof RestoreTarget>;
+
+/** What a Step Functions execution (or `ecr-backup run`) is started with. `{}` is a scheduled backup. */
+export const ExecutionInput = z
+  .object({
+    mode: z.enum(['backup', 'restore']).default('backup'),
+    repositories: z.array(glob).max(100).optional(),
+    tags: z.array(glob).max(100).optional(),
+    excludeTags: z.array(glob).max(100).optional(),
+    includeUntagged: z.boolean().optional(),
+    asOf: z.iso.datetime({ offset: true }).optional(),
+    target: RestoreTarget.optional(),
+    dryRun: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine((input, ctx) => {
+    if (input.mode === 'backup' && input.asOf) ctx.addIssue({ code: 'custom', path: ['asOf'], message: 'asOf applies to restore runs only' });
+    if (input.mode === 'backup' && input.target) ctx.addIssue({ code: 'custom', path: ['target'], message: 'target applies to restore runs only' });
+  });
+export type ExecutionInput = z.infer<typeof ExecutionInput>;
+
+/** One image to copy. Backup: source repository + tag (or digest for untagged). Restore: a catalog entry. */
+export const WorkItem = z
+  .object({
+    repository: RepositoryName,
+    tag: Tag.optional(),
+    digest: Digest.optional(),
+    /** Compressed bytes the image references, when the lister knows it; used to size batches. */
+    sizeBytes: z.number().int().nonnegative().optional(),
+  })
+  .strict()
+  .refine((item) => item.tag !== undefined || item.digest !== undefined, { message: 'a work item needs a tag or a digest' });
+export type WorkItem = z.infer<typeof WorkItem>;
+
+export const ImageStatus = z.enum(['copied', 'unchanged', 'failed', 'planned']);
+export type ImageStatus = z.infer<typeof ImageStatus>;
+
+/** The outcome for one image, written by the worker (one per image) and collected in the run report. */
+export const ImageResult = z.object({
+  repository: z.string(),
+  /** Where the image went on restore (repository prefix applied). */
+  targetRepository: z.string().optional(),
+  tag: z.string().optional(),
+  digest: z.string().optional(),
+  status: ImageStatus,
+  blobsCopied: z.number().int().nonnegative(),
+  bytesCopied: z.number().int().nonnegative(),
+  /** Bytes the destination already had (shared layers, earlier runs). */
+  bytesDeduplicated: z.number().int().nonnegative(),
+  durationMs: z.number().nonnegative(),
+  error: z.string().optional(),
+});
+export type ImageResult = z.infer<typeof ImageResult>;
+
+export const RunCounts = z.object({
+  images: z.number().int().nonnegative(),
+  copied: z.number().int().nonnegative(),
+  unchanged: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  planned: z.number().int().nonnegative(),
+  bytesCopied: z.number().int().nonnegative(),
+  bytesDeduplicated: z.number().int().nonnegative(),
+});
+export type RunCounts = z.infer<typeof RunCounts>;
+
+export const RunReport = z.object({
+  runId: z.string(),
+  mode: z.enum(['backup', 'restore']),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  counts: RunCounts,
+  failures: z.array(ImageResult),
+  results: z.array(ImageResult),
+});
+export type RunReport = z.infer<typeof RunReport>;
+
+export function summarize(results: readonly ImageResult[]): RunCounts {
+  const counts: RunCounts = { images: results.length, copied: 0, unchanged: 0, failed: 0, planned: 0, bytesCopied: 0, bytesDeduplicated: 0 };
+  for (const r of results) {
+    counts[r.status] += 1;
+    counts.bytesCopied += r.bytesCopied;
+    counts.bytesDeduplicated += r.bytesDeduplicated;
+  }
+  return counts;
+}
+
+/** Turns a zod error into one line per problem, each naming the field path: `repositories.0: ...`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(input)'}: ${i.message}`).join('; ');
+}
+
+export class InvalidInputError extends Error {
+  override name = 'InvalidInputError';
+}
+
+export function parseExecutionInput(raw: unknown): ExecutionInput {
+  const result = ExecutionInput.safeParse(raw ?? {});
+  if (!result.success) throw new InvalidInputError(`invalid execution input: ${describeIssues(result.error)}`);
+  return result.data;
+}

@@ -1,0 +1,18 @@
+// Repository and tag grammar from the OCI distribution spec. Every name that reaches a store key, a
+// URL path or a file path is checked against these first, so a hostile tag such as `../../x` or
+// `a/b` is refused at the edge instead of escaping the store layout.
+export const REPOSITORY_PATTERN = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*$/;
+export const TAG_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
+export const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
+
+export function isRepositoryName(name: string): boolean {
+  return name.length <= 255 && REPOSITORY_PATTERN.test(name);
+}
+
+export function isTag(tag: string): boolean {
+  return TAG_PATTERN.test(tag);
+}
+
+export function isDigest(value: string): boolean {
+  return DIGEST_PATTERN.test(value);
+}

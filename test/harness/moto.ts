@@ -1,0 +1,51 @@
+// moto server as the S3 and ECR control-plane emulator. The AWS SDK is pointed at it through the
+// standard AWS_ENDPOINT_URL* variables and dummy credentials (see `awsEnv`).
+import { freePort, startService, tempDir, type RunningService } from './process.ts';
+
+export interface TestMoto extends RunningService {
+  /** Environment for child processes (CLI, worker) and for `applyAwsEnv` in-process. */
+  env: Record<string, string>;
+  reset(): Promise<void>;
+}
+
+export async function startMoto(): Promise<TestMoto> {
+  const dir = await tempDir('moto');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  // The pyenv shim's pid is not the server's; run the interpreter directly so stop() kills the server.
+  const service = await startService({
+    name: 'moto',
+    command: process.env.MOTO_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python',
+    args: ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)],
+    logDir: dir,
+    url,
+    ready: async () => (await fetch(`${url}/`)).status === 200,
+    timeoutMs: 60_000,
+  });
+  return {
+    ...service,
+    env: {
+      AWS_ENDPOINT_URL: url,
+      AWS_ACCESS_KEY_ID: 'testing',
+      AWS_SECRET_ACCESS_KEY: 'testing',
+      AWS_REGION: 'us-east-1',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    },
+    async reset() {
+      await fetch(`${url}/moto-api/reset`, { method: 'POST' });
+    },
+  };
+}
+
+/** Points the in-process AWS SDK at moto; returns a function that restores the previous values. */
+export function applyAwsEnv(env: Record<string, string>): () => void {
+  const previous = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  return () => {
+    for (const [k, v] of Object.entries(previous)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  };
+}

@@ -1,0 +1,50 @@
+// The one narrow interface the copy engine sees. A registry (remote), a backup store (S3 or a local
+// directory) and later archive formats all implement it, so backup and restore are the same copy
+// with the two ends swapped, and the engine never knows where bytes come from.
+import type { Readable } from 'node:stream';
+import type { Descriptor, Manifest } from './manifest.ts';
+
+/** A tagged (or, for untagged images, digest-only) image as a listing reports it. */
+export interface ImageListing {
+  tag?: string;
+  digest?: string;
+  /** Compressed bytes, when the source knows without fetching (ECR DescribeImages does). */
+  sizeBytes?: number;
+  /** When the image was pushed or backed up, when known. */
+  time?: string;
+}
+
+/** A reference to resolve: a tag, or a digest with the media type when the caller knows it. */
+export type ImageReference = { tag: string } | { digest: string; mediaType?: string };
+
+export interface ImageRepository {
+  readonly name: string;
+
+  /** Tags (and, where the source can list them, untagged digests) in this repository. */
+  listImages(): Promise<ImageListing[]>;
+  /** The manifest a tag or digest points at, its bytes verified against its digest. */
+  getManifest(ref: ImageReference): Promise<Manifest>;
+  /** Streams a blob's bytes. Callers verify; implementations may verify too. */
+  openBlob(descriptor: Descriptor): Promise<Readable>;
+
+  /**
+   * True when the manifest with this digest is present and so is everything it references. For a
+   * registry this is what the registry guarantees on manifest PUT; for a store it holds because a
+   * manifest is written only after its blobs and children.
+   */
+  hasManifest(descriptor: Descriptor): Promise<boolean>;
+  hasBlob(descriptor: Descriptor): Promise<boolean>;
+  /** Stores a blob. Must commit nothing when `body` errors (digest mismatch, reset, abort). */
+  putBlob(descriptor: Descriptor, body: Readable): Promise<void>;
+  /** Stores a manifest by digest, and points `tag` at it when given. Bytes are stored as given. */
+  putManifest(manifest: Manifest, tag?: string): Promise<void>;
+}
+
+export interface ImageEndpoint {
+  /** A human-readable name for logs and errors: `docker://127.0.0.1:5000`, `s3://bucket/prefix`. */
+  readonly description: string;
+  listRepositories(): Promise<string[]>;
+  repository(name: string): ImageRepository;
+  /** Creates the repository when the endpoint needs it to exist before a push (ECR). */
+  ensureRepository?(name: string): Promise<void>;
+}

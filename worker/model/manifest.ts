@@ -1,0 +1,101 @@
+// The core model, after go-containerregistry: a descriptor names content by digest, size and media
+// type; a manifest is raw bytes plus the descriptor they hash to. Manifests are kept as the exact
+// bytes the registry served: re-serialising JSON would change the digest.
+import { assertDigest, sha256Digest, type Digest } from './digest.ts';
+
+export const MediaType = {
+  OciManifest: 'application/vnd.oci.image.manifest.v1+json',
+  OciIndex: 'application/vnd.oci.image.index.v1+json',
+  DockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  DockerManifestList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  DockerSchema1: 'application/vnd.docker.distribution.manifest.v1+json',
+  DockerSchema1Signed: 'application/vnd.docker.distribution.manifest.v1+prettyjws',
+  OciImageConfig: 'application/vnd.oci.image.config.v1+json',
+  DockerImageConfig: 'application/vnd.docker.container.image.v1+json',
+} as const;
+
+/** What we send in Accept when fetching manifests: every type we can copy byte for byte. */
+export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
+
+const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
+const IMAGE_TYPES = new Set<string>([MediaType.OciManifest, MediaType.DockerManifest]);
+
+export interface Platform {
+  architecture: string;
+  os: string;
+  variant?: string;
+}
+
+export interface Descriptor {
+  mediaType: string;
+  digest: Digest;
+  size: number;
+  platform?: Platform;
+  annotations?: Record<string, string>;
+  artifactType?: string;
+}
+
+/** A manifest or index exactly as served, with the descriptor of those bytes. */
+export interface Manifest {
+  descriptor: Descriptor;
+  bytes: Buffer;
+}
+
+export class UnsupportedManifestError extends Error {
+  override name = 'UnsupportedManifestError';
+}
+
+interface ParsedManifest {
+  mediaType?: string;
+  schemaVersion?: number;
+  config?: Descriptor;
+  layers?: Descriptor[];
+  manifests?: Descriptor[];
+  subject?: Descriptor;
+  blobs?: Descriptor[];
+}
+
+function parse(bytes: Buffer): ParsedManifest {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as ParsedManifest;
+  } catch {
+    throw new UnsupportedManifestError('manifest is not valid JSON');
+  }
+}
+
+/**
+ * Builds a Manifest from bytes, deciding the media type from (in order) the transport's
+ * Content-Type, the manifest's own `mediaType` field, or its shape. Schema 1 is refused with a
+ * clear error: its signed form cannot be copied byte for byte between registries.
+ */
+export function manifestFromBytes(bytes: Buffer, hint?: { mediaType?: string; digest?: string }): Manifest {
+  const parsed = parse(bytes);
+  const declared = hint?.mediaType && hint.mediaType !== 'application/json' ? hint.mediaType.split(';')[0]!.trim() : undefined;
+  const mediaType = declared ?? parsed.mediaType ?? (parsed.manifests ? MediaType.OciIndex : MediaType.OciManifest);
+  if (mediaType === MediaType.DockerSchema1 || mediaType === MediaType.DockerSchema1Signed || parsed.schemaVersion === 1) {
+    throw new UnsupportedManifestError(
+      'Docker schema 1 manifests are not supported (deprecated, and their signatures cannot be preserved); convert the image to schema 2 first',
+    );
+  }
+  if (!INDEX_TYPES.has(mediaType) && !IMAGE_TYPES.has(mediaType)) {
+    throw new UnsupportedManifestError(`unsupported manifest media type ${mediaType}`);
+  }
+  if (hint?.digest) assertDigest(bytes, { digest: hint.digest });
+  return { descriptor: { mediaType, digest: hint?.digest as Digest ?? sha256Digest(bytes), size: bytes.byteLength }, bytes };
+}
+
+export function isIndex(manifest: Manifest): boolean {
+  return INDEX_TYPES.has(manifest.descriptor.mediaType);
+}
+
+/** Child manifests of an index (empty for an image manifest). */
+export function childManifests(manifest: Manifest): Descriptor[] {
+  return isIndex(manifest) ? (parse(manifest.bytes).manifests ?? []) : [];
+}
+
+/** Blobs an image manifest references: config first, then layers (empty for an index). */
+export function blobsOf(manifest: Manifest): Descriptor[] {
+  if (isIndex(manifest)) return [];
+  const parsed = parse(manifest.bytes);
+  return [...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? []), ...(parsed.blobs ?? [])];
+}
