@@ -124,3 +124,55 @@ export function parseExecutionInput(raw: unknown): ExecutionInput {
   if (!result.success) throw new InvalidInputError(`invalid execution input: ${describeIssues(result.error)}`);
   return result.data;
 }
+
+// ---- Workflow contract (Step Functions <-> Lambdas <-> Fargate worker) ----------------------------
+// The listing Lambda writes the work as batches to the store under runs/<runId>/ and hands Step
+// Functions only references: payloads stop at 256 KiB and ECS container overrides at 8 KiB, while an
+// account may hold tens of thousands of tags. Batches are sized by image bytes and count, which
+// balances data volume per Fargate task (Step Functions' own ItemBatcher can only size by JSON bytes).
+
+/** One Fargate task's work: `runs/<runId>/batches/<index>.json`. */
+export const WorkBatch = z.object({
+  runId: z.string().min(1),
+  index: z.number().int().nonnegative(),
+  mode: z.enum(['backup', 'restore']),
+  asOf: z.string().optional(),
+  target: RestoreTarget.optional(),
+  dryRun: z.boolean().optional(),
+  items: z.array(WorkItem).min(1),
+});
+export type WorkBatch = z.infer<typeof WorkBatch>;
+
+/** An element of the Map's item list (`runs/<runId>/batches.json`): where a batch is, and its weight. */
+export const BatchRef = z.object({
+  batchKey: z.string(),
+  index: z.number().int().nonnegative(),
+  items: z.number().int().positive(),
+  bytes: z.number().int().nonnegative(),
+});
+export type BatchRef = z.infer<typeof BatchRef>;
+
+/** What the listing Lambda returns to the state machine: counts and keys, never the items. */
+export const ListingOutput = z.object({
+  runId: z.string(),
+  mode: z.enum(['backup', 'restore']),
+  bucket: z.string(),
+  /** Key of the JSON array of BatchRef that the distributed Map's ItemReader reads. */
+  batchesKey: z.string(),
+  batchCount: z.number().int().nonnegative(),
+  itemCount: z.number().int().nonnegative(),
+  /** Images skipped at listing time because the store already holds them under the same tag. */
+  unchangedCount: z.number().int().nonnegative(),
+});
+export type ListingOutput = z.infer<typeof ListingOutput>;
+
+/** Store-relative keys of a run's files. */
+export const runKeys = {
+  dir: (runId: string) => `runs/${runId}/`,
+  batches: (runId: string) => `runs/${runId}/batches.json`,
+  batch: (runId: string, index: number) => `runs/${runId}/batches/${String(index).padStart(6, '0')}.json`,
+  resultsDir: (runId: string) => `runs/${runId}/results/`,
+  result: (runId: string, batch: number, item: number) =>
+    `runs/${runId}/results/${String(batch).padStart(6, '0')}/${String(item).padStart(6, '0')}.json`,
+  report: (runId: string) => `runs/${runId}/report.json`,
+};
