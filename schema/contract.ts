@@ -156,6 +156,7 @@ export type BatchRef = z.infer<typeof BatchRef>;
 export const ListingOutput = z.object({
   runId: z.string(),
   mode: z.enum(['backup', 'restore']),
+  startedAt: z.string(),
   bucket: z.string(),
   /** Key of the JSON array of BatchRef that the distributed Map's ItemReader reads. */
   batchesKey: z.string(),

@@ -18,6 +18,7 @@ export async function startMoto(): Promise<TestMoto> {
     command: process.env.MOTO_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python',
     args: ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)],
     logDir: dir,
+    removeOnStop: dir,
     url,
     ready: async () => (await fetch(`${url}/`)).status === 200,
     timeoutMs: 60_000,

@@ -2,7 +2,7 @@
 // on a free loopback port and is stopped by its own pid.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtemp, open } from 'node:fs/promises';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -37,6 +37,8 @@ export async function startService(options: {
   url: string;
   ready: () => Promise<boolean>;
   timeoutMs?: number;
+  /** Removed with everything in it once the process has exited. */
+  removeOnStop?: string;
 }): Promise<RunningService> {
   const log = await open(join(options.logDir, `${options.name}.log`), 'a');
   const child: ChildProcess = spawn(options.command, options.args, { stdio: ['ignore', log.fd, log.fd], detached: false });
@@ -62,6 +64,7 @@ export async function startService(options: {
       await gone;
       clearTimeout(timer);
       await log.close();
+      if (options.removeOnStop) await rm(options.removeOnStop, { recursive: true, force: true });
     },
   };
 }

@@ -42,6 +42,7 @@ ${auth}`;
     command: 'docker-registry',
     args: ['serve', join(dir, 'config.yml')],
     logDir: dir,
+    removeOnStop: dir,
     url,
     ready: async () => {
       const res = await fetch(`${url}/v2/`);

@@ -56,7 +56,7 @@ export function assertDigest(bytes: Uint8Array, expected: { digest: string; size
  * when the content does not match `expected`. It also errors as soon as more bytes than expected
  * arrive, so a lying registry cannot make us buffer or upload an unbounded body.
  */
-export function verifyingStream(expected: { digest: string; size: number }): Transform {
+export function verifyingStream(expected: { digest: string; size: number }, onBytes?: (count: number) => void): Transform {
   digestHex(expected.digest);
   const hash = createHash('sha256');
   let size = 0;
@@ -68,6 +68,7 @@ export function verifyingStream(expected: { digest: string; size: number }): Tra
         return;
       }
       hash.update(chunk);
+      onBytes?.(chunk.length);
       callback(null, chunk);
     },
     flush(callback: TransformCallback) {

@@ -36,8 +36,12 @@ export interface ImageRepository {
   hasBlob(descriptor: Descriptor): Promise<boolean>;
   /** Stores a blob. Must commit nothing when `body` errors (digest mismatch, reset, abort). */
   putBlob(descriptor: Descriptor, body: Readable): Promise<void>;
-  /** Stores a manifest by digest, and points `tag` at it when given. Bytes are stored as given. */
-  putManifest(manifest: Manifest, tag?: string): Promise<void>;
+  /**
+   * Stores a manifest by digest, bytes as given. `ref` is the reference the image was copied by:
+   * a tag points that tag at it; a digest marks an untagged image worth listing on its own. Index
+   * children are stored without a ref: they are part of their index, not images of their own.
+   */
+  putManifest(manifest: Manifest, ref?: ImageReference): Promise<void>;
 }
 
 export interface ImageEndpoint {

@@ -1,0 +1,92 @@
+// Environment variables the stack gives its Lambdas and the Fargate worker, and their validation.
+// Each component parses its environment once at start-up (`load*Environment`), so a misconfigured
+// deployment fails with one message naming every bad variable instead of halfway through a run.
+import { z } from 'zod';
+import { ArchiveFormat, describeIssues } from './contract.ts';
+
+export const ENV = {
+  /** `s3://<bucket>/<prefix>`: the backup store. Lambdas and worker. */
+  STORE_URL: 'STORE_URL',
+  /** Archive format for new backups (ArchiveFormat). Lambdas and worker. */
+  IMAGE_FORMAT: 'IMAGE_FORMAT',
+  /** Worker: store-relative key of this task's WorkBatch; set per Fargate task by the Map. */
+  BATCH_KEY: 'BATCH_KEY',
+  /** Worker and Lambdas: the region they run in. */
+  AWS_REGION: 'AWS_REGION',
+  /** Listing Lambda: JSON array of repository globs the stack protects; `{}` input backs up these. */
+  PROTECTED_REPOSITORIES: 'PROTECTED_REPOSITORIES',
+  /** Listing Lambda: a batch is closed when it reaches this many compressed image bytes ... */
+  BATCH_MAX_BYTES: 'BATCH_MAX_BYTES',
+  /** ... or this many images. */
+  BATCH_MAX_IMAGES: 'BATCH_MAX_IMAGES',
+  /** Summary Lambda: failure percentage (0-100) over which the run fails. */
+  FAILURE_TOLERANCE_PERCENT: 'FAILURE_TOLERANCE_PERCENT',
+  /** Summary Lambda: SNS topic to notify when anything failed. */
+  TOPIC_ARN: 'TOPIC_ARN',
+  /** Summary Lambda: CloudWatch metrics namespace (PutMetricData is allowed for this one only). */
+  METRICS_NAMESPACE: 'METRICS_NAMESPACE',
+  /**
+   * Optional everywhere ECR is used: the registry address to use instead of the one the ECR
+   * authorization token names (a VPC endpoint name in production; a local registry in tests).
+   */
+  ECR_REGISTRY_URL: 'ECR_BACKUP_ECR_REGISTRY_URL',
+} as const;
+
+export const DEFAULT_METRICS_NAMESPACE = 'EcrBackup';
+
+const storeUrl = z.string().regex(/^s3:\/\/[^/]+(\/.*)?$|^(file:\/\/)?\//, 'must be s3://bucket/prefix or an absolute directory');
+const optionalUrl = z
+  .string()
+  .url()
+  .optional()
+  .or(z.literal('').transform(() => undefined));
+const jsonStringArray = z.string().transform((value, ctx) => {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    if (Array.isArray(parsed) && parsed.every((v) => typeof v === 'string')) return parsed as string[];
+  } catch {
+    // reported below
+  }
+  ctx.addIssue({ code: 'custom', message: 'must be a JSON array of strings' });
+  return z.NEVER;
+});
+
+const common = {
+  [ENV.STORE_URL]: storeUrl,
+  [ENV.AWS_REGION]: z.string().min(1).optional(),
+  [ENV.ECR_REGISTRY_URL]: optionalUrl,
+};
+
+const ListingEnvironment = z.object({
+  ...common,
+  [ENV.PROTECTED_REPOSITORIES]: jsonStringArray.default(['**']),
+  [ENV.BATCH_MAX_BYTES]: z.coerce.number().int().positive().default(20 * 1024 ** 3),
+  [ENV.BATCH_MAX_IMAGES]: z.coerce.number().int().positive().default(200),
+});
+
+const WorkerEnvironment = z.object({
+  ...common,
+  [ENV.BATCH_KEY]: z.string().regex(/^runs\/[^/]+\/batches\/\d+\.json$/, 'must be runs/<run>/batches/<n>.json'),
+  [ENV.IMAGE_FORMAT]: ArchiveFormat.default('oci'),
+});
+
+const SummaryEnvironment = z.object({
+  ...common,
+  [ENV.FAILURE_TOLERANCE_PERCENT]: z.coerce.number().min(0).max(100).default(0),
+  [ENV.TOPIC_ARN]: z.string().optional(),
+  [ENV.METRICS_NAMESPACE]: z.string().default(DEFAULT_METRICS_NAMESPACE),
+});
+
+export class ConfigurationError extends Error {
+  override name = 'ConfigurationError';
+}
+
+function load<T extends z.ZodType>(schema: T, component: string, env: NodeJS.ProcessEnv): z.infer<T> {
+  const result = schema.safeParse(env);
+  if (!result.success) throw new ConfigurationError(`${component} is misconfigured: ${describeIssues(result.error)}`);
+  return result.data;
+}
+
+export const loadListingEnvironment = (env: NodeJS.ProcessEnv = process.env) => load(ListingEnvironment, 'the listing Lambda', env);
+export const loadWorkerEnvironment = (env: NodeJS.ProcessEnv = process.env) => load(WorkerEnvironment, 'the worker', env);
+export const loadSummaryEnvironment = (env: NodeJS.ProcessEnv = process.env) => load(SummaryEnvironment, 'the summary Lambda', env);

@@ -1,0 +1,185 @@
+// The backup/restore workflow as a Step Functions state graph (JSONPath). The EcrBackup construct
+// (infra/ecr-backup.ts) supplies the resources; this file only wires states.
+//
+//   List images ─▶ Anything to copy? ─(itemCount = 0)──────────────────────────────▶ Summarize run
+//                        └─(otherwise)─▶ Copy batches (DISTRIBUTED Map) ─┬─(done)───▶ Summarize run
+//                                          per batch:                    └─(Catch)──▶ Summarize run
+//                                          Backup or restore? ─▶ Back up batch | Restore batch
+//                                                                   └─(Catch)─▶ Record batch failure
+//
+// State data: `List images` replaces the execution input with `{runId, mode, listing}`; the Map
+// discards its own output (ResultPath null) so that stays intact, its Catch adds `mapFailed`; the
+// summary Lambda therefore receives exactly `{runId, mode, listing, mapFailed?}` as `$`.
+import { Duration } from 'aws-cdk-lib';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { Construct } from 'constructs';
+import { BATCH_KEY } from '../infra/runtime-env.ts';
+
+/** State names, as they appear in the ASL (and as aws-local-stepfunctions handler keys). */
+export const STATE = {
+  list: 'List images',
+  anythingToCopy: 'Anything to copy?',
+  map: 'Copy batches',
+  backupOrRestore: 'Backup or restore?',
+  backup: 'Back up batch',
+  restore: 'Restore batch',
+  batchFailed: 'Record batch failure',
+  summarize: 'Summarize run',
+} as const;
+
+/** Errors on which starting a Fargate task is retried: capacity shortages and throttling. */
+export const ECS_RETRY_ERRORS = [
+  // "Capacity is unavailable at this time" and other RunTask failures surface as this one.
+  'ECS.AmazonECSException',
+  'ECS.ServerException',
+  'ECS.LimitExceededException',
+  'ECS.ThrottlingException',
+  'ThrottlingException',
+];
+
+export interface WorkerLaunch {
+  readonly taskDefinition: ecs.TaskDefinition;
+  readonly container: ecs.ContainerDefinition;
+}
+
+export interface DefinitionProps {
+  readonly listFunction: lambda.IFunction;
+  readonly summarizeFunction: lambda.IFunction;
+  readonly cluster: ecs.ICluster;
+  readonly backup: WorkerLaunch;
+  readonly restore: WorkerLaunch;
+  readonly subnets: ec2.SubnetSelection;
+  readonly securityGroups: ec2.ISecurityGroup[];
+  /** Fargate tasks running at once. */
+  readonly maxConcurrency: number;
+  /** Map-level tolerance: percentage of batches whose child execution may fail outright. */
+  readonly toleratedFailurePercentage: number;
+  /** Upper bound for one batch's Fargate task. */
+  readonly taskTimeout: Duration;
+}
+
+export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.IChainable {
+  const scope = new Construct(parent, 'Workflow');
+  const list = new tasks.LambdaInvoke(scope, 'ListImages', {
+    stateName: STATE.list,
+    lambdaFunction: props.listFunction,
+    payload: sfn.TaskInput.fromObject({
+      executionId: sfn.JsonPath.executionId,
+      input: sfn.JsonPath.objectAt('$'),
+    }),
+    // The ListingOutput carries counts and keys only; the items stay in S3.
+    resultSelector: {
+      'runId.$': '$.Payload.runId',
+      'mode.$': '$.Payload.mode',
+      'listing.$': '$.Payload',
+    },
+    resultPath: '$',
+    retryOnServiceExceptions: true,
+    // No Catch: an invalid input fails the execution at once with the Lambda's error naming the field.
+  });
+
+  const summarize = new tasks.LambdaInvoke(scope, 'SummarizeRun', {
+    stateName: STATE.summarize,
+    lambdaFunction: props.summarizeFunction,
+    payload: sfn.TaskInput.fromJsonPathAt('$'),
+    // The execution's output is the report; a throw (failures over tolerance) fails the execution.
+    outputPath: '$.Payload',
+  });
+  for (const fn of [list, summarize]) {
+    fn.addRetry({ errors: ['Lambda.TooManyRequestsException'], interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 5, jitterStrategy: sfn.JitterType.FULL });
+  }
+
+  const batchFailed = new sfn.Pass(scope, 'RecordBatchFailure', {
+    stateName: STATE.batchFailed,
+    // Not fatal by itself: the batch's images have no result files, so the summary counts them as
+    // failed and applies the tolerance; this record keeps the cause visible in the map run.
+    parameters: {
+      'batchKey.$': '$.batchKey',
+      failed: true,
+      'error.$': '$.failure.Error',
+      'cause.$': '$.failure.Cause',
+    },
+  });
+
+  const runBatch = (id: string, stateName: string, launch: WorkerLaunch) =>
+    new tasks.EcsRunTask(scope, id, {
+      stateName,
+      integrationPattern: sfn.IntegrationPattern.RUN_JOB,
+      cluster: props.cluster,
+      taskDefinition: launch.taskDefinition,
+      launchTarget: new tasks.EcsFargateLaunchTarget({ platformVersion: ecs.FargatePlatformVersion.LATEST }),
+      subnets: props.subnets,
+      securityGroups: props.securityGroups,
+      assignPublicIp: false,
+      // A reference to the batch file, never the items: container overrides stop at 8 KiB.
+      containerOverrides: [
+        {
+          containerDefinition: launch.container,
+          environment: [{ name: BATCH_KEY, value: sfn.JsonPath.stringAt('$.batchKey') }],
+        },
+      ],
+      taskTimeout: sfn.Timeout.duration(props.taskTimeout),
+      // DescribeTasks' output is large and unused (results are in S3): the item's output is its input.
+      resultPath: sfn.JsonPath.DISCARD,
+    })
+      .addRetry({
+        errors: ECS_RETRY_ERRORS,
+        interval: Duration.seconds(20),
+        backoffRate: 2,
+        maxAttempts: 6,
+        maxDelay: Duration.minutes(5),
+        jitterStrategy: sfn.JitterType.FULL,
+      })
+      .addCatch(batchFailed, { errors: [sfn.Errors.ALL], resultPath: '$.failure' });
+
+  const backupBatch = runBatch('BackUpBatch', STATE.backup, props.backup);
+  const restoreBatch = runBatch('RestoreBatch', STATE.restore, props.restore);
+
+  // Two task definitions with separate task roles: the backup role cannot push to ECR, the restore
+  // role can. The mode is fixed per execution; the Choice routes every batch the same way.
+  const processor = new sfn.Choice(scope, 'BackupOrRestore', { stateName: STATE.backupOrRestore })
+    .when(sfn.Condition.stringEquals('$.mode', 'restore'), restoreBatch)
+    .otherwise(backupBatch);
+
+  const map = new sfn.DistributedMap(scope, 'CopyBatches', {
+    stateName: STATE.map,
+    // The listing Lambda already grouped the images into batches sized by image bytes and count and
+    // wrote them to S3; each element of the JSON array at batchesKey is one BatchRef = one Fargate
+    // task. Step Functions' ItemBatcher is not used: it can only size batches by JSON bytes and item
+    // count, not by the data volume a batch moves, and each batch would then travel inline in the
+    // child execution input (and could not be handed to ECS, whose overrides stop at 8 KiB).
+    itemReader: new sfn.S3JsonItemReader({
+      bucketNamePath: sfn.JsonPath.stringAt('$.listing.bucket'),
+      key: sfn.JsonPath.stringAt('$.listing.batchesKey'),
+    }),
+    itemSelector: {
+      'runId.$': '$.runId',
+      'mode.$': '$.mode',
+      'batchKey.$': '$$.Map.Item.Value.batchKey',
+      'index.$': '$$.Map.Item.Value.index',
+    },
+    maxConcurrency: props.maxConcurrency,
+    toleratedFailurePercentage: props.toleratedFailurePercentage,
+    label: 'CopyBatches',
+    // Per-image results live in S3 (runs/<runId>/results/); the map's own output is not needed and
+    // would grow with the batch count towards the 256 KiB state payload limit.
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  map.itemProcessor(processor);
+  // Tolerated-failure threshold exceeded (States.ExceedToleratedFailureThreshold) or any other map
+  // failure: still summarize, so the report, metrics and notification go out; the summary then fails
+  // the execution with the counts.
+  map.addCatch(summarize, { errors: [sfn.Errors.ALL], resultPath: '$.mapFailed' });
+  map.next(summarize);
+
+  return list.next(
+    new sfn.Choice(scope, 'AnythingToCopy', { stateName: STATE.anythingToCopy })
+      .when(sfn.Condition.numberEquals('$.listing.itemCount', 0), summarize)
+      .otherwise(map),
+  );
+}
+

@@ -1,0 +1,89 @@
+// Listing Lambda: validates the execution input, lists what to copy (ECR for a backup, the store's
+// catalog for a restore), leaves out images the store already holds under the same tag, and writes
+// the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
+// 256 KiB, and an account may hold tens of thousands of tags.
+import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
+import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
+import { planImages } from '../../worker/engine/plan.ts';
+import { mapLimited } from '../../worker/engine/limiter.ts';
+import { EcrEndpoint } from '../../worker/registry/ecr.ts';
+import { openBackupStore } from '../../worker/store/url.ts';
+import type { BackupStore } from '../../worker/store/backup-store.ts';
+import { S3ObjectStore } from '../../worker/store/s3.ts';
+import { log } from '../../worker/log.ts';
+import { batchItems } from '../batching.ts';
+
+export interface ListImagesEvent {
+  /** The execution ARN (`$$.Execution.Id`); its last segment, the execution name, is the run id. */
+  executionId: string;
+  input: unknown;
+}
+
+export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
+  const startedAt = new Date().toISOString();
+  const input = parseExecutionInput(event.input);
+  const env = loadListingEnvironment();
+  const runId = event.executionId.split(':').at(-1)!;
+  const store = openBackupStore(env[ENV.STORE_URL], { runId });
+  if (!(store.objects instanceof S3ObjectStore)) throw new Error(`${ENV.STORE_URL} must be an s3:// URL for the workflow`);
+
+  const filters = {
+    repositories: input.repositories ?? env[ENV.PROTECTED_REPOSITORIES],
+    tags: input.tags,
+    excludeTags: input.excludeTags,
+    includeUntagged: input.includeUntagged,
+  };
+  let items: WorkItem[];
+  let unchangedCount = 0;
+  if (input.mode === 'backup') {
+    const source = new EcrEndpoint({ region: env[ENV.AWS_REGION], registryUrl: env[ENV.ECR_REGISTRY_URL] });
+    const listed = await planImages(source, filters);
+    items = await withoutUnchanged(store, listed);
+    unchangedCount = listed.length - items.length;
+  } else {
+    items = await planImages(input.asOf ? store.atTime(new Date(input.asOf)) : store, filters);
+  }
+
+  const batches = batchItems(items, { maxBytes: env[ENV.BATCH_MAX_BYTES], maxImages: env[ENV.BATCH_MAX_IMAGES] });
+  const refs: BatchRef[] = await mapLimited(batches, 16, async (batchItemsOfOne, index) => {
+    const batch: WorkBatch = {
+      runId,
+      index,
+      mode: input.mode,
+      ...(input.asOf ? { asOf: input.asOf } : {}),
+      ...(input.target ? { target: input.target } : {}),
+      ...(input.dryRun ? { dryRun: true } : {}),
+      items: batchItemsOfOne,
+    };
+    const batchKey = runKeys.batch(runId, index);
+    await store.writeJson(batchKey, batch);
+    return { batchKey, index, items: batchItemsOfOne.length, bytes: batchItemsOfOne.reduce((n, i) => n + (i.sizeBytes ?? 0), 0) };
+  });
+  await store.writeJson(runKeys.batches(runId), refs);
+
+  const output: ListingOutput = {
+    runId,
+    mode: input.mode,
+    startedAt,
+    bucket: store.objects.bucket,
+    // The Map's ItemReader reads the bucket directly, so this key carries the store prefix.
+    batchesKey: store.objects.prefix + runKeys.batches(runId),
+    batchCount: refs.length,
+    itemCount: items.length,
+    unchangedCount,
+  };
+  log('info', 'listed images', { ...output });
+  return ListingOutput.parse(output);
+}
+
+/** Drops images whose tag (or untagged digest) the store already holds with the same digest. */
+async function withoutUnchanged(store: BackupStore, items: WorkItem[]): Promise<WorkItem[]> {
+  const repositories = [...new Set(items.map((i) => i.repository))];
+  const known = new Set(await store.listRepositories());
+  const current = new Map<string, Set<string>>();
+  await mapLimited(repositories.filter((r) => known.has(r)), 16, async (repository) => {
+    const listings = await store.repository(repository).listImages();
+    current.set(repository, new Set(listings.map((l) => `${l.tag ?? ''}@${l.digest}`)));
+  });
+  return items.filter((item) => item.digest === undefined || !current.get(item.repository)?.has(`${item.tag ?? ''}@${item.digest}`));
+}

@@ -1,0 +1,110 @@
+// Summary Lambda: gathers the per-image results the workers wrote, counts an image whose batch left
+// no result as failed (its Fargate task died or never started), writes runs/<run>/report.json,
+// publishes metrics, notifies on failures, and fails the execution when failures exceed the
+// tolerance, with the counts in the cause.
+import { CloudWatchClient, PutMetricDataCommand, StandardUnit } from '@aws-sdk/client-cloudwatch';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
+import { BatchRef, ImageResult, ListingOutput, WorkBatch, runKeys, type RunCounts, type RunReport } from '../../schema/contract.ts';
+import { ENV, loadSummaryEnvironment } from '../../schema/environment.ts';
+import { buildReport } from '../../worker/engine/report.ts';
+import { uncopiedResult } from '../../worker/engine/run.ts';
+import { mapLimited } from '../../worker/engine/limiter.ts';
+import { openBackupStore } from '../../worker/store/url.ts';
+import type { BackupStore } from '../../worker/store/backup-store.ts';
+import { NotFoundError } from '../../worker/store/object-store.ts';
+import { log } from '../../worker/log.ts';
+
+export interface SummarizeEvent {
+  runId: string;
+  mode: 'backup' | 'restore';
+  listing: ListingOutput;
+  /** Set by the Map's Catch when the Map itself failed (e.g. its tolerated failure was exceeded). */
+  mapFailed?: { Error?: string; Cause?: string };
+}
+
+export class RunFailedError extends Error {
+  override name = 'RunFailedError';
+}
+
+export interface SummaryOutput {
+  runId: string;
+  counts: RunCounts;
+  reportKey: string;
+}
+
+export async function handler(event: SummarizeEvent): Promise<SummaryOutput> {
+  const env = loadSummaryEnvironment();
+  const listing = ListingOutput.parse(event.listing);
+  const store = openBackupStore(env[ENV.STORE_URL]);
+  const results = await collectResults(store, listing, event.mapFailed);
+  const report = buildReport(listing.runId, listing.mode, new Date(listing.startedAt), results);
+  // Images the listing found already backed up are part of the run's picture, not of its work.
+  report.counts.images += listing.unchangedCount;
+  report.counts.unchanged += listing.unchangedCount;
+  const reportKey = runKeys.report(listing.runId);
+  await store.writeJson(reportKey, report);
+  log('info', 'run summarized', { runId: listing.runId, ...report.counts });
+
+  await publishMetrics(env[ENV.METRICS_NAMESPACE], report);
+  const { failed, images } = report.counts;
+  if (failed > 0 && env[ENV.TOPIC_ARN]) {
+    await new SNSClient({}).send(
+      new PublishCommand({
+        TopicArn: env[ENV.TOPIC_ARN],
+        Subject: `ecr-backup ${report.mode} ${report.runId}: ${failed} of ${images} image(s) failed`.slice(0, 100),
+        Message: [
+          `${failed} of ${images} image(s) failed in ${report.mode} run ${report.runId}.`,
+          `Report: ${store.objects.description}/${reportKey}`,
+          '',
+          ...report.failures.slice(0, 50).map((f) => `- ${f.error}`),
+          ...(report.failures.length > 50 ? [`... and ${report.failures.length - 50} more (see the report)`] : []),
+        ].join('\n'),
+      }),
+    );
+  }
+  const tolerance = env[ENV.FAILURE_TOLERANCE_PERCENT];
+  const percent = images === 0 ? 0 : (failed / images) * 100;
+  if (failed > 0 && percent > tolerance) {
+    throw new RunFailedError(
+      `${failed} of ${images} image(s) failed (${percent.toFixed(1)}%, tolerance ${tolerance}%); ` +
+        `first: ${report.failures[0]?.error ?? 'unknown'}; report: ${reportKey}`,
+    );
+  }
+  return { runId: report.runId, counts: report.counts, reportKey };
+}
+
+async function collectResults(store: BackupStore, listing: ListingOutput, mapFailed: SummarizeEvent['mapFailed']): Promise<ImageResult[]> {
+  if (listing.batchCount === 0) return [];
+  const refs = BatchRef.array().parse(await store.readJson(runKeys.batches(listing.runId)));
+  const perBatch = await mapLimited(refs, 8, async (ref) => {
+    const batch = WorkBatch.parse(await store.readJson(ref.batchKey));
+    return mapLimited(batch.items, 16, async (item, index) => {
+      try {
+        return ImageResult.parse(await store.readJson(runKeys.result(listing.runId, batch.index, index)));
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        const why = mapFailed?.Cause ?? mapFailed?.Error ?? 'its Fargate task stopped before recording it';
+        return uncopiedResult(item, 'failed', { error: `${item.repository}:${item.tag ?? item.digest}: no result recorded for batch ${batch.index} (${why})` });
+      }
+    });
+  });
+  return perBatch.flat();
+}
+
+async function publishMetrics(namespace: string, report: RunReport): Promise<void> {
+  const dimensions = [{ Name: 'Mode', Value: report.mode }];
+  const c = report.counts;
+  const metric = (MetricName: string, Value: number, Unit: StandardUnit) => ({ MetricName, Value, Unit, Dimensions: dimensions });
+  await new CloudWatchClient({}).send(
+    new PutMetricDataCommand({
+      Namespace: namespace,
+      MetricData: [
+        metric('ImagesCopied', c.copied, StandardUnit.Count),
+        metric('ImagesUnchanged', c.unchanged, StandardUnit.Count),
+        metric('ImagesFailed', c.failed, StandardUnit.Count),
+        metric('BytesCopied', c.bytesCopied, StandardUnit.Bytes),
+        metric('BytesDeduplicated', c.bytesDeduplicated, StandardUnit.Bytes),
+      ],
+    }),
+  );
+}

@@ -1,0 +1,283 @@
+// The CDK stack, synthesized once in-process with cdk.json's context (the ecrBackup sample
+// configuration replaced by a test configuration with distinctive values).
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { createRequire } from 'node:module';
+import type { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import type { CfnRole } from 'aws-cdk-lib/aws-iam';
+import type { IRole } from 'aws-cdk-lib/aws-iam';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from '../infra/ecr-backup.ts';
+import { concreteAsl, synthesizeTemplate, workerLaunchForRunTask, workerTasks, type CfnTemplate } from '../infra/local.ts';
+import type { EcrBackupContext, EcrBackupStack } from '../infra/stack.ts';
+import { STATE } from '../state-machine/definition.ts';
+
+const require = createRequire(import.meta.url);
+const aslValidator = require('asl-validator') as (
+  definition: unknown,
+  options?: { checkArn?: boolean; checkPaths?: boolean },
+) => { isValid: boolean; errors: unknown[]; errorsText: (separator?: string) => string };
+
+const config: EcrBackupContext = {
+  stackName: 'EcrBackupTest',
+  repositories: ['team-a/**', 'shared/base'],
+  schedule: { expression: 'cron(30 2 ? * MON-FRI *)', timeZone: 'Europe/Berlin' },
+  prefix: 'backups/ecr',
+  objectLock: { mode: 'GOVERNANCE', days: 35 },
+  mapConcurrency: 7,
+  failureTolerancePercent: 12,
+  taskCpu: 2048,
+  taskMemoryMiB: 8192,
+  notificationEmail: 'ops@example.com',
+  imageFormat: 'docker-archive',
+  runsRetentionDays: 14,
+};
+
+type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+
+let app: App;
+let stack: EcrBackupStack;
+let template: Template;
+let json: CfnTemplate;
+let asl: { States: Record<string, Record<string, any>> };
+
+beforeAll(() => {
+  const synth = synthesizeTemplate({ context: { ecrBackup: config } });
+  app = synth.app;
+  stack = synth.stack;
+  json = synth.template;
+  template = Template.fromJSON(json as unknown as Record<string, unknown>);
+  asl = concreteAsl(json) as typeof asl;
+});
+
+/** Every statement of the identity policies attached to a role. */
+function statementsOf(role: IRole): Statement[] {
+  const logicalId = stack.resolve((role.node.defaultChild as CfnRole).logicalId) as string;
+  const out: Statement[] = [];
+  for (const r of Object.values(json.Resources)) {
+    if (r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties?.Roles ?? []).includes(`"${logicalId}"`)) {
+      out.push(...((r.Properties!.PolicyDocument as { Statement: Statement[] }).Statement ?? []));
+    }
+  }
+  const role_ = json.Resources[logicalId]!;
+  for (const p of (role_.Properties?.Policies ?? []) as Array<{ PolicyDocument: { Statement: Statement[] } }>) out.push(...p.PolicyDocument.Statement);
+  return out;
+}
+const actionsOfRole = (role: IRole) => new Set(statementsOf(role).filter((s) => s.Effect === 'Allow').flatMap(actionsOf));
+
+const ECR_PUSH = ['ecr:InitiateLayerUpload', 'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload', 'ecr:PutImage', 'ecr:CreateRepository'];
+
+describe('store bucket', () => {
+  it('is KMS-encrypted with a bucket key, versioned, private, with Object Lock', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: Match.anyValue() }, BucketKeyEnabled: true },
+        ],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 35 } } },
+    });
+    template.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+  });
+
+  it('denies requests without TLS', () => {
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+  });
+
+  it('expires runs/ under the prefix', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'backups/ecr/runs/', ExpirationInDays: 14, Status: 'Enabled' })]),
+      },
+    });
+  });
+});
+
+describe('Lambdas', () => {
+  it('run on nodejs22.x as ESM bundles with the store and tolerance in their environment', () => {
+    const fns = template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { STORE_URL: Match.anyValue() } } } });
+    expect(Object.keys(fns)).toHaveLength(2);
+    for (const fn of Object.values(fns)) expect(fn.Properties.Runtime).toBe('nodejs22.x');
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Environment: { Variables: { FAILURE_TOLERANCE_PERCENT: '12', METRICS_NAMESPACE: 'EcrBackup', TOPIC_ARN: Match.anyValue() } },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: { PROTECTED_REPOSITORIES: JSON.stringify(config.repositories), IMAGE_FORMAT: 'docker-archive' } },
+    });
+    const bundles = fs.readdirSync(app.outdir).filter((d) => d.startsWith('asset.') && fs.existsSync(path.join(app.outdir, d, 'index.mjs')));
+    expect(bundles.length).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('IAM', () => {
+  it('gives the listing Lambda ECR read only, no push', () => {
+    const actions = actionsOfRole(stack.backup.listFunction.role!);
+    expect(actions).toContain('ecr:DescribeImages');
+    expect(actions).toContain('ecr:DescribeRepositories');
+    for (const a of ECR_PUSH) expect(actions).not.toContain(a);
+    expect(actions).not.toContain('ecr:GetDownloadUrlForLayer');
+  });
+
+  it('lets the backup task pull the protected repositories but never push', () => {
+    const role = stack.backup.backupTaskDefinition.taskRole;
+    const statements = statementsOf(role);
+    const actions = actionsOfRole(role);
+    for (const a of ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer', 'ecr:GetAuthorizationToken']) expect(actions).toContain(a);
+    for (const a of ECR_PUSH) expect(actions).not.toContain(a);
+    const pull = statements.find((s) => actionsOf(s).includes('ecr:BatchGetImage'))!;
+    const resources = JSON.stringify(stack.resolve(pull.Resource));
+    expect(resources).toContain(':repository/team-a/*');
+    expect(resources).toContain(':repository/shared/base');
+    // ecr:GetAuthorizationToken is the only action on "*".
+    for (const s of statements) if (JSON.stringify(s.Resource) === '"*"') expect(actionsOf(s)).toEqual(['ecr:GetAuthorizationToken']);
+  });
+
+  it('lets the restore task push, through its own role', () => {
+    const actions = actionsOfRole(stack.backup.restoreTaskDefinition.taskRole);
+    for (const a of ECR_PUSH) expect(actions).toContain(a);
+    expect(stack.backup.restoreTaskDefinition.taskRole).not.toBe(stack.backup.backupTaskDefinition.taskRole);
+    // The restore task reads the store and writes only results under runs/.
+    const writes = statementsOf(stack.backup.restoreTaskDefinition.taskRole).filter((s) => actionsOf(s).includes('s3:PutObject'));
+    expect(JSON.stringify(writes.map((s) => s.Resource))).not.toMatch(/blobs|catalog/);
+  });
+
+  it('limits the summary Lambda to its namespace and topic', () => {
+    const statements = statementsOf(stack.backup.summarizeFunction.role!);
+    const metrics = statements.find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'))!;
+    expect(metrics.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'EcrBackup' } });
+    const publish = statements.find((s) => actionsOf(s).includes('sns:Publish'))!;
+    expect(publish.Resource).toEqual({ Ref: stack.resolve((stack.backup.topic.node.defaultChild as CfnRole).logicalId) });
+    const writes = statements.filter((s) => actionsOf(s).includes('s3:PutObject'));
+    expect(JSON.stringify(writes.map((s) => s.Resource))).toContain('/backups/ecr/runs/*/report.json');
+  });
+
+  it('has no full wildcard action on anything, ECR or S3', () => {
+    const forbidden = new Set(['*', 'ecr:*', 's3:*']);
+    for (const [id, r] of Object.entries(json.Resources)) {
+      const docs: Array<{ Statement: Statement[] }> = [];
+      if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') docs.push(r.Properties!.PolicyDocument as any);
+      if (r.Type === 'AWS::IAM::Role') for (const p of (r.Properties?.Policies ?? []) as any[]) docs.push(p.PolicyDocument);
+      for (const d of docs) for (const s of d.Statement) if (s.Effect === 'Allow') for (const a of actionsOf(s)) expect(forbidden.has(a), `${id}: ${a}`).toBe(false);
+    }
+  });
+});
+
+describe('schedule', () => {
+  it('starts a backup with input {} on the configured cron and time zone', () => {
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(30 2 ? * MON-FRI *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: { Arn: Match.anyValue(), Input: '{}', RoleArn: Match.anyValue() },
+    });
+  });
+});
+
+describe('state machine', () => {
+  it('has the documented states', () => {
+    expect(Object.keys(asl.States).sort()).toEqual([STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize].sort());
+    expect((asl as any).StartAt).toBe(STATE.list);
+    expect(Object.keys(asl.States[STATE.map]!.ItemProcessor.States).sort()).toEqual([STATE.backup, STATE.backupOrRestore, STATE.batchFailed, STATE.restore].sort());
+  });
+
+  it('runs a DISTRIBUTED Map over the batch list with concurrency and tolerance from props', () => {
+    const map = asl.States[STATE.map]!;
+    expect(map.Type).toBe('Map');
+    expect(map.ItemProcessor.ProcessorConfig.Mode).toBe('DISTRIBUTED');
+    expect(map.ItemReader).toEqual({
+      Resource: 'arn:aws:states:::s3:getObject',
+      ReaderConfig: { InputType: 'JSON' },
+      Parameters: { 'Bucket.$': '$.listing.bucket', 'Key.$': '$.listing.batchesKey' },
+    });
+    expect(map.MaxConcurrency).toBe(7);
+    expect(map.ToleratedFailurePercentage).toBe(12);
+    expect(map.ItemSelector).toMatchObject({ 'runId.$': '$.runId', 'batchKey.$': '$$.Map.Item.Value.batchKey' });
+    expect(map.Catch[0]).toMatchObject({ ErrorEquals: ['States.ALL'], Next: STATE.summarize });
+    expect(map.Next).toBe(STATE.summarize);
+    expect(asl.States[STATE.anythingToCopy]!.Choices[0]).toMatchObject({ Variable: '$.listing.itemCount', NumericEquals: 0, Next: STATE.summarize });
+  });
+
+  it('runs each batch as a .sync Fargate task with BATCH_KEY as the only override, retried and caught', () => {
+    const states = asl.States[STATE.map]!.ItemProcessor.States;
+    for (const [name, container] of [
+      [STATE.backup, 'backup-worker'],
+      [STATE.restore, 'restore-worker'],
+    ] as const) {
+      const s = states[name];
+      expect(s.Resource).toBe('arn:aws:states:::ecs:runTask.sync');
+      expect(s.Parameters.LaunchType).toBe('FARGATE');
+      expect(s.Parameters.Overrides.ContainerOverrides).toEqual([{ Name: container, Environment: [{ Name: 'BATCH_KEY', 'Value.$': '$.batchKey' }] }]);
+      expect(s.Retry[0].ErrorEquals).toContain('ECS.AmazonECSException');
+      expect(s.Retry[0].JitterStrategy).toBe('FULL');
+      expect(s.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATE.batchFailed }]);
+    }
+    expect(states[STATE.batchFailed].Type).toBe('Pass');
+  });
+
+  it('logs everything and traces with X-Ray; an alarm on failed executions notifies SNS', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true, Destinations: Match.anyValue() },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ExecutionsFailed',
+      Namespace: 'AWS/States',
+      AlarmActions: [Match.anyValue()],
+    });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+
+  it('is accepted by asl-validator once resolved', () => {
+    const result = aslValidator(concreteAsl(json));
+    expect(result.errorsText()).toBe('');
+    expect(result.isValid).toBe(true);
+  });
+});
+
+describe('worker task', () => {
+  it('runs the Dockerfile CMD with the store URL; a local run gets the same command and environment', () => {
+    const cmd = /^CMD\s+(\[.*\])\s*$/m.exec(fs.readFileSync(path.join(REPO_ROOT, 'Dockerfile'), 'utf8'))![1]!;
+    const tasks = workerTasks(json);
+    expect(tasks.map((t) => t.mode).sort()).toEqual(['backup', 'restore']);
+    for (const t of tasks) {
+      expect(t.command).toEqual(JSON.parse(cmd));
+      expect(t.environment.STORE_URL).toMatch(/^s3:\/\/[a-z0-9.-]+\/backups\/ecr\/$/);
+      expect(t.environment.IMAGE_FORMAT).toBe('docker-archive');
+      expect(t.environment.AWS_REGION).toBeTruthy();
+    }
+    template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '2048', Memory: '8192', RequiresCompatibilities: ['FARGATE'] });
+
+    // What a local Step Functions runner passes for "Back up batch", with the path evaluated.
+    const params = structuredClone(asl.States[STATE.map]!.ItemProcessor.States[STATE.backup].Parameters);
+    params.Overrides.ContainerOverrides[0].Environment = [{ Name: 'BATCH_KEY', Value: 'backups/ecr/runs/r1/batches/000000.json' }];
+    const launch = workerLaunchForRunTask(json, params, { env: { STORE_URL: 's3://local/backups/ecr/' } });
+    expect(launch.mode).toBe('backup');
+    expect(launch.env).toMatchObject({ BATCH_KEY: 'backups/ecr/runs/r1/batches/000000.json', STORE_URL: 's3://local/backups/ecr/', IMAGE_FORMAT: 'docker-archive' });
+    expect(launch.localCommand.slice(1)).toEqual(['--import', 'tsx', path.join(REPO_ROOT, 'worker/main.ts')]);
+  });
+});
+
+describe('cdk-nag AwsSolutions', () => {
+  it('reports no unacknowledged errors', () => {
+    const report = new AwsSolutionsChecks(app).validateScope(app);
+    const errors = report.violations.filter((v) => v.severity === 'error');
+    expect(errors.map((v) => `${v.ruleName}: ${v.violatingResources.map((r) => r.constructPath).join(', ')}`)).toEqual([]);
+  });
+
+  it('lets the app synthesize with the AwsSolutions plugin attached (as `cdk synth` does)', () => {
+    expect(() => app.synth({ force: true })).not.toThrow();
+  });
+});

@@ -1,0 +1,140 @@
+// The copy engine: one algorithm for backup (registry -> store) and restore (store -> registry).
+// Order is what makes a copy safe to interrupt: blobs first, then child manifests, then the root
+// manifest, then the tag. A destination therefore never holds a manifest whose content is missing,
+// and "the root manifest is present" means "the image is complete" (see ImageRepository.hasManifest).
+import { pipeline } from 'node:stream/promises';
+import type { ImageResult } from '../../schema/contract.ts';
+import type { ImageReference, ImageRepository } from '../model/endpoint.ts';
+import { blobsOf, childManifests, type Descriptor, type Manifest } from '../model/manifest.ts';
+import { verifyingStream } from '../model/digest.ts';
+import { createLimiter, type Limiter } from './limiter.ts';
+
+export type ProgressEvent =
+  | { type: 'image-start'; repository: string; reference: string }
+  | { type: 'image-done'; result: ImageResult }
+  | { type: 'bytes'; count: number };
+
+export interface CopierOptions {
+  /** Blob transfers in flight across all images. */
+  blobConcurrency?: number;
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+interface CopyStats {
+  blobsCopied: number;
+  bytesCopied: number;
+  bytesDeduplicated: number;
+}
+
+/**
+ * Copies images between two endpoints. One Copier serves a whole run so that a blob shared by many
+ * images is transferred once even when those images are copied at the same time: concurrent
+ * requests for the same destination blob wait on the first transfer instead of starting their own.
+ */
+export class Copier {
+  private readonly blobLimit: Limiter;
+  private readonly transfers = new Map<string, Promise<boolean>>();
+
+  constructor(private readonly options: CopierOptions = {}) {
+    this.blobLimit = createLimiter(options.blobConcurrency ?? 8);
+  }
+
+  /** Copies one image and returns its result; failures are returned, not thrown. */
+  async copyImage(source: ImageRepository, destination: ImageRepository, ref: ImageReference): Promise<ImageResult> {
+    const started = performance.now();
+    const reference = 'tag' in ref ? ref.tag : ref.digest;
+    const tag = 'tag' in ref ? ref.tag : undefined;
+    this.options.onProgress?.({ type: 'image-start', repository: source.name, reference });
+    const stats: CopyStats = { blobsCopied: 0, bytesCopied: 0, bytesDeduplicated: 0 };
+    let result: ImageResult;
+    let digest: string | undefined;
+    try {
+      const root = await source.getManifest(ref);
+      digest = root.descriptor.digest;
+      const complete = await destination.hasManifest(root.descriptor);
+      if (!complete) await this.copyTree(source, destination, root, stats);
+      await destination.putManifest(root, ref);
+      result = { ...this.base(source, destination, tag, digest, started), ...stats, status: complete ? 'unchanged' : 'copied' };
+    } catch (error) {
+      const cause = error instanceof Error ? error.message : String(error);
+      result = {
+        ...this.base(source, destination, tag, digest, started),
+        ...stats,
+        status: 'failed',
+        error: `${source.name}:${reference}: ${cause}`,
+      };
+    }
+    this.options.onProgress?.({ type: 'image-done', result });
+    return result;
+  }
+
+  private base(source: ImageRepository, destination: ImageRepository, tag: string | undefined, digest: string | undefined, started: number) {
+    return {
+      repository: source.name,
+      ...(destination.name !== source.name ? { targetRepository: destination.name } : {}),
+      ...(tag !== undefined ? { tag } : {}),
+      ...(digest !== undefined ? { digest } : {}),
+      durationMs: Math.round(performance.now() - started),
+    };
+  }
+
+  /** Copies everything `manifest` references, children before parents; does not write `manifest` itself. */
+  private async copyTree(source: ImageRepository, destination: ImageRepository, manifest: Manifest, stats: CopyStats): Promise<void> {
+    const children = childManifests(manifest);
+    await Promise.all(
+      children.map(async (child) => {
+        if (await destination.hasManifest(child)) return;
+        const childManifest = await source.getManifest({ digest: child.digest, mediaType: child.mediaType });
+        await this.copyTree(source, destination, childManifest, stats);
+        await destination.putManifest(childManifest);
+        stats.bytesCopied += childManifest.bytes.byteLength;
+      }),
+    );
+    const unique = new Map(blobsOf(manifest).map((d) => [d.digest, d]));
+    await Promise.all([...unique.values()].map((blob) => this.copyBlob(source, destination, blob, stats)));
+  }
+
+  private async copyBlob(source: ImageRepository, destination: ImageRepository, blob: Descriptor, stats: CopyStats): Promise<void> {
+    const key = `${destination.name}@${blob.digest}`;
+    let transfer = this.transfers.get(key);
+    const mine = !transfer;
+    if (!transfer) {
+      transfer = this.blobLimit(() => this.transferBlob(source, destination, blob));
+      this.transfers.set(key, transfer);
+      // A failed transfer must not poison later attempts (another image may get good bytes).
+      transfer.catch(() => this.transfers.delete(key));
+    }
+    const copied = await transfer;
+    if (copied && mine) {
+      stats.blobsCopied += 1;
+      stats.bytesCopied += blob.size;
+    } else {
+      stats.bytesDeduplicated += blob.size;
+    }
+  }
+
+  /** Streams one blob through a verifier; returns false when the destination already had it. */
+  private async transferBlob(source: ImageRepository, destination: ImageRepository, blob: Descriptor): Promise<boolean> {
+    if (await destination.hasBlob(blob)) return false;
+    const body = await source.openBlob(blob);
+    const verified = verifyingStream(blob, (count) => this.options.onProgress?.({ type: 'bytes', count }));
+    // pipeline forwards a source error (reset, mismatch) into `verified`, which the destination is
+    // reading, so the destination sees the failure and commits nothing.
+    // The outcome is captured at once so a mismatch found while putBlob is still running is never an
+    // unhandled rejection.
+    const flowing = pipeline(body, verified).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    try {
+      await destination.putBlob(blob, verified);
+    } catch (error) {
+      verified.destroy();
+      body.destroy();
+      throw (await flowing) ?? error;
+    }
+    const failure = await flowing;
+    if (failure) throw failure;
+    return true;
+  }
+}

@@ -1,0 +1,52 @@
+// Turns filters into work items by listing a source endpoint: a registry or ECR for a backup, the
+// backup store's catalog for a restore. The same function serves the CLI and the listing Lambda.
+import type { WorkItem } from '../../schema/contract.ts';
+import { matchesFilters } from '../../schema/glob.ts';
+import { isRepositoryName } from '../../schema/names.ts';
+import type { ImageEndpoint } from '../model/endpoint.ts';
+import { mapLimited } from './limiter.ts';
+
+export interface ImageFilters {
+  repositories?: readonly string[];
+  tags?: readonly string[];
+  excludeTags?: readonly string[];
+  includeUntagged?: boolean;
+}
+
+export class UnknownRepositoryError extends Error {
+  override name = 'UnknownRepositoryError';
+}
+
+const hasGlob = (pattern: string) => /[*?]/.test(pattern);
+
+/**
+ * Lists the images that match `filters`. A repository filter without wildcards names a repository
+ * that must exist: a typo fails loudly instead of producing an empty, successful-looking run.
+ */
+export async function planImages(source: ImageEndpoint, filters: ImageFilters = {}, concurrency = 8): Promise<WorkItem[]> {
+  const all = await source.listRepositories();
+  const missing = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !all.includes(r));
+  if (missing.length > 0) {
+    const invalid = missing.filter((r) => !isRepositoryName(r));
+    throw new UnknownRepositoryError(
+      invalid.length > 0
+        ? `invalid repository name ${invalid.map((r) => JSON.stringify(r)).join(', ')}`
+        : `unknown repository ${missing.join(', ')} in ${source.description}`,
+    );
+  }
+  const repositories = all.filter((r) => matchesFilters(r, filters.repositories)).sort();
+  const perRepository = await mapLimited(repositories, concurrency, async (repository) => {
+    const images = await source.repository(repository).listImages();
+    const items: WorkItem[] = [];
+    for (const image of images) {
+      const size = image.sizeBytes !== undefined ? { sizeBytes: image.sizeBytes } : {};
+      if (image.tag !== undefined) {
+        if (matchesFilters(image.tag, filters.tags, filters.excludeTags)) items.push({ repository, tag: image.tag, ...size });
+      } else if (image.digest !== undefined && filters.includeUntagged) {
+        items.push({ repository, digest: image.digest, ...size });
+      }
+    }
+    return items.sort((a, b) => (a.tag ?? a.digest ?? '').localeCompare(b.tag ?? b.digest ?? ''));
+  });
+  return perRepository.flat();
+}

@@ -1,0 +1,47 @@
+// Fargate entrypoint. Reads the WorkBatch at BATCH_KEY from the store, copies its images (backup:
+// ECR -> store; restore: store -> the target ECR registry) and writes one result object per image
+// as each finishes, so a task that dies part-way still leaves what it did. Exits non-zero only when
+// the batch could not run at all; failed images are results, not task failures.
+import { WorkBatch, runKeys } from '../schema/contract.ts';
+import { ENV, loadWorkerEnvironment } from '../schema/environment.ts';
+import { copyImages } from './engine/run.ts';
+import { EcrEndpoint } from './registry/ecr.ts';
+import { openBackupStore } from './store/url.ts';
+import { log } from './log.ts';
+
+async function main(): Promise<void> {
+  const env = loadWorkerEnvironment();
+  const batchKey = env[ENV.BATCH_KEY];
+  const runId = batchKey.split('/')[1]!;
+  const store = openBackupStore(env[ENV.STORE_URL], { runId });
+  const batch = WorkBatch.parse(await store.readJson(batchKey));
+  log('info', 'batch started', { runId, batch: batch.index, mode: batch.mode, images: batch.items.length });
+
+  const ecr = (target = batch.target) =>
+    new EcrEndpoint({
+      region: target?.region ?? env[ENV.AWS_REGION],
+      ...(target?.accountId ? { registryId: target.accountId } : {}),
+      registryUrl: env[ENV.ECR_REGISTRY_URL],
+    });
+  const [source, destination] =
+    batch.mode === 'backup' ? [ecr(), store] : [batch.asOf ? store.atTime(new Date(batch.asOf)) : store, ecr()];
+
+  const results = await copyImages({
+    source,
+    destination,
+    items: batch.items,
+    repositoryPrefix: batch.target?.repositoryPrefix,
+    dryRun: batch.dryRun,
+    onResult: async (result, index) => {
+      await store.writeJson(runKeys.result(runId, batch.index, index), result);
+      log(result.status === 'failed' ? 'error' : 'info', `image ${result.status}`, { runId, batch: batch.index, ...result });
+    },
+  });
+  const failed = results.filter((r) => r.status === 'failed').length;
+  log('info', 'batch finished', { runId, batch: batch.index, images: results.length, failed });
+}
+
+main().catch((error: unknown) => {
+  log('error', 'batch could not run', { error });
+  process.exitCode = 1;
+});

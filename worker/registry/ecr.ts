@@ -1,0 +1,228 @@
+// Amazon ECR as an ImageEndpoint. Listing and repository creation use the ECR API, which knows what a
+// registry's catalog cannot (untagged images, sizes, push times) and pages through any number of
+// repositories; bytes move over ECR's OCI registry API through a RegistryEndpoint whose Basic
+// credentials come from GetAuthorizationToken and are renewed well before their 12-hour expiry.
+import type { Readable } from 'node:stream';
+import {
+  CreateRepositoryCommand,
+  DescribeImagesCommand,
+  DescribeRepositoriesCommand,
+  ECRClient,
+  GetAuthorizationTokenCommand,
+  type ImageDetail,
+} from '@aws-sdk/client-ecr';
+import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
+import type { Descriptor, Manifest } from '../model/manifest.ts';
+import type { Credentials, CredentialsProvider } from './credentials.ts';
+import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
+import { validRepository } from './reference.ts';
+import { RegistryEndpoint, type RegistryEndpointOptions, type RegistryRepository } from './registry.ts';
+
+/** The part of ECRClient we use, so tests can hand in a scripted client. */
+export type EcrClientLike = Pick<ECRClient, 'send'>;
+
+export interface EcrEndpointOptions {
+  /** Default: the SDK's (AWS_REGION, profile). */
+  region?: string;
+  /** The account whose registry to use (cross-account backup/restore); default: the caller's. */
+  registryId?: string;
+  /** Registry API URL instead of the token's proxyEndpoint (tests, private endpoints). */
+  registryUrl?: string;
+  /** Default: `new ECRClient({ region })`. */
+  client?: EcrClientLike;
+  /** Renew the authorization token when less than this is left; default 30 minutes. */
+  refreshBeforeExpiryMs?: number;
+  /** Timeouts, retries, upload sizes and `insecure` for the registry API. */
+  registry?: Omit<RegistryEndpointOptions, 'credentials'>;
+}
+
+interface EcrToken {
+  credentials: Credentials;
+  proxyEndpoint: string;
+  /** When to renew: the margin before expiry, or half the lifetime for a token issued shorter-lived. */
+  refreshAt: number;
+}
+
+const TOKEN_LIFETIME_MS = 12 * 60 * 60 * 1000;
+
+/** GetAuthorizationToken as a credentials provider: cached, renewed ahead of expiry, one renewal at a time. */
+export class EcrAuthorization implements CredentialsProvider {
+  private current?: Promise<EcrToken>;
+
+  constructor(
+    private readonly client: EcrClientLike,
+    private readonly registryId: string | undefined,
+    private readonly refreshBeforeExpiryMs: number,
+  ) {}
+
+  async get(): Promise<Credentials> {
+    return (await this.token()).credentials;
+  }
+
+  async token(): Promise<EcrToken> {
+    const current = this.current;
+    const token = current && (await current.catch(() => undefined));
+    if (token && Date.now() < token.refreshAt) return token;
+    // Whoever notices first renews; callers arriving meanwhile share that renewal.
+    if (this.current === current) this.current = this.fetch();
+    return this.current!;
+  }
+
+  private async fetch(): Promise<EcrToken> {
+    const output = await this.client
+      .send(new GetAuthorizationTokenCommand(this.registryId ? { registryIds: [this.registryId] } : {}))
+      .catch((error: unknown) => {
+        throw ecrError(error, 'ECR GetAuthorizationToken');
+      });
+    const data = output.authorizationData?.[0];
+    const decoded = Buffer.from(data?.authorizationToken ?? '', 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    if (!data?.proxyEndpoint || colon <= 0) throw new RegistryAuthError('ECR GetAuthorizationToken returned no usable token');
+    const now = Date.now();
+    const lifetime = (data.expiresAt?.getTime() ?? now + TOKEN_LIFETIME_MS) - now;
+    return {
+      credentials: { username: decoded.slice(0, colon), password: decoded.slice(colon + 1) },
+      proxyEndpoint: data.proxyEndpoint,
+      refreshAt: now + lifetime - Math.min(this.refreshBeforeExpiryMs, lifetime / 2),
+    };
+  }
+}
+
+export class EcrEndpoint implements ImageEndpoint {
+  readonly description: string;
+  readonly client: EcrClientLike;
+  readonly registryId?: string;
+  private readonly authorization: EcrAuthorization;
+  private dataPlane?: Promise<RegistryEndpoint>;
+
+  constructor(private readonly options: EcrEndpointOptions = {}) {
+    this.client = options.client ?? new ECRClient(options.region ? { region: options.region } : {});
+    this.registryId = options.registryId;
+    this.authorization = new EcrAuthorization(this.client, options.registryId, options.refreshBeforeExpiryMs ?? 30 * 60 * 1000);
+    const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'default-region';
+    this.description = `ecr://${options.registryId ?? 'default-account'}/${region}`;
+  }
+
+  async listRepositories(): Promise<string[]> {
+    const names: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.client
+        .send(new DescribeRepositoriesCommand({ registryId: this.registryId, nextToken, maxResults: 1000 }))
+        .catch((error: unknown) => {
+          throw ecrError(error, `${this.description} DescribeRepositories`);
+        });
+      for (const repository of page.repositories ?? []) if (repository.repositoryName) names.push(repository.repositoryName);
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return names;
+  }
+
+  repository(name: string): EcrRepository {
+    return new EcrRepository(this, validRepository(name));
+  }
+
+  async ensureRepository(name: string): Promise<void> {
+    try {
+      await this.client.send(new CreateRepositoryCommand({ repositoryName: validRepository(name), registryId: this.registryId }));
+    } catch (error) {
+      if ((error as { name?: unknown }).name !== 'RepositoryAlreadyExistsException') throw ecrError(error, `${this.description} ${name}: CreateRepository`);
+    }
+  }
+
+  /** The registry API endpoint, created on first use (its URL comes from the first token). */
+  registry(): Promise<RegistryEndpoint> {
+    return (this.dataPlane ??= (async () => {
+      const url = this.options.registryUrl ?? (await this.authorization.token()).proxyEndpoint;
+      return new RegistryEndpoint(url, { ...this.options.registry, credentials: this.authorization });
+    })().catch((error: unknown) => {
+      this.dataPlane = undefined;
+      throw error;
+    }));
+  }
+
+  async close(): Promise<void> {
+    const dataPlane = await this.dataPlane?.catch(() => undefined);
+    await dataPlane?.close();
+  }
+}
+
+export class EcrRepository implements ImageRepository {
+  constructor(
+    private readonly endpoint: EcrEndpoint,
+    readonly name: string,
+  ) {}
+
+  /**
+   * One listing per tag, plus a digest-only listing for each untagged image (callers filter those).
+   * Sizes and push times come from DescribeImages, so listing needs no manifest fetches.
+   */
+  async listImages(): Promise<ImageListing[]> {
+    const listings: ImageListing[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.endpoint.client
+        .send(new DescribeImagesCommand({ repositoryName: this.name, registryId: this.endpoint.registryId, nextToken, maxResults: 1000 }))
+        .catch((error: unknown) => {
+          throw ecrError(error, `${this.endpoint.description} ${this.name}: DescribeImages`);
+        });
+      for (const image of page.imageDetails ?? []) listings.push(...toListings(image));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return listings;
+  }
+
+  async getManifest(ref: ImageReference): Promise<Manifest> {
+    return (await this.data()).getManifest(ref);
+  }
+
+  async openBlob(descriptor: Descriptor): Promise<Readable> {
+    return (await this.data()).openBlob(descriptor);
+  }
+
+  async hasManifest(descriptor: Descriptor): Promise<boolean> {
+    return (await this.data()).hasManifest(descriptor);
+  }
+
+  async hasBlob(descriptor: Descriptor): Promise<boolean> {
+    return (await this.data()).hasBlob(descriptor);
+  }
+
+  async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
+    return (await this.data()).putBlob(descriptor, body);
+  }
+
+  async mountBlob(descriptor: Descriptor): Promise<boolean> {
+    return (await this.data()).mountBlob(descriptor);
+  }
+
+  async putManifest(manifest: Manifest, ref?: ImageReference): Promise<void> {
+    return (await this.data()).putManifest(manifest, ref);
+  }
+
+  private async data(): Promise<RegistryRepository> {
+    return (await this.endpoint.registry()).repository(this.name);
+  }
+}
+
+function toListings(image: ImageDetail): ImageListing[] {
+  const common: ImageListing = {
+    ...(image.imageDigest ? { digest: image.imageDigest } : {}),
+    ...(image.imageSizeInBytes !== undefined ? { sizeBytes: image.imageSizeInBytes } : {}),
+    ...(image.imagePushedAt ? { time: image.imagePushedAt.toISOString() } : {}),
+  };
+  const tags = image.imageTags ?? [];
+  return tags.length ? tags.map((tag) => ({ tag, ...common })) : [common];
+}
+
+/** Maps ECR API failures onto the registry error classes the CLI already recognises. */
+function ecrError(error: unknown, context: string): RegistryError {
+  const name = (error as { name?: unknown }).name;
+  const message = error instanceof Error ? error.message : String(error);
+  const details = { code: typeof name === 'string' ? name : undefined, cause: error };
+  if (name === 'RepositoryNotFoundException' || name === 'RegistryNotFoundException') return new RegistryNotFoundError(`${context}: not found (${message})`, details);
+  if (name === 'AccessDeniedException' || name === 'UnrecognizedClientException' || name === 'ExpiredTokenException' || name === 'CredentialsProviderError') {
+    return new RegistryAuthError(`${context}: access denied (${name})`, details);
+  }
+  return new RegistryError(`${context}: ${details.code ?? 'failed'}: ${message}`, details);
+}

@@ -1,0 +1,156 @@
+// Blob uploads (distribution spec "push"). Small blobs are read into memory, verified, and sent as
+// POST + PUT, which can be retried because the body is replayable. Large blobs are streamed as
+// chunked PATCHes of a bounded size, so memory stays at about one chunk whatever the blob size. A
+// PATCH is not retried: after a lost response the upload's offset is unknown and registries refuse
+// a resumed session at the wrong offset, so a failed chunked upload is cancelled and the caller
+// retries the blob. The digest is checked before the final PUT, so a bad body never commits.
+import { createHash } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { assertDigest, DigestMismatchError, type Digest } from '../model/digest.ts';
+import type { Descriptor } from '../model/manifest.ts';
+import { RegistryAuthError, RegistryNotFoundError } from './errors.ts';
+import { discard, header } from './http.ts';
+import type { RegistryEndpoint } from './registry.ts';
+
+export interface UploadOptions {
+  /** Blobs up to this size go up in one PUT (buffered, retryable); default 8 MiB. */
+  monolithicMaxBytes: number;
+  /** PATCH size for larger blobs; also the memory an upload holds. Default 16 MiB (ECR wants >= 5 MiB). */
+  chunkBytes: number;
+}
+
+type BlobDescriptor = Descriptor & { digest: Digest };
+const OCTETS = { 'content-type': 'application/octet-stream' };
+
+export async function uploadBlob(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
+  const from = endpoint.blobHome(descriptor.digest, repository);
+  let session: URL | undefined;
+  if (from) {
+    const started = await start(endpoint, repository, descriptor, context, from).catch((error: unknown) => {
+      // A mount we may not make (no pull on the source, source gone) is just a missed shortcut.
+      if (error instanceof RegistryAuthError || error instanceof RegistryNotFoundError) return undefined;
+      throw error;
+    });
+    if (started === 'mounted') {
+      body.resume();
+      return;
+    }
+    session = started;
+  }
+  if (descriptor.size <= endpoint.upload.monolithicMaxBytes) await monolithic(endpoint, repository, descriptor, body, context, session);
+  else await chunked(endpoint, repository, descriptor, body, context, session);
+}
+
+/** Mounts the blob from another repository of this registry known to hold it; false when not possible. */
+export async function mountBlob(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string): Promise<boolean> {
+  const from = endpoint.blobHome(descriptor.digest, repository);
+  if (!from) return false;
+  const started = await start(endpoint, repository, descriptor, context, from);
+  if (started === 'mounted') return true;
+  await cancel(endpoint, repository, started, context);
+  return false;
+}
+
+/**
+ * Opens an upload session, asking for a cross-repository mount when `from` is given. The registry
+ * answers 201 when it mounted and 202 with a session when it would rather have the bytes. Retrying
+ * this POST is safe: at worst a session is left for the registry's upload purge.
+ */
+async function start(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string, from?: string): Promise<URL | 'mounted'> {
+  const url = endpoint.url(`/v2/${repository}/blobs/uploads/`);
+  const scopes = [push(repository)];
+  if (from) {
+    url.searchParams.set('mount', descriptor.digest);
+    url.searchParams.set('from', from);
+    scopes.push(`repository:${from}:pull`);
+  }
+  const res = await endpoint.call({ method: 'POST', url, body: Buffer.alloc(0) }, scopes, context, from ? [201, 202] : [202]);
+  await discard(res);
+  return res.statusCode === 201 ? 'mounted' : endpoint.resolve(header(res, 'location'), url, context);
+}
+
+/** A plain upload session (without `from` only a 202 with a session is accepted). */
+async function open(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string): Promise<URL> {
+  return (await start(endpoint, repository, descriptor, context)) as URL;
+}
+
+async function monolithic(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string, session?: URL): Promise<void> {
+  const bytes = await readExactly(body, descriptor);
+  await endpoint.http.retry(async () => {
+    const url = session ?? (await open(endpoint, repository, descriptor, context));
+    session = undefined; // a session is single-use; a retry starts a fresh one
+    url.searchParams.set('digest', descriptor.digest);
+    await discard(await endpoint.attempt({ method: 'PUT', url, headers: OCTETS, body: bytes }, [push(repository)], context, [201]));
+  });
+}
+
+async function chunked(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string, session?: URL): Promise<void> {
+  let upload = session ?? (await open(endpoint, repository, descriptor, context));
+  const hash = createHash('sha256');
+  let offset = 0;
+  try {
+    for await (const chunk of rechunk(body, endpoint.upload.chunkBytes)) {
+      if (offset + chunk.length > descriptor.size) throw new DigestMismatchError(descriptor, { digest: '(unknown, body too long)', size: offset + chunk.length });
+      hash.update(chunk);
+      const headers = { ...OCTETS, 'content-range': `${offset}-${offset + chunk.length - 1}` };
+      const res = await endpoint.attempt({ method: 'PATCH', url: upload, headers, body: chunk }, [push(repository)], context, [202]);
+      await discard(res);
+      upload = endpoint.resolve(header(res, 'location'), upload, context);
+      offset += chunk.length;
+    }
+    const digest = `sha256:${hash.digest('hex')}`;
+    if (digest !== descriptor.digest || offset !== descriptor.size) throw new DigestMismatchError(descriptor, { digest, size: offset });
+    const url = new URL(upload);
+    url.searchParams.set('digest', descriptor.digest);
+    await discard(await endpoint.attempt({ method: 'PUT', url, body: Buffer.alloc(0) }, [push(repository)], context, [201]));
+  } catch (error) {
+    await cancel(endpoint, repository, upload, context);
+    throw error;
+  }
+}
+
+/** Best effort: the registry purges abandoned sessions anyway. */
+async function cancel(endpoint: RegistryEndpoint, repository: string, upload: URL, context: string): Promise<void> {
+  await endpoint
+    .send({ method: 'DELETE', url: upload }, [push(repository)], context)
+    .then(discard)
+    .catch(() => undefined);
+}
+
+/** Reads a small body whole, refusing more bytes than promised, and checks its digest. */
+async function readExactly(body: Readable, descriptor: BlobDescriptor): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > descriptor.size) throw new DigestMismatchError(descriptor, { digest: '(unknown, body too long)', size });
+    parts.push(chunk);
+  }
+  const bytes = Buffer.concat(parts);
+  assertDigest(bytes, descriptor);
+  return bytes;
+}
+
+/** Re-cuts a stream into `size`-byte chunks (the last one shorter), holding one chunk at a time. */
+async function* rechunk(body: Readable, size: number): AsyncGenerator<Buffer> {
+  let buffer = Buffer.allocUnsafe(size);
+  let filled = 0;
+  for await (const piece of body as AsyncIterable<Buffer>) {
+    for (let at = 0; at < piece.length; ) {
+      const n = Math.min(size - filled, piece.length - at);
+      piece.copy(buffer, filled, at, at + n);
+      filled += n;
+      at += n;
+      if (filled === size) {
+        yield buffer;
+        buffer = Buffer.allocUnsafe(size);
+        filled = 0;
+      }
+    }
+  }
+  if (filled > 0) yield buffer.subarray(0, filled);
+}
+
+function push(repository: string): string {
+  return `repository:${repository}:pull,push`;
+}

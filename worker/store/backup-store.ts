@@ -1,0 +1,415 @@
+// The backup store: an ImageEndpoint on top of any ObjectStore, so the copy engine writes to (backup)
+// and reads from (restore) a store exactly as it does a registry. The key layout, the record format
+// and the crash-safety invariant are documented in layout.ts.
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
+import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
+import { assertDigest, digestHex } from '../model/digest.ts';
+import { blobsOf, childManifests, isIndex, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
+import {
+  assertRepositoryName,
+  assertTag,
+  blobKey,
+  BLOBS_PREFIX,
+  CATALOG_PREFIX,
+  CatalogRecord,
+  compactTime,
+  digestRecordKey,
+  parseCatalogKey,
+  parseCompactTime,
+  tagPrefix,
+  tagRecordKey,
+  type CatalogKey,
+} from './layout.ts';
+import { mapLimited } from './limit.ts';
+import { NotFoundError, readJson, writeJson, type ObjectStore, type PutResult } from './object-store.ts';
+
+export interface BackupStoreOptions {
+  /**
+   * Point in time: every tag resolves to its latest record backed up at or before this instant, and
+   * images first backed up later are not listed. A store opened with asOf is read-only.
+   */
+  asOf?: string | Date;
+  /** Recorded in every catalog record this store writes. */
+  runId?: string;
+  /** HEAD/GET requests in flight for reference checks and catalog reads (default 16). */
+  concurrency?: number;
+  /** Clock for record times (tests). */
+  now?: () => Date;
+}
+
+export class ManifestNotFoundError extends Error {
+  override name = 'ManifestNotFoundError';
+}
+
+/** putManifest refused: the manifest references content the store does not hold. */
+export class IncompleteImageError extends Error {
+  override name = 'IncompleteImageError';
+  constructor(
+    readonly digest: string,
+    readonly missing: string[],
+  ) {
+    super(
+      `refusing to store manifest ${digest}: ${missing.length} referenced blob(s)/manifest(s) missing from the store: ` +
+        missing.slice(0, 5).join(', ') +
+        (missing.length > 5 ? `, ... (${missing.length - 5} more)` : ''),
+    );
+  }
+}
+
+export class ReadOnlyStoreError extends Error {
+  override name = 'ReadOnlyStoreError';
+}
+
+/** Every record of one repository, oldest first. */
+export interface RepositoryHistory {
+  repository: string;
+  tags: { tag: string; records: CatalogRecord[] }[];
+  untagged: CatalogRecord[];
+}
+
+const MAX_CACHED_RECORDS = 50_000;
+
+export class BackupStore implements ImageEndpoint {
+  readonly description: string;
+  readonly asOf?: Date;
+  readonly runId?: string;
+  readonly concurrency: number;
+  readonly now: () => Date;
+  /** Records are immutable, so reads are cached for the life of this object. */
+  private readonly records = new Map<string, Promise<CatalogRecord>>();
+
+  constructor(
+    readonly objects: ObjectStore,
+    private readonly options: BackupStoreOptions = {},
+  ) {
+    this.description = objects.description;
+    if (options.asOf !== undefined) {
+      const asOf = new Date(options.asOf);
+      if (Number.isNaN(asOf.getTime())) throw new RangeError(`invalid asOf time ${JSON.stringify(options.asOf)}`);
+      this.asOf = asOf;
+    }
+    this.runId = options.runId;
+    this.concurrency = options.concurrency ?? 16;
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /** The same store seen at another point in time (read-only). */
+  atTime(asOf: string | Date): BackupStore {
+    return new BackupStore(this.objects, { ...this.options, asOf });
+  }
+
+  async listRepositories(): Promise<string[]> {
+    const names = new Set<string>();
+    for await (const object of this.objects.list(CATALOG_PREFIX)) {
+      const parsed = parseCatalogKey(object.key);
+      if (parsed && this.visible(parsed)) names.add(parsed.repository);
+    }
+    return [...names].sort();
+  }
+
+  repository(name: string): BackupRepository {
+    assertRepositoryName(name);
+    return new BackupRepository(this, name);
+  }
+
+  /** Record keys of one repository (parsed, not read): tag records oldest first, then digest records. */
+  async catalogKeys(repository: string): Promise<CatalogKey[]> {
+    assertRepositoryName(repository);
+    const keys: CatalogKey[] = [];
+    for (const prefix of [`${CATALOG_PREFIX}${repository}/_tags/`, `${CATALOG_PREFIX}${repository}/_digests/`]) {
+      for await (const object of this.objects.list(prefix)) {
+        const parsed = parseCatalogKey(object.key);
+        if (parsed && parsed.repository === repository) keys.push(parsed);
+      }
+    }
+    return keys;
+  }
+
+  /** Reads (and caches) one catalog record. */
+  readRecord(key: string): Promise<CatalogRecord> {
+    let record = this.records.get(key);
+    if (!record) {
+      if (this.records.size >= MAX_CACHED_RECORDS) this.records.clear();
+      record = readJson(this.objects, key).then((raw) => {
+        const parsed = CatalogRecord.safeParse(raw);
+        if (!parsed.success) throw new Error(`catalog record ${this.description}/${key} is malformed: ${parsed.error.message}`);
+        return parsed.data;
+      });
+      this.records.set(key, record);
+      record.catch(() => this.records.delete(key));
+    }
+    return record;
+  }
+
+  /** Every record of a repository (ignores asOf): each tag's values oldest first, and untagged images. */
+  async history(repository: string): Promise<RepositoryHistory> {
+    const keys = await this.catalogKeys(repository);
+    const records = await mapLimited(keys, this.concurrency, (k) => this.readRecord(k.key));
+    const tags = new Map<string, CatalogRecord[]>();
+    const untagged: CatalogRecord[] = [];
+    keys.forEach((k, i) => {
+      if (k.kind === 'tag') {
+        const list = tags.get(k.tag) ?? [];
+        list.push(records[i]!);
+        tags.set(k.tag, list);
+      } else {
+        untagged.push(records[i]!);
+      }
+    });
+    untagged.sort((a, b) => a.backedUpAt.localeCompare(b.backedUpAt));
+    return { repository, tags: [...tags].map(([tag, recs]) => ({ tag, records: recs })).sort((a, b) => (a.tag < b.tag ? -1 : 1)), untagged };
+  }
+
+  /**
+   * The catalog records for work items (as planned from this store's listImages): a tag resolves to
+   * its current value (at asOf when set), a digest to its untagged record. For `ecr-backup list`.
+   */
+  async describe(items: readonly { repository: string; tag?: string; digest?: string }[]): Promise<CatalogRecord[]> {
+    return mapLimited(items, this.concurrency, async (item) => {
+      const repository = this.repository(item.repository);
+      if (item.tag !== undefined) {
+        const current = await repository.resolveTag(item.tag);
+        if (!current) throw new ManifestNotFoundError(`${item.repository}:${item.tag} is not in ${this.description}${this.asOfText()}`);
+        return this.readRecord(current.key);
+      }
+      if (item.digest === undefined) throw new RangeError('an item needs a tag or a digest');
+      try {
+        return await this.readRecord(digestRecordKey(item.repository, item.digest));
+      } catch (error) {
+        if (error instanceof NotFoundError) throw new ManifestNotFoundError(`${item.repository}@${item.digest} is not in ${this.description}`);
+        throw error;
+      }
+    });
+  }
+
+  /** Number and total size of stored blobs (layers, configs and manifests, each counted once). */
+  async blobUsage(): Promise<{ blobs: number; bytes: number }> {
+    let blobs = 0;
+    let bytes = 0;
+    for await (const object of this.objects.list(BLOBS_PREFIX)) {
+      blobs++;
+      bytes += object.size;
+    }
+    return { blobs, bytes };
+  }
+
+  writeJson(key: string, value: unknown, options: { ifAbsent?: boolean } = {}): Promise<PutResult> {
+    return writeJson(this.objects, key, value, options);
+  }
+
+  readJson<T = unknown>(key: string): Promise<T> {
+    return readJson<T>(this.objects, key);
+  }
+
+  /** Reads a manifest blob and verifies it against its descriptor. */
+  async readManifest(descriptor: { digest: string; mediaType?: string; size?: number }): Promise<Manifest> {
+    let bytes: Buffer;
+    try {
+      bytes = await this.objects.getBytes(blobKey(descriptor.digest));
+    } catch (error) {
+      if (error instanceof NotFoundError) throw new ManifestNotFoundError(`manifest ${descriptor.digest} is not in ${this.description}`);
+      throw error;
+    }
+    assertDigest(bytes, descriptor);
+    return manifestFromBytes(bytes, { digest: descriptor.digest, ...(descriptor.mediaType ? { mediaType: descriptor.mediaType } : {}) });
+  }
+
+  /** True when the blob is stored with the descriptor's size. */
+  async hasContent(descriptor: { digest: string; size: number }): Promise<boolean> {
+    const head = await this.objects.head(blobKey(descriptor.digest));
+    return head !== undefined && head.size === descriptor.size;
+  }
+
+  /** Whether a parsed record key is visible at this store's asOf (digest records are checked after reading). */
+  visible(key: CatalogKey): boolean {
+    return key.kind !== 'tag' || this.asOf === undefined || parseCompactTime(key.time).getTime() <= this.asOf.getTime();
+  }
+
+  assertWritable(): void {
+    if (this.asOf) throw new ReadOnlyStoreError(`${this.description} was opened as of ${this.asOf.toISOString()} and is read-only`);
+  }
+
+  asOfText(): string {
+    return this.asOf ? ` as of ${this.asOf.toISOString()}` : '';
+  }
+}
+
+export class BackupRepository implements ImageRepository {
+  constructor(
+    readonly store: BackupStore,
+    readonly name: string,
+  ) {}
+
+  private get objects(): ObjectStore {
+    return this.store.objects;
+  }
+
+  /** The record key of the tag's current value (at the store's asOf), or undefined. */
+  async resolveTag(tag: string): Promise<Extract<CatalogKey, { kind: 'tag' }> | undefined> {
+    assertTag(tag);
+    let current: Extract<CatalogKey, { kind: 'tag' }> | undefined;
+    for await (const object of this.objects.list(tagPrefix(this.name, tag))) {
+      const parsed = parseCatalogKey(object.key);
+      if (parsed?.kind === 'tag' && parsed.repository === this.name && parsed.tag === tag && this.store.visible(parsed)) {
+        if (!current || parsed.key > current.key) current = parsed;
+      }
+    }
+    return current;
+  }
+
+  /**
+   * The current value of every tag plus untagged images, with backup time and image size. Child
+   * manifests of an index are not listed as untagged images even when they were stored by digest.
+   */
+  async listImages(): Promise<ImageListing[]> {
+    const keys = await this.store.catalogKeys(this.name);
+    const current = new Map<string, Extract<CatalogKey, { kind: 'tag' }>>();
+    const digestKeys: Extract<CatalogKey, { kind: 'digest' }>[] = [];
+    for (const k of keys) {
+      if (k.kind === 'digest') digestKeys.push(k);
+      else if (this.store.visible(k)) {
+        const seen = current.get(k.tag);
+        if (!seen || k.key > seen.key) current.set(k.tag, k);
+      }
+    }
+    const limit = this.store.concurrency;
+    const tagged = await mapLimited([...current.values()], limit, (k) => this.store.readRecord(k.key));
+    const listings: ImageListing[] = tagged.map((r) => ({ tag: r.tag!, digest: r.digest, sizeBytes: r.imageBytes, time: r.backedUpAt }));
+    const untagged = await mapLimited(digestKeys, limit, (k) => this.store.readRecord(k.key));
+    for (const r of untagged) {
+      if (this.store.asOf === undefined || Date.parse(r.backedUpAt) <= this.store.asOf.getTime()) {
+        listings.push({ digest: r.digest, sizeBytes: r.imageBytes, time: r.backedUpAt });
+      }
+    }
+    // Tags in code-unit order, then untagged images by digest.
+    const order = (l: ImageListing) => (l.tag !== undefined ? `0${l.tag}` : `1${l.digest}`);
+    return listings.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
+  }
+
+  async getManifest(ref: ImageReference): Promise<Manifest> {
+    if ('tag' in ref) {
+      const current = await this.resolveTag(ref.tag);
+      if (!current) throw new ManifestNotFoundError(`${this.name}:${ref.tag} is not in ${this.store.description}${this.store.asOfText()}`);
+      const record = await this.store.readRecord(current.key);
+      return this.store.readManifest({ digest: record.digest, mediaType: record.mediaType, size: record.manifestSize });
+    }
+    digestHex(ref.digest);
+    return this.store.readManifest({ digest: ref.digest, ...(ref.mediaType ? { mediaType: ref.mediaType } : {}) });
+  }
+
+  async openBlob(descriptor: Descriptor): Promise<Readable> {
+    return this.objects.get(blobKey(descriptor.digest));
+  }
+
+  hasManifest(descriptor: Descriptor): Promise<boolean> {
+    return this.store.hasContent(descriptor);
+  }
+
+  hasBlob(descriptor: Descriptor): Promise<boolean> {
+    return this.store.hasContent(descriptor);
+  }
+
+  async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
+    try {
+      this.store.assertWritable();
+      if (await this.store.hasContent(descriptor)) {
+        // Another copy got here first. Drain rather than destroy: the caller is still piping into
+        // `body` and would take a destroyed stream for a failed transfer.
+        body.resume();
+        await finished(body);
+        return;
+      }
+    } catch (error) {
+      body.destroy();
+      throw error;
+    }
+    await this.objects.put(blobKey(descriptor.digest), body, { sha256: descriptor.digest, size: descriptor.size });
+  }
+
+  async putManifest(manifest: Manifest, ref?: ImageReference): Promise<void> {
+    this.store.assertWritable();
+    const tag = ref && 'tag' in ref ? ref.tag : undefined;
+    if (tag !== undefined) assertTag(tag);
+    const { descriptor } = manifest;
+    assertDigest(manifest.bytes, descriptor);
+    // Present manifest blob == complete image (the invariant), so re-checking references is only
+    // needed for a new manifest; an unchanged image costs a HEAD here and a LIST for its tag.
+    if (!(await this.store.hasContent(descriptor))) {
+      await this.assertReferencesPresent(manifest);
+      await this.objects.put(blobKey(descriptor.digest), manifest.bytes, {
+        sha256: descriptor.digest,
+        size: descriptor.size,
+        ifAbsent: true,
+        contentType: descriptor.mediaType,
+      });
+    }
+    if (tag !== undefined) {
+      const latest = await this.latestTagKey(tag);
+      if (latest?.digest === descriptor.digest) return;
+      // Keep a tag's history strictly ordered even when the clock stands still or steps back.
+      let time = this.store.now();
+      if (latest) {
+        const after = parseCompactTime(latest.time).getTime() + 1;
+        if (time.getTime() < after) time = new Date(after);
+      }
+      const record = await this.buildRecord(manifest, tag, time);
+      await writeJson(this.objects, tagRecordKey(this.name, tag, compactTime(time), descriptor.digest), record, { ifAbsent: true });
+    } else if (ref !== undefined) {
+      const key = digestRecordKey(this.name, descriptor.digest);
+      if (await this.objects.head(key)) return;
+      const record = await this.buildRecord(manifest, undefined, this.store.now());
+      await writeJson(this.objects, key, record, { ifAbsent: true });
+    }
+  }
+
+  /** All records of this repository (ignores asOf). */
+  history(): Promise<RepositoryHistory> {
+    return this.store.history(this.name);
+  }
+
+  /** The latest record key of a tag, ignoring asOf (what a write compares against). */
+  private async latestTagKey(tag: string): Promise<Extract<CatalogKey, { kind: 'tag' }> | undefined> {
+    let latest: Extract<CatalogKey, { kind: 'tag' }> | undefined;
+    for await (const object of this.objects.list(tagPrefix(this.name, tag))) {
+      const parsed = parseCatalogKey(object.key);
+      if (parsed?.kind === 'tag' && parsed.tag === tag && parsed.repository === this.name && (!latest || parsed.key > latest.key)) latest = parsed;
+    }
+    return latest;
+  }
+
+  private async assertReferencesPresent(manifest: Manifest): Promise<void> {
+    const referenced = new Map<string, Descriptor>();
+    for (const d of [...childManifests(manifest), ...blobsOf(manifest)]) referenced.set(d.digest, d);
+    const present = await mapLimited([...referenced.values()], this.store.concurrency, (d) => this.store.hasContent(d));
+    const missing = [...referenced.values()].filter((_, i) => !present[i]).map((d) => d.digest);
+    if (missing.length > 0) throw new IncompleteImageError(manifest.descriptor.digest, missing);
+  }
+
+  /** Builds a record; imageBytes walks index children from the store, counting each blob once. */
+  private async buildRecord(manifest: Manifest, tag: string | undefined, time: Date): Promise<CatalogRecord> {
+    const sizes = new Map<string, number>([[manifest.descriptor.digest, manifest.descriptor.size]]);
+    const visit = async (m: Manifest): Promise<void> => {
+      for (const blob of blobsOf(m)) sizes.set(blob.digest, blob.size);
+      const children = childManifests(m).filter((c) => !sizes.has(c.digest));
+      for (const c of children) sizes.set(c.digest, c.size);
+      await mapLimited(children, this.store.concurrency, async (c) => visit(await this.store.readManifest(c)));
+    };
+    await visit(manifest);
+    const children = childManifests(manifest);
+    const platforms = children
+      .filter((c) => c.platform && !(c.platform.os === 'unknown' && c.platform.architecture === 'unknown'))
+      .map((c) => `${c.platform!.os}/${c.platform!.architecture}${c.platform!.variant ? `/${c.platform!.variant}` : ''}`);
+    return {
+      repository: this.name,
+      ...(tag !== undefined ? { tag } : {}),
+      digest: manifest.descriptor.digest,
+      mediaType: manifest.descriptor.mediaType,
+      manifestSize: manifest.descriptor.size,
+      imageBytes: [...sizes.values()].reduce((a, b) => a + b, 0),
+      ...(isIndex(manifest) ? { platforms } : {}),
+      backedUpAt: time.toISOString(),
+      ...(this.store.runId ? { runId: this.store.runId } : {}),
+    };
+  }
+}

@@ -1,0 +1,222 @@
+// A local directory as an ObjectStore. A put writes `<root>/.tmp/<random>`, fsyncs it and renames it
+// into place (a hard link when the key must not be replaced), then fsyncs the directory: a reader or
+// a crash sees the old state or the complete object, never a partial file.
+import { createHash, randomUUID } from 'node:crypto';
+import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
+import type { Readable } from 'node:stream';
+import { pathToFileURL } from 'node:url';
+import { DigestMismatchError } from '../model/digest.ts';
+import {
+  assertKey,
+  assertPrefix,
+  checkBuffer,
+  InvalidKeyError,
+  NotFoundError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  type PutResult,
+} from './object-store.ts';
+
+const TMP = '.tmp';
+const WRITE_BATCH = 1024 * 1024;
+
+function errno(error: unknown): string | undefined {
+  return (error as NodeJS.ErrnoException | undefined)?.code;
+}
+
+export class FileSystemObjectStore implements ObjectStore {
+  readonly root: string;
+  readonly description: string;
+
+  constructor(root: string) {
+    this.root = resolve(root);
+    this.description = pathToFileURL(this.root).href;
+  }
+
+  /** Maps a validated key to a path under the root. */
+  private path(key: string): string {
+    assertKey(key);
+    if (key === TMP || key.startsWith(`${TMP}/`)) throw new InvalidKeyError(key, `${TMP}/ is reserved for in-progress writes`);
+    const path = join(this.root, ...key.split('/'));
+    // Defence in depth: assertKey already refuses every way out of the root.
+    if (!path.startsWith(this.root + sep)) throw new InvalidKeyError(key, 'escapes the store root');
+    return path;
+  }
+
+  async get(key: string): Promise<Readable> {
+    const path = this.path(key);
+    let handle;
+    try {
+      handle = await open(path, 'r');
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') throw new NotFoundError(key, this.description);
+      throw error;
+    }
+    if (!(await handle.stat()).isFile()) {
+      await handle.close();
+      throw new NotFoundError(key, this.description);
+    }
+    return handle.createReadStream();
+  }
+
+  async getBytes(key: string): Promise<Buffer> {
+    const path = this.path(key);
+    try {
+      return await readFile(path);
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR' || errno(error) === 'EISDIR') throw new NotFoundError(key, this.description);
+      throw error;
+    }
+  }
+
+  async head(key: string): Promise<{ size: number; lastModified: Date } | undefined> {
+    const path = this.path(key);
+    try {
+      const info = await stat(path);
+      return info.isFile() ? { size: info.size, lastModified: info.mtime } : undefined;
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
+      throw error;
+    }
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<PutResult> {
+    let target: string;
+    try {
+      target = this.path(key);
+    } catch (error) {
+      if (!Buffer.isBuffer(body)) body.destroy();
+      throw error;
+    }
+    const tmpDir = join(this.root, TMP);
+    const tmp = join(tmpDir, randomUUID());
+    let committed = false;
+    try {
+      await mkdir(tmpDir, { recursive: true });
+      const handle = await open(tmp, 'wx', 0o644);
+      try {
+        if (Buffer.isBuffer(body)) {
+          checkBuffer(body, options);
+          await handle.writeFile(body);
+        } else {
+          await writeChecked(handle, body, options);
+        }
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      const parent = dirname(target);
+      await mkdir(parent, { recursive: true });
+      let created = true;
+      if (options.ifAbsent) {
+        try {
+          await link(tmp, target); // atomic create-if-absent
+        } catch (error) {
+          if (errno(error) === 'EEXIST') created = false;
+          else if (errno(error) === 'EPERM' || errno(error) === 'ENOTSUP' || errno(error) === 'EOPNOTSUPP') {
+            // A filesystem without hard links: check then rename (not atomic against a concurrent writer).
+            if (await stat(target).then(() => true, () => false)) created = false;
+            else {
+              await rename(tmp, target);
+              committed = true;
+            }
+          } else throw error;
+        }
+      } else {
+        await rename(tmp, target);
+        committed = true;
+      }
+      await syncDirectory(parent);
+      return { created };
+    } catch (error) {
+      if (!Buffer.isBuffer(body)) body.destroy();
+      throw error;
+    } finally {
+      if (!committed) await unlink(tmp).catch(() => undefined);
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    assertPrefix(prefix);
+    const slash = prefix.lastIndexOf('/');
+    yield* this.walk(slash >= 0 ? prefix.slice(0, slash) : '', prefix);
+  }
+
+  /** Yields files under `dirKey` whose key starts with `prefix`, in ascending key order. */
+  private async *walk(dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
+    let entries;
+    try {
+      entries = await readdir(dirKey ? join(this.root, ...dirKey.split('/')) : this.root, { withFileTypes: true });
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
+      throw error;
+    }
+    // A directory sorts as `name/`, which puts its keys exactly where a flat key listing would.
+    const items = entries
+      .filter((e) => (e.isDirectory() || e.isFile()) && !(dirKey === '' && e.name === TMP))
+      .map((e) => ({ name: e.name, dir: e.isDirectory(), sortKey: e.isDirectory() ? `${e.name}/` : e.name }))
+      .sort((a, b) => (a.sortKey < b.sortKey ? -1 : a.sortKey > b.sortKey ? 1 : 0));
+    for (const item of items) {
+      const key = dirKey ? `${dirKey}/${item.name}` : item.name;
+      if (item.dir) {
+        const asDir = `${key}/`;
+        if (asDir.startsWith(prefix) || prefix.startsWith(asDir)) yield* this.walk(key, prefix);
+      } else if (key.startsWith(prefix)) {
+        const info = await stat(join(this.root, ...key.split('/'))).catch((error: unknown) => {
+          if (errno(error) === 'ENOENT') return undefined; // deleted while listing
+          throw error;
+        });
+        if (info?.isFile()) yield { key, size: info.size, lastModified: info.mtime };
+      }
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    const path = this.path(key);
+    try {
+      await unlink(path);
+    } catch (error) {
+      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
+      throw error;
+    }
+  }
+}
+
+/** Copies `body` to `handle` in ~1 MiB writes, checking size and sha256 on the way. */
+async function writeChecked(handle: import('node:fs/promises').FileHandle, body: Readable, expected: PutOptions): Promise<void> {
+  const hash = expected.sha256 !== undefined ? createHash('sha256') : undefined;
+  let size = 0;
+  let pending: Buffer[] = [];
+  let pendingBytes = 0;
+  for await (const raw of body) {
+    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
+    size += chunk.length;
+    if (expected.size !== undefined && size > expected.size) {
+      throw new DigestMismatchError({ digest: expected.sha256 ?? '(any)', size: expected.size }, { digest: '(unknown, body too long)', size });
+    }
+    hash?.update(chunk);
+    pending.push(chunk);
+    pendingBytes += chunk.length;
+    if (pendingBytes >= WRITE_BATCH) {
+      await handle.writeFile(Buffer.concat(pending, pendingBytes)); // at the current position, looping over short writes
+      pending = [];
+      pendingBytes = 0;
+    }
+  }
+  if (pending.length > 0) await handle.writeFile(Buffer.concat(pending, pendingBytes));
+  const digest = hash ? `sha256:${hash.digest('hex')}` : '(not hashed)';
+  if ((expected.size !== undefined && size !== expected.size) || (expected.sha256 !== undefined && digest !== expected.sha256)) {
+    throw new DigestMismatchError({ digest: expected.sha256 ?? '(any)', size: expected.size ?? size }, { digest, size });
+  }
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

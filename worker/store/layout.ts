@@ -1,0 +1,114 @@
+// The backup store layout, on top of any ObjectStore (keys relative to the bucket prefix or directory):
+//
+//   blobs/sha256/<hex>
+//       Every piece of content, addressed by its sha256: layers, configs AND manifests (image
+//       manifests, indexes and their child manifests), stored exactly once however many tags,
+//       repositories or backups reference them.
+//
+//   catalog/<repository>/_tags/<tag>/<time>_<hex>.json
+//       One immutable record per observed value of a tag: <time> is the backup time in compact,
+//       sortable UTC (20261126T102533123Z), <hex> the manifest digest. A record is written only when
+//       the tag's latest record names a different digest, so an unchanged tag costs one LIST and no
+//       write, and the records under a tag are its full history (point-in-time restore picks the
+//       last one at or before the requested time). `_tags` cannot collide with a repository path
+//       component: valid components never start with '_'.
+//
+//   catalog/<repository>/_digests/<hex>.json
+//       An image backed up by digest, without a tag.
+//
+//   runs/<runId>/...
+//       Run batches, per-image results and the run report (see schema/contract.ts runKeys).
+//
+// A record is JSON: { repository, tag?, digest, mediaType, manifestSize, imageBytes, platforms?,
+// children?, backedUpAt, runId? } (see CatalogRecord).
+//
+// Crash safety: blobs are written before the manifests that reference them, child manifests before
+// their index, and a record only after its manifest blob. A manifest blob present in blobs/ therefore
+// means the whole image is present, and an interrupted backup leaves only unreferenced blobs, which
+// the next run reuses.
+import { z } from 'zod';
+import { isDigest, isRepositoryName, isTag } from '../../schema/names.ts';
+import { digestHex } from '../model/digest.ts';
+
+export const BLOBS_PREFIX = 'blobs/sha256/';
+export const CATALOG_PREFIX = 'catalog/';
+
+export class InvalidNameError extends Error {
+  override name = 'InvalidNameError';
+}
+
+export function assertRepositoryName(name: string): void {
+  if (typeof name !== 'string' || !isRepositoryName(name)) {
+    throw new InvalidNameError(`invalid repository name ${JSON.stringify(name)} (lowercase [a-z0-9] components separated by . _ __ - or /)`);
+  }
+}
+
+export function assertTag(tag: string): void {
+  if (typeof tag !== 'string' || !isTag(tag)) throw new InvalidNameError(`invalid tag ${JSON.stringify(tag)} ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
+}
+
+export const blobKey = (digest: string) => `${BLOBS_PREFIX}${digestHex(digest)}`;
+export const repositoryPrefix = (repository: string) => `${CATALOG_PREFIX}${repository}/`;
+export const tagPrefix = (repository: string, tag: string) => `${CATALOG_PREFIX}${repository}/_tags/${tag}/`;
+export const tagRecordKey = (repository: string, tag: string, time: string, digest: string) =>
+  `${tagPrefix(repository, tag)}${time}_${digestHex(digest)}.json`;
+export const digestRecordKey = (repository: string, digest: string) => `${CATALOG_PREFIX}${repository}/_digests/${digestHex(digest)}.json`;
+
+/** `2026-11-26T10:25:33.123Z` -> `20261126T102533123Z`. */
+export function compactTime(date: Date): string {
+  return date.toISOString().replace(/[-:.]/g, '');
+}
+
+const COMPACT = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})(\d{3})Z$/;
+
+/** `20261126T102533123Z` -> Date. */
+export function parseCompactTime(time: string): Date {
+  const m = COMPACT.exec(time);
+  if (!m) throw new RangeError(`not a compact time: ${time}`);
+  return new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}.${m[7]}Z`);
+}
+
+/** A catalog key, parsed without reading the object. */
+export type CatalogKey =
+  | { kind: 'tag'; key: string; repository: string; tag: string; time: string; digest: string }
+  | { kind: 'digest'; key: string; repository: string; digest: string };
+
+const TAG_FILE = /^(\d{8}T\d{9}Z)_([a-f0-9]{64})\.json$/;
+const DIGEST_FILE = /^([a-f0-9]{64})\.json$/;
+
+/** Parses `catalog/...` keys; returns undefined for anything that is not a record of this layout. */
+export function parseCatalogKey(key: string): CatalogKey | undefined {
+  if (!key.startsWith(CATALOG_PREFIX)) return undefined;
+  const segments = key.slice(CATALOG_PREFIX.length).split('/');
+  const marker = segments.findIndex((s) => s.startsWith('_'));
+  if (marker < 1) return undefined;
+  const repository = segments.slice(0, marker).join('/');
+  if (!isRepositoryName(repository)) return undefined;
+  const rest = segments.slice(marker);
+  if (rest[0] === '_tags' && rest.length === 3 && isTag(rest[1]!)) {
+    const m = TAG_FILE.exec(rest[2]!);
+    if (!m) return undefined;
+    return { kind: 'tag', key, repository, tag: rest[1]!, time: m[1]!, digest: `sha256:${m[2]!}` };
+  }
+  if (rest[0] === '_digests' && rest.length === 2) {
+    const m = DIGEST_FILE.exec(rest[1]!);
+    if (!m) return undefined;
+    return { kind: 'digest', key, repository, digest: `sha256:${m[1]!}` };
+  }
+  return undefined;
+}
+
+export const CatalogRecord = z.object({
+  repository: z.string().refine(isRepositoryName),
+  tag: z.string().refine(isTag).optional(),
+  digest: z.string().refine(isDigest),
+  mediaType: z.string(),
+  manifestSize: z.number().int().nonnegative(),
+  /** Sum of the sizes of every unique blob and manifest the image references, the root included. */
+  imageBytes: z.number().int().nonnegative(),
+  /** For an index: `os/arch[/variant]` of each child (attestation `unknown/unknown` entries omitted). */
+  platforms: z.array(z.string()).optional(),
+  backedUpAt: z.string(),
+  runId: z.string().optional(),
+});
+export type CatalogRecord = z.infer<typeof CatalogRecord>;

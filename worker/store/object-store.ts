@@ -1,0 +1,169 @@
+// The one thing a storage backend implements: a flat key -> bytes map with atomic, all-or-nothing
+// puts. Everything above it (the backup layout, the catalog, verification, run reports) is written
+// once against this interface, so S3 and a local directory behave identically.
+//
+// Keys are relative, '/'-separated, and checked by `assertKey` in every backend: no empty, '.' or
+// '..' segment, no leading '/', no backslash, no NUL. The backend maps them under its own root
+// (a directory, or a bucket prefix).
+import { createHash } from 'node:crypto';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
+import { DigestMismatchError, digestHex } from '../model/digest.ts';
+
+export interface ObjectInfo {
+  /** The key relative to the store root. */
+  key: string;
+  size: number;
+  lastModified: Date;
+}
+
+export interface PutOptions {
+  /**
+   * The sha256 digest (`sha256:<hex>`) the content must have. When given, the backend hashes what it
+   * writes and commits nothing on a mismatch (S3 additionally verifies single-part uploads itself).
+   */
+  sha256?: string;
+  /** The exact size the content must have; checked like `sha256`, and lets S3 choose a single PUT. */
+  size?: number;
+  /** Do not replace an existing object; the put then reports `created: false` and writes nothing. */
+  ifAbsent?: boolean;
+  contentType?: string;
+}
+
+export interface PutResult {
+  /** False only when `ifAbsent` was set and the key already existed. */
+  created: boolean;
+}
+
+export interface ObjectStore {
+  /** `s3://bucket/prefix` or `file:///dir`, for logs and errors. */
+  readonly description: string;
+  /** Streams an object; rejects with NotFoundError when there is none. */
+  get(key: string): Promise<Readable>;
+  /** Reads a whole (small) object; rejects with NotFoundError when there is none. */
+  getBytes(key: string): Promise<Buffer>;
+  head(key: string): Promise<{ size: number; lastModified: Date } | undefined>;
+  /**
+   * Writes an object atomically: readers see the old state or the complete new object, never a part.
+   * If `body` errors (or the content does not match `sha256`/`size`), nothing is committed and the
+   * promise rejects with that error. A stream body is always consumed or destroyed.
+   */
+  put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<PutResult>;
+  /** Every object whose key starts with `prefix` (a plain string prefix), in ascending key order. */
+  list(prefix: string): AsyncIterable<ObjectInfo>;
+  /** Deletes an object; deleting a missing key is not an error. */
+  delete(key: string): Promise<void>;
+}
+
+export class NotFoundError extends Error {
+  override name = 'NotFoundError';
+  constructor(
+    readonly key: string,
+    where: string,
+  ) {
+    super(`${key} not found in ${where}`);
+  }
+}
+
+export class InvalidKeyError extends Error {
+  override name = 'InvalidKeyError';
+  constructor(
+    readonly key: string,
+    reason: string,
+  ) {
+    super(`invalid store key ${JSON.stringify(key)}: ${reason}`);
+  }
+}
+
+/** Throws InvalidKeyError unless `key` is a safe relative key (see the file comment). */
+export function assertKey(key: string): void {
+  if (typeof key !== 'string' || key.length === 0) throw new InvalidKeyError(String(key), 'empty');
+  if (key.length > 1024) throw new InvalidKeyError(key, 'longer than 1024 characters');
+  checkSegments(key, key.split('/'));
+}
+
+/** Like assertKey, but for a list prefix: may be empty, may end with '/' or stop mid-segment. */
+export function assertPrefix(prefix: string): void {
+  if (prefix === '') return;
+  const segments = prefix.split('/');
+  // The last segment of a prefix may be empty ('a/b/') or partial ('a/b/v1'); '.' and '..' are still refused.
+  const last = segments[segments.length - 1];
+  if (last === '') segments.pop();
+  checkSegments(prefix, segments);
+}
+
+function checkSegments(key: string, segments: string[]): void {
+  if (key.includes('\0')) throw new InvalidKeyError(key, 'contains NUL');
+  if (key.includes('\\')) throw new InvalidKeyError(key, 'contains a backslash');
+  if (key.startsWith('/')) throw new InvalidKeyError(key, 'is absolute');
+  for (const segment of segments) {
+    if (segment === '') throw new InvalidKeyError(key, 'has an empty path segment');
+    if (segment === '.' || segment === '..') throw new InvalidKeyError(key, `has a ${JSON.stringify(segment)} segment`);
+  }
+}
+
+/**
+ * A pass-through that errors, instead of ending, when the content is not `size` bytes or does not hash
+ * to `sha256`, so the backend writing from it never commits. It errors as soon as too many bytes arrive.
+ */
+export function checkingStream(expected: { sha256?: string; size?: number }): Transform {
+  if (expected.sha256 !== undefined) digestHex(expected.sha256);
+  const hash = expected.sha256 !== undefined ? createHash('sha256') : undefined;
+  let size = 0;
+  const describe = () => ({ digest: expected.sha256 ?? '(any)', size: expected.size ?? size });
+  return new Transform({
+    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
+      size += chunk.length;
+      if (expected.size !== undefined && size > expected.size) {
+        callback(new DigestMismatchError(describe(), { digest: '(unknown, body too long)', size }));
+        return;
+      }
+      hash?.update(chunk);
+      callback(null, chunk);
+    },
+    flush(callback: TransformCallback) {
+      const digest = hash ? `sha256:${hash.digest('hex')}` : '(not hashed)';
+      if ((expected.size !== undefined && size !== expected.size) || (expected.sha256 !== undefined && digest !== expected.sha256)) {
+        callback(new DigestMismatchError(describe(), { digest, size }));
+      } else {
+        callback();
+      }
+    },
+  });
+}
+
+/** Checks a whole buffer the way checkingStream checks a stream. */
+export function checkBuffer(bytes: Buffer, expected: { sha256?: string; size?: number }): void {
+  if (expected.sha256 === undefined && expected.size === undefined) return;
+  const digest = expected.sha256 !== undefined ? `sha256:${createHash('sha256').update(bytes).digest('hex')}` : '(not hashed)';
+  if ((expected.size !== undefined && bytes.byteLength !== expected.size) || (expected.sha256 !== undefined && digest !== expected.sha256)) {
+    throw new DigestMismatchError({ digest: expected.sha256 ?? '(any)', size: expected.size ?? bytes.byteLength }, { digest, size: bytes.byteLength });
+  }
+}
+
+/** Reads a stream to the end into one Buffer. */
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}
+
+/** Stores `value` as pretty JSON (run reports, batches, catalog records). */
+export async function writeJson(store: ObjectStore, key: string, value: unknown, options: { ifAbsent?: boolean } = {}): Promise<PutResult> {
+  const body = Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8');
+  return store.put(key, body, { ...options, contentType: 'application/json' });
+}
+
+/** Reads JSON written by writeJson; NotFoundError when absent, a SyntaxError naming the key when invalid. */
+export async function readJson<T = unknown>(store: ObjectStore, key: string): Promise<T> {
+  const bytes = await store.getBytes(key);
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch (error) {
+    throw new SyntaxError(`${store.description}/${key} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
+/** Turns a Buffer or Readable into a Readable, for backends that only stream. */
+export function toReadable(body: Readable | Buffer): Readable {
+  return Buffer.isBuffer(body) ? Readable.from([body]) : body;
+}

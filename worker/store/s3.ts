@@ -1,0 +1,215 @@
+// An S3 bucket (under an optional key prefix) as an ObjectStore.
+//
+// Uploads go through @aws-sdk/lib-storage's Upload with bounded memory (partSize x queueSize in
+// flight): a body up to one part is sent as a single PutObject, a larger one as a multipart upload
+// that is aborted (no object, no dangling upload) when the body errors or a part fails. Every upload
+// carries SHA256 checksums: per part for multipart uploads, and for a single PutObject of known
+// digest the digest itself, so S3 refuses bytes that do not hash to it. Throttling (SlowDown, 503) is
+// retried by the SDK's adaptive retry mode.
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+  type PutObjectCommandInput,
+} from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { digestBase64 } from '../model/digest.ts';
+import {
+  assertKey,
+  assertPrefix,
+  checkBuffer,
+  checkingStream,
+  NotFoundError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  type PutResult,
+} from './object-store.ts';
+
+const MiB = 1024 * 1024;
+
+export interface S3ObjectStoreOptions {
+  bucket: string;
+  /** Key prefix inside the bucket ('' or 'a/b'; a trailing '/' is added). */
+  prefix?: string;
+  /** A preconfigured client; otherwise one is built by `createS3Client`. */
+  client?: S3Client;
+  /** Multipart part size in bytes (min 5 MiB, default 8 MiB). Memory per upload is about partSize x (queueSize + 1). */
+  partSize?: number;
+  /** Parts uploaded in parallel per object (default 4). */
+  queueSize?: number;
+  /** Passed to createS3Client when no client is given. */
+  clientOptions?: S3ClientOptions;
+}
+
+export interface S3ClientOptions {
+  region?: string;
+  /** Endpoint override; by default the SDK reads AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL itself. */
+  endpoint?: string;
+  /** Total attempts per request including retries (default 10, enough to ride out SlowDown bursts). */
+  maxAttempts?: number;
+  retryMode?: 'standard' | 'adaptive';
+}
+
+/**
+ * An S3 client from the standard SDK configuration chain (env, profile, instance role). When an
+ * endpoint override is present (option, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL) path-style addressing
+ * is used, which S3-compatible servers such as moto or MinIO need.
+ */
+export function createS3Client(options: S3ClientOptions = {}): S3Client {
+  const override = options.endpoint ?? process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
+  return new S3Client({
+    ...(options.region ? { region: options.region } : {}),
+    ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+    forcePathStyle: override !== undefined && override !== '',
+    followRegionRedirects: true,
+    retryMode: options.retryMode ?? 'adaptive',
+    maxAttempts: options.maxAttempts ?? 10,
+  });
+}
+
+const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+export class InvalidBucketError extends Error {
+  override name = 'InvalidBucketError';
+}
+
+function isNotFound(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || (e?.$metadata?.httpStatusCode === 404 && e?.name !== 'NoSuchBucket');
+}
+
+function isPreconditionFailed(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
+}
+
+export class S3ObjectStore implements ObjectStore {
+  readonly bucket: string;
+  /** '' or a prefix ending in '/'. */
+  readonly prefix: string;
+  readonly client: S3Client;
+  readonly description: string;
+  private readonly partSize: number;
+  private readonly queueSize: number;
+
+  constructor(options: S3ObjectStoreOptions) {
+    if (!BUCKET_PATTERN.test(options.bucket)) throw new InvalidBucketError(`invalid S3 bucket name ${JSON.stringify(options.bucket)}`);
+    const prefix = (options.prefix ?? '').replace(/^\/+|\/+$/g, '');
+    if (prefix !== '') assertKey(prefix);
+    this.bucket = options.bucket;
+    this.prefix = prefix === '' ? '' : `${prefix}/`;
+    this.client = options.client ?? createS3Client(options.clientOptions);
+    this.partSize = options.partSize ?? 8 * MiB;
+    this.queueSize = options.queueSize ?? 4;
+    if (this.partSize < 5 * MiB) throw new RangeError(`partSize must be at least 5 MiB (S3 minimum), got ${this.partSize}`);
+    if (!Number.isInteger(this.queueSize) || this.queueSize < 1) throw new RangeError(`queueSize must be a positive integer`);
+    this.description = `s3://${this.bucket}/${this.prefix}`.replace(/\/$/, '');
+  }
+
+  private key(key: string): string {
+    assertKey(key);
+    return this.prefix + key;
+  }
+
+  async get(key: string): Promise<Readable> {
+    const Key = this.key(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      return out.Body as Readable;
+    } catch (error) {
+      if (isNotFound(error)) throw new NotFoundError(key, this.description);
+      throw error;
+    }
+  }
+
+  async getBytes(key: string): Promise<Buffer> {
+    const Key = this.key(key);
+    try {
+      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
+      return Buffer.from(await out.Body!.transformToByteArray());
+    } catch (error) {
+      if (isNotFound(error)) throw new NotFoundError(key, this.description);
+      throw error;
+    }
+  }
+
+  async head(key: string): Promise<{ size: number; lastModified: Date } | undefined> {
+    const Key = this.key(key);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key }));
+      return { size: out.ContentLength ?? 0, lastModified: out.LastModified ?? new Date(0) };
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  async put(key: string, body: Readable | Buffer, options: PutOptions = {}): Promise<PutResult> {
+    let source: Readable | Buffer = body;
+    let bodyError: unknown;
+    try {
+      const Key = this.key(key);
+      const knownSize = Buffer.isBuffer(body) ? body.byteLength : options.size;
+      if (Buffer.isBuffer(body)) {
+        checkBuffer(body, options);
+      } else if (options.sha256 !== undefined || options.size !== undefined) {
+        // The checker errors before the end of a body that does not match, so the last part is
+        // never produced and the upload is aborted instead of completed.
+        const checker = checkingStream(options);
+        pipeline(body, checker).catch((error: unknown) => (bodyError ??= error));
+        source = checker;
+      }
+      const params: PutObjectCommandInput = {
+        Bucket: this.bucket,
+        Key,
+        Body: source,
+        ChecksumAlgorithm: 'SHA256',
+        ...(options.contentType ? { ContentType: options.contentType } : {}),
+        // A single PutObject carries the whole-object digest so S3 verifies it; a multipart upload
+        // gets per-part SHA256 checksums computed by the SDK instead.
+        ...(options.sha256 !== undefined && knownSize !== undefined && knownSize <= this.partSize
+          ? { ChecksumSHA256: digestBase64(options.sha256) }
+          : {}),
+        ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
+      };
+      const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false });
+      try {
+        await upload.done();
+      } catch (error) {
+        if (options.ifAbsent && isPreconditionFailed(error)) return { created: false };
+        throw error;
+      }
+      return { created: true };
+    } catch (error) {
+      // Prefer the body's own failure (a digest mismatch, a reset) over what it caused downstream.
+      const cause = bodyError instanceof Error ? bodyError : error;
+      if (!Buffer.isBuffer(body)) body.destroy();
+      if (source !== body) (source as Readable).destroy();
+      throw cause;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<ObjectInfo> {
+    assertPrefix(prefix);
+    let token: string | undefined;
+    do {
+      const out = await this.client.send(
+        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}) }),
+      );
+      for (const object of out.Contents ?? []) {
+        if (!object.Key) continue;
+        yield { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+  }
+}

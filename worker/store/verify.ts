@@ -1,0 +1,179 @@
+// Store verification: for every catalog record (every tag value in the history and every untagged
+// image), walk the manifest tree from the store and re-hash every blob it references. Each blob is
+// read and hashed once however many images share it; problems are reported per image.
+import { createHash } from 'node:crypto';
+import { childManifests, blobsOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
+import type { BackupStore } from './backup-store.ts';
+import { blobKey, type CatalogRecord } from './layout.ts';
+import { mapLimited } from './limit.ts';
+import { NotFoundError } from './object-store.ts';
+
+export type VerifyProblemKind = 'missing' | 'corrupt' | 'unreadable';
+
+export interface VerifyProblem {
+  repository: string;
+  /** The tag whose (current or past) value is affected; absent for an untagged image. */
+  tag?: string;
+  /** The image (root manifest) digest. */
+  digest: string;
+  /** The blob or manifest digest that is missing or bad (or the record key for a bad record). */
+  blob: string;
+  problem: VerifyProblemKind;
+  detail: string;
+}
+
+export interface VerifyReport {
+  checkedImages: number;
+  /** Distinct blobs and manifests read and hashed. */
+  checkedBlobs: number;
+  checkedBytes: number;
+  problems: VerifyProblem[];
+}
+
+export interface VerifyOptions {
+  /** Blobs read and hashed in parallel (default 8). */
+  concurrency?: number;
+  /** Only these repositories (default: every repository in the catalog). */
+  repositories?: readonly string[];
+  onProgress?: (event: { checkedBlobs: number; checkedBytes: number }) => void;
+}
+
+type Check = { status: 'ok'; manifest?: Manifest } | { status: VerifyProblemKind; detail: string };
+
+/** A tiny semaphore so the tree walk (which only waits) is never limited, only the reads. */
+function semaphore(concurrency: number) {
+  let active = 0;
+  const waiting: Array<() => void> = [];
+  return async <T>(task: () => Promise<T>): Promise<T> => {
+    if (active >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
+    else active++;
+    try {
+      return await task();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else active--;
+    }
+  };
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export async function verifyStore(store: BackupStore, options: VerifyOptions = {}): Promise<VerifyReport> {
+  const objects = store.objects;
+  const limit = semaphore(options.concurrency ?? 8);
+  const checks = new Map<string, Promise<Check>>();
+  let checkedBlobs = 0;
+  let checkedBytes = 0;
+  const counted = (size: number) => {
+    checkedBlobs++;
+    checkedBytes += size;
+    options.onProgress?.({ checkedBlobs, checkedBytes });
+  };
+
+  const checkManifest = (d: { digest: string; size: number; mediaType?: string }): Promise<Check> => {
+    let check = checks.get(d.digest);
+    if (!check) {
+      check = limit(async (): Promise<Check> => {
+        let bytes: Buffer;
+        try {
+          bytes = await objects.getBytes(blobKey(d.digest));
+        } catch (error) {
+          if (error instanceof NotFoundError) return { status: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` };
+          return { status: 'unreadable', detail: message(error) };
+        }
+        counted(bytes.byteLength);
+        const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+        if (bytes.byteLength !== d.size) return { status: 'corrupt', detail: `manifest is ${bytes.byteLength} bytes, expected ${d.size}` };
+        if (digest !== d.digest) return { status: 'corrupt', detail: `manifest content hashes to ${digest}` };
+        try {
+          return { status: 'ok', manifest: manifestFromBytes(bytes, { digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) }) };
+        } catch (error) {
+          return { status: 'corrupt', detail: `manifest cannot be parsed: ${message(error)}` };
+        }
+      });
+      checks.set(d.digest, check);
+    }
+    return check;
+  };
+
+  const checkBlob = (d: Descriptor): Promise<Check> => {
+    let check = checks.get(d.digest);
+    if (!check) {
+      check = limit(async (): Promise<Check> => {
+        const hash = createHash('sha256');
+        let size = 0;
+        try {
+          const stream = await objects.get(blobKey(d.digest));
+          for await (const chunk of stream) {
+            hash.update(chunk as Buffer);
+            size += (chunk as Buffer).length;
+          }
+        } catch (error) {
+          if (error instanceof NotFoundError) return { status: 'missing', detail: `${blobKey(d.digest)} is not in the store` };
+          return { status: 'unreadable', detail: message(error) };
+        }
+        counted(size);
+        const digest = `sha256:${hash.digest('hex')}`;
+        if (size !== d.size) return { status: 'corrupt', detail: `blob is ${size} bytes, expected ${d.size}` };
+        if (digest !== d.digest) return { status: 'corrupt', detail: `content hashes to ${digest}` };
+        return { status: 'ok' };
+      });
+      checks.set(d.digest, check);
+    }
+    return check;
+  };
+
+  const problems: VerifyProblem[] = [];
+
+  const verifyImage = async (record: CatalogRecord): Promise<void> => {
+    const where = { repository: record.repository, ...(record.tag !== undefined ? { tag: record.tag } : {}), digest: record.digest };
+    const seen = new Set<string>();
+    const report = (blob: string, check: Check) => {
+      if (check.status !== 'ok') problems.push({ ...where, blob, problem: check.status, detail: check.detail });
+    };
+    const visit = async (d: { digest: string; size: number; mediaType?: string }): Promise<void> => {
+      if (seen.has(d.digest)) return;
+      seen.add(d.digest);
+      const check = await checkManifest(d);
+      report(d.digest, check);
+      if (check.status !== 'ok' || !check.manifest) return;
+      const blobs = blobsOf(check.manifest).filter((b) => !seen.has(b.digest));
+      for (const b of blobs) seen.add(b.digest);
+      await Promise.all([
+        ...childManifests(check.manifest).map(visit),
+        ...blobs.map(async (b) => report(b.digest, await checkBlob(b))),
+      ]);
+    };
+    await visit({ digest: record.digest, size: record.manifestSize, mediaType: record.mediaType });
+  };
+
+  const repositories = options.repositories ?? (await store.listRepositories());
+  let checkedImages = 0;
+  for (const repository of repositories) {
+    const keys = await store.catalogKeys(repository);
+    await mapLimited(keys, 4 * (options.concurrency ?? 8), async (key) => {
+      let record: CatalogRecord;
+      try {
+        record = await store.readRecord(key.key);
+      } catch (error) {
+        problems.push({
+          repository,
+          ...(key.kind === 'tag' ? { tag: key.tag } : {}),
+          digest: key.digest,
+          blob: key.key,
+          problem: error instanceof NotFoundError ? 'missing' : 'corrupt',
+          detail: `catalog record: ${message(error)}`,
+        });
+        return;
+      }
+      checkedImages++;
+      await verifyImage(record);
+    });
+  }
+  problems.sort(
+    (a, b) =>
+      a.repository.localeCompare(b.repository) || (a.tag ?? '').localeCompare(b.tag ?? '') || a.digest.localeCompare(b.digest) || a.blob.localeCompare(b.blob),
+  );
+  return { checkedImages, checkedBlobs, checkedBytes, problems };
+}
