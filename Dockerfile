@@ -8,7 +8,6 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY schema ./schema
 COPY worker ./worker
-COPY infra/runtime-env.ts ./infra/runtime-env.ts
 # One self-contained ESM file: no node_modules in the runtime image.
 RUN npx esbuild worker/main.ts --bundle --platform=node --target=node22 --format=esm \
       --main-fields=module,main \

@@ -10,6 +10,7 @@ import { runKeys, type ImageResult, type RunReport } from '../schema/contract.ts
 import { openBackupStore, openRegistry, readPasswordFromStdin, UsageError, type RegistryOptions } from './endpoints.ts';
 import { createProgress } from './progress.ts';
 import { formatBytes, table } from './format.ts';
+import { registerWorkflowCommands } from './workflow.ts';
 
 interface FilterOptions {
   repositories?: string[];
@@ -147,6 +148,7 @@ export function buildProgram(): Command {
       if (report.problems.length > 0) process.exitCode = 1;
     });
 
+  registerWorkflowCommands(program);
   return program;
 }
 

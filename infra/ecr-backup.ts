@@ -25,8 +25,11 @@ import { Construct } from 'constructs';
 import type { z } from 'zod';
 import type { ArchiveFormat } from '../schema/contract.ts';
 import { buildDefinition } from '../state-machine/definition.ts';
-import * as env from './runtime-env.ts';
+import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
+
+/** The worker image's command (the Dockerfile's CMD): the esbuild bundle of worker/main.ts. */
+export const WORKER_CONTAINER_COMMAND: readonly string[] = ['node', '/app/worker.mjs'];
 
 /** Archive format of new backups (schema ArchiveFormat). */
 export type ImageFormat = z.infer<typeof ArchiveFormat>;
@@ -242,18 +245,18 @@ export class EcrBackup extends Construct {
     // The endpoints accept HTTPS from the worker only.
     for (const endpoint of interfaceEndpoints) endpoint.connections.allowDefaultPortFrom(taskSecurityGroup, 'ecr-backup worker');
     // ---- Lambdas ---------------------------------------------------------------------------------
-    const commonEnv = { [env.STORE_URL]: this.storeUrl, [env.IMAGE_FORMAT]: imageFormat };
+    const commonEnv = { [ENV.STORE_URL]: this.storeUrl, [ENV.IMAGE_FORMAT]: imageFormat };
     this.listFunction = this.handler('ListImages', LIST_HANDLER_ENTRY, retention, Duration.minutes(10), {
       ...commonEnv,
-      [env.PROTECTED_REPOSITORIES]: JSON.stringify(props.repositories),
-      [env.BATCH_MAX_BYTES]: String(props.batchMaxBytes ?? 10 * 1024 ** 3),
-      [env.BATCH_MAX_IMAGES]: String(props.batchMaxImages ?? 100),
+      [ENV.PROTECTED_REPOSITORIES]: JSON.stringify(props.repositories),
+      [ENV.BATCH_MAX_BYTES]: String(props.batchMaxBytes ?? 10 * 1024 ** 3),
+      [ENV.BATCH_MAX_IMAGES]: String(props.batchMaxImages ?? 100),
     });
     this.summarizeFunction = this.handler('SummarizeRun', SUMMARIZE_HANDLER_ENTRY, retention, Duration.minutes(5), {
       ...commonEnv,
-      [env.FAILURE_TOLERANCE_PERCENT]: String(tolerance),
-      [env.TOPIC_ARN]: this.topic.topicArn,
-      [env.METRICS_NAMESPACE]: env.DEFAULT_METRICS_NAMESPACE,
+      [ENV.FAILURE_TOLERANCE_PERCENT]: String(tolerance),
+      [ENV.TOPIC_ARN]: this.topic.topicArn,
+      [ENV.METRICS_NAMESPACE]: DEFAULT_METRICS_NAMESPACE,
     });
 
     const protectedRepos = repositoryArns(stack, props.repositories, stack.region);
@@ -283,7 +286,7 @@ export class EcrBackup extends Construct {
         sid: 'PutMetrics',
         actions: ['cloudwatch:PutMetricData'],
         resources: ['*'], // PutMetricData has no resource type; the namespace condition scopes it
-        conditions: { StringEquals: { 'cloudwatch:namespace': env.DEFAULT_METRICS_NAMESPACE } },
+        conditions: { StringEquals: { 'cloudwatch:namespace': DEFAULT_METRICS_NAMESPACE } },
       }),
     );
     summarizeRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'Notify', actions: ['sns:Publish'], resources: [this.topic.topicArn] }));
@@ -317,10 +320,10 @@ export class EcrBackup extends Construct {
       const container = taskDefinition.addContainer('Worker', {
         containerName: WORKER_CONTAINER[mode],
         image: ecs.ContainerImage.fromDockerImageAsset(image),
-        command: [...env.WORKER_CONTAINER_COMMAND],
+        command: [...WORKER_CONTAINER_COMMAND],
         environment: {
           ...commonEnv,
-          [env.AWS_REGION]: stack.region,
+          [ENV.AWS_REGION]: stack.region,
           // BATCH_KEY is set per task by the state machine (container override).
         },
         logging: ecs.LogDrivers.awsLogs({ logGroup: workerLogs, streamPrefix: mode }),

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { REPO_ROOT, WORKER_CONTAINER } from './ecr-backup.ts';
-import { BATCH_KEY } from './runtime-env.ts';
+import { ENV } from '../schema/environment.ts';
 import { createApp, type EcrBackupStack } from './stack.ts';
 
 export const FAKE_ACCOUNT = '123456789012';
@@ -174,7 +174,7 @@ export interface WorkerTask {
   readonly containerName: string;
   /** The container command as the task definition gives it (`node /app/worker.mjs`). */
   readonly command: string[];
-  /** The container environment (intrinsics resolved to fakes or overrides). BATCH_KEY comes per task. */
+  /** The container environment (intrinsics resolved to fakes or overrides). ENV.BATCH_KEY comes per task. */
   readonly environment: Record<string, string>;
 }
 
@@ -220,7 +220,7 @@ export function localWorkerCommand(containerCommand: readonly string[], repoRoot
 /**
  * What to spawn for an `ecs:runTask.sync` state given its evaluated Parameters (as a local Step
  * Functions runner passes them): picks the task definition by ARN, applies the container overrides
- * (BATCH_KEY), then `options.env` (e.g. a local STORE_URL, endpoint variables).
+ * (ENV.BATCH_KEY), then `options.env` (e.g. a local STORE_URL, endpoint variables).
  */
 export function workerLaunchForRunTask(
   template: CfnTemplate,
@@ -236,6 +236,6 @@ export function workerLaunchForRunTask(
   const env: Record<string, string> = { ...task.environment };
   for (const e of overrides?.Environment ?? []) env[e.Name] = e.Value;
   Object.assign(env, options.env);
-  if (!env[BATCH_KEY]) throw new Error(`RunTask parameters carry no ${BATCH_KEY} override`);
+  if (!env[ENV.BATCH_KEY]) throw new Error(`RunTask parameters carry no ${ENV.BATCH_KEY} override`);
   return { ...task, env, localCommand: localWorkerCommand(task.command, options.repoRoot) };
 }

@@ -17,7 +17,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { BATCH_KEY } from '../infra/runtime-env.ts';
+import { ENV } from '../schema/environment.ts';
 
 /** State names, as they appear in the ASL (and as aws-local-stepfunctions handler keys). */
 export const STATE = {
@@ -119,7 +119,7 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
       containerOverrides: [
         {
           containerDefinition: launch.container,
-          environment: [{ name: BATCH_KEY, value: sfn.JsonPath.stringAt('$.batchKey') }],
+          environment: [{ name: ENV.BATCH_KEY, value: sfn.JsonPath.stringAt('$.batchKey') }],
         },
       ],
       taskTimeout: sfn.Timeout.duration(props.taskTimeout),

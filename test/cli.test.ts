@@ -186,7 +186,7 @@ describe('ECR as source and restore target', () => {
       const ecr = new ECRClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
       await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
       const manifest = await inspectRaw(`${ecrRegistry.host}/team/app:1.0`, ecrRegistry.credentials);
-      await ecr.send(new PutImageCommand({ repositoryName: 'team/app', imageTag: '1.0', imageManifest: manifest.bytes.toString('utf8'), imageDigest: image.digest }));
+      await ecr.send(new PutImageCommand({ repositoryName: 'team/app', imageTag: '1.0', imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: image.digest }));
 
       const store = await tempDir('store');
       const ecrEnv = { ...env(), ECR_BACKUP_ECR_REGISTRY_URL: ecrRegistry.url };

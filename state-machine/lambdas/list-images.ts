@@ -11,6 +11,7 @@ import { openBackupStore } from '../../worker/store/url.ts';
 import type { BackupStore } from '../../worker/store/backup-store.ts';
 import { S3ObjectStore } from '../../worker/store/s3.ts';
 import { log } from '../../worker/log.ts';
+import type { ImageEndpoint, ImageListing, ImageRepository } from '../../worker/model/endpoint.ts';
 import { batchItems } from '../batching.ts';
 
 export interface ListImagesEvent {
@@ -27,8 +28,10 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
   const store = openBackupStore(env[ENV.STORE_URL], { runId });
   if (!(store.objects instanceof S3ObjectStore)) throw new Error(`${ENV.STORE_URL} must be an s3:// URL for the workflow`);
 
+  // A manual run narrows what the stack protects; it cannot reach beyond it (the roles could not either).
   const filters = {
-    repositories: input.repositories ?? env[ENV.PROTECTED_REPOSITORIES],
+    repositories: input.repositories,
+    within: input.mode === 'backup' ? env[ENV.PROTECTED_REPOSITORIES] : undefined,
     tags: input.tags,
     excludeTags: input.excludeTags,
     includeUntagged: input.includeUntagged,
@@ -37,8 +40,10 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
   let unchangedCount = 0;
   if (input.mode === 'backup') {
     const source = new EcrEndpoint({ region: env[ENV.AWS_REGION], registryUrl: env[ENV.ECR_REGISTRY_URL] });
-    const listed = await planImages(source, filters);
-    items = await withoutUnchanged(store, listed);
+    // planImages leaves the digest out of tagged items; the ECR listing it read has it.
+    const seen = new Map<string, ImageListing[]>();
+    const listed = await planImages(recordingListings(source, seen), filters);
+    items = await withoutUnchanged(store, listed, seen);
     unchangedCount = listed.length - items.length;
   } else {
     items = await planImages(input.asOf ? store.atTime(new Date(input.asOf)) : store, filters);
@@ -76,8 +81,26 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
   return ListingOutput.parse(output);
 }
 
+/** The endpoint, remembering each repository's listing (tag -> current digest) as planImages reads it. */
+function recordingListings(source: ImageEndpoint, seen: Map<string, ImageListing[]>): ImageEndpoint {
+  return {
+    description: source.description,
+    listRepositories: () => source.listRepositories(),
+    repository(name) {
+      const repository = source.repository(name);
+      return Object.assign(Object.create(repository) as ImageRepository, {
+        listImages: async () => {
+          const listings = await repository.listImages();
+          seen.set(name, listings);
+          return listings;
+        },
+      });
+    },
+  };
+}
+
 /** Drops images whose tag (or untagged digest) the store already holds with the same digest. */
-async function withoutUnchanged(store: BackupStore, items: WorkItem[]): Promise<WorkItem[]> {
+async function withoutUnchanged(store: BackupStore, items: WorkItem[], seen: Map<string, ImageListing[]>): Promise<WorkItem[]> {
   const repositories = [...new Set(items.map((i) => i.repository))];
   const known = new Set(await store.listRepositories());
   const current = new Map<string, Set<string>>();
@@ -85,5 +108,9 @@ async function withoutUnchanged(store: BackupStore, items: WorkItem[]): Promise<
     const listings = await store.repository(repository).listImages();
     current.set(repository, new Set(listings.map((l) => `${l.tag ?? ''}@${l.digest}`)));
   });
-  return items.filter((item) => item.digest === undefined || !current.get(item.repository)?.has(`${item.tag ?? ''}@${item.digest}`));
+  const digestOf = (item: WorkItem) => item.digest ?? seen.get(item.repository)?.find((l) => l.tag === item.tag)?.digest;
+  return items.filter((item) => {
+    const digest = digestOf(item);
+    return digest === undefined || !current.get(item.repository)?.has(`${item.tag ?? ''}@${digest}`);
+  });
 }

@@ -1,11 +1,18 @@
 // moto server as the S3 and ECR control-plane emulator. The AWS SDK is pointed at it through the
 // standard AWS_ENDPOINT_URL* variables and dummy credentials (see `awsEnv`).
+import { existsSync } from 'node:fs';
 import { freePort, startService, tempDir, type RunningService } from './process.ts';
 
 export interface TestMoto extends RunningService {
   /** Environment for child processes (CLI, worker) and for `applyAwsEnv` in-process. */
   env: Record<string, string>;
   reset(): Promise<void>;
+}
+
+/** The python that has moto: MOTO_PYTHON, the preinstalled pyenv one, or the venv scripts/setup.sh makes. */
+function motoPython(): string {
+  const candidates = [process.env.MOTO_PYTHON, '/root/.pyenv/versions/3.11.7/bin/python', '/opt/ecr-backup-ci/venv/bin/python'];
+  return candidates.find((p): p is string => Boolean(p) && existsSync(p!)) ?? 'python3';
 }
 
 export async function startMoto(): Promise<TestMoto> {
@@ -15,7 +22,7 @@ export async function startMoto(): Promise<TestMoto> {
   // The pyenv shim's pid is not the server's; run the interpreter directly so stop() kills the server.
   const service = await startService({
     name: 'moto',
-    command: process.env.MOTO_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python',
+    command: motoPython(),
     args: ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)],
     logDir: dir,
     removeOnStop: dir,

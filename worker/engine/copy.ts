@@ -116,6 +116,7 @@ export class Copier {
   /** Streams one blob through a verifier; returns false when the destination already had it. */
   private async transferBlob(source: ImageRepository, destination: ImageRepository, blob: Descriptor): Promise<boolean> {
     if (await destination.hasBlob(blob)) return false;
+    if (await destination.mountBlob?.(blob)) return false;
     const body = await source.openBlob(blob);
     const verified = verifyingStream(blob, (count) => this.options.onProgress?.({ type: 'bytes', count }));
     // pipeline forwards a source error (reset, mismatch) into `verified`, which the destination is

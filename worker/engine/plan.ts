@@ -11,6 +11,8 @@ export interface ImageFilters {
   tags?: readonly string[];
   excludeTags?: readonly string[];
   includeUntagged?: boolean;
+  /** Globs every planned repository must also match: what a deployment protects (and may read). */
+  within?: readonly string[];
 }
 
 export class UnknownRepositoryError extends Error {
@@ -34,7 +36,11 @@ export async function planImages(source: ImageEndpoint, filters: ImageFilters = 
         : `unknown repository ${missing.join(', ')} in ${source.description}`,
     );
   }
-  const repositories = all.filter((r) => matchesFilters(r, filters.repositories)).sort();
+  const outside = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !matchesFilters(r, filters.within));
+  if (outside.length > 0) {
+    throw new UnknownRepositoryError(`repository ${outside.join(', ')} is not among the protected repositories (${filters.within!.join(', ')})`);
+  }
+  const repositories = all.filter((r) => matchesFilters(r, filters.repositories) && matchesFilters(r, filters.within)).sort();
   const perRepository = await mapLimited(repositories, concurrency, async (repository) => {
     const images = await source.repository(repository).listImages();
     const items: WorkItem[] = [];

@@ -34,6 +34,11 @@ export interface ImageRepository {
    */
   hasManifest(descriptor: Descriptor): Promise<boolean>;
   hasBlob(descriptor: Descriptor): Promise<boolean>;
+  /**
+   * Makes a blob present without transferring it, when the destination can (a registry's
+   * cross-repository mount from another repository known to hold it). False when it could not.
+   */
+  mountBlob?(descriptor: Descriptor): Promise<boolean>;
   /** Stores a blob. Must commit nothing when `body` errors (digest mismatch, reset, abort). */
   putBlob(descriptor: Descriptor, body: Readable): Promise<void>;
   /**

@@ -109,11 +109,10 @@ export class Authenticator {
     for (const scope of scopes) url.searchParams.append('scope', scope);
     const credentials = await this.credentials.get();
     const headers: Record<string, string> = credentials ? { authorization: basic(credentials) } : {};
-    const body = await this.http.retry(async () => {
-      const res = await this.http.send({ method: 'GET', url, headers }, context);
-      if (res.statusCode !== 200) throw await errorFromResponse(res, context);
-      return readBody(res, 1024 * 1024, context);
-    });
+    // One attempt: this runs inside the attempt of the request that needs the token, which is retried.
+    const res = await this.http.send({ method: 'GET', url, headers }, context);
+    if (res.statusCode !== 200) throw await errorFromResponse(res, context);
+    const body = await readBody(res, 1024 * 1024, context);
     let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     try {
       parsed = JSON.parse(body.toString('utf8')) as typeof parsed;

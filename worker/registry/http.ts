@@ -82,12 +82,7 @@ export class HttpClient {
         dispatcher: this.agent,
       });
     } catch (error) {
-      const code = errorCode(error);
-      throw new RegistryError(`${context}: request failed (${code ?? 'network error'})`, {
-        code,
-        retryable: code !== undefined && TRANSIENT_CODES.has(code),
-        cause: error,
-      });
+      throw networkError(error, context);
     }
   }
 
@@ -111,6 +106,17 @@ export class HttpClient {
   }
 }
 
+/** A failed exchange as a RegistryError, retryable when the failure is transient. */
+function networkError(error: unknown, context: string): RegistryError {
+  if (error instanceof RegistryError) return error;
+  const code = errorCode(error);
+  return new RegistryError(`${context}: request failed (${code ?? 'network error'})`, {
+    code,
+    retryable: code !== undefined && TRANSIENT_CODES.has(code),
+    cause: error,
+  });
+}
+
 function errorCode(error: unknown): string | undefined {
   for (let e: unknown = error; e instanceof Error; e = e.cause) {
     const code = (e as { code?: unknown }).code;
@@ -129,13 +135,15 @@ export function header(res: HttpResponse, name: string): string | undefined {
 export async function readBody(res: HttpResponse, limit: number, context: string): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of res.body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) {
-      res.body.destroy();
-      throw new RegistryError(`${context}: response larger than ${limit} bytes`);
+  try {
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limit) throw new RegistryError(`${context}: response larger than ${limit} bytes`);
+      parts.push(chunk);
     }
-    parts.push(chunk);
+  } catch (error) {
+    res.body.destroy();
+    throw networkError(error, context); // a reset or stall mid-body is as retryable as one before it
   }
   return Buffer.concat(parts);
 }

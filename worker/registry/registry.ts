@@ -125,7 +125,7 @@ export class RegistryEndpoint implements ImageEndpoint {
 
   /** A URL the registry handed back (upload Location, Link): resolved, and never on another origin. */
   resolve(location: string | undefined, base: URL, context: string): URL {
-    const url = location ? new URL(location, base) : undefined;
+    const url = location ? parseUrl(location, base) : undefined;
     if (!url || url.origin !== this.baseUrl.origin) throw new RegistryError(`${context}: the registry answered with a missing or foreign location`);
     return url;
   }
@@ -162,14 +162,13 @@ export class RegistryEndpoint implements ImageEndpoint {
     return items;
   }
 
+  /** Not retried itself: it runs inside the first request's attempt, which is. */
   private async pingOnce(): Promise<void> {
     const context = `${this.description} /v2/`;
-    await this.http.retry(async () => {
-      const res = await this.http.send({ method: 'GET', url: this.url('/v2/') }, context);
-      if (res.statusCode !== 200 && res.statusCode !== 401) throw await errorFromResponse(res, `${context} (is this an OCI registry?)`);
-      this.auth.learn(res.statusCode === 401 ? header(res, 'www-authenticate') : undefined);
-      await discard(res);
-    });
+    const res = await this.http.send({ method: 'GET', url: this.url('/v2/') }, context);
+    if (res.statusCode !== 200 && res.statusCode !== 401) throw await errorFromResponse(res, `${context} (is this an OCI registry?)`);
+    this.auth.learn(res.statusCode === 401 ? header(res, 'www-authenticate') : undefined);
+    await discard(res);
   }
 }
 
@@ -241,8 +240,10 @@ export class RegistryRepository implements ImageRepository {
       for (let hops = 0; REDIRECTS.has(res.statusCode); hops++) {
         const location = header(res, 'location');
         await discard(res);
-        if (hops === MAX_REDIRECTS || !location) throw new RegistryError(`${context}: too many or empty redirects`);
-        url = new URL(location, url);
+        const next = location && hops < MAX_REDIRECTS ? parseUrl(location, url) : undefined;
+        // The target is left out of messages: a presigned URL's query string is a credential.
+        if (!next) throw new RegistryError(`${context}: too many, empty or malformed redirects`);
+        url = next;
         assertTransport(url, this.endpoint.insecure, `${context}: redirect`);
         res =
           url.origin === this.endpoint.baseUrl.origin
@@ -256,12 +257,7 @@ export class RegistryRepository implements ImageRepository {
     return body;
   }
 
-  /**
-   * Uploads a blob, mounting it from another repository of this registry first when this process has
-   * seen it there. After a successful mount `body` is drained unread into the void (not destroyed),
-   * so a caller's pipeline feeding it still completes; callers that can avoid opening the source
-   * should call `mountBlob` first.
-   */
+  /** Uploads a blob (the engine tries `mountBlob` first, so a mountable blob is never read). */
   async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
     const digest = validDigest(descriptor.digest);
     await uploadBlob(this.endpoint, this.name, { ...descriptor, digest }, body, this.context(digest));
@@ -312,5 +308,13 @@ export class RegistryRepository implements ImageRepository {
   private context(reference?: string): string {
     const suffix = reference === undefined ? '' : reference.startsWith('sha256:') ? `@${reference}` : `:${reference}`;
     return `${this.endpoint.description} ${this.name}${suffix}`;
+  }
+}
+
+function parseUrl(value: string, base: URL): URL | undefined {
+  try {
+    return new URL(value, base);
+  } catch {
+    return undefined;
   }
 }

@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { assertDigest, DigestMismatchError, type Digest } from '../model/digest.ts';
 import type { Descriptor } from '../model/manifest.ts';
-import { RegistryAuthError, RegistryNotFoundError } from './errors.ts';
+import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
 import { discard, header } from './http.ts';
 import type { RegistryEndpoint } from './registry.ts';
 
@@ -23,69 +23,62 @@ type BlobDescriptor = Descriptor & { digest: Digest };
 const OCTETS = { 'content-type': 'application/octet-stream' };
 
 export async function uploadBlob(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
-  const from = endpoint.blobHome(descriptor.digest, repository);
-  let session: URL | undefined;
-  if (from) {
-    const started = await start(endpoint, repository, descriptor, context, from).catch((error: unknown) => {
-      // A mount we may not make (no pull on the source, source gone) is just a missed shortcut.
-      if (error instanceof RegistryAuthError || error instanceof RegistryNotFoundError) return undefined;
-      throw error;
-    });
-    if (started === 'mounted') {
-      body.resume();
-      return;
-    }
-    session = started;
-  }
-  if (descriptor.size <= endpoint.upload.monolithicMaxBytes) await monolithic(endpoint, repository, descriptor, body, context, session);
-  else await chunked(endpoint, repository, descriptor, body, context, session);
+  if (descriptor.size <= endpoint.upload.monolithicMaxBytes) await monolithic(endpoint, repository, descriptor, body, context);
+  else await chunked(endpoint, repository, descriptor, body, context);
 }
 
 /** Mounts the blob from another repository of this registry known to hold it; false when not possible. */
 export async function mountBlob(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string): Promise<boolean> {
-  const from = endpoint.blobHome(descriptor.digest, repository);
-  if (!from) return false;
-  const started = await start(endpoint, repository, descriptor, context, from);
-  if (started === 'mounted') return true;
-  await cancel(endpoint, repository, started, context);
-  return false;
+  const session = await tryMount(endpoint, repository, descriptor, context);
+  if (session instanceof URL) await cancel(endpoint, repository, session, context);
+  return session === 'mounted';
 }
 
 /**
- * Opens an upload session, asking for a cross-repository mount when `from` is given. The registry
- * answers 201 when it mounted and 202 with a session when it would rather have the bytes. Retrying
- * this POST is safe: at worst a session is left for the registry's upload purge.
+ * Asks for a cross-repository mount when this endpoint knows another repository holding the blob.
+ * The registry answers 201 when it mounted, or 202 with an ordinary upload session (returned, to be
+ * used). A mount we may not make (no pull on the source, source gone) is just a missed shortcut.
  */
-async function start(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string, from?: string): Promise<URL | 'mounted'> {
+async function tryMount(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string): Promise<URL | 'mounted' | undefined> {
+  const from = endpoint.blobHome(descriptor.digest, repository);
+  if (!from) return undefined;
   const url = endpoint.url(`/v2/${repository}/blobs/uploads/`);
-  const scopes = [push(repository)];
-  if (from) {
-    url.searchParams.set('mount', descriptor.digest);
-    url.searchParams.set('from', from);
-    scopes.push(`repository:${from}:pull`);
+  url.searchParams.set('mount', descriptor.digest);
+  url.searchParams.set('from', from);
+  try {
+    return await start(endpoint, url, [push(repository), `repository:${from}:pull`], context);
+  } catch (error) {
+    if (error instanceof RegistryAuthError || error instanceof RegistryNotFoundError) return undefined;
+    throw error;
   }
-  const res = await endpoint.call({ method: 'POST', url, body: Buffer.alloc(0) }, scopes, context, from ? [201, 202] : [202]);
+}
+
+/** A fresh upload session. */
+async function open(endpoint: RegistryEndpoint, repository: string, context: string): Promise<URL> {
+  const session = await start(endpoint, endpoint.url(`/v2/${repository}/blobs/uploads/`), [push(repository)], context);
+  if (session === 'mounted') throw new RegistryError(`${context}: the registry answered an upload request as a mount`);
+  return session;
+}
+
+/** POST to the uploads URL. Retrying it is safe: at worst a session is left for the registry's upload purge. */
+async function start(endpoint: RegistryEndpoint, url: URL, scopes: string[], context: string): Promise<URL | 'mounted'> {
+  const res = await endpoint.call({ method: 'POST', url, body: Buffer.alloc(0) }, scopes, context, [201, 202]);
   await discard(res);
   return res.statusCode === 201 ? 'mounted' : endpoint.resolve(header(res, 'location'), url, context);
 }
 
-/** A plain upload session (without `from` only a 202 with a session is accepted). */
-async function open(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string): Promise<URL> {
-  return (await start(endpoint, repository, descriptor, context)) as URL;
-}
-
-async function monolithic(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string, session?: URL): Promise<void> {
+async function monolithic(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
   const bytes = await readExactly(body, descriptor);
+  // A session is single-use, so every attempt opens its own.
   await endpoint.http.retry(async () => {
-    const url = session ?? (await open(endpoint, repository, descriptor, context));
-    session = undefined; // a session is single-use; a retry starts a fresh one
+    const url = await open(endpoint, repository, context);
     url.searchParams.set('digest', descriptor.digest);
     await discard(await endpoint.attempt({ method: 'PUT', url, headers: OCTETS, body: bytes }, [push(repository)], context, [201]));
   });
 }
 
-async function chunked(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string, session?: URL): Promise<void> {
-  let upload = session ?? (await open(endpoint, repository, descriptor, context));
+async function chunked(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
+  let upload = await open(endpoint, repository, context);
   const hash = createHash('sha256');
   let offset = 0;
   try {

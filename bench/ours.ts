@@ -1,0 +1,75 @@
+// Our side: the real CLI as a child process, the way a user runs it (minus the npm wrapper), with a
+// dedicated TMPDIR whose size is sampled while it runs and a watch on every file it opens for writing.
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RunReport } from '../schema/contract.ts';
+import { runMeasured, Sampler } from './measure.ts';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CLI = join(ROOT, 'cli/main.ts');
+
+/** tsx's compile cache lives in `$TMPDIR/tsx-<uid>`: an artefact of running from TypeScript sources, not of the engine. */
+export const isTsxCache = (path: string) => /^tsx(-\d+)?$/.test(basename(path));
+
+export interface OursResult {
+  wallMs: number;
+  /** startedAt -> finishedAt of the run report: the run without process start-up and module loading. */
+  engineMs: number;
+  maxRssBytes: number;
+  /** Peak bytes in the child's TMPDIR (tsx's compile cache excluded). */
+  peakTempBytes: number;
+  /** Files the CLI held open for writing outside the store (and tsx's cache). */
+  unexpectedWrites: string[];
+  report: RunReport;
+}
+
+export function cliEnv(extra: Record<string, string>, childTmp: string): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra, TMPDIR: childTmp, NODE_NO_WARNINGS: '1' };
+}
+
+export async function runOurs(options: {
+  args: string[];
+  env: NodeJS.ProcessEnv;
+  /** The child's TMPDIR (sampled). */
+  childTmp: string;
+  /** Where the CLI is allowed to write: the directory store, if any. */
+  storeDir?: string;
+  rssFile: string;
+}): Promise<OursResult> {
+  const tsxCache = join(options.childTmp, `tsx-${process.getuid?.() ?? 0}`);
+  const sampler = new Sampler({
+    dirs: [options.childTmp],
+    skip: isTsxCache,
+    allowedWriteRoots: [...(options.storeDir ? [options.storeDir] : []), tsxCache, join(options.childTmp, 'tsx')],
+    intervalMs: 50,
+  }).start();
+  let run;
+  try {
+    run = await runMeasured('node', ['--import', 'tsx', CLI, ...options.args, '--json'], {
+      cwd: ROOT,
+      env: options.env,
+      sampler,
+      rssFile: options.rssFile,
+      allowFailure: true,
+    });
+  } finally {
+    await sampler.stop();
+  }
+  let report: RunReport;
+  try {
+    report = JSON.parse(run.stdout) as RunReport;
+  } catch {
+    throw new Error(`ecr-backup ${options.args.join(' ')} exited ${run.exitCode} without a JSON report\nstderr: ${run.stderr.slice(-4000)}`);
+  }
+  if (run.exitCode !== 0 || report.counts.failed > 0) {
+    throw new Error(`ecr-backup ${options.args.join(' ')} exited ${run.exitCode}: ${report.failures.map((f) => f.error).join('; ')}\nstderr: ${run.stderr.slice(-2000)}`);
+  }
+  return {
+    wallMs: run.wallMs,
+    engineMs: Date.parse(report.finishedAt) - Date.parse(report.startedAt),
+    maxRssBytes: run.maxRssBytes,
+    peakTempBytes: sampler.peakDirBytes,
+    unexpectedWrites: [...sampler.unexpectedWrites],
+    report,
+  };
+}
