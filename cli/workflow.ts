@@ -2,12 +2,14 @@
 // Step Functions state machine of infra/ecr-backup.ts) instead of copying locally.
 //
 // Which state machine: `--state-machine-arn`, or `--stack NAME`, resolved with Step Functions alone
-// (@aws-sdk/client-cloudformation is not a dependency): the state machine carrying CloudFormation's
-// automatic tag `aws:cloudformation:stack-name = NAME`; when a stack holds several, the one whose
-// definition has this workflow's states.
+// (@aws-sdk/client-cloudformation is not a dependency): the state machine carrying the tag the
+// EcrBackup construct puts on it, `ecr-backup:stack-name = NAME` (CloudFormation's own automatic
+// tags are not promised for every resource type); when several match, the one whose definition has
+// this workflow's states.
 // Which store (for run reports): `--store`, or derived from the execution itself: the output of its
 // listing state names the bucket and the batches key, which carries the store prefix.
 import { Command, Option } from 'commander';
+import { STACK_NAME_TAG } from '../schema/contract.ts';
 import {
   DescribeExecutionCommand,
   DescribeMapRunCommand,
@@ -25,7 +27,7 @@ import {
   type MapRunItemCounts,
 } from '@aws-sdk/client-sfn';
 import { InvalidInputError, ListingOutput, RunCounts, RunReport, parseExecutionInput, runKeys, type ExecutionInput } from '../schema/contract.ts';
-import { mapLimited } from '../worker/engine/limiter.ts';
+import { mapLimited } from '../worker/limiter.ts';
 import type { BackupStore } from '../worker/store/backup-store.ts';
 import { NotFoundError } from '../worker/store/object-store.ts';
 import { openBackupStore as openStoreAt, StoreUrlError } from '../worker/store/url.ts';
@@ -37,8 +39,6 @@ import { formatBytes, table } from './format.ts';
  * not load aws-cdk-lib; test/cli-workflow.test.ts checks that they agree.
  */
 export const WORKFLOW_STATES = { list: 'List images', map: 'Copy batches' } as const;
-/** The tag CloudFormation puts on the resources it creates. */
-export const STACK_NAME_TAG = 'aws:cloudformation:stack-name';
 
 const TERMINAL: ReadonlySet<ExecutionStatus> = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
 const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):stateMachine:[^:\s]+(:[^:\s]+)?$/;

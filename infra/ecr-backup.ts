@@ -4,7 +4,7 @@
 // notifications and an alarm on failed executions.
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, TimeZone } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Stack, Tags, TimeZone } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -23,7 +23,7 @@ import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
-import type { ArchiveFormat } from '../schema/contract.ts';
+import { STACK_NAME_TAG, type ArchiveFormat } from '../schema/contract.ts';
 import { buildDefinition } from '../state-machine/definition.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
@@ -439,6 +439,13 @@ export class EcrBackup extends Construct {
         }),
       });
     }
+
+    // ---- Outputs (for `ecr-backup run/runs` and operators): <id>StateMachineArn, <id>StoreUrl ----
+    const outputPrefix = this.node.id.replace(/[^A-Za-z0-9]/g, '');
+    // `ecr-backup run --stack NAME` finds the state machine by this tag, with Step Functions calls alone.
+    Tags.of(this.stateMachine).add(STACK_NAME_TAG, Stack.of(this).stackName);
+    new CfnOutput(this, 'StateMachineArn', { key: `${outputPrefix}StateMachineArn`, description: 'ecr-backup workflow state machine', value: this.stateMachine.stateMachineArn });
+    new CfnOutput(this, 'StoreUrl', { key: `${outputPrefix}StoreUrl`, description: 'ecr-backup store (s3://bucket/prefix)', value: this.storeUrl });
 
     // ---- Acknowledged cdk-nag findings (each with its reason) ----------------------------------
     acknowledgeIam5(this, [

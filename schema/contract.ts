@@ -177,3 +177,6 @@ export const runKeys = {
     `runs/${runId}/results/${String(batch).padStart(6, '0')}/${String(item).padStart(6, '0')}.json`,
   report: (runId: string) => `runs/${runId}/report.json`,
 };
+
+/** The tag the EcrBackup construct puts on its state machine, naming its stack (`run --stack`). */
+export const STACK_NAME_TAG = 'ecr-backup:stack-name';

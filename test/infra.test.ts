@@ -13,6 +13,7 @@ import { REPO_ROOT } from '../infra/ecr-backup.ts';
 import { concreteAsl, synthesizeTemplate, workerLaunchForRunTask, workerTasks, type CfnTemplate } from '../infra/local.ts';
 import type { EcrBackupContext, EcrBackupStack } from '../infra/stack.ts';
 import { STATE } from '../state-machine/definition.ts';
+import { STACK_NAME_TAG } from '../schema/contract.ts';
 
 const require = createRequire(import.meta.url);
 const aslValidator = require('asl-validator') as (
@@ -186,6 +187,12 @@ describe('schedule', () => {
 });
 
 describe('state machine', () => {
+  it('carries the ecr-backup:stack-name tag that `ecr-backup run --stack` looks for', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      Tags: Match.arrayWith([{ Key: STACK_NAME_TAG, Value: stack.stackName }]),
+    });
+  });
+
   it('has the documented states', () => {
     expect(Object.keys(asl.States).sort()).toEqual([STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize].sort());
     expect((asl as any).StartAt).toBe(STATE.list);

@@ -141,16 +141,41 @@ describe.each(backends)('ObjectStore: $name', (backend) => {
     expect(await backend.leftovers(store)).toEqual([]);
   });
 
-  it('refuses content that does not match sha256 or size, committing nothing', async () => {
+  it('refuses content that does not match the expected digest or size, committing nothing', async () => {
     const store = await backend.make();
     const good = Buffer.from('content');
-    const digest = sha256Digest(good);
-    await expect(store.put('x', Buffer.from('other'), { sha256: digest })).rejects.toBeInstanceOf(DigestMismatchError);
-    await expect(store.put('x', Readable.from([Buffer.from('other')]), { sha256: digest })).rejects.toBeInstanceOf(DigestMismatchError);
-    await expect(store.put('x', Readable.from([good, good]), { sha256: digest, size: good.length })).rejects.toBeInstanceOf(DigestMismatchError);
+    const expected = { digest: sha256Digest(good), size: good.length };
+    const other = Buffer.from('CONTENT'); // same size, other digest
+    await expect(store.put('x', other, { expected })).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(store.put('x', Buffer.from('content!'), { expected })).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(store.put('x', Readable.from([other]), { expected })).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(store.put('x', Readable.from([good, good]), { expected })).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(store.put('x', Readable.from([good.subarray(0, 3)]), { expected })).rejects.toBeInstanceOf(DigestMismatchError);
     expect(await store.head('x')).toBeUndefined();
-    await store.put('x', Readable.from([good]), { sha256: digest, size: good.length });
+    expect(await keys(store)).toEqual([]);
+    expect(await backend.leftovers(store)).toEqual([]);
+    await store.put('x', Readable.from([good]), { expected });
     expect(await store.getBytes('x')).toEqual(good);
+    expect(await backend.leftovers(store)).toEqual([]);
+  });
+
+  it('streams an empty body with its expected digest', async () => {
+    const store = await backend.make();
+    const empty = Buffer.alloc(0);
+    expect(await store.put('empty', Readable.from([]), { expected: { digest: sha256Digest(empty), size: 0 } })).toEqual({ created: true });
+    expect(await store.getBytes('empty')).toEqual(empty);
+    expect(await backend.leftovers(store)).toEqual([]);
+  });
+
+  it('commits nothing when a multipart-sized body does not match its digest', async () => {
+    const store = await backend.make();
+    const bytes = randomBytes(6 * MiB);
+    const expected = { digest: sha256Digest(randomBytes(16)), size: bytes.length };
+    await expect(store.put('big/mismatch', Readable.from([bytes.subarray(0, 3 * MiB), bytes.subarray(3 * MiB)]), { expected })).rejects.toBeInstanceOf(
+      DigestMismatchError,
+    );
+    expect(await store.head('big/mismatch')).toBeUndefined();
+    expect(await keys(store)).toEqual([]);
     expect(await backend.leftovers(store)).toEqual([]);
   });
 
@@ -183,7 +208,7 @@ describe.each(backends)('ObjectStore: $name', (backend) => {
     const bytes = randomBytes(17 * MiB + 123);
     const digest = sha256Digest(bytes);
     const chunks = Array.from({ length: Math.ceil(bytes.length / (256 * 1024)) }, (_, i) => bytes.subarray(i * 256 * 1024, (i + 1) * 256 * 1024));
-    await store.put('large', Readable.from(chunks), { sha256: digest, size: bytes.length });
+    await store.put('large', Readable.from(chunks), { expected: { digest, size: bytes.length } });
     expect((await store.head('large'))?.size).toBe(bytes.length);
     const hash = createHash('sha256');
     for await (const chunk of await store.get('large')) hash.update(chunk as Buffer);
@@ -219,10 +244,10 @@ describe('S3ObjectStore', () => {
     const store = new S3ObjectStore({ bucket: BUCKET, prefix: 'checksums', partSize: 5 * MiB });
     const head = (key: string) => store.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `checksums/${key}`, ChecksumMode: 'ENABLED' }));
     const small = randomBytes(1000);
-    await store.put('small', Readable.from([small]), { sha256: sha256Digest(small), size: small.length });
+    await store.put('small', Readable.from([small]), { expected: { digest: sha256Digest(small), size: small.length } });
     expect((await head('small')).ChecksumSHA256).toBe(digestBase64(sha256Digest(small)));
     const large = randomBytes(11 * MiB);
-    await store.put('large', Readable.from([large]), { sha256: sha256Digest(large), size: large.length });
+    await store.put('large', Readable.from([large]), { expected: { digest: sha256Digest(large), size: large.length } });
     // Real S3 reports a composite '<b64>-3'; moto reports some SHA256. Either way it is not the whole-object digest.
     const composite = (await head('large')).ChecksumSHA256;
     expect(composite).toBeTruthy();

@@ -1,5 +1,5 @@
 // A real CNCF distribution registry (Debian's docker-registry) on a free loopback port, optionally
-// protected by htpasswd Basic auth.
+// protected by htpasswd Basic auth or by any other `auth` section (token-server.ts uses that).
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -12,11 +12,20 @@ export interface TestRegistry extends RunningService {
   credentials?: { username: string; password: string };
 }
 
-export async function startRegistry(options: { username?: string; password?: string } = {}): Promise<TestRegistry> {
+export interface RegistryOptions {
+  /** Protect the registry with htpasswd Basic auth for this user. */
+  username?: string;
+  password?: string;
+  /** A complete top-level `auth:` YAML section for the config (instead of username/password). */
+  auth?: string;
+}
+
+export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
+  if (options.auth !== undefined && (options.username || options.password)) throw new Error('startRegistry: give either auth or username/password');
   const dir = await tempDir('registry');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
-  let auth = '';
+  let auth = options.auth ?? '';
   if (options.username && options.password) {
     const { stdout } = await execa('htpasswd', ['-Bbn', options.username, options.password]);
     await writeFile(join(dir, 'htpasswd'), stdout.trim() + '\n');

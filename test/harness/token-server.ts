@@ -1,13 +1,14 @@
 // A docker-registry behind docker token auth (what Docker Hub, GHCR, Harbor and Quay speak): a tiny
 // loopback token server signs RS256 JWTs with a throw-away self-signed certificate that the registry
-// trusts as its root, and grants every requested action to one user. The registry config differs
-// from `startRegistry`'s only in its `auth` section.
+// trusts as its root, and grants every requested action to one user. The registry itself is
+// `startRegistry`'s, given a token `auth` section.
 import { createSign, randomUUID, X509Certificate } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { freePort, startService, tempDir, type RunningService } from './process.ts';
+import { freePort, tempDir, type RunningService } from './process.ts';
+import { startRegistry } from './registry.ts';
 
 export interface TokenRegistry extends RunningService {
   host: string;
@@ -25,7 +26,7 @@ function base64url(data: Buffer | string): string {
 }
 
 export async function startTokenRegistry(username: string, password: string): Promise<TokenRegistry> {
-  const dir = await tempDir('token-registry');
+  const dir = await tempDir('token-auth');
   await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=ecr-backup-test-token']);
   const key = await readFile(join(dir, 'key.pem'), 'utf8');
   const certificate = new X509Certificate(await readFile(join(dir, 'cert.pem')));
@@ -65,46 +66,23 @@ export async function startTokenRegistry(username: string, password: string): Pr
   const tokenPort = await freePort();
   await new Promise<void>((resolve) => tokenServer.listen(tokenPort, '127.0.0.1', resolve));
 
-  const port = await freePort();
-  const host = `127.0.0.1:${port}`;
-  await writeFile(
-    join(dir, 'config.yml'),
-    `version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: ${join(dir, 'data')}
-  delete:
-    enabled: true
-http:
-  addr: ${host}
-auth:
+  const registry = await startRegistry({
+    auth: `auth:
   token:
     realm: http://127.0.0.1:${tokenPort}/token
     service: ${SERVICE}
     issuer: ${ISSUER}
     rootcertbundle: ${join(dir, 'cert.pem')}
 `,
-  );
-  const url = `http://${host}`;
-  const service = await startService({
-    name: 'registry',
-    command: 'docker-registry',
-    args: ['serve', join(dir, 'config.yml')],
-    logDir: dir,
-    removeOnStop: dir,
-    url,
-    ready: async () => (await fetch(`${url}/v2/`)).status === 401,
   });
   return Object.assign(state, {
-    ...service,
-    host,
+    url: registry.url,
+    pid: registry.pid,
+    host: registry.host,
     async stop() {
       await new Promise((resolve) => (tokenServer.closeAllConnections(), tokenServer.close(resolve)));
-      await service.stop();
+      await registry.stop();
+      await rm(dir, { recursive: true, force: true });
     },
   });
 }

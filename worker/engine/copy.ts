@@ -7,7 +7,7 @@ import type { ImageResult } from '../../schema/contract.ts';
 import type { ImageReference, ImageRepository } from '../model/endpoint.ts';
 import { blobsOf, childManifests, type Descriptor, type Manifest } from '../model/manifest.ts';
 import { verifyingStream } from '../model/digest.ts';
-import { createLimiter, type Limiter } from './limiter.ts';
+import { createLimiter, type Limiter } from '../limiter.ts';
 
 export type ProgressEvent =
   | { type: 'image-start'; repository: string; reference: string }

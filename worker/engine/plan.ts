@@ -4,7 +4,7 @@ import type { WorkItem } from '../../schema/contract.ts';
 import { matchesFilters } from '../../schema/glob.ts';
 import { isRepositoryName } from '../../schema/names.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
-import { mapLimited } from './limiter.ts';
+import { mapLimited } from '../limiter.ts';
 
 export interface ImageFilters {
   repositories?: readonly string[];

@@ -5,7 +5,7 @@ import type { ImageResult, WorkItem } from '../../schema/contract.ts';
 import { isRepositoryName } from '../../schema/names.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
 import { Copier, type ProgressEvent } from './copy.ts';
-import { mapLimited } from './limiter.ts';
+import { mapLimited } from '../limiter.ts';
 
 export interface CopyRunOptions {
   source: ImageEndpoint;

@@ -21,7 +21,7 @@ import {
   tagRecordKey,
   type CatalogKey,
 } from './layout.ts';
-import { mapLimited } from './limit.ts';
+import { mapLimited } from '../limiter.ts';
 import { NotFoundError, readJson, writeJson, type ObjectStore, type PutResult } from './object-store.ts';
 
 export interface BackupStoreOptions {
@@ -324,7 +324,7 @@ export class BackupRepository implements ImageRepository {
       body.destroy();
       throw error;
     }
-    await this.objects.put(blobKey(descriptor.digest), body, { sha256: descriptor.digest, size: descriptor.size });
+    await this.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size } });
   }
 
   async putManifest(manifest: Manifest, ref?: ImageReference): Promise<void> {
@@ -338,8 +338,7 @@ export class BackupRepository implements ImageRepository {
     if (!(await this.store.hasContent(descriptor))) {
       await this.assertReferencesPresent(manifest);
       await this.objects.put(blobKey(descriptor.digest), manifest.bytes, {
-        sha256: descriptor.digest,
-        size: descriptor.size,
+        expected: { digest: descriptor.digest, size: descriptor.size },
         ifAbsent: true,
         contentType: descriptor.mediaType,
       });

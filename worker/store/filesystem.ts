@@ -1,16 +1,16 @@
 // A local directory as an ObjectStore. A put writes `<root>/.tmp/<random>`, fsyncs it and renames it
 // into place (a hard link when the key must not be replaced), then fsyncs the directory: a reader or
 // a crash sees the old state or the complete object, never a partial file.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
-import { DigestMismatchError } from '../model/digest.ts';
+import { assertDigest, verifyingStream } from '../model/digest.ts';
 import {
   assertKey,
   assertPrefix,
-  checkBuffer,
   InvalidKeyError,
   NotFoundError,
   type ObjectInfo,
@@ -20,7 +20,6 @@ import {
 } from './object-store.ts';
 
 const TMP = '.tmp';
-const WRITE_BATCH = 1024 * 1024;
 
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -97,13 +96,17 @@ export class FileSystemObjectStore implements ObjectStore {
       await mkdir(tmpDir, { recursive: true });
       const handle = await open(tmp, 'wx', 0o644);
       try {
+        const { expected } = options;
         if (Buffer.isBuffer(body)) {
-          checkBuffer(body, options);
+          if (expected) assertDigest(body, expected);
           await handle.writeFile(body);
+          await handle.sync();
         } else {
-          await writeChecked(handle, body, options);
+          // The verifier fails the pipeline before the end of a body that does not match, so nothing
+          // is renamed into place. `flush` fsyncs the file before the stream closes the handle.
+          const file = handle.createWriteStream({ flush: true });
+          await (expected ? pipeline(body, verifyingStream(expected), file) : pipeline(body, file));
         }
-        await handle.sync();
       } finally {
         await handle.close();
       }
@@ -181,34 +184,6 @@ export class FileSystemObjectStore implements ObjectStore {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
       throw error;
     }
-  }
-}
-
-/** Copies `body` to `handle` in ~1 MiB writes, checking size and sha256 on the way. */
-async function writeChecked(handle: import('node:fs/promises').FileHandle, body: Readable, expected: PutOptions): Promise<void> {
-  const hash = expected.sha256 !== undefined ? createHash('sha256') : undefined;
-  let size = 0;
-  let pending: Buffer[] = [];
-  let pendingBytes = 0;
-  for await (const raw of body) {
-    const chunk = Buffer.isBuffer(raw) ? raw : Buffer.from(raw as Uint8Array);
-    size += chunk.length;
-    if (expected.size !== undefined && size > expected.size) {
-      throw new DigestMismatchError({ digest: expected.sha256 ?? '(any)', size: expected.size }, { digest: '(unknown, body too long)', size });
-    }
-    hash?.update(chunk);
-    pending.push(chunk);
-    pendingBytes += chunk.length;
-    if (pendingBytes >= WRITE_BATCH) {
-      await handle.writeFile(Buffer.concat(pending, pendingBytes)); // at the current position, looping over short writes
-      pending = [];
-      pendingBytes = 0;
-    }
-  }
-  if (pending.length > 0) await handle.writeFile(Buffer.concat(pending, pendingBytes));
-  const digest = hash ? `sha256:${hash.digest('hex')}` : '(not hashed)';
-  if ((expected.size !== undefined && size !== expected.size) || (expected.sha256 !== undefined && digest !== expected.sha256)) {
-    throw new DigestMismatchError({ digest: expected.sha256 ?? '(any)', size: expected.size ?? size }, { digest, size });
   }
 }
 

@@ -5,9 +5,7 @@
 // Keys are relative, '/'-separated, and checked by `assertKey` in every backend: no empty, '.' or
 // '..' segment, no leading '/', no backslash, no NUL. The backend maps them under its own root
 // (a directory, or a bucket prefix).
-import { createHash } from 'node:crypto';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { DigestMismatchError, digestHex } from '../model/digest.ts';
+import { Readable } from 'node:stream';
 
 export interface ObjectInfo {
   /** The key relative to the store root. */
@@ -18,12 +16,11 @@ export interface ObjectInfo {
 
 export interface PutOptions {
   /**
-   * The sha256 digest (`sha256:<hex>`) the content must have. When given, the backend hashes what it
-   * writes and commits nothing on a mismatch (S3 additionally verifies single-part uploads itself).
+   * The sha256 digest (`sha256:<hex>`) and exact size the content must have. When given, the backend
+   * checks what it writes (`assertDigest` / `verifyingStream`) and commits nothing on a mismatch; S3
+   * additionally verifies single-part uploads itself, and the size lets it choose a single PUT.
    */
-  sha256?: string;
-  /** The exact size the content must have; checked like `sha256`, and lets S3 choose a single PUT. */
-  size?: number;
+  expected?: { digest: string; size: number };
   /** Do not replace an existing object; the put then reports `created: false` and writes nothing. */
   ifAbsent?: boolean;
   contentType?: string;
@@ -44,7 +41,7 @@ export interface ObjectStore {
   head(key: string): Promise<{ size: number; lastModified: Date } | undefined>;
   /**
    * Writes an object atomically: readers see the old state or the complete new object, never a part.
-   * If `body` errors (or the content does not match `sha256`/`size`), nothing is committed and the
+   * If `body` errors (or the content does not match `expected`), nothing is committed and the
    * promise rejects with that error. A stream body is always consumed or destroyed.
    */
   put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<PutResult>;
@@ -98,45 +95,6 @@ function checkSegments(key: string, segments: string[]): void {
   for (const segment of segments) {
     if (segment === '') throw new InvalidKeyError(key, 'has an empty path segment');
     if (segment === '.' || segment === '..') throw new InvalidKeyError(key, `has a ${JSON.stringify(segment)} segment`);
-  }
-}
-
-/**
- * A pass-through that errors, instead of ending, when the content is not `size` bytes or does not hash
- * to `sha256`, so the backend writing from it never commits. It errors as soon as too many bytes arrive.
- */
-export function checkingStream(expected: { sha256?: string; size?: number }): Transform {
-  if (expected.sha256 !== undefined) digestHex(expected.sha256);
-  const hash = expected.sha256 !== undefined ? createHash('sha256') : undefined;
-  let size = 0;
-  const describe = () => ({ digest: expected.sha256 ?? '(any)', size: expected.size ?? size });
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      size += chunk.length;
-      if (expected.size !== undefined && size > expected.size) {
-        callback(new DigestMismatchError(describe(), { digest: '(unknown, body too long)', size }));
-        return;
-      }
-      hash?.update(chunk);
-      callback(null, chunk);
-    },
-    flush(callback: TransformCallback) {
-      const digest = hash ? `sha256:${hash.digest('hex')}` : '(not hashed)';
-      if ((expected.size !== undefined && size !== expected.size) || (expected.sha256 !== undefined && digest !== expected.sha256)) {
-        callback(new DigestMismatchError(describe(), { digest, size }));
-      } else {
-        callback();
-      }
-    },
-  });
-}
-
-/** Checks a whole buffer the way checkingStream checks a stream. */
-export function checkBuffer(bytes: Buffer, expected: { sha256?: string; size?: number }): void {
-  if (expected.sha256 === undefined && expected.size === undefined) return;
-  const digest = expected.sha256 !== undefined ? `sha256:${createHash('sha256').update(bytes).digest('hex')}` : '(not hashed)';
-  if ((expected.size !== undefined && bytes.byteLength !== expected.size) || (expected.sha256 !== undefined && digest !== expected.sha256)) {
-    throw new DigestMismatchError({ digest: expected.sha256 ?? '(any)', size: expected.size ?? bytes.byteLength }, { digest, size: bytes.byteLength });
   }
 }
 

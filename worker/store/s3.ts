@@ -17,12 +17,10 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { digestBase64 } from '../model/digest.ts';
+import { assertDigest, digestBase64, verifyingStream } from '../model/digest.ts';
 import {
   assertKey,
   assertPrefix,
-  checkBuffer,
-  checkingStream,
   NotFoundError,
   type ObjectInfo,
   type ObjectStore,
@@ -154,15 +152,16 @@ export class S3ObjectStore implements ObjectStore {
     let bodyError: unknown;
     try {
       const Key = this.key(key);
-      const knownSize = Buffer.isBuffer(body) ? body.byteLength : options.size;
+      const { expected } = options;
+      const knownSize = Buffer.isBuffer(body) ? body.byteLength : expected?.size;
       if (Buffer.isBuffer(body)) {
-        checkBuffer(body, options);
-      } else if (options.sha256 !== undefined || options.size !== undefined) {
-        // The checker errors before the end of a body that does not match, so the last part is
+        if (expected) assertDigest(body, expected);
+      } else if (expected) {
+        // The verifier errors before the end of a body that does not match, so the last part is
         // never produced and the upload is aborted instead of completed.
-        const checker = checkingStream(options);
-        pipeline(body, checker).catch((error: unknown) => (bodyError ??= error));
-        source = checker;
+        const verifier = verifyingStream(expected);
+        pipeline(body, verifier).catch((error: unknown) => (bodyError ??= error));
+        source = verifier;
       }
       const params: PutObjectCommandInput = {
         Bucket: this.bucket,
@@ -172,9 +171,7 @@ export class S3ObjectStore implements ObjectStore {
         ...(options.contentType ? { ContentType: options.contentType } : {}),
         // A single PutObject carries the whole-object digest so S3 verifies it; a multipart upload
         // gets per-part SHA256 checksums computed by the SDK instead.
-        ...(options.sha256 !== undefined && knownSize !== undefined && knownSize <= this.partSize
-          ? { ChecksumSHA256: digestBase64(options.sha256) }
-          : {}),
+        ...(expected && knownSize !== undefined && knownSize <= this.partSize ? { ChecksumSHA256: digestBase64(expected.digest) } : {}),
         ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
       };
       const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false });

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { childManifests, blobsOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { BackupStore } from './backup-store.ts';
 import { blobKey, type CatalogRecord } from './layout.ts';
-import { mapLimited } from './limit.ts';
+import { createLimiter, mapLimited } from '../limiter.ts';
 import { NotFoundError } from './object-store.ts';
 
 export type VerifyProblemKind = 'missing' | 'corrupt' | 'unreadable';
@@ -40,28 +40,12 @@ export interface VerifyOptions {
 
 type Check = { status: 'ok'; manifest?: Manifest } | { status: VerifyProblemKind; detail: string };
 
-/** A tiny semaphore so the tree walk (which only waits) is never limited, only the reads. */
-function semaphore(concurrency: number) {
-  let active = 0;
-  const waiting: Array<() => void> = [];
-  return async <T>(task: () => Promise<T>): Promise<T> => {
-    if (active >= concurrency) await new Promise<void>((resolve) => waiting.push(resolve));
-    else active++;
-    try {
-      return await task();
-    } finally {
-      const next = waiting.shift();
-      if (next) next();
-      else active--;
-    }
-  };
-}
-
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export async function verifyStore(store: BackupStore, options: VerifyOptions = {}): Promise<VerifyReport> {
   const objects = store.objects;
-  const limit = semaphore(options.concurrency ?? 8);
+  // Only the reads are limited; the tree walk itself only waits.
+  const limit = createLimiter(options.concurrency ?? 8);
   const checks = new Map<string, Promise<Check>>();
   let checkedBlobs = 0;
   let checkedBytes = 0;
