@@ -10,6 +10,7 @@
 // listing state names the bucket and the batches key, which carries the store prefix.
 import { Command, Option } from 'commander';
 import { STACK_NAME_TAG } from '../schema/contract.ts';
+import { addFilterOptions } from './options.ts';
 import {
   DescribeExecutionCommand,
   DescribeMapRunCommand,
@@ -92,14 +93,13 @@ function addTargetOptions(command: Command): Command {
 }
 
 export function registerWorkflowCommands(program: Command): void {
-  addTargetOptions(
+  const run = addTargetOptions(
     program
       .command('run')
       .description('start a backup or restore on the deployed workflow (Step Functions); with --wait, follow it to the end')
-      .requiredOption('--mode <mode>', 'backup or restore')
-      .option('--repositories <glob...>', 'repositories to include (default: the stack\'s protected repositories / everything in the store)')
-      .option('--tags <glob...>', 'tags to include')
-      .option('--exclude-tags <glob...>', 'tags to leave out')
+      .requiredOption('--mode <mode>', 'backup or restore'),
+  );
+  addFilterOptions(run)
       .option('--include-untagged', 'also copy untagged images, by digest')
       .option('--as-of <iso8601>', 'restore: each tag as it was at this time')
       .option('--target-region <region>', 'restore: into this region\'s registry')
@@ -108,8 +108,8 @@ export function registerWorkflowCommands(program: Command): void {
       .option('--dry-run', 'list what would be copied, copy nothing')
       .option('--name <name>', 'execution name, also the run id (default: manual-<mode>-<UTC time>-<random>)')
       .option('--wait', 'wait for the execution to finish, showing progress; exit 1 unless it succeeds')
-      .addOption(new Option('--poll-interval <seconds>', 'how often --wait polls').default(5).argParser(pollSeconds)),
-  ).action((options: RunOptions) => runWorkflow(options));
+      .addOption(new Option('--poll-interval <seconds>', 'how often --wait polls').default(5).argParser(pollSeconds))
+      .action((options: RunOptions) => runWorkflow(options));
 
   addTargetOptions(program.command('runs').description('list recent executions of the deployed workflow, with their counts'))
     .addOption(new Option('--max <n>', 'how many executions, newest first').default(10).argParser(maxExecutions))

@@ -1,0 +1,40 @@
+// `list` and `verify`: reading a backup store.
+import type { Command } from 'commander';
+import { planImages } from '../worker/engine/plan.ts';
+import { verifyStore } from '../worker/store/verify.ts';
+import { openBackupStore } from './endpoints.ts';
+import { addFilterOptions, type FilterOptions } from './options.ts';
+import { formatBytes, table } from './format.ts';
+
+export function registerStoreCommands(program: Command): void {
+  addFilterOptions(program.command('list').description('list repositories, tags, digests, sizes and backup times in a store'))
+    .requiredOption('--from <store>', 'backup store')
+    .option('--json', 'print JSON')
+    .action(async (options: FilterOptions & { from: string; json?: boolean }) => {
+      const store = openBackupStore(options.from);
+      const items = await planImages(store, { repositories: options.repositories, tags: options.tags, excludeTags: options.excludeTags, includeUntagged: true });
+      const entries = await store.describe(items);
+      if (options.json) {
+        process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
+        return;
+      }
+      const rows = entries.map((e) => [e.repository, e.tag ?? '<untagged>', e.digest, formatBytes(e.imageBytes), e.backedUpAt, e.platforms?.join(',') ?? '']);
+      process.stdout.write(table(['REPOSITORY', 'TAG', 'DIGEST', 'SIZE', 'BACKED UP', 'PLATFORMS'], rows) + '\n');
+    });
+
+  program
+    .command('verify')
+    .description('check that every blob the catalog references exists and hashes to its digest')
+    .requiredOption('--from <store>', 'backup store')
+    .option('--json', 'print JSON')
+    .action(async (options: { from: string; json?: boolean }) => {
+      const report = await verifyStore(openBackupStore(options.from));
+      if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+      else {
+        process.stdout.write(`checked ${report.checkedBlobs} blob(s), ${formatBytes(report.checkedBytes)}: ${report.problems.length} problem(s)\n`);
+        for (const p of report.problems) process.stdout.write(`  ${p.problem}: ${p.repository}:${p.tag ?? p.digest} blob ${p.blob}${p.detail ? ` (${p.detail})` : ''}\n`);
+      }
+      if (report.problems.length > 0) process.exitCode = 1;
+    });
+
+}
