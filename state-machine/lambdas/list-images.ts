@@ -5,7 +5,7 @@
 import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
 import { planImages } from '../../worker/engine/plan.ts';
-import { mapLimited } from '../../worker/engine/limiter.ts';
+import { mapLimited } from '../../worker/limiter.ts';
 import { EcrEndpoint } from '../../worker/registry/ecr.ts';
 import { openBackupStore } from '../../worker/store/url.ts';
 import type { BackupStore } from '../../worker/store/backup-store.ts';

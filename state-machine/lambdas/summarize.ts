@@ -8,7 +8,7 @@ import { BatchRef, ImageResult, ListingOutput, WorkBatch, runKeys, type RunCount
 import { ENV, loadSummaryEnvironment } from '../../schema/environment.ts';
 import { buildReport } from '../../worker/engine/report.ts';
 import { uncopiedResult } from '../../worker/engine/run.ts';
-import { mapLimited } from '../../worker/engine/limiter.ts';
+import { mapLimited } from '../../worker/limiter.ts';
 import { openBackupStore } from '../../worker/store/url.ts';
 import type { BackupStore } from '../../worker/store/backup-store.ts';
 import { NotFoundError } from '../../worker/store/object-store.ts';

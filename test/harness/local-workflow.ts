@@ -8,19 +8,26 @@
 //   ecs:runTask.sync    -> the real worker (worker/main.ts) as a child process, with the command and
 //                          environment the task definition and the container overrides give it; a
 //                          non-zero exit fails the state with States.TaskFailed, as a stopped task does.
-//   DISTRIBUTED Map     -> rewritten (aws-local-stepfunctions has no distributed maps): a Task that
-//                          reads the ItemReader's JSON array from S3 (moto), then an INLINE Map with the
-//                          same ItemSelector, ItemProcessor and MaxConcurrency. Not emulated:
-//                          ToleratedFailurePercentage/Count (an INLINE map fails on the first failed
-//                          iteration), ResultWriter, child executions as separate executions, Label.
+//   DISTRIBUTED Map     -> rewritten (aws-local-stepfunctions has no distributed maps): a Task
+//                          `<map> (ItemReader)` that reads the ItemReader's JSON array from S3 (moto) at
+//                          the evaluated Bucket/Key and parks it in the context object (so the state data
+//                          stays exactly what AWS would carry), then an INLINE Map `<map>` over
+//                          `$$.<that array>` with the same ItemSelector, ItemProcessor, MaxConcurrency,
+//                          ResultPath, Retry and Catch. NOT emulated: ToleratedFailurePercentage/Count
+//                          (an INLINE map fails on the first failed iteration; this workflow's iterations
+//                          catch their own failures, and the summary Lambda applies the image-level
+//                          tolerance), ResultWriter, Label, child executions as executions of their own.
 //
-// The AWS services themselves are moto (S3, ECR control plane, SNS, CloudWatch) via `awsEnv`.
+// Also worked around: aws-local-stepfunctions 3.0.0 mishandles `"ResultPath": "$"` (see
+// normalizeResultPaths). The AWS services are moto (S3, ECR control plane, SNS, CloudWatch) via `awsEnv`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { CfnResource, Stack } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
-import { REPO_ROOT } from '../../infra/ecr-backup.ts';
+import { LIST_HANDLER_ENTRY, REPO_ROOT, SUMMARIZE_HANDLER_ENTRY } from '../../infra/ecr-backup.ts';
 import {
   concreteAsl,
   FAKE_ACCOUNT,
@@ -32,7 +39,6 @@ import {
 } from '../../infra/local.ts';
 import type { EcrBackupContext } from '../../infra/stack.ts';
 import { ENV } from '../../schema/environment.ts';
-import { STATE } from '../../state-machine/definition.ts';
 import { handler as listImagesHandler } from '../../state-machine/lambdas/list-images.ts';
 import { handler as summarizeHandler } from '../../state-machine/lambdas/summarize.ts';
 
@@ -56,10 +62,17 @@ type EventLog = { type: string; state?: { name: string; type: string; input?: Js
 /** A Lambda handler as the workflow calls it: the event (the state's Payload) in, the result out. */
 export type LambdaHandler = (event: never) => Promise<unknown>;
 
-const DEFAULT_HANDLERS: Record<string, LambdaHandler> = {
-  [STATE.list]: listImagesHandler as LambdaHandler,
-  [STATE.summarize]: summarizeHandler as LambdaHandler,
+/** The handler modules by the entry path the stack bundles them from. */
+const HANDLERS_BY_ENTRY: Record<string, LambdaHandler> = {
+  [LIST_HANDLER_ENTRY]: listImagesHandler as LambdaHandler,
+  [SUMMARIZE_HANDLER_ENTRY]: summarizeHandler as LambdaHandler,
 };
+
+// Workers still running when this process exits (a test timed out) are killed with it.
+const liveWorkers = new Set<ReturnType<typeof spawn>>();
+process.once('exit', () => {
+  for (const child of liveWorkers) child.kill('SIGKILL');
+});
 
 /** Step Functions' limit on a state's input or output. */
 const PAYLOAD_LIMIT_BYTES = 256 * 1024;
@@ -71,8 +84,6 @@ export interface LocalWorkflowOptions {
   config: EcrBackupContext;
   /** Stands in for the AWS account: moto's endpoint and dummy credentials (TestMoto.env). */
   awsEnv: Record<string, string>;
-  /** Lambda handlers by state name; default: the real ones. */
-  handlers?: Record<string, LambdaHandler>;
 }
 
 export interface RunOptions {
@@ -138,10 +149,10 @@ export interface LocalWorkflow {
 
 /** Synthesizes the stack once (~6-10 s) and prepares what the fakes in its ASL refer to (SNS topics). */
 export async function createLocalWorkflow(options: LocalWorkflowOptions): Promise<LocalWorkflow> {
-  const { template } = synthesizeTemplate({ context: { ecrBackup: options.config }, nag: false });
+  const { stack, template } = synthesizeTemplate({ context: { ecrBackup: options.config }, nag: false });
   const asl = concreteAsl(template) as unknown as StateMachineDefinition;
   const localAsl = rewriteDistributedMaps(structuredClone(asl) as unknown as { StartAt: string; States: States }) as unknown as StateMachineDefinition;
-  const handlers = { ...DEFAULT_HANDLERS, ...options.handlers };
+  normalizeResultPaths(localAsl as unknown as { States: States });
   const smResource = Object.entries(template.Resources).find(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')!;
   const stateMachineArn = String(resolveValue(template, { Ref: smResource[0] }));
   const stateMachineName = stateMachineArn.split(':').at(-1)!;
@@ -159,11 +170,20 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
   for (const [logicalId, r] of Object.entries(template.Resources)) {
     if (r.Type === 'AWS::Lambda::Function') lambdaFunctions.set(String(resolveValue(template, { 'Fn::GetAtt': [logicalId, 'Arn'] })), logicalId);
   }
+  // Which code each function runs: a state calling the wrong function runs the wrong handler here too.
+  const handlerOf = new Map<string, LambdaHandler>([
+    [logicalIdOf(stack, stack.backup.listFunction), HANDLERS_BY_ENTRY[LIST_HANDLER_ENTRY]!],
+    [logicalIdOf(stack, stack.backup.summarizeFunction), HANDLERS_BY_ENTRY[SUMMARIZE_HANDLER_ENTRY]!],
+  ]);
+  const functionId = (functionName: string) => {
+    const logicalId = lambdaFunctions.get(functionName) ?? [...lambdaFunctions.entries()].find(([arn]) => arn.endsWith(`:${functionName}`))?.[1];
+    if (!logicalId) throw new Error(`no Lambda function ${functionName} in the template`);
+    return logicalId;
+  };
   const bucketOverrides = (bucket: string) => Object.fromEntries(storeBucketIds(template).map((id) => [id, bucket]));
 
   function lambdaEnvironment(functionName: string, bucket: string): Record<string, string> {
-    const logicalId = lambdaFunctions.get(functionName) ?? [...lambdaFunctions.entries()].find(([arn]) => arn.endsWith(`:${functionName}`))?.[1];
-    if (!logicalId) throw new Error(`no Lambda function ${functionName} in the template`);
+    const logicalId = functionId(functionName);
     const env = template.Resources[logicalId]!.Properties?.Environment as { Variables?: Record<string, unknown> } | undefined;
     const resolved = resolveValue(template, env?.Variables ?? {}, { overrides: bucketOverrides(bucket) }) as Record<string, unknown>;
     return Object.fromEntries(Object.entries(resolved).map(([k, v]) => [k, String(v)]));
@@ -175,14 +195,14 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
     const executionArn = `arn:aws:states:${FAKE_REGION}:${FAKE_ACCOUNT}:execution:${stateMachineName}:${name}`;
     const workers: WorkerRun[] = [];
     const lambdas: LambdaInvocation[] = [];
-    const children = new Set<ReturnType<typeof spawn>>();
+    const children = new Set<ReturnType<typeof spawn>>(); // this execution's running workers
     const localItems: Record<string, Json[]> = {};
     const s3 = new S3Client({ ...sdkConfig(options.awsEnv), forcePathStyle: true });
 
     const invokeLambda = (stateName: string) => async (parameters: Json): Promise<Json> => {
       const params = parameters as { FunctionName: string; Payload?: Json };
-      const handler = handlers[stateName];
-      if (!handler) throw new Error(`no local handler for Lambda state ${JSON.stringify(stateName)}`);
+      const handler = handlerOf.get(functionId(params.FunctionName));
+      if (!handler) throw new Error(`${stateName}: no local handler for ${params.FunctionName}`);
       // The event crosses a JSON boundary both ways, as it does in Lambda.
       const event = JSON.parse(JSON.stringify(params.Payload ?? {})) as unknown;
       const invocation: LambdaInvocation = { state: stateName, functionName: params.FunctionName, event };
@@ -219,6 +239,7 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
     const runTask = (stateName: string) => async (parameters: Json): Promise<Json> => {
       const params = parameters as Parameters<typeof workerLaunchForRunTask>[1] & { LaunchType?: string; Cluster?: string };
       if (params.LaunchType !== 'FARGATE' || !params.Cluster) throw new Error(`${stateName}: expected a FARGATE RunTask with a Cluster`);
+      // First which task definition (backup or restore) the parameters pick, for per-mode test env.
       const probe = workerLaunchForRunTask(template, params, { overrides: bucketOverrides(runOptions.bucket) });
       const extra = typeof runOptions.workerEnv === 'function' ? runOptions.workerEnv(probe.mode) : (runOptions.workerEnv ?? {});
       const launch = workerLaunchForRunTask(template, params, {
@@ -232,6 +253,7 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...launch.env };
       const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.add(child);
+      liveWorkers.add(child);
       let output = '';
       const collect = (chunk: Buffer) => {
         output += chunk.toString('utf8');
@@ -244,6 +266,7 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
         child.once('close', (c, s) => resolve({ code: c, signal: s }));
       });
       children.delete(child);
+      liveWorkers.delete(child);
       const worker: WorkerRun = { mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]!, exitCode: code, signal, durationMs: Date.now() - startedAt, output };
       workers.push(worker);
       // A DescribeTasks-shaped result of the stopped task.
@@ -339,6 +362,10 @@ class StateError extends Error {
     super(cause);
     this.name = error;
   }
+}
+
+function logicalIdOf(stack: Stack, construct: IConstruct): string {
+  return stack.resolve((construct.node.defaultChild as CfnResource).logicalId) as string;
 }
 
 function sdkConfig(awsEnv: Record<string, string>) {
@@ -454,6 +481,17 @@ export function rewriteDistributedMaps<T extends { StartAt: string; States: Stat
     for (const c of (state.Catch ?? []) as JsonObject[]) if (typeof c.Next === 'string') c.Next = target(c.Next);
   }
   return definition;
+}
+
+/**
+ * aws-local-stepfunctions 3.0.0 treats `"ResultPath": "$"` as a key named "$" instead of "replace
+ * the input with the result"; an absent ResultPath means the same in the ASL spec, so drop it.
+ */
+function normalizeResultPaths(definition: { States: States }): void {
+  forEachState(definition, (_name, state) => {
+    if (state.ResultPath === '$') delete state.ResultPath;
+    for (const c of (state.Catch ?? []) as JsonObject[]) if (c.ResultPath === '$') delete c.ResultPath;
+  });
 }
 
 /** Drops the harness's bookkeeping fields (ItemsKey, ReaderConfig on the reader task) before validation. */
