@@ -21,6 +21,8 @@ export interface BaselineResult {
   peakTempBytes: number;
   /** Largest single tar. */
   maxTarBytes: number;
+  /** CPU time of all its commands (user + system). */
+  cpuMs: number;
 }
 
 export async function runBaseline(options: {
@@ -38,7 +40,7 @@ export async function runBaseline(options: {
   await mkdir(skopeoTmp, { recursive: true });
   const rssFile = join(workDir, '..', `baseline-rss-${process.pid}.txt`);
   const sampler = new Sampler({ dirs: [workDir], intervalMs: 50 }).start();
-  const result: BaselineResult = { wallMs: 0, exportMs: 0, uploadMs: 0, maxRssBytes: 0, peakTempBytes: 0, maxTarBytes: 0 };
+  const result: BaselineResult = { wallMs: 0, exportMs: 0, uploadMs: 0, maxRssBytes: 0, peakTempBytes: 0, maxTarBytes: 0, cpuMs: 0 };
   const started = performance.now();
   try {
     for (const { repository, tag } of options.images) {
@@ -58,6 +60,7 @@ export async function runBaseline(options: {
         { env: options.env, sampler, rssFile },
       );
       result.exportMs += exported.wallMs;
+      result.cpuMs += exported.cpuMs;
       result.maxRssBytes = Math.max(result.maxRssBytes, exported.maxRssBytes);
       const tarBytes = (await stat(tar)).size;
       result.maxTarBytes = Math.max(result.maxTarBytes, tarBytes);
@@ -76,6 +79,7 @@ export async function runBaseline(options: {
               return runMeasured('cp', [tar, join(dir, `${tag}.tar`)], { env: options.env, sampler, rssFile });
             })();
       result.uploadMs += uploaded.wallMs;
+      result.cpuMs += uploaded.cpuMs;
       result.maxRssBytes = Math.max(result.maxRssBytes, uploaded.maxRssBytes);
       await rm(tar, { force: true });
     }

@@ -127,8 +127,13 @@ export interface RunResult {
   stdout: string;
   stderr: string;
   wallMs: number;
+  /** Epoch ms when the process was spawned and when it had exited (stdio closed). */
+  spawnedAt: number;
+  exitedAt: number;
   /** Peak resident set size of the command in bytes (GNU time %M; for a tree, the largest process). */
   maxRssBytes: number;
+  /** CPU time (user + system) of the command and its waited-for descendants (GNU time %U + %S). */
+  cpuMs: number;
 }
 
 export class CommandError extends Error {
@@ -145,8 +150,9 @@ export async function runMeasured(
   options: { env?: NodeJS.ProcessEnv; cwd?: string; sampler?: Sampler; rssFile: string; allowFailure?: boolean; timeoutMs?: number },
 ): Promise<RunResult> {
   await rm(options.rssFile, { force: true });
+  const spawnedAt = Date.now();
   const started = performance.now();
-  const child = spawn(GNU_TIME, ['-f', '%M', '-o', options.rssFile, command, ...args], {
+  const child = spawn(GNU_TIME, ['-f', '%M %U %S', '-o', options.rssFile, command, ...args], {
     cwd: options.cwd,
     env: options.env ?? process.env,
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -162,17 +168,21 @@ export async function runMeasured(
     child.once('close', (code, signal) => resolve(code ?? (signal ? 128 : -1)));
   });
   const wallMs = performance.now() - started;
+  const exitedAt = Date.now();
   clearTimeout(timer);
   if (child.pid !== undefined) options.sampler?.unwatch(child.pid);
   const rssText = await readFile(options.rssFile, 'utf8').catch(() => '');
   // GNU time writes "Command exited with non-zero status N" before the format line on failure.
-  const rssKiB = Number(rssText.trim().split('\n').pop());
+  const [rssKiB, user, system] = (rssText.trim().split('\n').pop() ?? '').split(' ').map(Number);
   const result: RunResult = {
     exitCode,
     stdout: Buffer.concat(stdout).toString('utf8'),
     stderr: Buffer.concat(stderr).toString('utf8'),
     wallMs,
-    maxRssBytes: Number.isFinite(rssKiB) ? rssKiB * 1024 : 0,
+    spawnedAt,
+    exitedAt,
+    maxRssBytes: Number.isFinite(rssKiB) ? rssKiB! * 1024 : 0,
+    cpuMs: Number.isFinite(user) && Number.isFinite(system) ? (user! + system!) * 1000 : 0,
   };
   if (exitCode !== 0 && !options.allowFailure) {
     throw new CommandError(`${command} ${args.join(' ')} exited ${exitCode}\nstderr: ${result.stderr.slice(-4000)}\nstdout: ${result.stdout.slice(-2000)}`);

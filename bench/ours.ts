@@ -15,7 +15,13 @@ export interface OursResult {
   wallMs: number;
   /** startedAt -> finishedAt of the run report: the run without process start-up and module loading. */
   engineMs: number;
+  /** Spawn -> report startedAt (node start-up, tsx, module loading, listing set-up). */
+  startLagMs: number;
+  /** Report finishedAt -> process gone (writing the run report to the store, printing, exiting). */
+  exitLagMs: number;
   maxRssBytes: number;
+  /** CPU time of the CLI process (user + system). */
+  cpuMs: number;
   /** Peak bytes in the child's TMPDIR (tsx's compile cache excluded). */
   peakTempBytes: number;
   /** Files the CLI held open for writing outside the store (and tsx's cache). */
@@ -40,7 +46,8 @@ export async function runOurs(options: {
   const sampler = new Sampler({
     dirs: [options.childTmp],
     skip: isTsxCache,
-    allowedWriteRoots: [...(options.storeDir ? [options.storeDir] : []), tsxCache, join(options.childTmp, 'tsx')],
+    // GNU time opens its -o file before forking, so the CLI inherits that descriptor (open for writing).
+    allowedWriteRoots: [...(options.storeDir ? [options.storeDir] : []), tsxCache, join(options.childTmp, 'tsx'), options.rssFile],
     intervalMs: 50,
   }).start();
   let run;
@@ -67,7 +74,10 @@ export async function runOurs(options: {
   return {
     wallMs: run.wallMs,
     engineMs: Date.parse(report.finishedAt) - Date.parse(report.startedAt),
+    startLagMs: Date.parse(report.startedAt) - run.spawnedAt,
+    exitLagMs: run.exitedAt - Date.parse(report.finishedAt),
     maxRssBytes: run.maxRssBytes,
+    cpuMs: run.cpuMs,
     peakTempBytes: sampler.peakDirBytes,
     unexpectedWrites: [...sampler.unexpectedWrites],
     report,

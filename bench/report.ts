@@ -4,6 +4,12 @@ import type { OursResult } from './ours.ts';
 
 export type DestinationKind = 's3' | 'dir';
 
+/** CPU time the services spent during a run (read from /proc/<pid>/stat before and after). */
+export interface ServiceCpu {
+  registryMs: number;
+  motoMs: number;
+}
+
 export interface Row {
   workload: string;
   title: string;
@@ -15,9 +21,12 @@ export interface Row {
   speedTarget?: number;
   /** Whether the peak RSS target applies to this row (the 1 GB image). */
   rssTarget?: boolean;
-  baseline?: BaselineResult & { storedBytes: number };
-  full?: Omit<OursResult, 'report'> & { storedBytes: number; bytesCopied: number };
-  incremental?: Omit<OursResult, 'report'> & { storedBytes: number; unchanged: number };
+  baseline?: BaselineResult & { storedBytes: number; services: ServiceCpu };
+  /** Each of these is the repetition with the median wall time, except RSS / temp disk / writes: the worst over all repetitions. */
+  full?: Omit<OursResult, 'report'> & { storedBytes: number; bytesCopied: number; services: ServiceCpu };
+  incremental?: Omit<OursResult, 'report'> & { storedBytes: number; unchanged: number; services: ServiceCpu };
+  /** Wall times of every repetition. */
+  samples?: { baseline: number[]; full: number[]; incremental: number[] };
   errors: string[];
 }
 
@@ -30,6 +39,7 @@ export const TARGETS = {
 const MiB = 1024 * 1024;
 
 export function mib(bytes: number): string {
+  if (bytes === 0) return '0';
   if (bytes >= 1024 * MiB) return `${(bytes / 1024 / MiB).toFixed(2)} GiB`;
   return `${(bytes / MiB).toFixed(bytes < 10 * MiB ? 2 : 1)} MiB`;
 }
@@ -119,6 +129,32 @@ export function renderReport(options: { title: string; machine: [string, string]
       r.baseline ? mib(r.baseline.peakTempBytes) : na,
     ];
   });
+  const breakdownRows = rows.map((r) => {
+    const parts = (o: { startLagMs: number; engineMs: number; exitLagMs: number } | undefined) =>
+      o ? `${secs(o.startLagMs)} / ${secs(o.engineMs)} / ${secs(o.exitLagMs)}` : na;
+    return [
+      r.title,
+      dest(r.destination),
+      parts(r.full),
+      r.full && r.full.engineMs > 0 ? `${(r.full.bytesCopied / MiB / (r.full.engineMs / 1000)).toFixed(0)} MiB/s` : na,
+      r.baseline ? `${(r.uniqueBytes / MiB / (r.baseline.wallMs / 1000)).toFixed(0)} MiB/s` : na,
+      r.baseline && r.full ? ratio(r.baseline.wallMs / r.full.engineMs) : na,
+      parts(r.incremental),
+      r.baseline && r.incremental ? ratio(r.baseline.wallMs / r.incremental.engineMs) : na,
+    ];
+  });
+  const cpu = (o: { cpuMs: number; services: ServiceCpu } | undefined, withMoto: boolean) =>
+    o ? `${secs(o.cpuMs)} / ${secs(o.services.registryMs)}${withMoto ? ` / ${secs(o.services.motoMs)}` : ''}` : na;
+  const cpuRows = rows.map((r) => [
+    r.title,
+    dest(r.destination),
+    cpu(r.baseline, r.destination === 's3'),
+    cpu(r.full, r.destination === 's3'),
+    r.baseline && r.full ? ratio((r.baseline.cpuMs + r.baseline.services.registryMs + r.baseline.services.motoMs) / (r.full.cpuMs + r.full.services.registryMs + r.full.services.motoMs)) : na,
+    cpu(r.incremental, r.destination === 's3'),
+  ]);
+  const spread = (xs: number[] | undefined) => (xs && xs.length ? (xs.length === 1 ? secs(xs[0]!) : `${secs(Math.min(...xs))} – ${secs(Math.max(...xs))}`) : na);
+  const spreadRows = rows.map((r) => [r.title, dest(r.destination), String(r.samples?.full.length ?? 0), spread(r.samples?.baseline), spread(r.samples?.full), spread(r.samples?.incremental)]);
   const v = verdicts(rows);
   const errors = rows.flatMap((r) => r.errors.map((e) => `- ${r.title} → ${dest(r.destination)}: ${e.split('\n')[0]}`));
   return [
@@ -133,6 +169,22 @@ export function renderReport(options: { title: string; machine: [string, string]
       timeRows,
     ),
     '',
+    '## Where our time goes',
+    '',
+    'start = spawn → report startedAt (node, tsx, module loading); engine = startedAt → finishedAt (listing + copying); exit = finishedAt → process gone (writing the run report, exit). ' +
+      'Throughput = bytes copied / engine time (ours), unique compressed bytes / wall time (baseline).',
+    '',
+    table(
+      ['Workload', 'Destination', 'Full: start / engine / exit', 'Ours engine throughput', 'Baseline throughput', 'Speed-up, engine only', 'Incremental: start / engine / exit', 'Incremental engine only vs baseline full'],
+      breakdownRows,
+    ),
+    '',
+    '## CPU seconds (client / registry / moto)',
+    '',
+    'Less sensitive to other load on the machine than wall time. Client = the CLI process (ours) or all skopeo, aws and cp processes (baseline); registry and moto = CPU those servers used during the run.',
+    '',
+    table(['Workload', 'Destination', 'Baseline full', 'Ours full', 'Total CPU ratio (baseline/ours)', 'Ours incremental'], cpuRows),
+    '',
     '## Storage, memory, temp disk',
     '',
     table(
@@ -145,9 +197,13 @@ export function renderReport(options: { title: string; machine: [string, string]
     table(['Target', 'Run', 'Value', 'Result'], v.map((x) => [x.target, x.row, x.value, met(x.ok)])),
     '',
     ...(errors.length ? ['## Errors', '', ...errors, ''] : []),
-    '## Setup times (not measured against anything)',
+    '## Run-to-run spread (wall time, min – max)',
     '',
-    table(['Step', 'Time'], options.setup),
+    table(['Workload', 'Destination', 'Repetitions', 'Baseline full', 'Ours full', 'Ours incremental'], spreadRows),
+    '',
+    '## Setup and reference times',
+    '',
+    table(['Step', 'Value'], options.setup),
     '',
     '## Notes',
     '',

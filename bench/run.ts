@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [-- --only shared-base,unrelated,1gb] [-- --dest s3,dir]`
+// `npm run bench [-- --quick] [--only shared-base,unrelated,1gb] [--dest s3,dir] [--repeat N]`
 //
 // Backs up three workloads from a real registry (Debian's docker-registry on loopback) into moto S3
 // and into a directory, with our CLI (full run, then an incremental run into the same store) and with
@@ -6,15 +6,15 @@
 // sequential), and reports wall time, stored bytes, peak RSS and peak temp disk against the targets.
 // Targets are reported, never asserted. Prints markdown on stdout and writes it to bench/results/.
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, freemem, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { runBaseline, AWS_CLI } from './baseline.ts';
+import { runBaseline, AWS_CLI, type BaselineResult } from './baseline.ts';
 import { runMeasured, treeBytes } from './measure.ts';
 import { cliEnv, ROOT, runOurs } from './ours.ts';
-import { mib, renderReport, secs, type DestinationKind, type Row } from './report.ts';
+import { mib, renderReport, secs, type DestinationKind, type Row, type ServiceCpu } from './report.ts';
 
 const MiB = 1024 * 1024;
 const exec = promisify(execFile);
@@ -23,25 +23,28 @@ const exec = promisify(execFile);
 // Options
 
 function parseArgs(argv: string[]) {
-  const options = { quick: false, only: undefined as string[] | undefined, dest: ['s3', 'dir'] as DestinationKind[], out: undefined as string | undefined };
+  const options = { quick: false, repeat: 0, only: undefined as string[] | undefined, dest: ['s3', 'dir'] as DestinationKind[], out: undefined as string | undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     const value = () => inline ?? argv[++i] ?? usage(`${flag} needs a value`);
     if (flag === '--quick') options.quick = true;
     else if (flag === '--only') options.only = value().split(',');
+    else if (flag === '--repeat') options.repeat = Number(value());
     else if (flag === '--dest') options.dest = value().split(',') as DestinationKind[];
     else if (flag === '--out') options.out = value();
     else if (flag === '--help' || flag === '-h') usage();
     else usage(`unknown option ${arg}`);
   }
+  if (options.repeat === 0) options.repeat = options.quick ? 1 : 3;
+  if (!Number.isInteger(options.repeat) || options.repeat < 1 || options.repeat > 20) usage('--repeat takes an integer from 1 to 20');
   for (const d of options.dest) if (d !== 's3' && d !== 'dir') usage(`--dest takes s3 and/or dir, got ${d}`);
   return options;
 }
 
 function usage(error?: string): never {
   if (error) process.stderr.write(`bench: ${error}\n`);
-  process.stderr.write('usage: npm run bench -- [--quick] [--only shared-base,unrelated,1gb] [--dest s3,dir] [--out FILE.md]\n');
+  process.stderr.write('usage: npm run bench -- [--quick] [--only shared-base,unrelated,1gb] [--dest s3,dir] [--repeat N] [--out FILE.md]\n');
   process.exit(error ? 2 : 0);
 }
 
@@ -175,6 +178,44 @@ async function version(command: string, args: string[]): Promise<string> {
   }
 }
 
+/** The run with the median wall time (its breakdown stays consistent); the upper median for an even count. */
+function representative<T extends { wallMs: number }>(runs: readonly T[]): T {
+  return [...runs].sort((a, b) => a.wallMs - b.wallMs)[Math.floor(runs.length / 2)]!;
+}
+
+function maxOf<T>(runs: readonly T[], key: { [K in keyof T]: T[K] extends number ? K : never }[keyof T]): number {
+  return Math.max(...runs.map((r) => r[key] as number));
+}
+
+/** Our repetitions: the median run, with the worst RSS, temp disk and unexpected writes of them all. */
+function mergeOurs<T extends { wallMs: number; maxRssBytes: number; peakTempBytes: number; unexpectedWrites: string[] }>(runs: readonly T[]): T {
+  return {
+    ...representative(runs),
+    maxRssBytes: Math.max(...runs.map((r) => r.maxRssBytes)),
+    peakTempBytes: Math.max(...runs.map((r) => r.peakTempBytes)),
+    unexpectedWrites: [...new Set(runs.flatMap((r) => r.unexpectedWrites))],
+  };
+}
+
+const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux
+
+/** utime + stime of a process in ms (0 when it cannot be read). */
+async function processCpuMs(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND || 0;
+}
+
+async function serviceCpu(): Promise<ServiceCpu> {
+  return { registryMs: await processCpuMs(registry?.pid), motoMs: await processCpuMs(moto?.pid) };
+}
+
+async function serviceCpuSince(before: ServiceCpu): Promise<ServiceCpu> {
+  const now = await serviceCpu();
+  return { registryMs: now.registryMs - before.registryMs, motoMs: now.motoMs - before.motoMs };
+}
+
 // ---------------------------------------------------------------------------------------------
 // The run
 
@@ -206,7 +247,20 @@ try {
   const rssFile = join(benchRoot, 'rss.txt');
   await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], { cwd: ROOT, env, rssFile, allowFailure: true });
   const startup = await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], { cwd: ROOT, env, rssFile, allowFailure: true });
-  setup.push(['CLI start-up (`node --import tsx cli/main.ts --help`, warm cache)', secs(startup.wallMs)]);
+  setup.push(['CLI start-up: `node --import tsx cli/main.ts --help` (warm tsx cache): wall, CPU, peak RSS', `${secs(startup.wallMs)}, ${secs(startup.cpuMs)}, ${mib(startup.maxRssBytes)}`]);
+  // For comparison, the same CLI bundled by esbuild into one ESM file (as the worker image is built).
+  try {
+    const bundle = join(benchRoot, 'cli-bundle.mjs');
+    await exec(join(ROOT, 'node_modules/.bin/esbuild'), [
+      join(ROOT, 'cli/main.ts'), '--bundle', '--platform=node', '--target=node20', '--format=esm', '--main-fields=module,main', '--log-level=error',
+      "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+      `--outfile=${bundle}`,
+    ]);
+    const bundled = await runMeasured('node', [bundle, '--help'], { cwd: ROOT, env, rssFile, allowFailure: true });
+    setup.push(['CLI start-up: esbuild bundle, `node cli-bundle.mjs --help`: wall, CPU, peak RSS', `${secs(bundled.wallMs)}, ${secs(bundled.cpuMs)}, ${mib(bundled.maxRssBytes)}`]);
+  } catch (error) {
+    setup.push(['CLI start-up: esbuild bundle', `unavailable (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`]);
+  }
   const baselineEnv: NodeJS.ProcessEnv = { ...process.env, ...awsEnv };
 
   for (const workload of workloads) {
@@ -229,61 +283,73 @@ try {
       };
       rows.push(row);
       const dirRoot = join(benchRoot, 'stores', `${workload.id}-${destination}`);
+      const baselines: (BaselineResult & { storedBytes: number; services: ServiceCpu })[] = [];
+      const fulls: NonNullable<Row['full']>[] = [];
+      const incrementals: NonNullable<Row['incremental']>[] = [];
 
-      // Baseline: one full run (it has no incremental mode).
-      try {
-        if (destination === 's3') await resetS3();
-        log(`${workload.id} -> ${destination}: baseline (skopeo docker-archive + ${destination === 's3' ? 'aws s3 cp' : 'cp'})`);
-        const label = `baseline-${workload.id}`;
-        const result = await runBaseline({
-          registryHost: registry.host,
-          images: pushed.images,
-          destination: destination === 's3' ? { kind: 's3', bucket: BUCKET, endpoint: moto!.url } : { kind: 'dir', root: dirRoot },
-          label,
-          workDir: join(benchRoot, 'baseline-work'),
-          env: baselineEnv,
-        });
-        const storedBytes = destination === 's3' ? await s3Bytes(s3!, label) : await treeBytes(join(dirRoot, label));
-        row.baseline = { ...result, storedBytes };
-        log(`  baseline ${secs(result.wallMs)}, stored ${mib(storedBytes)}, peak temp ${mib(result.peakTempBytes)}`);
-      } catch (error) {
-        row.errors.push(`baseline: ${error instanceof Error ? error.message : String(error)}`);
-        log(`  baseline FAILED: ${row.errors.at(-1)}`);
-      } finally {
-        await rm(dirRoot, { recursive: true, force: true });
-      }
-
-      // Ours: a full run, then an incremental run into the same store.
-      try {
-        if (destination === 's3') await resetS3();
-        const label = `ours-${workload.id}`;
-        const storeDir = join(dirRoot, label);
-        const store = destination === 's3' ? `s3://${BUCKET}/${label}` : storeDir;
-        const stored = () => (destination === 's3' ? s3Bytes(s3!, label) : treeBytes(storeDir));
-        const args = ['backup', '--registry', registry.url, '--to', store, '--repositories', ...workload.repositories];
-        const run = (kind: string) => {
-          log(`${workload.id} -> ${destination}: ours ${kind}`);
-          return runOurs({ args, env, childTmp, rssFile, ...(destination === 'dir' ? { storeDir } : {}) });
-        };
-        const full = await run('full');
-        const { report, ...fullRest } = full;
-        if (report.counts.copied !== pushed.images.length) row.errors.push(`full run copied ${report.counts.copied} of ${pushed.images.length} images`);
-        row.full = { ...fullRest, storedBytes: await stored(), bytesCopied: report.counts.bytesCopied };
-        log(`  ours full ${secs(full.wallMs)} (engine ${secs(full.engineMs)}), copied ${mib(report.counts.bytesCopied)}, RSS ${mib(full.maxRssBytes)}`);
-        const incremental = await run('incremental');
-        const { report: incrementalReport, ...incrementalRest } = incremental;
-        if (incrementalReport.counts.unchanged !== pushed.images.length) {
-          row.errors.push(`incremental run: ${incrementalReport.counts.unchanged} of ${pushed.images.length} images unchanged, ${incrementalReport.counts.bytesCopied} bytes copied`);
+      for (let rep = 1; rep <= options.repeat; rep++) {
+        const tag = `${workload.id} -> ${destination} [${rep}/${options.repeat}]`;
+        // Baseline: a full run (it has no incremental mode).
+        try {
+          if (destination === 's3') await resetS3();
+          log(`${tag}: baseline (skopeo docker-archive + ${destination === 's3' ? 'aws s3 cp' : 'cp'})`);
+          const label = `baseline-${workload.id}`;
+          const cpu0 = await serviceCpu();
+          const result = await runBaseline({
+            registryHost: registry.host,
+            images: pushed.images,
+            destination: destination === 's3' ? { kind: 's3', bucket: BUCKET, endpoint: moto!.url } : { kind: 'dir', root: dirRoot },
+            label,
+            workDir: join(benchRoot, 'baseline-work'),
+            env: baselineEnv,
+          });
+          const storedBytes = destination === 's3' ? await s3Bytes(s3!, label) : await treeBytes(join(dirRoot, label));
+          const services = await serviceCpuSince(cpu0);
+          baselines.push({ ...result, storedBytes, services });
+          log(`  baseline ${secs(result.wallMs)}, stored ${mib(storedBytes)}, peak temp ${mib(result.peakTempBytes)}`);
+        } catch (error) {
+          row.errors.push(`baseline: ${error instanceof Error ? error.message : String(error)}`);
+          log(`  baseline FAILED: ${row.errors.at(-1)}`);
+        } finally {
+          await rm(dirRoot, { recursive: true, force: true });
         }
-        row.incremental = { ...incrementalRest, storedBytes: await stored(), unchanged: incrementalReport.counts.unchanged };
-        log(`  ours incremental ${secs(incremental.wallMs)} (engine ${secs(incremental.engineMs)})`);
-      } catch (error) {
-        row.errors.push(`ours: ${error instanceof Error ? error.message : String(error)}`);
-        log(`  ours FAILED: ${row.errors.at(-1)}`);
-      } finally {
-        await rm(dirRoot, { recursive: true, force: true });
-        if (destination === 's3') await moto!.reset().catch(() => undefined);
+
+        // Ours: a full run into an empty store, then an incremental run into the same store.
+        try {
+          if (destination === 's3') await resetS3();
+          const label = `ours-${workload.id}`;
+          const storeDir = join(dirRoot, label);
+          const store = destination === 's3' ? `s3://${BUCKET}/${label}` : storeDir;
+          const stored = () => (destination === 's3' ? s3Bytes(s3!, label) : treeBytes(storeDir));
+          const args = ['backup', '--registry', registry.url, '--to', store, '--repositories', ...workload.repositories];
+          const run = async (kind: string) => {
+            log(`${tag}: ours ${kind}`);
+            const cpu0 = await serviceCpu();
+            const result = await runOurs({ args, env, childTmp, rssFile, ...(destination === 'dir' ? { storeDir } : {}) });
+            return { ...result, services: await serviceCpuSince(cpu0) };
+          };
+          const { report, ...full } = await run('full');
+          if (report.counts.copied !== pushed.images.length) row.errors.push(`full run copied ${report.counts.copied} of ${pushed.images.length} images`);
+          fulls.push({ ...full, storedBytes: await stored(), bytesCopied: report.counts.bytesCopied });
+          log(`  ours full ${secs(full.wallMs)} (start ${secs(full.startLagMs)}, engine ${secs(full.engineMs)}, exit ${secs(full.exitLagMs)}), copied ${mib(report.counts.bytesCopied)}, RSS ${mib(full.maxRssBytes)}`);
+          const { report: incrementalReport, ...incremental } = await run('incremental');
+          if (incrementalReport.counts.unchanged !== pushed.images.length) {
+            row.errors.push(`incremental run: ${incrementalReport.counts.unchanged} of ${pushed.images.length} images unchanged, ${incrementalReport.counts.bytesCopied} bytes copied`);
+          }
+          incrementals.push({ ...incremental, storedBytes: await stored(), unchanged: incrementalReport.counts.unchanged });
+          log(`  ours incremental ${secs(incremental.wallMs)} (start ${secs(incremental.startLagMs)}, engine ${secs(incremental.engineMs)}, exit ${secs(incremental.exitLagMs)}), RSS ${mib(incremental.maxRssBytes)}`);
+        } catch (error) {
+          row.errors.push(`ours: ${error instanceof Error ? error.message : String(error)}`);
+          log(`  ours FAILED: ${row.errors.at(-1)}`);
+        } finally {
+          await rm(dirRoot, { recursive: true, force: true });
+          if (destination === 's3') await moto!.reset().catch(() => undefined);
+        }
       }
+      row.samples = { baseline: baselines.map((b) => b.wallMs), full: fulls.map((f) => f.wallMs), incremental: incrementals.map((i) => i.wallMs) };
+      if (baselines.length) row.baseline = { ...representative(baselines), maxRssBytes: maxOf(baselines, 'maxRssBytes'), peakTempBytes: maxOf(baselines, 'peakTempBytes') };
+      if (fulls.length) row.full = mergeOurs(fulls);
+      if (incrementals.length) row.incremental = mergeOurs(incrementals);
     }
   }
   load.push(loadavg()[0]!);
@@ -317,7 +383,10 @@ try {
       'plus every file the CLI held open for writing outside the directory store (sampled from /proc/<pid>/fd). The directory store writes each blob to STORE/.tmp and renames it into place: that is the final copy, not temp space. ' +
       'Baseline: peak size of its work dir (the tar plus skopeo\'s --tmpdir).',
     'Everything runs on one machine over loopback: the registry, moto (a single Python process, often the bottleneck for S3 writes), the CLI and the baseline compete for the same cores. ' +
-      'Other work on the machine (load average above) adds noise; each figure is a single run.',
+      `Other work on the machine (load average above) adds noise: each time is the run with the median wall time of ${options.repeat} repetition(s) (baseline and ours alternate), ` +
+      'its breakdown and CPU are from that same run; peak RSS and temp disk are the worst of all repetitions; the spread table shows the range.',
+    'Not measured here: network latency (everything is loopback), real S3 (moto is a single Python process that costs about as much CPU per byte as our CLI), gzip-compressible layers. ' +
+      '`npx tsx bench/profile.ts` breaks a backup of the 1 GB image down further (CPU profile, memory at the RSS peak, upload part size / queue experiments).',
   );
   const report = renderReport({ title: `ecr-backup benchmark (${options.quick ? 'quick' : 'full'})`, machine, rows, notes, setup });
   process.stdout.write(report);

@@ -1,16 +1,41 @@
 // `backup` and `restore`: the copy engine between a registry and a backup store, in either direction.
-import type { Command } from 'commander';
-import { buildReport, newRunId } from '../worker/engine/report.ts';
+import { Option, type Command } from 'commander';
+import { buildReport, newRunId, writeRunReport } from '../worker/engine/report.ts';
 import { copyImages } from '../worker/engine/run.ts';
 import { planImages } from '../worker/engine/plan.ts';
-import { runKeys, type ImageResult, type RunReport } from '../schema/contract.ts';
+import type { ImageResult, RepositoryNote, RunReport } from '../schema/contract.ts';
 import { openBackupStore, openRegistry, readPasswordFromStdin } from './endpoints.ts';
 import { addFilterOptions, addRegistryOptions, addRunOptions, type CommonOptions } from './options.ts';
 import { createProgress } from './progress.ts';
 import { formatBytes, table } from './format.ts';
+import { ArchiveError, archiveHandler, resolveArchiveSettings, type ArchiveSettings } from '../worker/archive/archive.ts';
+import { UsageError } from './endpoints.ts';
 
-async function runCopy(mode: RunReport['mode'], options: CommonOptions & { includeUntagged?: boolean; asOf?: string; repositoryPrefix?: string; to?: string; from?: string }) {
+interface ArchiveOptions {
+  format?: 'oci' | 'docker-archive';
+  label?: string;
+  compression?: string;
+  platform?: string;
+}
+
+/** Backup's format options, checked before anything runs (exit 2 on a bad value). */
+function archiveSettingsFromOptions(options: ArchiveOptions): ArchiveSettings | undefined {
+  const given = (['label', 'compression', 'platform'] as const).filter((name) => options[name] !== undefined);
+  if ((options.format ?? 'oci') === 'oci') {
+    if (given.length) throw new UsageError(`--${given[0]} applies to --format docker-archive only`);
+    return undefined;
+  }
+  try {
+    return resolveArchiveSettings({ ...options, region: process.env.AWS_REGION });
+  } catch (error) {
+    if (error instanceof ArchiveError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+async function runCopy(mode: RunReport['mode'], options: CommonOptions & { includeUntagged?: boolean; asOf?: string; repositoryPrefix?: string; skipPolicies?: boolean; to?: string; from?: string } & ArchiveOptions) {
   const started = new Date();
+  const archiveSettings = mode === 'backup' ? archiveSettingsFromOptions(options) : undefined;
   const store = openBackupStore((mode === 'backup' ? options.to : options.from)!, { asOf: options.asOf });
   if (options.passwordStdin) options.password = await readPasswordFromStdin();
   const registry = openRegistry(options);
@@ -22,6 +47,7 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
     includeUntagged: options.includeUntagged,
   });
   const progress = createProgress(items.length, { quiet: Boolean(options.json) });
+  const repositoryNotes: RepositoryNote[] = [];
   const results = await copyImages({
     source,
     destination,
@@ -30,11 +56,15 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
     imageConcurrency: options.concurrency,
     blobConcurrency: options.concurrency * 2,
     dryRun: options.dryRun,
+    skipPolicies: options.skipPolicies,
     onProgress: (event) => progress.onEvent(event),
+    onRepositoryNote: (note) => repositoryNotes.push(note),
+    archive: archiveHandler({ mode, source, destination, format: options.format, settings: archiveSettings, onProgress: (event) => progress.onEvent(event) }),
   });
   progress.finish();
-  const report = buildReport(newRunId('cli'), mode, started, results);
-  if (!options.dryRun && items.length > 0) await store.writeJson(runKeys.report(report.runId), report);
+  const report: RunReport = buildReport(newRunId('cli'), mode, started, results);
+  if (repositoryNotes.length) report.repositoryNotes = repositoryNotes.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
+  if (!options.dryRun && items.length > 0) await writeRunReport(store.objects, report);
   printRunSummary(report, source.description, destination.description, options);
   if (report.counts.failed > 0) process.exitCode = 1;
 }
@@ -56,18 +86,73 @@ function printRunSummary(report: RunReport, from: string, to: string, options: C
       `${c.failed} failed; ${formatBytes(c.bytesCopied)} copied, ${formatBytes(c.bytesDeduplicated)} already present\n`,
   );
   for (const failure of report.failures) process.stdout.write(`  failed: ${failure.error}\n`);
+  for (const line of archiveLines(report)) process.stdout.write(`  ${line}\n`);
+  for (const line of repositoryNoteLines(report.repositoryNotes ?? [])) process.stdout.write(`  ${line}\n`);
+}
+
+/** docker-archive results in the text summary: the platform chosen from a multi-arch source, and the digest caveat. */
+export function archiveLines(report: RunReport): string[] {
+  const lines: string[] = [];
+  const archived = report.results.filter((r) => r.archive && r.status !== 'failed');
+  for (const r of archived) {
+    const name = `${r.targetRepository ?? r.repository}:${r.tag}`;
+    const a = r.archive!;
+    if (report.mode === 'backup' && a.sourcePlatforms && a.sourcePlatforms.length > 1) {
+      lines.push(`${name}: multi-arch source (${a.sourcePlatforms.join(', ')}): docker-archive holds ${a.platform} only`);
+    }
+    if (report.mode === 'restore' && a.restoredDigest) {
+      lines.push(`${name}: restored from docker-archive ${a.key} (${a.platform}) as ${a.restoredDigest}; the source manifest was ${r.digest}`);
+    }
+  }
+  if (archived.length) {
+    lines.push(
+      report.mode === 'backup'
+        ? `${archived.length} image(s) stored as docker-archive: these keep the image ID (config digest), not the manifest digest; a restore gets new manifest digests`
+        : `${archived.length} image(s) restored from docker-archive: same image ID (config digest), new manifest digest`,
+    );
+  }
+  return lines;
+}
+
+/** Repository settings in the text summary: what was recorded or created, and every difference or problem. */
+export function repositoryNoteLines(notes: readonly RepositoryNote[]): string[] {
+  const lines: string[] = [];
+  for (const n of notes) {
+    const name = n.targetRepository ?? n.repository;
+    if (n.action === 'recorded') lines.push(`settings recorded: ${name}`);
+    if (n.action === 'unrecorded') lines.push(`settings not recorded: ${name}`);
+    if (n.action === 'created') {
+      const skipped = n.skipped?.length ? ` (left out: ${n.skipped.join(', ')})` : '';
+      lines.push(n.settingsApplied ? `created ${name} with the recorded settings${skipped}` : `created ${name} (no settings recorded in the backup)`);
+    }
+    if (n.action === 'exists' && n.differences?.length) {
+      lines.push(`${name} exists and was left unchanged; its settings differ from the backup:`);
+      for (const d of n.differences) lines.push(`  - ${d}`);
+    }
+    for (const p of n.problems ?? []) lines.push(`settings problem: ${name}: ${p}`);
+  }
+  return lines;
 }
 
 export function registerCopyCommands(program: Command): void {
   addRunOptions(addFilterOptions(addRegistryOptions(program.command('backup').description('copy images from a registry into a backup store'))))
     .requiredOption('--to <store>', 'backup store: s3://bucket/prefix, a directory, or file:///dir')
     .option('--include-untagged', 'also back up untagged images, by digest (ECR sources)')
+    .addOption(
+      new Option('--format <format>', 'oci: content-addressed blobs, restores digest for digest; docker-archive: one `docker load`-able tar per tag (keeps the image ID, not the manifest digest)')
+        .choices(['oci', 'docker-archive'])
+        .default('oci'),
+    )
+    .option('--label <label>', 'docker-archive: first key segment, <label>/<repository>/<tag>.tar (default: $AWS_REGION, else local)')
+    .addOption(new Option('--compression <compression>', 'docker-archive: compress each tar (default: none)').choices(['none', 'gzip', 'zstd']))
+    .option('--platform <os/arch>', 'docker-archive: the platform to keep from a multi-arch source (default: linux/amd64)')
     .action((options) => runCopy('backup', options));
 
   addRunOptions(addFilterOptions(addRegistryOptions(program.command('restore').description('copy images from a backup store into a registry'))))
     .requiredOption('--from <store>', 'backup store: s3://bucket/prefix, a directory, or file:///dir')
     .option('--as-of <iso8601>', 'restore each tag as it was at this time (point in time)')
     .option('--repository-prefix <prefix>', 'prepend this to every restored repository name (e.g. restored/)')
+    .option('--skip-policies', 'create missing repositories without their recorded lifecycle and repository policies')
     .action((options) => runCopy('restore', options));
 
 }

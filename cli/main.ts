@@ -7,6 +7,7 @@ import { UnknownRepositoryError } from '../worker/engine/plan.ts';
 import { UsageError } from './endpoints.ts';
 import { registerCopyCommands } from './copy-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
+import { registerMaintenanceCommands } from './maintenance-commands.ts';
 import { registerWorkflowCommands } from './workflow.ts';
 
 function buildProgram(): Command {
@@ -16,6 +17,7 @@ function buildProgram(): Command {
     .exitOverride();
   registerCopyCommands(program);
   registerStoreCommands(program);
+  registerMaintenanceCommands(program);
   registerWorkflowCommands(program);
   return program;
 }

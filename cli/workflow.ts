@@ -62,6 +62,7 @@ interface RunOptions extends TargetOptions {
   targetRegion?: string;
   targetAccount?: string;
   repositoryPrefix?: string;
+  skipPolicies?: boolean;
   dryRun?: boolean;
   name?: string;
   wait?: boolean;
@@ -105,6 +106,7 @@ export function registerWorkflowCommands(program: Command): void {
       .option('--target-region <region>', 'restore: into this region\'s registry')
       .option('--target-account <id>', 'restore: into this account\'s registry')
       .option('--repository-prefix <prefix>', 'restore: prepend this to every restored repository name')
+      .option('--skip-policies', 'restore: create missing repositories without their recorded lifecycle and repository policies')
       .option('--dry-run', 'list what would be copied, copy nothing')
       .option('--name <name>', 'execution name, also the run id (default: manual-<mode>-<UTC time>-<random>)')
       .option('--wait', 'wait for the execution to finish, showing progress; exit 1 unless it succeeds')
@@ -133,6 +135,7 @@ export function executionInputFromOptions(options: RunOptions): ExecutionInput {
     ...(options.includeUntagged ? { includeUntagged: true } : {}),
     ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
     ...(Object.keys(target).length ? { target } : {}),
+    ...(options.skipPolicies ? { skipPolicies: true } : {}),
     ...(options.dryRun ? { dryRun: true } : {}),
   };
   try {

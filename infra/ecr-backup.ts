@@ -359,7 +359,8 @@ export class EcrBackup extends Construct {
     );
     this.grantStore(backup.role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['blobs/', 'catalog/', 'runs/'] });
 
-    // Restore worker: read the store, push into the restore repositories (created when missing).
+    // Restore worker: read the store, push into the restore repositories (created when missing, with
+    // their recorded settings; a customer managed KMS key needs a key policy that lets this role use it).
     const restoreRepos = repositoryArns(stack, props.restoreRepositories ?? ['**'], '*');
     restore.role.addToPrincipalPolicy(ecrAuth);
     restore.role.addToPrincipalPolicy(
@@ -375,6 +376,13 @@ export class EcrBackup extends Construct {
           'ecr:UploadLayerPart',
           'ecr:CompleteLayerUpload',
           'ecr:PutImage',
+          // Repository settings: create with tags, set the recorded policies, compare an existing repository's.
+          'ecr:TagResource',
+          'ecr:PutLifecyclePolicy',
+          'ecr:SetRepositoryPolicy',
+          'ecr:GetLifecyclePolicy',
+          'ecr:GetRepositoryPolicy',
+          'ecr:ListTagsForResource',
         ],
         resources: restoreRepos,
       }),

@@ -13,6 +13,21 @@ export const Tag = z.string().refine(isTag, { message: 'not a valid tag ([A-Za-z
 export const Digest = z.string().refine(isDigest, { message: 'not a sha256 digest (sha256:<64 hex>)' });
 
 export const ArchiveFormat = z.enum(['oci', 'docker-archive']);
+export type ArchiveFormat = z.infer<typeof ArchiveFormat>;
+
+/** docker-archive only: how each tar is compressed in the store (`.tar`, `.tar.gz`, `.tar.zst`). */
+export const ArchiveCompression = z.enum(['none', 'gzip', 'zstd']);
+export type ArchiveCompression = z.infer<typeof ArchiveCompression>;
+
+/** Top-level store prefixes an archive label must not shadow. */
+export const RESERVED_ARCHIVE_LABELS: readonly string[] = ['blobs', 'catalog', 'runs'];
+/** docker-archive only: the first key segment of every archive (`<label>/<repository>/<tag>.tar`); default the region. */
+export const ArchiveLabel = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'not a valid label ([A-Za-z0-9][A-Za-z0-9._-]{0,62})')
+  .refine((label) => !RESERVED_ARCHIVE_LABELS.includes(label), { message: `must not be one of ${RESERVED_ARCHIVE_LABELS.join(', ')}` });
+/** docker-archive only: the platform taken from a multi-arch source (`os/arch[/variant]`, default linux/amd64). */
+export const PlatformName = z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'not a platform (os/arch[/variant], e.g. linux/arm64)');
 
 export const RestoreTarget = z
   .object({
@@ -36,11 +51,24 @@ export const ExecutionInput = z
     includeUntagged: z.boolean().optional(),
     asOf: z.iso.datetime({ offset: true }).optional(),
     target: RestoreTarget.optional(),
+    /** Restore: create missing repositories without their recorded lifecycle and repository policies. */
+    skipPolicies: z.boolean().optional(),
     dryRun: z.boolean().optional(),
+    /** Backup only: the stored form (default: the stack's imageFormat). A restore follows each record's format. */
+    format: ArchiveFormat.optional(),
+    label: ArchiveLabel.optional(),
+    compression: ArchiveCompression.optional(),
+    platform: PlatformName.optional(),
   })
   .strict()
   .superRefine((input, ctx) => {
+    for (const field of ['format', 'label', 'compression', 'platform'] as const) {
+      if (input[field] === undefined) continue;
+      if (input.mode === 'restore') ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies to backup runs only (a restore follows each record's format)` });
+      else if (field !== 'format' && input.format === 'oci') ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies to the docker-archive format only` });
+    }
     if (input.mode === 'backup' && input.asOf) ctx.addIssue({ code: 'custom', path: ['asOf'], message: 'asOf applies to restore runs only' });
+    if (input.mode === 'backup' && input.skipPolicies) ctx.addIssue({ code: 'custom', path: ['skipPolicies'], message: 'skipPolicies applies to restore runs only' });
     if (input.mode === 'backup' && input.target) ctx.addIssue({ code: 'custom', path: ['target'], message: 'target applies to restore runs only' });
   });
 export type ExecutionInput = z.infer<typeof ExecutionInput>;
@@ -75,6 +103,21 @@ export const ImageResult = z.object({
   bytesDeduplicated: z.number().int().nonnegative(),
   durationMs: z.number().nonnegative(),
   error: z.string().optional(),
+  /** docker-archive images: the archive written (backup) or read (restore). */
+  archive: z
+    .object({
+      key: z.string(),
+      sha256: z.string(),
+      size: z.number().int().nonnegative(),
+      compression: ArchiveCompression,
+      /** The platform archived: for a multi-arch source, the one chosen. */
+      platform: z.string(),
+      /** Every platform the source offered (more than one: only `platform` was kept). */
+      sourcePlatforms: z.array(z.string()).optional(),
+      /** Restore: the digest the registry gave the pushed manifest (never the source's). */
+      restoredDigest: z.string().optional(),
+    })
+    .optional(),
 });
 export type ImageResult = z.infer<typeof ImageResult>;
 
@@ -89,6 +132,23 @@ export const RunCounts = z.object({
 });
 export type RunCounts = z.infer<typeof RunCounts>;
 
+/**
+ * What a run did with a repository's settings (tag mutability, scan on push, encryption, policies,
+ * tags). Backup: `recorded` (new or changed settings written to the store), `unchanged`, or
+ * `unrecorded` (see problems). Restore into ECR: `created` (with the recorded settings when
+ * settingsApplied) or `exists` (left unchanged; differences from the backup listed).
+ */
+export const RepositoryNote = z.object({
+  repository: z.string(),
+  targetRepository: z.string().optional(),
+  action: z.enum(['recorded', 'unchanged', 'unrecorded', 'created', 'exists']),
+  settingsApplied: z.boolean().optional(),
+  differences: z.array(z.string()).optional(),
+  skipped: z.array(z.string()).optional(),
+  problems: z.array(z.string()).optional(),
+});
+export type RepositoryNote = z.infer<typeof RepositoryNote>;
+
 export const RunReport = z.object({
   runId: z.string(),
   mode: z.enum(['backup', 'restore']),
@@ -97,6 +157,8 @@ export const RunReport = z.object({
   counts: RunCounts,
   failures: z.array(ImageResult),
   results: z.array(ImageResult),
+  /** One entry per repository whose settings the run recorded, applied or compared. */
+  repositoryNotes: z.array(RepositoryNote).optional(),
 });
 export type RunReport = z.infer<typeof RunReport>;
 
@@ -138,7 +200,13 @@ export const WorkBatch = z.object({
   mode: z.enum(['backup', 'restore']),
   asOf: z.string().optional(),
   target: RestoreTarget.optional(),
+  skipPolicies: z.boolean().optional(),
   dryRun: z.boolean().optional(),
+  /** Backup: the stored form; absent means the worker's IMAGE_FORMAT. The rest apply to docker-archive. */
+  format: ArchiveFormat.optional(),
+  label: ArchiveLabel.optional(),
+  compression: ArchiveCompression.optional(),
+  platform: PlatformName.optional(),
   items: z.array(WorkItem).min(1),
 });
 export type WorkBatch = z.infer<typeof WorkBatch>;

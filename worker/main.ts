@@ -32,6 +32,11 @@ async function main(): Promise<void> {
     items: batch.items,
     repositoryPrefix: batch.target?.repositoryPrefix,
     dryRun: batch.dryRun,
+    skipPolicies: batch.skipPolicies,
+    onRepositoryNote: (note) => {
+      const attention = Boolean(note.problems?.length || note.differences?.length);
+      log(attention ? 'warn' : 'info', `repository settings ${note.action}`, { runId, batch: batch.index, ...note });
+    },
     onResult: async (result, index) => {
       await store.writeJson(runKeys.result(runId, batch.index, index), result);
       log(result.status === 'failed' ? 'error' : 'info', `image ${result.status}`, { runId, batch: batch.index, ...result });

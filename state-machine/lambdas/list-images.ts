@@ -57,6 +57,7 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
       mode: input.mode,
       ...(input.asOf ? { asOf: input.asOf } : {}),
       ...(input.target ? { target: input.target } : {}),
+      ...(input.skipPolicies ? { skipPolicies: true } : {}),
       ...(input.dryRun ? { dryRun: true } : {}),
       items: batchItemsOfOne,
     };

@@ -1,12 +1,12 @@
 // Summary Lambda: gathers the per-image results the workers wrote, counts an image whose batch left
-// no result as failed (its Fargate task died or never started), writes runs/<run>/report.json,
+// no result as failed (its Fargate task died or never started), writes runs/<run>/report.json (+ report.md),
 // publishes metrics, notifies on failures, and fails the execution when failures exceed the
 // tolerance, with the counts in the cause.
 import { CloudWatchClient, PutMetricDataCommand, StandardUnit } from '@aws-sdk/client-cloudwatch';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { BatchRef, ImageResult, ListingOutput, WorkBatch, runKeys, type RunCounts, type RunReport } from '../../schema/contract.ts';
 import { ENV, loadSummaryEnvironment } from '../../schema/environment.ts';
-import { buildReport } from '../../worker/engine/report.ts';
+import { buildReport, writeRunReport } from '../../worker/engine/report.ts';
 import { uncopiedResult } from '../../worker/engine/run.ts';
 import { mapLimited } from '../../worker/limiter.ts';
 import { openBackupStore } from '../../worker/store/url.ts';
@@ -41,8 +41,7 @@ export async function handler(event: SummarizeEvent): Promise<SummaryOutput> {
   // Images the listing found already backed up are part of the run's picture, not of its work.
   report.counts.images += listing.unchangedCount;
   report.counts.unchanged += listing.unchangedCount;
-  const reportKey = runKeys.report(listing.runId);
-  await store.writeJson(reportKey, report);
+  const { json: reportKey } = await writeRunReport(store.objects, report);
   log('info', 'run summarized', { runId: listing.runId, ...report.counts });
 
   await publishMetrics(env[ENV.METRICS_NAMESPACE], report);

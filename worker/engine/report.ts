@@ -1,5 +1,6 @@
 // The run report: the same shape whether the run was the CLI or the Step Functions workflow.
-import { RunReport, summarize, type ImageResult } from '../../schema/contract.ts';
+import { RunReport, runKeys, summarize, type ImageResult } from '../../schema/contract.ts';
+import { writeJson, type ObjectStore } from '../store/object-store.ts';
 
 export function buildReport(runId: string, mode: RunReport['mode'], startedAt: Date, results: readonly ImageResult[]): RunReport {
   return {
@@ -17,4 +18,89 @@ export function buildReport(runId: string, mode: RunReport['mode'], startedAt: D
 export function newRunId(origin: string): string {
   const stamp = new Date().toISOString().replace(/[-:.]/g, '');
   return `${origin}-${stamp}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** `runs/<runId>/report.md`: the human-readable twin of report.json. */
+export const reportMarkdownKey = (runId: string) => `${runKeys.dir(runId)}report.md`;
+
+/**
+ * Writes a run's report.json and report.md (rendered by renderReportMarkdown). The one place both
+ * the CLI and the summary Lambda write a run report. Returns the two keys.
+ */
+export async function writeRunReport(objects: ObjectStore, report: RunReport): Promise<{ json: string; markdown: string }> {
+  const json = runKeys.report(report.runId);
+  const markdown = reportMarkdownKey(report.runId);
+  await writeJson(objects, json, report);
+  await objects.put(markdown, Buffer.from(renderReportMarkdown(report), 'utf8'), { contentType: 'text/markdown; charset=utf-8' });
+  return { json, markdown };
+}
+
+const MAX_RESULT_ROWS = 1000;
+
+function bytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** A table cell: no pipes or line breaks. */
+const cell = (text: string | number | undefined) => String(text ?? '').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+
+function duration(startedAt: string, finishedAt: string): string {
+  const ms = Date.parse(finishedAt) - Date.parse(startedAt);
+  if (!Number.isFinite(ms) || ms < 0) return '';
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+}
+
+/** The run report as Markdown: outcome, counts, failures, repository notes and one row per image. */
+export function renderReportMarkdown(report: RunReport): string {
+  const c = report.counts;
+  const outcome = c.failed > 0 ? `${c.failed} of ${c.images} image(s) failed` : c.planned > 0 ? 'dry run' : 'succeeded';
+  const lines: string[] = [
+    `# ecr-backup ${report.mode} run ${report.runId}`,
+    '',
+    '| | |',
+    '|---|---|',
+    `| mode | ${report.mode} |`,
+    `| result | ${cell(outcome)} |`,
+    `| started | ${cell(report.startedAt)} |`,
+    `| finished | ${cell(report.finishedAt)} |`,
+    `| duration | ${cell(duration(report.startedAt, report.finishedAt))} |`,
+    '',
+    '## Counts',
+    '',
+    '| images | copied | unchanged | failed | planned | bytes copied | already present |',
+    '|---:|---:|---:|---:|---:|---:|---:|',
+    `| ${c.images} | ${c.copied} | ${c.unchanged} | ${c.failed} | ${c.planned} | ${bytes(c.bytesCopied)} | ${bytes(c.bytesDeduplicated)} |`,
+  ];
+  if (report.failures.length > 0) {
+    lines.push('', '## Failures', '');
+    for (const f of report.failures) lines.push(`- ${cell(f.error ?? `${f.repository}:${f.tag ?? f.digest ?? ''}`)}`);
+  }
+  const notes = report.repositoryNotes ?? [];
+  if (notes.length > 0) {
+    lines.push('', '## Repository settings', '', '| repository | action | details |', '|---|---|---|');
+    for (const n of notes) {
+      const details = [...(n.differences ?? []), ...(n.problems ?? []).map((p) => `problem: ${p}`), ...(n.skipped?.length ? [`left out: ${n.skipped.join(', ')}`] : [])];
+      lines.push(`| ${cell(n.targetRepository ?? n.repository)} | ${cell(n.action)} | ${cell(details.join('; '))} |`);
+    }
+  }
+  if (report.results.length > 0) {
+    lines.push('', '## Images', '', '| repository | tag | digest | status | copied | already present | duration |', '|---|---|---|---|---:|---:|---:|');
+    for (const r of report.results.slice(0, MAX_RESULT_ROWS)) {
+      const repository = r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository;
+      lines.push(
+        `| ${cell(repository)} | ${cell(r.tag ?? '')} | ${cell(r.digest ? `\`${r.digest}\`` : '')} | ${r.status} | ${bytes(r.bytesCopied)} | ${bytes(r.bytesDeduplicated)} | ${(r.durationMs / 1000).toFixed(1)} s |`,
+      );
+    }
+    if (report.results.length > MAX_RESULT_ROWS) lines.push('', `… and ${report.results.length - MAX_RESULT_ROWS} more image(s): see report.json.`);
+  }
+  return lines.join('\n') + '\n';
 }

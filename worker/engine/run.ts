@@ -1,9 +1,10 @@
 // Copies a list of work items between two endpoints with bounded parallelism across images. Used
 // for both directions: backup (source = registry, destination = store) and restore (the reverse,
 // with an optional repository prefix on the destination side).
-import type { ImageResult, WorkItem } from '../../schema/contract.ts';
+import type { ImageResult, RepositoryNote, WorkItem } from '../../schema/contract.ts';
 import { isRepositoryName } from '../../schema/names.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
+import type { RepositorySettings } from '../registry/repository-settings.ts';
 import { Copier, type ProgressEvent } from './copy.ts';
 import { mapLimited } from '../limiter.ts';
 
@@ -16,9 +17,19 @@ export interface CopyRunOptions {
   imageConcurrency?: number;
   blobConcurrency?: number;
   dryRun?: boolean;
+  /** Restore: create missing repositories without their recorded lifecycle and repository policies. */
+  skipPolicies?: boolean;
   onProgress?: (event: ProgressEvent) => void;
+  /** Called once per repository whose settings were recorded (backup into a store) or applied/compared (restore). */
+  onRepositoryNote?: (note: RepositoryNote) => void;
   /** Called as each image finishes, with its position in `items`. */
   onResult?: (result: ImageResult, index: number) => Promise<void> | void;
+  /**
+   * Per-item format dispatch (worker/archive `archiveHandler`): takes over an item that is to be
+   * stored (backup) or is stored (restore) as a docker-archive tar and returns its result, or
+   * returns undefined to leave the item to the copy engine. Runs after the repository is prepared.
+   */
+  archive?: (item: WorkItem, targetRepository: string) => Promise<ImageResult | undefined>;
 }
 
 export function targetRepositoryName(repository: string, prefix = ''): string {
@@ -48,14 +59,54 @@ export async function copyImages(options: CopyRunOptions): Promise<ImageResult[]
   const copier = new Copier({ blobConcurrency: options.blobConcurrency, onProgress: options.onProgress });
   // Each destination repository is prepared once, however many of its images are in the run.
   const prepared = new Map<string, Promise<void>>();
-  const prepare = (name: string) => {
-    let ready = prepared.get(name);
+  const prepare = (sourceName: string, targetName: string) => {
+    let ready = prepared.get(targetName);
     if (!ready) {
-      ready = destination.ensureRepository?.(name) ?? Promise.resolve();
-      prepared.set(name, ready);
+      ready = prepareRepository(sourceName, targetName);
+      prepared.set(targetName, ready);
     }
     return ready;
   };
+  // Repository settings travel with the first image of each repository: a backup records the
+  // source's settings in the store; a restore creates the target with the recorded ones (or compares
+  // them with an existing target). Settings never fail an image; only a failed creation does.
+  async function prepareRepository(sourceName: string, targetName: string): Promise<void> {
+    const wanted = destination.recordRepositorySettings || destination.ensureRepository;
+    const problems: string[] = [];
+    let settings: RepositorySettings | undefined;
+    if (wanted && source.repositorySettings) {
+      try {
+        settings = await source.repositorySettings(sourceName);
+      } catch (error) {
+        problems.push(`cannot read repository settings: ${errorMessage(error)}`);
+      }
+    }
+    const note = (fields: Omit<RepositoryNote, 'repository' | 'targetRepository'>) => {
+      const all = [...problems, ...(fields.problems ?? [])];
+      options.onRepositoryNote?.({
+        repository: sourceName,
+        ...(targetName !== sourceName ? { targetRepository: targetName } : {}),
+        ...fields,
+        ...(all.length ? { problems: all } : {}),
+      });
+    };
+    if (destination.recordRepositorySettings && source.repositorySettings) {
+      let recorded: boolean | undefined;
+      if (settings) {
+        try {
+          recorded = await destination.recordRepositorySettings(targetName, settings);
+        } catch (error) {
+          problems.push(`cannot record repository settings: ${errorMessage(error)}`);
+        }
+      }
+      if (recorded !== undefined) note({ action: recorded ? 'recorded' : 'unchanged' });
+      else if (problems.length) note({ action: 'unrecorded' });
+    }
+    if (destination.ensureRepository) {
+      const outcome = await destination.ensureRepository(targetName, settings, { skipPolicies: options.skipPolicies });
+      if (outcome) note(outcome);
+    }
+  }
   return mapLimited(items, options.imageConcurrency ?? 4, async (item, index) => {
     const result = await copyItem(item);
     await options.onResult?.(result, index);
@@ -69,11 +120,15 @@ export async function copyImages(options: CopyRunOptions): Promise<ImageResult[]
     const ref = item.tag !== undefined ? { tag: item.tag } : { digest: item.digest! };
     if (options.dryRun) return uncopiedResult(item, 'planned', { targetRepository: targetName });
     try {
-      await prepare(targetName);
+      await prepare(item.repository, targetName);
     } catch (error) {
-      const cause = error instanceof Error ? error.message : String(error);
+      const cause = errorMessage(error);
       return uncopiedResult(item, 'failed', { targetRepository: targetName, error: `${targetName}: cannot create repository: ${cause}` });
     }
+    const archived = await options.archive?.(item, targetName);
+    if (archived) return archived;
     return copier.copyImage(sourceRepository, destinationRepository, ref);
   }
 }
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -3,6 +3,7 @@
 // with the two ends swapped, and the engine never knows where bytes come from.
 import type { Readable } from 'node:stream';
 import type { Descriptor, Manifest } from './manifest.ts';
+import type { ApplyOptions, RepositoryPreparation, RepositorySettings } from '../registry/repository-settings.ts';
 
 /** A tagged (or, for untagged images, digest-only) image as a listing reports it. */
 export interface ImageListing {
@@ -12,6 +13,10 @@ export interface ImageListing {
   sizeBytes?: number;
   /** When the image was pushed or backed up, when known. */
   time?: string;
+  /** A store's listing: how the image is stored (absent: the content-addressed oci form). */
+  format?: 'oci' | 'docker-archive';
+  /** A store's docker-archive listing: the tar's key, the platform it holds, whether it was chosen from an index. */
+  archive?: { key: string; platform: string; fromIndex: boolean };
 }
 
 /** A reference to resolve: a tag, or a digest with the media type when the caller knows it. */
@@ -54,6 +59,17 @@ export interface ImageEndpoint {
   readonly description: string;
   listRepositories(): Promise<string[]>;
   repository(name: string): ImageRepository;
-  /** Creates the repository when the endpoint needs it to exist before a push (ECR). */
-  ensureRepository?(name: string): Promise<void>;
+  /**
+   * Creates the repository when the endpoint needs it to exist before a push (ECR), with `settings`
+   * when given (policies left out with `skipPolicies`). A repository that already exists is left as
+   * it is; the result then lists how it differs from `settings`. Throws when it cannot be created.
+   */
+  ensureRepository?(name: string, settings?: RepositorySettings, options?: ApplyOptions): Promise<RepositoryPreparation | void>;
+  /**
+   * The repository's settings (ECR: as configured; a store: as last recorded, at its asOf), or
+   * undefined when there are none to tell.
+   */
+  repositorySettings?(name: string): Promise<RepositorySettings | undefined>;
+  /** Keeps a repository's settings (a store); returns false when they equal the last ones kept. */
+  recordRepositorySettings?(name: string, settings: RepositorySettings): Promise<boolean>;
 }

@@ -17,6 +17,14 @@ import type { Credentials, CredentialsProvider } from './credentials.ts';
 import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
 import { validRepository } from './reference.ts';
 import { RegistryEndpoint, type RegistryEndpointOptions, type RegistryRepository } from './registry.ts';
+import {
+  compareExistingRepository,
+  createRepositoryWithSettings,
+  readRepositorySettings,
+  type ApplyOptions,
+  type RepositoryPreparation,
+  type RepositorySettings,
+} from './repository-settings.ts';
 
 /** The part of ECRClient we use, so tests can hand in a scripted client. */
 export type EcrClientLike = Pick<ECRClient, 'send'>;
@@ -122,12 +130,32 @@ export class EcrEndpoint implements ImageEndpoint {
     return new EcrRepository(this, validRepository(name));
   }
 
-  async ensureRepository(name: string): Promise<void> {
+  /**
+   * Creates the repository, with the recorded settings when given (see repository-settings.ts). An
+   * existing repository is never changed: with settings, the result lists how it differs from them.
+   */
+  async ensureRepository(name: string, settings?: RepositorySettings, options: ApplyOptions = {}): Promise<RepositoryPreparation> {
+    const repositoryName = validRepository(name);
+    if (settings) {
+      const created = await createRepositoryWithSettings(this.client, repositoryName, settings, { ...options, registryId: this.registryId }).catch((error: unknown) => {
+        throw ecrError(error, `${this.description} ${name}: CreateRepository`);
+      });
+      return created ?? compareExistingRepository(this.client, repositoryName, settings, { ...options, registryId: this.registryId });
+    }
     try {
-      await this.client.send(new CreateRepositoryCommand({ repositoryName: validRepository(name), registryId: this.registryId }));
+      await this.client.send(new CreateRepositoryCommand({ repositoryName, registryId: this.registryId }));
+      return { action: 'created', settingsApplied: false };
     } catch (error) {
       if ((error as { name?: unknown }).name !== 'RepositoryAlreadyExistsException') throw ecrError(error, `${this.description} ${name}: CreateRepository`);
+      return { action: 'exists' };
     }
+  }
+
+  /** Tag mutability, scan on push, encryption, lifecycle and repository policies, and tags, as configured now. */
+  async repositorySettings(name: string): Promise<RepositorySettings> {
+    return readRepositorySettings(this.client, validRepository(name), this.registryId).catch((error: unknown) => {
+      throw ecrError(error, `${this.description} ${name}: reading repository settings`);
+    });
   }
 
   /** The registry API endpoint, created on first use (its URL comes from the first token). */

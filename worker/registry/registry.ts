@@ -39,6 +39,8 @@ export class RegistryEndpoint implements ImageEndpoint {
   readonly upload: UploadOptions;
   private readonly pageSize: number;
   private readonly auth: Authenticator;
+  /** Where this endpoint's credentials come from (also handed to skopeo by worker/archive). */
+  readonly credentials: CredentialsProvider;
   private ping?: Promise<void>;
   /** digest -> a repository of this registry known to hold the blob: where a mount can come from. */
   private readonly blobHomes = new Map<string, string>();
@@ -62,6 +64,7 @@ export class RegistryEndpoint implements ImageEndpoint {
     this.http = new HttpClient(options.http);
     const credentials = options.credentials;
     const provider = !credentials ? authFileCredentials(base.host) : 'get' in credentials ? credentials : staticCredentials(credentials);
+    this.credentials = provider;
     this.auth = new Authenticator(this.http, provider, this.description, this.insecure);
   }
 

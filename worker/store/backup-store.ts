@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
 import { assertDigest, digestHex } from '../model/digest.ts';
-import { blobsOf, childManifests, isIndex, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
+import { blobsOf, childManifests, isIndex, manifestFromBytes, MediaType, type Descriptor, type Manifest } from '../model/manifest.ts';
 import {
   assertRepositoryName,
   assertTag,
@@ -17,10 +17,16 @@ import {
   digestRecordKey,
   parseCatalogKey,
   parseCompactTime,
+  recordFormat,
+  parseSettingsKey,
+  RepositorySettingsRecord,
+  settingsPrefix,
+  settingsRecordKey,
   tagPrefix,
   tagRecordKey,
   type CatalogKey,
 } from './layout.ts';
+import { RepositorySettings, sameRepositorySettings } from '../registry/repository-settings.ts';
 import { mapLimited } from '../limiter.ts';
 import { NotFoundError, readJson, writeJson, type ObjectStore, type PutResult } from './object-store.ts';
 
@@ -183,6 +189,53 @@ export class BackupStore implements ImageEndpoint {
     });
   }
 
+  /** A repository's settings as last recorded (at or before asOf when set), or undefined when none were. */
+  async repositorySettings(repository: string): Promise<RepositorySettings | undefined> {
+    const latest = await this.latestSettingsKey(repository, { atAsOf: true });
+    return latest && (await this.readSettingsRecord(latest.key)).settings;
+  }
+
+  /**
+   * Records a repository's settings at `catalog/<repository>/_settings/<time>.json`, only when they
+   * differ from the latest record (so unchanged settings cost a LIST and a GET). True when written.
+   */
+  async recordRepositorySettings(repository: string, settings: RepositorySettings): Promise<boolean> {
+    this.assertWritable();
+    const latest = await this.latestSettingsKey(repository, { atAsOf: false });
+    if (latest && sameRepositorySettings((await this.readSettingsRecord(latest.key)).settings, settings)) return false;
+    let time = this.now();
+    if (latest) {
+      const after = parseCompactTime(latest.time).getTime() + 1;
+      if (time.getTime() < after) time = new Date(after);
+    }
+    const record: RepositorySettingsRecord = {
+      repository,
+      settings: RepositorySettings.parse(settings),
+      recordedAt: time.toISOString(),
+      ...(this.runId ? { runId: this.runId } : {}),
+    };
+    await writeJson(this.objects, settingsRecordKey(repository, compactTime(time)), record, { ifAbsent: true });
+    return true;
+  }
+
+  private async latestSettingsKey(repository: string, options: { atAsOf: boolean }) {
+    assertRepositoryName(repository);
+    let latest: { key: string; time: string } | undefined;
+    for await (const object of this.objects.list(settingsPrefix(repository))) {
+      const parsed = parseSettingsKey(object.key, repository);
+      if (!parsed || (latest && parsed.key <= latest.key)) continue;
+      if (options.atAsOf && this.asOf && parseCompactTime(parsed.time).getTime() > this.asOf.getTime()) continue;
+      latest = parsed;
+    }
+    return latest;
+  }
+
+  private async readSettingsRecord(key: string): Promise<RepositorySettingsRecord> {
+    const parsed = RepositorySettingsRecord.safeParse(await readJson(this.objects, key));
+    if (!parsed.success) throw new Error(`settings record ${this.description}/${key} is malformed: ${parsed.error.message}`);
+    return parsed.data;
+  }
+
   /** Number and total size of stored blobs (layers, configs and manifests, each counted once). */
   async blobUsage(): Promise<{ blobs: number; bytes: number }> {
     let blobs = 0;
@@ -275,7 +328,14 @@ export class BackupRepository implements ImageRepository {
     }
     const limit = this.store.concurrency;
     const tagged = await mapLimited([...current.values()], limit, (k) => this.store.readRecord(k.key));
-    const listings: ImageListing[] = tagged.map((r) => ({ tag: r.tag!, digest: r.digest, sizeBytes: r.imageBytes, time: r.backedUpAt }));
+    const listings: ImageListing[] = tagged.map((r) => ({
+      tag: r.tag!,
+      digest: r.digest,
+      sizeBytes: r.imageBytes,
+      time: r.backedUpAt,
+      ...(r.format === 'docker-archive' ? { format: r.format } : {}),
+      ...(r.archive ? { archive: { key: r.archive.key, platform: r.archive.platform, fromIndex: r.mediaType === MediaType.OciIndex || r.mediaType === MediaType.DockerManifestList } } : {}),
+    }));
     const untagged = await mapLimited(digestKeys, limit, (k) => this.store.readRecord(k.key));
     for (const r of untagged) {
       if (this.store.asOf === undefined || Date.parse(r.backedUpAt) <= this.store.asOf.getTime()) {
@@ -345,7 +405,8 @@ export class BackupRepository implements ImageRepository {
     }
     if (tag !== undefined) {
       const latest = await this.latestTagKey(tag);
-      if (latest?.digest === descriptor.digest) return;
+      // Same digest: nothing to record, unless the latest record is another format (a docker-archive).
+      if (latest?.digest === descriptor.digest && recordFormat(await this.store.readRecord(latest.key)) === 'oci') return;
       // Keep a tag's history strictly ordered even when the clock stands still or steps back.
       let time = this.store.now();
       if (latest) {
@@ -360,6 +421,46 @@ export class BackupRepository implements ImageRepository {
       const record = await this.buildRecord(manifest, undefined, this.store.now());
       await writeJson(this.objects, key, record, { ifAbsent: true });
     }
+  }
+
+  /** The latest record of a tag, ignoring asOf (what a new backup compares against), with its key. */
+  async latestRecord(tag: string): Promise<{ key: string; record: CatalogRecord } | undefined> {
+    assertTag(tag);
+    const latest = await this.latestTagKey(tag);
+    return latest && { key: latest.key, record: await this.store.readRecord(latest.key) };
+  }
+
+  /**
+   * Records a tag's new value stored as a docker-archive (worker/archive writes the tar first, then
+   * calls this). The record's digest is the source manifest's; its time is kept after the latest one.
+   */
+  async putArchiveRecord(
+    tag: string,
+    source: { digest: string; mediaType: string; size: number },
+    archive: NonNullable<CatalogRecord['archive']>,
+  ): Promise<CatalogRecord> {
+    this.store.assertWritable();
+    assertTag(tag);
+    const latest = await this.latestTagKey(tag);
+    let time = this.store.now();
+    if (latest) {
+      const after = parseCompactTime(latest.time).getTime() + 1;
+      if (time.getTime() < after) time = new Date(after);
+    }
+    const record: CatalogRecord = {
+      repository: this.name,
+      tag,
+      digest: source.digest,
+      mediaType: source.mediaType,
+      manifestSize: source.size,
+      imageBytes: archive.size,
+      backedUpAt: time.toISOString(),
+      ...(this.store.runId ? { runId: this.store.runId } : {}),
+      format: 'docker-archive',
+      archive,
+    };
+    await writeJson(this.objects, tagRecordKey(this.name, tag, compactTime(time), source.digest), CatalogRecord.parse(record), { ifAbsent: true });
+    return record;
   }
 
   /** All records of this repository (ignores asOf). */

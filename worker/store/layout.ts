@@ -16,11 +16,23 @@
 //   catalog/<repository>/_digests/<hex>.json
 //       An image backed up by digest, without a tag.
 //
+//   catalog/<repository>/_settings/<time>.json
+//       The repository's settings (tag mutability, scan on push, encryption, lifecycle and repository
+//       policies, resource tags) as a backup found them, written only when they differ from the latest
+//       record: the records are the settings' history, and a restore reads the last one at or before
+//       its point in time. Not an image record: parseCatalogKey ignores these keys.
+//
+//   <label>/<repository>/<tag>.tar[.gz|.zst]
+//       docker-archive format only: the tag's latest value as one `docker load`-able tar (label: a
+//       setting, default the region). Its catalog record (format 'docker-archive') carries the tar's
+//       sha256 and the source's manifest digest. The tar is replaced when the tag changes, so only a
+//       tag's latest record is restorable. Labels `blobs`, `catalog` and `runs` are refused.
+//
 //   runs/<runId>/...
 //       Run batches, per-image results and the run report (see schema/contract.ts runKeys).
 //
 // A record is JSON: { repository, tag?, digest, mediaType, manifestSize, imageBytes, platforms?,
-// children?, backedUpAt, runId? } (see CatalogRecord).
+// children?, backedUpAt, runId?, format?, archive? } (see CatalogRecord).
 //
 // Crash safety: blobs are written before the manifests that reference them, child manifests before
 // their index, and a record only after its manifest blob. A manifest blob present in blobs/ therefore
@@ -28,7 +40,9 @@
 // the next run reuses.
 import { z } from 'zod';
 import { isDigest, isRepositoryName, isTag } from '../../schema/names.ts';
+import { ArchiveCompression, ArchiveFormat } from '../../schema/contract.ts';
 import { digestHex } from '../model/digest.ts';
+import { RepositorySettings } from '../registry/repository-settings.ts';
 
 export const BLOBS_PREFIX = 'blobs/sha256/';
 export const CATALOG_PREFIX = 'catalog/';
@@ -53,6 +67,18 @@ export const tagPrefix = (repository: string, tag: string) => `${CATALOG_PREFIX}
 export const tagRecordKey = (repository: string, tag: string, time: string, digest: string) =>
   `${tagPrefix(repository, tag)}${time}_${digestHex(digest)}.json`;
 export const digestRecordKey = (repository: string, digest: string) => `${CATALOG_PREFIX}${repository}/_digests/${digestHex(digest)}.json`;
+export const settingsPrefix = (repository: string) => `${CATALOG_PREFIX}${repository}/_settings/`;
+export const settingsRecordKey = (repository: string, time: string) => `${settingsPrefix(repository)}${time}.json`;
+
+const SETTINGS_FILE = /^(\d{8}T\d{9}Z)\.json$/;
+
+/** Parses `catalog/<repository>/_settings/<time>.json` of the given repository; undefined for anything else. */
+export function parseSettingsKey(key: string, repository: string): { key: string; repository: string; time: string } | undefined {
+  const prefix = settingsPrefix(repository);
+  if (!key.startsWith(prefix)) return undefined;
+  const m = SETTINGS_FILE.exec(key.slice(prefix.length));
+  return m ? { key, repository, time: m[1]! } : undefined;
+}
 
 /** `2026-11-26T10:25:33.123Z` -> `20261126T102533123Z`. */
 export function compactTime(date: Date): string {
@@ -110,5 +136,36 @@ export const CatalogRecord = z.object({
   platforms: z.array(z.string()).optional(),
   backedUpAt: z.string(),
   runId: z.string().optional(),
+  /** How the image is stored: absent or 'oci' = the content-addressed blobs above; 'docker-archive' = `archive`. */
+  format: ArchiveFormat.optional(),
+  /**
+   * docker-archive: one `docker load`-able tar per tag at `<label>/<repository>/<tag>.tar[.gz|.zst]`.
+   * `digest`/`mediaType`/`manifestSize` then describe the SOURCE manifest (an index for a multi-arch
+   * source), which a restore cannot reproduce: only `configDigest` (the image ID) survives.
+   */
+  archive: z
+    .object({
+      key: z.string(),
+      /** sha256 and size of the stored object (after compression). */
+      sha256: z.string().refine(isDigest),
+      size: z.number().int().nonnegative(),
+      compression: ArchiveCompression,
+      /** `os/arch[/variant]` of the archived image (the chosen child of a multi-arch source). */
+      platform: z.string(),
+      configDigest: z.string().refine(isDigest),
+    })
+    .optional(),
 });
 export type CatalogRecord = z.infer<typeof CatalogRecord>;
+
+/** The record's storage format (records written before formats existed are oci). */
+export const recordFormat = (record: Pick<CatalogRecord, 'format'>): ArchiveFormat => record.format ?? 'oci';
+
+/** `catalog/<repository>/_settings/<time>.json`: a repository's settings as one backup found them. */
+export const RepositorySettingsRecord = z.object({
+  repository: z.string().refine(isRepositoryName),
+  settings: RepositorySettings,
+  recordedAt: z.string(),
+  runId: z.string().optional(),
+});
+export type RepositorySettingsRecord = z.infer<typeof RepositorySettingsRecord>;

@@ -49,6 +49,38 @@ export interface ObjectStore {
   list(prefix: string): AsyncIterable<ObjectInfo>;
   /** Deletes an object; deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * Deletes many objects (S3: DeleteObjects, 1000 keys a request) and reports each key's outcome
+   * instead of throwing for one. Optional: `deleteKeys` falls back to `delete` one key at a time.
+   */
+  deleteMany?(keys: readonly string[]): Promise<DeleteManyResult>;
+}
+
+export interface DeleteManyResult {
+  /**
+   * Keys that are gone from the store. `deleteMarker`: S3 with versioning hid the object behind a
+   * delete marker; its data stays as a noncurrent version until the bucket's lifecycle expires it.
+   */
+  deleted: { key: string; deleteMarker?: boolean }[];
+  /** Keys S3 Object Lock retains (retention period or legal hold): left in place, not an error. */
+  locked: { key: string; detail: string }[];
+  /** Keys that could not be deleted for any other reason. */
+  failed: { key: string; error: string }[];
+}
+
+/** `store.deleteMany`, or one `delete` per key for a backend without it. */
+export async function deleteKeys(store: ObjectStore, keys: readonly string[]): Promise<DeleteManyResult> {
+  if (store.deleteMany) return store.deleteMany(keys);
+  const result: DeleteManyResult = { deleted: [], locked: [], failed: [] };
+  for (const key of keys) {
+    try {
+      await store.delete(key);
+      result.deleted.push({ key });
+    } catch (error) {
+      result.failed.push({ key, error: error instanceof Error ? error.message : String(error) });
+    }
+  }
+  return result;
 }
 
 export class NotFoundError extends Error {

@@ -8,7 +8,9 @@
 // retried by the SDK's adaptive retry mode.
 import {
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
+  GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   S3Client,
@@ -18,10 +20,12 @@ import { Upload } from '@aws-sdk/lib-storage';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { assertDigest, digestBase64, verifyingStream } from '../model/digest.ts';
+import { mapLimited } from '../limiter.ts';
 import {
   assertKey,
   assertPrefix,
   NotFoundError,
+  type DeleteManyResult,
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
@@ -208,5 +212,65 @@ export class S3ObjectStore implements ObjectStore {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+  }
+
+  /**
+   * DeleteObjects, 1000 keys a request, without version ids: on a versioned bucket each delete adds a
+   * delete marker (reported per key) and the data stays as a noncurrent version until the bucket's
+   * lifecycle expires it. When the bucket has Object Lock, each key is HEADed first and an object
+   * under retention or legal hold is left in place and reported as locked (reading the lock needs
+   * s3:GetObjectRetention / s3:GetObjectLegalHold; without them S3 omits it and the delete only adds
+   * a marker). A version S3 itself refuses to delete for its lock is reported as locked too.
+   */
+  async deleteMany(keys: readonly string[]): Promise<DeleteManyResult> {
+    const result: DeleteManyResult = { deleted: [], locked: [], failed: [] };
+    let pending = [...new Set(keys)];
+    for (const key of pending) assertKey(key);
+    if (pending.length === 0) return result;
+    if (await this.objectLockEnabled()) {
+      const now = Date.now();
+      const locks = await mapLimited(pending, 16, async (key): Promise<string | undefined> => {
+        try {
+          const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
+          if (out.ObjectLockLegalHoldStatus === 'ON') return 'retained by Object Lock (legal hold)';
+          const until = out.ObjectLockRetainUntilDate;
+          if (out.ObjectLockMode && until && until.getTime() > now) return `retained by Object Lock (${out.ObjectLockMode}) until ${until.toISOString()}`;
+          return undefined;
+        } catch (error) {
+          if (isNotFound(error)) return undefined;
+          throw error;
+        }
+      });
+      pending = pending.filter((key, i) => {
+        if (locks[i] === undefined) return true;
+        result.locked.push({ key, detail: locks[i] });
+        return false;
+      });
+    }
+    for (let i = 0; i < pending.length; i += 1000) {
+      const chunk = pending.slice(i, i + 1000);
+      const out = await this.client.send(
+        new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: chunk.map((key) => ({ Key: this.key(key) })), Quiet: false } }),
+      );
+      const relative = (key: string | undefined) => (key ?? '').slice(this.prefix.length);
+      for (const deleted of out.Deleted ?? []) result.deleted.push({ key: relative(deleted.Key), ...(deleted.DeleteMarker ? { deleteMarker: true } : {}) });
+      for (const error of out.Errors ?? []) {
+        const detail = `${error.Code ?? 'Error'}: ${error.Message ?? ''}`.trim();
+        if (/object ?lock|retention|legal hold/i.test(error.Message ?? '')) result.locked.push({ key: relative(error.Key), detail: `retained by Object Lock (${detail})` });
+        else result.failed.push({ key: relative(error.Key), error: detail });
+      }
+    }
+    return result;
+  }
+
+  private lockEnabled?: Promise<boolean>;
+
+  /** Whether the bucket has Object Lock; when that cannot be read, assume it may (and check each key). */
+  private objectLockEnabled(): Promise<boolean> {
+    this.lockEnabled ??= this.client.send(new GetObjectLockConfigurationCommand({ Bucket: this.bucket })).then(
+      (out) => out.ObjectLockConfiguration?.ObjectLockEnabled === 'Enabled',
+      (error: unknown) => !/ObjectLockConfigurationNotFound/i.test((error as { name?: string; Code?: string })?.name ?? ''),
+    );
+    return this.lockEnabled;
   }
 }

@@ -1,0 +1,291 @@
+// Repository settings: what an ECR repository is besides its images. A backup records them (tag
+// mutability, scan on push, encryption, lifecycle policy, repository policy, resource tags) in the
+// store; a restore creates a missing repository with them and, for a repository that already exists,
+// reports how it differs from the backup without changing it.
+//
+// Reading: DescribeRepositories (mutability, scan on push, encryption), GetLifecyclePolicy and
+// GetRepositoryPolicy (a missing policy is absent, not an error), ListTagsForResource.
+// Applying: CreateRepository with mutability, scan on push, encryption and tags in one call, then
+// PutLifecyclePolicy and SetRepositoryPolicy unless policies are skipped. Encryption cannot change
+// after creation, and a customer managed KMS key rarely exists in another region or account: when
+// CreateRepository refuses the recorded key, the repository is created with the AWS managed key of
+// the same encryption type, and the outcome says so.
+import {
+  CreateRepositoryCommand,
+  DescribeRepositoriesCommand,
+  GetLifecyclePolicyCommand,
+  GetRepositoryPolicyCommand,
+  ListTagsForResourceCommand,
+  PutLifecyclePolicyCommand,
+  SetRepositoryPolicyCommand,
+  type CreateRepositoryCommandInput,
+  type ECRClient,
+  type ImageTagMutability,
+  type EncryptionType,
+  type ImageTagMutabilityExclusionFilterType,
+} from '@aws-sdk/client-ecr';
+import { z } from 'zod';
+
+export const RepositorySettings = z.object({
+  /** MUTABLE, IMMUTABLE, or one of the *_WITH_EXCLUSION variants (with exclusion filters). */
+  imageTagMutability: z.string().min(1),
+  imageTagMutabilityExclusionFilters: z.array(z.object({ filterType: z.string().min(1), filter: z.string() })).optional(),
+  scanOnPush: z.boolean(),
+  encryption: z.object({
+    /** AES256, KMS or KMS_DSSE. */
+    type: z.string().min(1),
+    /** The key ARN for the KMS types (ECR reports the AWS managed key's ARN when no key was chosen). */
+    kmsKey: z.string().optional(),
+  }),
+  /** Policy texts exactly as ECR returned them; absent when the repository has none. */
+  lifecyclePolicy: z.string().optional(),
+  repositoryPolicy: z.string().optional(),
+  /** Resource tags, key -> value. */
+  tags: z.record(z.string(), z.string()),
+});
+export type RepositorySettings = z.infer<typeof RepositorySettings>;
+
+/** What preparing a restore target repository did. */
+export interface RepositoryPreparation {
+  /** `created`: the repository was missing and was created; `exists`: it was there and was left unchanged. */
+  action: 'created' | 'exists';
+  /** `created`: the repository got the recorded settings (false: none were recorded). */
+  settingsApplied?: boolean;
+  /** `exists`: how the repository differs from the recorded settings, one line each. */
+  differences?: string[];
+  /** Recorded settings deliberately not applied (`--skip-policies`). */
+  skipped?: string[];
+  /** Settings that could not be applied or compared, with the cause. */
+  problems?: string[];
+}
+
+export interface ApplyOptions {
+  /** Leave the lifecycle policy and the repository policy out (create), and out of the comparison (exists). */
+  skipPolicies?: boolean;
+}
+
+type Client = Pick<ECRClient, 'send'>;
+
+const errorName = (error: unknown) => (error as { name?: unknown })?.name;
+const errorText = (error: unknown) => {
+  const name = errorName(error);
+  const message = error instanceof Error ? error.message : String(error);
+  return typeof name === 'string' && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
+};
+
+/** Reads a repository's settings through the ECR API. Throws the SDK error (RepositoryNotFoundException...). */
+export async function readRepositorySettings(client: Client, repositoryName: string, registryId?: string): Promise<RepositorySettings> {
+  const described = await client.send(new DescribeRepositoriesCommand({ repositoryNames: [repositoryName], ...(registryId ? { registryId } : {}) }));
+  const repository = described.repositories?.find((r) => r.repositoryName === repositoryName);
+  if (!repository?.repositoryArn) throw Object.assign(new Error(`DescribeRepositories did not return ${repositoryName}`), { name: 'RepositoryNotFoundException' });
+  const absentWhen = (notFound: string) => (error: unknown) => {
+    if (errorName(error) === notFound) return undefined;
+    throw error;
+  };
+  const [lifecycle, policy, tags] = await Promise.all([
+    client
+      .send(new GetLifecyclePolicyCommand({ repositoryName, ...(registryId ? { registryId } : {}) }))
+      .then((r) => r.lifecyclePolicyText, absentWhen('LifecyclePolicyNotFoundException')),
+    client
+      .send(new GetRepositoryPolicyCommand({ repositoryName, ...(registryId ? { registryId } : {}) }))
+      .then((r) => r.policyText, absentWhen('RepositoryPolicyNotFoundException')),
+    client.send(new ListTagsForResourceCommand({ resourceArn: repository.repositoryArn })),
+  ]);
+  const encryption = repository.encryptionConfiguration;
+  const exclusions = repository.imageTagMutabilityExclusionFilters ?? [];
+  return {
+    imageTagMutability: repository.imageTagMutability ?? 'MUTABLE',
+    ...(exclusions.length ? { imageTagMutabilityExclusionFilters: exclusions.map((f) => ({ filterType: f.filterType ?? 'WILDCARD', filter: f.filter ?? '' })) } : {}),
+    scanOnPush: repository.imageScanningConfiguration?.scanOnPush ?? false,
+    encryption: { type: encryption?.encryptionType ?? 'AES256', ...(encryption?.kmsKey ? { kmsKey: encryption.kmsKey } : {}) },
+    ...(lifecycle ? { lifecyclePolicy: lifecycle } : {}),
+    ...(policy ? { repositoryPolicy: policy } : {}),
+    tags: Object.fromEntries(
+      (tags.tags ?? [])
+        .filter((t) => t.Key !== undefined)
+        .map((t) => [t.Key!, t.Value ?? ''] as const)
+        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+    ),
+  };
+}
+
+/** The CreateRepository input that gives a new repository these settings (policies are separate calls). */
+export function createRepositoryInput(repositoryName: string, settings: RepositorySettings, registryId?: string): CreateRepositoryCommandInput {
+  const tags = Object.entries(settings.tags).map(([Key, Value]) => ({ Key, Value }));
+  return {
+    repositoryName,
+    ...(registryId ? { registryId } : {}),
+    imageTagMutability: settings.imageTagMutability as ImageTagMutability,
+    ...(settings.imageTagMutabilityExclusionFilters?.length
+      ? {
+          imageTagMutabilityExclusionFilters: settings.imageTagMutabilityExclusionFilters.map((f) => ({
+            filterType: f.filterType as ImageTagMutabilityExclusionFilterType,
+            filter: f.filter,
+          })),
+        }
+      : {}),
+    imageScanningConfiguration: { scanOnPush: settings.scanOnPush },
+    encryptionConfiguration: { encryptionType: settings.encryption.type as EncryptionType, ...(settings.encryption.kmsKey ? { kmsKey: settings.encryption.kmsKey } : {}) },
+    ...(tags.length ? { tags } : {}),
+  };
+}
+
+/** CreateRepository refused the KMS key (missing in this region/account, or not usable by the caller). */
+function isKmsKeyProblem(error: unknown): boolean {
+  const name = errorName(error);
+  if (name === 'KmsException') return true;
+  const message = error instanceof Error ? error.message : String(error);
+  return (name === 'InvalidParameterException' || name === 'AccessDeniedException') && /\bkms\b/i.test(message);
+}
+
+/**
+ * Creates a repository with recorded settings. Returns undefined when it already exists (the caller
+ * compares instead); throws when it cannot be created at all. Policies that cannot be set are
+ * reported in `problems`: the repository is usable without them.
+ */
+export async function createRepositoryWithSettings(
+  client: Client,
+  repositoryName: string,
+  settings: RepositorySettings,
+  options: ApplyOptions & { registryId?: string } = {},
+): Promise<RepositoryPreparation | undefined> {
+  const problems: string[] = [];
+  const skipped: string[] = [];
+  const input = createRepositoryInput(repositoryName, settings, options.registryId);
+  try {
+    await client.send(new CreateRepositoryCommand(input));
+  } catch (error) {
+    if (errorName(error) === 'RepositoryAlreadyExistsException') return undefined;
+    if (!settings.encryption.kmsKey || !isKmsKeyProblem(error)) throw error;
+    // The recorded key is not usable here: same encryption type, the AWS managed key.
+    try {
+      await client.send(new CreateRepositoryCommand({ ...input, encryptionConfiguration: { encryptionType: settings.encryption.type as EncryptionType } }));
+    } catch (retryError) {
+      if (errorName(retryError) === 'RepositoryAlreadyExistsException') return undefined;
+      throw retryError;
+    }
+    problems.push(`encryption: KMS key ${settings.encryption.kmsKey} not usable (${errorText(error)}); created with the AWS managed key (${settings.encryption.type})`);
+  }
+  const policies: Array<[string, string | undefined, () => Promise<unknown>]> = [
+    [
+      'lifecycle policy',
+      settings.lifecyclePolicy,
+      () => client.send(new PutLifecyclePolicyCommand({ repositoryName, lifecyclePolicyText: settings.lifecyclePolicy!, ...(options.registryId ? { registryId: options.registryId } : {}) })),
+    ],
+    [
+      'repository policy',
+      settings.repositoryPolicy,
+      () => client.send(new SetRepositoryPolicyCommand({ repositoryName, policyText: settings.repositoryPolicy!, ...(options.registryId ? { registryId: options.registryId } : {}) })),
+    ],
+  ];
+  for (const [label, text, apply] of policies) {
+    if (text === undefined) continue;
+    if (options.skipPolicies) {
+      skipped.push(label);
+      continue;
+    }
+    try {
+      await apply();
+    } catch (error) {
+      problems.push(`${label}: not set: ${errorText(error)}`);
+    }
+  }
+  return { action: 'created', settingsApplied: true, ...(skipped.length ? { skipped } : {}), ...(problems.length ? { problems } : {}) };
+}
+
+/** JSON text compared by meaning (key order and whitespace ignored); falls back to the text itself. */
+function canonicalJson(text: string): string {
+  try {
+    return JSON.stringify(sortKeys(JSON.parse(text)));
+  } catch {
+    return text.trim();
+  }
+}
+
+function sortKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(sortKeys);
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.keys(value as Record<string, unknown>)
+        .sort()
+        .map((k) => [k, sortKeys((value as Record<string, unknown>)[k])]),
+    );
+  }
+  return value;
+}
+
+const describeEncryption = (e: RepositorySettings['encryption']) => (e.kmsKey ? `${e.type} (${e.kmsKey})` : e.type);
+const describeExclusions = (filters: RepositorySettings['imageTagMutabilityExclusionFilters']) =>
+  (filters ?? []).length ? (filters ?? []).map((f) => `${f.filterType}:${f.filter}`).join(', ') : 'none';
+
+/**
+ * How an existing repository's settings differ from the recorded ones, one human-readable line each
+ * (empty when they agree). Policies are compared as JSON, tags as a map. `ignorePolicies` leaves the
+ * lifecycle and repository policies out. A recorded KMS key is compared only when both name one.
+ */
+export function diffRepositorySettings(existing: RepositorySettings, recorded: RepositorySettings, options: { ignorePolicies?: boolean } = {}): string[] {
+  const differences: string[] = [];
+  if (existing.imageTagMutability !== recorded.imageTagMutability) {
+    differences.push(`tag mutability: backup ${recorded.imageTagMutability}, repository ${existing.imageTagMutability}`);
+  }
+  if (describeExclusions(existing.imageTagMutabilityExclusionFilters) !== describeExclusions(recorded.imageTagMutabilityExclusionFilters)) {
+    differences.push(
+      `tag mutability exclusions: backup ${describeExclusions(recorded.imageTagMutabilityExclusionFilters)}, repository ${describeExclusions(existing.imageTagMutabilityExclusionFilters)}`,
+    );
+  }
+  if (existing.scanOnPush !== recorded.scanOnPush) {
+    differences.push(`scan on push: backup ${recorded.scanOnPush ? 'on' : 'off'}, repository ${existing.scanOnPush ? 'on' : 'off'}`);
+  }
+  const keysDiffer = Boolean(existing.encryption.kmsKey && recorded.encryption.kmsKey && existing.encryption.kmsKey !== recorded.encryption.kmsKey);
+  if (existing.encryption.type !== recorded.encryption.type || keysDiffer) {
+    differences.push(`encryption: backup ${describeEncryption(recorded.encryption)}, repository ${describeEncryption(existing.encryption)}`);
+  }
+  if (!options.ignorePolicies) {
+    for (const [label, mine, theirs] of [
+      ['lifecycle policy', recorded.lifecyclePolicy, existing.lifecyclePolicy],
+      ['repository policy', recorded.repositoryPolicy, existing.repositoryPolicy],
+    ] as const) {
+      if (mine === undefined && theirs === undefined) continue;
+      if (mine !== undefined && theirs === undefined) differences.push(`${label}: in the backup, missing from the repository`);
+      else if (mine === undefined) differences.push(`${label}: the repository has one, the backup has none`);
+      else if (canonicalJson(mine) !== canonicalJson(theirs!)) differences.push(`${label}: differs from the backup`);
+    }
+  }
+  const keys = [...new Set([...Object.keys(recorded.tags), ...Object.keys(existing.tags)])].sort();
+  for (const key of keys) {
+    const mine = recorded.tags[key];
+    const theirs = existing.tags[key];
+    if (mine === theirs) continue;
+    if (theirs === undefined) differences.push(`tag ${key}: backup ${JSON.stringify(mine)}, missing from the repository`);
+    else if (mine === undefined) differences.push(`tag ${key}: repository ${JSON.stringify(theirs)}, not in the backup`);
+    else differences.push(`tag ${key}: backup ${JSON.stringify(mine)}, repository ${JSON.stringify(theirs)}`);
+  }
+  return differences;
+}
+
+/** True when two recordings say the same (what a backup compares before writing a new record). */
+export function sameRepositorySettings(a: RepositorySettings, b: RepositorySettings): boolean {
+  if (a.encryption.kmsKey !== b.encryption.kmsKey) return false;
+  return diffRepositorySettings(a, b).length === 0;
+}
+
+/**
+ * For a repository that already exists: reads its settings and lists the differences from the recorded
+ * ones. Never changes anything. A failed read is a problem, not an error: the images still restore.
+ */
+export async function compareExistingRepository(
+  client: Client,
+  repositoryName: string,
+  recorded: RepositorySettings,
+  options: ApplyOptions & { registryId?: string } = {},
+): Promise<RepositoryPreparation> {
+  try {
+    const existing = await readRepositorySettings(client, repositoryName, options.registryId);
+    const differences = diffRepositorySettings(existing, recorded, { ignorePolicies: options.skipPolicies });
+    return { action: 'exists', ...(differences.length ? { differences } : {}) };
+  } catch (error) {
+    return { action: 'exists', problems: [`cannot compare settings: ${errorText(error)}`] };
+  }
+}
+
+export { errorText as repositorySettingsErrorText };

@@ -1,0 +1,388 @@
+// Retention for a backup store: drop catalog history beyond a rule, then garbage-collect the blobs
+// no remaining record needs (mark and sweep).
+//
+// Retention, per tag (catalog/<repo>/_tags/<tag>/, ordered by backup time):
+//   keepLast N  keeps the N newest records.
+//   keepDays D  keeps every record newer than D days, plus the newest record at or before that
+//               cutoff: the value the tag had at the cutoff, so every `restore --as-of` within the
+//               last D days gives the same images as before. The newest record of a tag is therefore
+//               always kept, whatever its age (a tag deleted at the source keeps its last value).
+//   Both given: a record is kept when either rule keeps it.
+// Untagged images (catalog/<repo>/_digests/) are not values of one tag, so per repository they form
+// one group ordered by their backedUpAt: keepLast N keeps the N newest of the repository, keepDays D
+// those backed up within D days. Records this layout does not know (e.g. _settings/) are never touched.
+//
+// Mark: the manifest tree (index children, configs, layers) of every remaining record, plus every
+// small blob written within the grace period that parses as a manifest (an image a running backup has
+// stored but not yet recorded). If any remaining record's manifest is missing or corrupt, the sweep is
+// skipped: what that image references cannot be known.
+//
+// Sweep: blobs/sha256/<hex> that are not marked AND were last modified before (prune start - grace).
+// A running backup writes blobs first, then manifests, then the record; everything it writes during
+// the prune is therefore newer than the cutoff and survives. Before each delete batch the catalog and
+// the blob listing are read again and new records (and new fresh manifests) are marked, which covers a
+// backup that re-uses an old blob only dropped records referenced. After the sweep a final check
+// reports any record written meanwhile that names a deleted blob (a conflict: re-run that backup).
+//
+// Deletions go through ObjectStore.deleteMany. On S3 with Object Lock, locked objects are reported and
+// left in place; a locked catalog record stays in the catalog, so its blobs stay marked.
+import type { BackupStore } from './backup-store.ts';
+import { BLOBS_PREFIX, CATALOG_PREFIX, parseCatalogKey, parseCompactTime, type CatalogKey } from './layout.ts';
+import { deleteKeys, NotFoundError, readJson, type DeleteManyResult, type ObjectStore } from './object-store.ts';
+import { ReferenceWalker, type TreeProblem } from './references.ts';
+import { mapLimited } from '../limiter.ts';
+
+export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** Fresh blobs up to this size are checked for being manifests (the registry manifest limit). */
+const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+const HEX = /^[a-f0-9]{64}$/;
+
+export interface RetentionRule {
+  /** Per tag, keep the N newest records (N >= 1). */
+  keepLast?: number;
+  /** Keep records newer than D days, and per tag the value it had D days ago. */
+  keepDays?: number;
+}
+
+export interface PruneOptions extends RetentionRule {
+  /** Decide and report; delete nothing. */
+  dryRun?: boolean;
+  /** Unreferenced blobs modified less than this long before the prune started are kept (default 1 h). */
+  graceMs?: number;
+  /** Clock (tests). */
+  now?: () => Date;
+  /** Reads in flight (default 16). */
+  concurrency?: number;
+  /** Keys per delete request; the catalog is re-checked before each batch (default 1000). */
+  batchSize?: number;
+  onProgress?: (message: string) => void;
+}
+
+export interface PrunedRecord {
+  key: string;
+  repository: string;
+  tag?: string;
+  digest: string;
+  backedUpAt: string;
+}
+
+export interface PruneProblem extends TreeProblem {
+  /** The catalog record whose image cannot be walked. */
+  record: string;
+}
+
+export interface PruneReport {
+  dryRun: boolean;
+  rule: { keepLast?: number; keepDays?: number; graceSeconds: number };
+  startedAt: string;
+  finishedAt: string;
+  records: { total: number; kept: number; dropped: number };
+  /** Records deleted (or, in a dry run, that would be). */
+  droppedRecords: PrunedRecord[];
+  blobs: {
+    total: number;
+    totalBytes: number;
+    /** Blobs some remaining record (or a fresh manifest) needs. */
+    referenced: number;
+    /** Unreferenced but modified within the grace period: kept. */
+    withinGrace: number;
+    /** Deleted (dry run: would be deleted). */
+    deleted: number;
+    /** Bytes of the deleted blobs that are gone (dry run: would be). */
+    bytesFreed: number;
+  };
+  /**
+   * Versioned S3 buckets: deletions (blobs and records) that left a delete marker. Their data stays as
+   * noncurrent versions until the bucket's lifecycle expires them; `bytesNoncurrent` is the blobs' part.
+   */
+  deleteMarkers: number;
+  bytesNoncurrent: number;
+  /** Objects S3 Object Lock retains: left in place. Not an error. */
+  locked: { key: string; detail: string }[];
+  /** Deletions that failed for another reason. */
+  failed: { key: string; error: string }[];
+  /** Remaining records whose manifest tree could not be read; any of these skips the sweep. */
+  problems: PruneProblem[];
+  /** Records (or fresh manifests) written during the sweep that name a blob it deleted. */
+  conflicts: { key: string; blob: string }[];
+  sweep: 'done' | 'dry-run' | 'skipped';
+  sweepSkippedReason?: string;
+}
+
+export class RetentionRuleError extends RangeError {
+  override name = 'RetentionRuleError';
+}
+
+export function assertRetentionRule(rule: RetentionRule): void {
+  const { keepLast, keepDays } = rule;
+  if (keepLast === undefined && keepDays === undefined) throw new RetentionRuleError('a retention rule needs keepLast (--keep-last N) or keepDays (--keep-days D)');
+  if (keepLast !== undefined && !(Number.isInteger(keepLast) && keepLast >= 1)) throw new RetentionRuleError(`keep-last must be an integer >= 1, got ${keepLast}`);
+  if (keepDays !== undefined && !(Number.isFinite(keepDays) && keepDays > 0)) throw new RetentionRuleError(`keep-days must be a number > 0, got ${keepDays}`);
+}
+
+/** One catalog record as retention sees it. */
+export interface RetentionEntry {
+  key: string;
+  /** `repo\0tag` for a tag's history, `repo\0` for a repository's untagged images. */
+  group: string;
+  untagged: boolean;
+  /** Backup time in ms (tag records: from the key; untagged: the record's backedUpAt). */
+  time: number;
+}
+
+/** Splits entries into kept and dropped by the rule (see the file comment). */
+export function applyRetention<T extends RetentionEntry>(entries: readonly T[], rule: RetentionRule, now: Date): { kept: T[]; dropped: T[] } {
+  assertRetentionRule(rule);
+  const groups = new Map<string, T[]>();
+  for (const e of entries) {
+    const list = groups.get(e.group) ?? [];
+    list.push(e);
+    groups.set(e.group, list);
+  }
+  const cutoff = rule.keepDays !== undefined ? now.getTime() - rule.keepDays * DAY_MS : undefined;
+  const kept: T[] = [];
+  const dropped: T[] = [];
+  for (const list of groups.values()) {
+    list.sort((a, b) => a.time - b.time || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const keep = new Set<T>();
+    if (rule.keepLast !== undefined) for (const e of list.slice(-rule.keepLast)) keep.add(e);
+    if (cutoff !== undefined) {
+      for (const e of list) if (e.time > cutoff) keep.add(e);
+      if (!list[0]!.untagged) {
+        const atCutoff = list.filter((e) => e.time <= cutoff).at(-1);
+        if (atCutoff) keep.add(atCutoff);
+      }
+    }
+    for (const e of list) (keep.has(e) ? kept : dropped).push(e);
+  }
+  return { kept, dropped };
+}
+
+interface Entry extends RetentionEntry {
+  parsed: CatalogKey;
+  backedUpAt: string;
+}
+
+const digestOfBlobKey = (key: string): string | undefined => {
+  const hex = key.slice(BLOBS_PREFIX.length);
+  return key.startsWith(BLOBS_PREFIX) && HEX.test(hex) ? `sha256:${hex}` : undefined;
+};
+
+/** A record that stores its image somewhere other than blobs/ (a format this walk cannot follow). */
+function storedOutsideBlobs(raw: unknown): boolean {
+  const r = raw as { archive?: unknown; format?: unknown } | null;
+  return r !== null && typeof r === 'object' && (r.archive !== undefined || (typeof r.format === 'string' && r.format !== 'oci'));
+}
+
+export async function pruneStore(store: BackupStore | ObjectStore, options: PruneOptions): Promise<PruneReport> {
+  assertRetentionRule(options);
+  const objects: ObjectStore = 'objects' in store ? store.objects : store;
+  const clock = options.now ?? (() => new Date());
+  const started = clock();
+  const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
+  if (!(Number.isFinite(graceMs) && graceMs >= 0)) throw new RangeError(`grace must be >= 0 ms, got ${graceMs}`);
+  const cutoff = started.getTime() - graceMs;
+  const concurrency = options.concurrency ?? 16;
+  const batchSize = options.batchSize ?? 1000;
+  const dryRun = options.dryRun === true;
+  const progress = options.onProgress ?? (() => undefined);
+  const walker = new ReferenceWalker(objects, concurrency);
+
+  const report: PruneReport = {
+    dryRun,
+    rule: { ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}), ...(options.keepDays !== undefined ? { keepDays: options.keepDays } : {}), graceSeconds: graceMs / 1000 },
+    startedAt: started.toISOString(),
+    finishedAt: '',
+    records: { total: 0, kept: 0, dropped: 0 },
+    droppedRecords: [],
+    blobs: { total: 0, totalBytes: 0, referenced: 0, withinGrace: 0, deleted: 0, bytesFreed: 0 },
+    deleteMarkers: 0,
+    bytesNoncurrent: 0,
+    locked: [],
+    failed: [],
+    problems: [],
+    conflicts: [],
+    sweep: dryRun ? 'dry-run' : 'done',
+  };
+
+  // ---- Catalog and retention -----------------------------------------------------------------
+  progress('reading the catalog');
+  const seenRecords = new Set<string>();
+  const catalogKeys: CatalogKey[] = [];
+  for await (const object of objects.list(CATALOG_PREFIX)) {
+    const parsed = parseCatalogKey(object.key);
+    if (!parsed) continue;
+    seenRecords.add(parsed.key);
+    catalogKeys.push(parsed);
+  }
+  const unreadable: CatalogKey[] = [];
+  const entries = (
+    await mapLimited(catalogKeys, concurrency, async (k): Promise<Entry | undefined> => {
+      if (k.kind === 'tag') {
+        const time = parseCompactTime(k.time);
+        return { key: k.key, group: `${k.repository}\0${k.tag}`, untagged: false, time: time.getTime(), parsed: k, backedUpAt: time.toISOString() };
+      }
+      try {
+        const raw = await readJson<{ backedUpAt?: unknown }>(objects, k.key);
+        const time = typeof raw.backedUpAt === 'string' ? Date.parse(raw.backedUpAt) : NaN;
+        if (Number.isNaN(time)) throw new Error('no backedUpAt');
+        return { key: k.key, group: `${k.repository}\0`, untagged: true, time, parsed: k, backedUpAt: new Date(time).toISOString() };
+      } catch (error) {
+        if (error instanceof NotFoundError) return undefined; // deleted meanwhile
+        unreadable.push(k); // never drop what cannot be dated; its image is still marked
+        return undefined;
+      }
+    })
+  ).filter((e): e is Entry => e !== undefined);
+  const { kept, dropped } = applyRetention(entries, options, started);
+  report.records.total = entries.length + unreadable.length;
+  report.droppedRecords = dropped.map((e) => ({
+    key: e.key,
+    repository: e.parsed.repository,
+    ...(e.parsed.kind === 'tag' ? { tag: e.parsed.tag } : {}),
+    digest: e.parsed.digest,
+    backedUpAt: e.backedUpAt,
+  }));
+
+  // Records stay in the catalog when they are locked or their delete failed.
+  const remaining: CatalogKey[] = [...kept.map((e) => e.parsed), ...unreadable];
+  if (!dryRun && dropped.length > 0) {
+    progress(`deleting ${dropped.length} catalog record(s)`);
+    const result = await deleteKeys(objects, dropped.map((e) => e.key));
+    tallyDeletes(report, result, new Map());
+    const gone = new Set(result.deleted.map((d) => d.key));
+    for (const e of dropped) if (!gone.has(e.key)) remaining.push(e.parsed);
+    report.droppedRecords = report.droppedRecords.filter((r) => gone.has(r.key));
+  }
+  report.records.dropped = report.droppedRecords.length;
+  report.records.kept = report.records.total - report.records.dropped;
+
+  // ---- Mark ------------------------------------------------------------------------------------
+  progress(`marking what ${remaining.length} record(s) reference`);
+  const marked = new Set<string>();
+  const markRecord = async (k: CatalogKey): Promise<{ refs: string[]; problems: PruneProblem[] }> => {
+    let mediaType: string | undefined;
+    try {
+      const raw = await readJson<{ mediaType?: unknown }>(objects, k.key);
+      if (storedOutsideBlobs(raw)) return { refs: [], problems: [] };
+      if (typeof raw.mediaType === 'string') mediaType = raw.mediaType;
+    } catch {
+      // An unreadable record still names its image in its key: walk that.
+    }
+    const tree = await walker.tree({ digest: k.digest, ...(mediaType ? { mediaType } : {}) });
+    for (const digest of tree.refs.keys()) marked.add(digest);
+    return { refs: [...tree.refs.keys()], problems: tree.problems.map((p) => ({ ...p, record: k.key })) };
+  };
+  report.problems.push(...(await mapLimited(remaining, concurrency, markRecord)).flatMap((r) => r.problems));
+
+  // Fresh small blobs that are manifests: images a running backup has stored but not yet recorded.
+  const seenBlobs = new Set<string>();
+  const markFresh = async (digests: string[]): Promise<Map<string, string[]>> => {
+    const refsOf = new Map<string, string[]>();
+    await mapLimited(digests, concurrency, async (digest) => {
+      const tree = await walker.tree({ digest });
+      if (tree.refs.size === 0) return; // not a manifest (a layer or config), or gone
+      for (const d of tree.refs.keys()) marked.add(d);
+      refsOf.set(digest, [...tree.refs.keys()]);
+    });
+    return refsOf;
+  };
+  const listBlobs = async () => {
+    const all: { key: string; digest: string; size: number; lastModified: Date }[] = [];
+    for await (const object of objects.list(BLOBS_PREFIX)) {
+      const digest = digestOfBlobKey(object.key);
+      if (digest) all.push({ ...object, digest });
+    }
+    return all;
+  };
+  const freshManifestCandidates = (blobs: { key: string; digest: string; size: number; lastModified: Date }[]) =>
+    blobs.filter((b) => !seenBlobs.has(b.key) && b.lastModified.getTime() >= cutoff && b.size <= MAX_MANIFEST_BYTES).map((b) => b.digest);
+
+  progress('listing blobs');
+  const blobs = await listBlobs();
+  await markFresh(freshManifestCandidates(blobs));
+  for (const b of blobs) seenBlobs.add(b.key);
+  report.blobs.total = blobs.length;
+  report.blobs.totalBytes = blobs.reduce((sum, b) => sum + b.size, 0);
+  report.blobs.referenced = blobs.filter((b) => marked.has(b.digest)).length;
+  report.blobs.withinGrace = blobs.filter((b) => !marked.has(b.digest) && b.lastModified.getTime() >= cutoff).length;
+  const candidates = blobs.filter((b) => !marked.has(b.digest) && b.lastModified.getTime() < cutoff);
+
+  if (report.problems.length > 0) {
+    report.sweep = 'skipped';
+    report.sweepSkippedReason = `${report.problems.length} remaining image(s) cannot be walked (missing or corrupt manifests; run verify): what they reference is unknown`;
+  }
+
+  if (dryRun) {
+    report.blobs.deleted = candidates.length;
+    report.blobs.bytesFreed = candidates.reduce((sum, b) => sum + b.size, 0);
+  } else if (report.sweep === 'done') {
+    // ---- Sweep ---------------------------------------------------------------------------------
+    // Re-reads the catalog and the blob listing; marks new records and new fresh manifests.
+    // Returns what each new root references, for the final conflict check.
+    const recheck = async (): Promise<{ problems: PruneProblem[]; roots: Map<string, string[]> }> => {
+      const roots = new Map<string, string[]>();
+      const fresh: CatalogKey[] = [];
+      for await (const object of objects.list(CATALOG_PREFIX)) {
+        const parsed = parseCatalogKey(object.key);
+        if (parsed && !seenRecords.has(parsed.key)) {
+          seenRecords.add(parsed.key);
+          fresh.push(parsed);
+        }
+      }
+      const problems = (
+        await mapLimited(fresh, concurrency, async (k) => {
+          const { refs, problems: found } = await markRecord(k);
+          roots.set(k.key, refs);
+          return found;
+        })
+      ).flat();
+      const now = await listBlobs();
+      const freshManifests = await markFresh(freshManifestCandidates(now));
+      for (const b of now) seenBlobs.add(b.key);
+      for (const [digest, refs] of freshManifests) roots.set(`${BLOBS_PREFIX}${digest.slice('sha256:'.length)}`, refs);
+      return { problems, roots };
+    };
+
+    const sizes = new Map(candidates.map((b) => [b.key, b.size]));
+    const deletedDigests = new Set<string>();
+    for (let i = 0; i < candidates.length; i += batchSize) {
+      const { problems } = await recheck();
+      if (problems.length > 0) {
+        report.problems.push(...problems);
+        report.sweep = 'skipped';
+        report.sweepSkippedReason = `stopped: ${problems.length} image(s) recorded during the prune cannot be walked`;
+        break;
+      }
+      const batch = candidates.slice(i, i + batchSize).filter((b) => !marked.has(b.digest));
+      progress(`deleting ${batch.length} blob(s) (${Math.min(i + batchSize, candidates.length)}/${candidates.length})`);
+      const result = await deleteKeys(objects, batch.map((b) => b.key));
+      tallyDeletes(report, result, sizes);
+      for (const d of result.deleted) {
+        const digest = digestOfBlobKey(d.key);
+        if (digest) deletedDigests.add(digest);
+      }
+    }
+    // Anything recorded while the last batch was deleted that names a deleted blob is a conflict.
+    if (deletedDigests.size > 0) {
+      const { roots } = await recheck();
+      for (const [key, refs] of roots) for (const d of refs) if (deletedDigests.has(d)) report.conflicts.push({ key, blob: d });
+    }
+  }
+  report.finishedAt = clock().toISOString();
+  return report;
+}
+
+function tallyDeletes(report: PruneReport, result: DeleteManyResult, blobSizes: Map<string, number>): void {
+  for (const d of result.deleted) {
+    const size = blobSizes.get(d.key);
+    if (d.deleteMarker) report.deleteMarkers++;
+    if (size === undefined) continue;
+    report.blobs.deleted++;
+    if (d.deleteMarker) report.bytesNoncurrent += size;
+    else report.blobs.bytesFreed += size;
+  }
+  report.locked.push(...result.locked);
+  report.failed.push(...result.failed);
+}

@@ -1,0 +1,97 @@
+// What an image references in the store: the walk from a root manifest through index children to
+// configs and layers. `prune` marks with it and `stats` sizes with it. Each manifest is read and
+// checked against its digest once per walker, however many images share it.
+import { assertDigest } from '../model/digest.ts';
+import { blobsOf, childManifests, manifestFromBytes } from '../model/manifest.ts';
+import { createLimiter, type Limiter } from '../limiter.ts';
+import { blobKey } from './layout.ts';
+import { NotFoundError, type ObjectStore } from './object-store.ts';
+
+export interface TreeProblem {
+  /** The manifest that could not be used. */
+  digest: string;
+  problem: 'missing' | 'corrupt' | 'unreadable';
+  detail: string;
+}
+
+interface ManifestNode {
+  size: number;
+  children: { digest: string; mediaType?: string }[];
+  blobs: { digest: string; size: number }[];
+}
+
+type NodeResult = { ok: true; node: ManifestNode } | { ok: false; problem: TreeProblem };
+
+export interface ImageTree {
+  /** Every digest the image needs, root manifest included: digest -> size in bytes. */
+  refs: Map<string, number>;
+  /** Manifests that are missing or bad; what they reference is absent from `refs`. */
+  problems: TreeProblem[];
+}
+
+const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+
+export class ReferenceWalker {
+  private readonly nodes = new Map<string, Promise<NodeResult>>();
+  private readonly limit: Limiter;
+
+  constructor(
+    private readonly objects: ObjectStore,
+    concurrency = 16,
+  ) {
+    this.limit = createLimiter(concurrency);
+  }
+
+  /** The manifest tree of one image. Never throws for a store problem: it lands in `problems`. */
+  async tree(root: { digest: string; mediaType?: string }): Promise<ImageTree> {
+    const refs = new Map<string, number>();
+    const problems: TreeProblem[] = [];
+    const seen = new Set<string>();
+    const visit = async (d: { digest: string; mediaType?: string }): Promise<void> => {
+      if (seen.has(d.digest)) return;
+      seen.add(d.digest);
+      const result = await this.node(d);
+      if (!result.ok) {
+        problems.push(result.problem);
+        return;
+      }
+      refs.set(d.digest, result.node.size);
+      for (const blob of result.node.blobs) refs.set(blob.digest, blob.size);
+      await Promise.all(result.node.children.map(visit));
+    };
+    await visit(root);
+    return { refs, problems };
+  }
+
+  private node(d: { digest: string; mediaType?: string }): Promise<NodeResult> {
+    let node = this.nodes.get(d.digest);
+    if (!node) {
+      // Only the read holds a slot; the recursion in tree() waits outside the limiter.
+      node = this.limit(async (): Promise<NodeResult> => {
+        let bytes: Buffer;
+        try {
+          bytes = await this.objects.getBytes(blobKey(d.digest));
+        } catch (error) {
+          if (error instanceof NotFoundError) return { ok: false, problem: { digest: d.digest, problem: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` } };
+          return { ok: false, problem: { digest: d.digest, problem: 'unreadable', detail: message(error) } };
+        }
+        try {
+          assertDigest(bytes, { digest: d.digest });
+          const manifest = manifestFromBytes(bytes, { digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) });
+          return {
+            ok: true,
+            node: {
+              size: bytes.byteLength,
+              children: childManifests(manifest).map((c) => ({ digest: c.digest, mediaType: c.mediaType })),
+              blobs: blobsOf(manifest).map((b) => ({ digest: b.digest, size: b.size })),
+            },
+          };
+        } catch (error) {
+          return { ok: false, problem: { digest: d.digest, problem: 'corrupt', detail: message(error) } };
+        }
+      });
+      this.nodes.set(d.digest, node);
+    }
+    return node;
+  }
+}
