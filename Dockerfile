@@ -6,20 +6,20 @@ WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
+COPY scripts/build.ts ./scripts/build.ts
 COPY schema ./schema
 COPY worker ./worker
-# One self-contained ESM file: no node_modules in the runtime image.
-RUN npx esbuild worker/main.ts --bundle --platform=node --target=node22 --format=esm \
-      --main-fields=module,main \
-      --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" \
-      --outfile=/out/worker.mjs
+COPY cli ./cli
+# One self-contained ESM file (scripts/build.ts, the same build as `npm run build`): no
+# node_modules in the runtime image.
+RUN npm run build
 
 FROM public.ecr.aws/docker/library/node:22-bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends skopeo ca-certificates \
+ && apt-get install -y --no-install-recommends skopeo ca-certificates zstd \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY --from=build /out/worker.mjs /app/worker.mjs
+COPY --from=build /src/dist/worker.mjs /app/worker.mjs
 ENV NODE_ENV=production
 # The image's own unprivileged user (uid 1000).
 USER node
