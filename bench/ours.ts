@@ -1,30 +1,29 @@
-// Our side: the real CLI as a child process, the way a user runs it (minus the npm wrapper), with a
-// dedicated TMPDIR whose size is sampled while it runs and a watch on every file it opens for writing.
-import { basename, join } from 'node:path';
+// Our side: the real CLI as a child process, the way a user runs it: the bundle `npm run build` makes
+// (dist/ecr-backup.mjs, what `npm install -g` puts on PATH), with a dedicated TMPDIR whose size is
+// sampled while it runs and a watch on every file it opens for writing.
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunReport } from '../schema/contract.ts';
 import { runMeasured, Sampler } from './measure.ts';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(ROOT, 'cli/main.ts');
+const CLI = join(ROOT, 'dist/ecr-backup.mjs');
 
-/** tsx's compile cache lives in `$TMPDIR/tsx-<uid>`: an artefact of running from TypeScript sources, not of the engine. */
-export const isTsxCache = (path: string) => /^tsx(-\d+)?$/.test(basename(path));
 
 export interface OursResult {
   wallMs: number;
   /** startedAt -> finishedAt of the run report: the run without process start-up and module loading. */
   engineMs: number;
-  /** Spawn -> report startedAt (node start-up, tsx, module loading, listing set-up). */
+  /** Spawn -> report startedAt (node start-up, module loading, listing set-up). */
   startLagMs: number;
   /** Report finishedAt -> process gone (writing the run report to the store, printing, exiting). */
   exitLagMs: number;
   maxRssBytes: number;
   /** CPU time of the CLI process (user + system). */
   cpuMs: number;
-  /** Peak bytes in the child's TMPDIR (tsx's compile cache excluded). */
+  /** Peak bytes in the child's TMPDIR . */
   peakTempBytes: number;
-  /** Files the CLI held open for writing outside the store (and tsx's cache). */
+  /** Files the CLI held open for writing outside the store. */
   unexpectedWrites: string[];
   report: RunReport;
 }
@@ -42,17 +41,15 @@ export async function runOurs(options: {
   storeDir?: string;
   rssFile: string;
 }): Promise<OursResult> {
-  const tsxCache = join(options.childTmp, `tsx-${process.getuid?.() ?? 0}`);
   const sampler = new Sampler({
     dirs: [options.childTmp],
-    skip: isTsxCache,
     // GNU time opens its -o file before forking, so the CLI inherits that descriptor (open for writing).
-    allowedWriteRoots: [...(options.storeDir ? [options.storeDir] : []), tsxCache, join(options.childTmp, 'tsx'), options.rssFile],
+    allowedWriteRoots: [...(options.storeDir ? [options.storeDir] : []), options.rssFile],
     intervalMs: 50,
   }).start();
   let run;
   try {
-    run = await runMeasured('node', ['--import', 'tsx', CLI, ...options.args, '--json'], {
+    run = await runMeasured('node', [CLI, ...options.args, '--json'], {
       cwd: ROOT,
       env: options.env,
       sampler,

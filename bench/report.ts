@@ -171,7 +171,7 @@ export function renderReport(options: { title: string; machine: [string, string]
     '',
     '## Where our time goes',
     '',
-    'start = spawn → report startedAt (node, tsx, module loading); engine = startedAt → finishedAt (listing + copying); exit = finishedAt → process gone (writing the run report, exit). ' +
+    'start = spawn → report startedAt (node, module loading); engine = startedAt → finishedAt (listing + copying); exit = finishedAt → process gone (writing the run report, exit). ' +
       'Throughput = bytes copied / engine time (ours), unique compressed bytes / wall time (baseline).',
     '',
     table(

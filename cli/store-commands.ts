@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { planImages } from '../worker/engine/plan.ts';
 import { verifyStore } from '../worker/store/verify.ts';
+import { recordFormat } from '../worker/store/layout.ts';
 import { openBackupStore } from './endpoints.ts';
 import { addFilterOptions, type FilterOptions } from './options.ts';
 import { formatBytes, table } from './format.ts';
@@ -18,8 +19,22 @@ export function registerStoreCommands(program: Command): void {
         process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
         return;
       }
-      const rows = entries.map((e) => [e.repository, e.tag ?? '<untagged>', e.digest, formatBytes(e.imageBytes), e.backedUpAt, e.platforms?.join(',') ?? '']);
-      process.stdout.write(table(['REPOSITORY', 'TAG', 'DIGEST', 'SIZE', 'BACKED UP', 'PLATFORMS'], rows) + '\n');
+      const rows = entries.map((e) => [
+        e.repository,
+        e.tag ?? '<untagged>',
+        recordFormat(e) === 'docker-archive' ? 'docker-archive*' : 'oci',
+        e.digest,
+        formatBytes(e.imageBytes),
+        e.backedUpAt,
+        e.archive?.platform ?? e.platforms?.join(',') ?? '',
+      ]);
+      process.stdout.write(table(['REPOSITORY', 'TAG', 'FORMAT', 'DIGEST', 'SIZE', 'BACKED UP', 'PLATFORMS'], rows) + '\n');
+      if (entries.some((e) => recordFormat(e) === 'docker-archive')) {
+        process.stdout.write(
+          '* docker-archive entries keep the image ID (config digest), not the manifest digest: DIGEST is the source manifest, ' +
+            'and a restore pushes a new one. oci entries restore digest for digest.\n',
+        );
+      }
     });
 
   program

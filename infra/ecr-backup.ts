@@ -25,6 +25,7 @@ import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { STACK_NAME_TAG, type ArchiveFormat } from '../schema/contract.ts';
 import { buildDefinition } from '../state-machine/definition.ts';
+import { PRUNE_ENV } from '../state-machine/lambdas/prune.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
 
@@ -38,6 +39,7 @@ export type ImageFormat = z.infer<typeof ArchiveFormat>;
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const LIST_HANDLER_ENTRY = path.join(REPO_ROOT, 'state-machine/lambdas/list-images.ts');
 export const SUMMARIZE_HANDLER_ENTRY = path.join(REPO_ROOT, 'state-machine/lambdas/summarize.ts');
+export const PRUNE_HANDLER_ENTRY = path.join(REPO_ROOT, 'state-machine/lambdas/prune.ts');
 
 /** Container names in the two task definitions (also how infra/local.ts finds them in a template). */
 export const WORKER_CONTAINER = { backup: 'backup-worker', restore: 'restore-worker' } as const;
@@ -108,6 +110,23 @@ export interface EcrBackupProps {
   readonly logRetention?: logs.RetentionDays;
   /** Removal policy of the store bucket and its key. @default RETAIN */
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * Retention as a workflow step: after every backup run, a Lambda applies this rule to the store
+   * (`ecr-backup prune`). @default none (the store keeps every record and blob)
+   */
+  readonly prune?: EcrBackupPrune;
+}
+
+export interface EcrBackupPrune {
+  /** Per tag, keep the N newest records. */
+  readonly keepLast?: number;
+  /** Keep records newer than D days, and the value each tag had D days ago. */
+  readonly keepDays?: number;
+  /**
+   * New bucket only: days after which pruned objects' noncurrent versions (the bucket is versioned,
+   * so a delete leaves one) expire and their storage is freed. @default 30
+   */
+  readonly noncurrentVersionDays?: number;
 }
 
 const S3_AREAS = ['blobs/', 'catalog/', 'runs/'] as const;
@@ -125,6 +144,8 @@ export class EcrBackup extends Construct {
   readonly restoreTaskDefinition: ecs.FargateTaskDefinition;
   readonly listFunction: nodejs.NodejsFunction;
   readonly summarizeFunction: nodejs.NodejsFunction;
+  /** The prune step's Lambda, when the `prune` prop is set. */
+  readonly pruneFunction?: nodejs.NodejsFunction;
   readonly stateMachine: sfn.StateMachine;
   readonly topic: sns.Topic;
   readonly schedule?: scheduler.Schedule;
@@ -276,7 +297,11 @@ export class EcrBackup extends Construct {
     const summarizeRole = this.summarizeFunction.role!;
     this.grantStore(summarizeRole, { read: ['runs/'], write: [] });
     summarizeRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'WriteReport', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/report.json`)] }),
+      new iam.PolicyStatement({
+        sid: 'WriteReport',
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/report.json`), this.bucket.arnForObjects(`${this.prefix}runs/*/report.md`)],
+      }),
     );
     if (this.encryptionKey) {
       summarizeRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptReport', actions: ['kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }));
@@ -293,6 +318,9 @@ export class EcrBackup extends Construct {
     summarizeRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'NotifyEncrypted', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [topicKey.keyArn] }),
     );
+
+    // ---- Optional prune step ---------------------------------------------------------------------
+    if (props.prune) this.pruneFunction = this.addPrune(props.prune, retention, props.taskTimeout ?? Duration.hours(6));
 
     // ---- Fargate worker ------------------------------------------------------------------------
     this.cluster = new ecs.Cluster(this, 'Cluster', { vpc: this.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
@@ -397,6 +425,7 @@ export class EcrBackup extends Construct {
         buildDefinition(this, {
           listFunction: this.listFunction,
           summarizeFunction: this.summarizeFunction,
+          ...(this.pruneFunction ? { pruneFunction: this.pruneFunction } : {}),
           cluster: this.cluster,
           backup,
           restore,
@@ -498,9 +527,52 @@ export class EcrBackup extends Construct {
         reason: 'The distributed Map runs, describes, stops and redrives child executions of this state machine only; their names are generated at run time.',
       },
     ]);
-    for (const fn of [this.listFunction, this.summarizeFunction]) {
+    for (const fn of [this.listFunction, this.summarizeFunction, ...(this.pruneFunction ? [this.pruneFunction] : [])]) {
       acknowledge(fn, 'AwsSolutions-L1', 'Node.js 22 is deliberate: it matches the worker image (node:22) and the bundle target, and is supported by Lambda; move to 24 together with the worker image.');
     }
+  }
+
+  /**
+   * The prune Lambda: reads blobs/ and catalog/, deletes from them (s3:DeleteObject only: no version
+   * deletes, so on this versioned bucket a prune is undoable until noncurrent versions expire), reads
+   * Object Lock state to leave locked objects alone, and writes its report to runs/<run>/prune.json.
+   */
+  private addPrune(rule: EcrBackupPrune, retention: logs.RetentionDays, taskTimeout: Duration): nodejs.NodejsFunction {
+    const where = `EcrBackup ${this.node.path}: prune`;
+    if (rule.keepLast === undefined && rule.keepDays === undefined) throw new Error(`${where}: set keepLast or keepDays`);
+    if (rule.keepLast !== undefined && !(Number.isInteger(rule.keepLast) && rule.keepLast >= 1)) throw new Error(`${where}: keepLast must be an integer >= 1`);
+    if (rule.keepDays !== undefined && !(rule.keepDays > 0)) throw new Error(`${where}: keepDays must be > 0`);
+    const fn = this.handler('PruneStore', PRUNE_HANDLER_ENTRY, retention, Duration.minutes(15), {
+      [ENV.STORE_URL]: this.storeUrl,
+      ...(rule.keepLast !== undefined ? { [PRUNE_ENV.KEEP_LAST]: String(rule.keepLast) } : {}),
+      ...(rule.keepDays !== undefined ? { [PRUNE_ENV.KEEP_DAYS]: String(rule.keepDays) } : {}),
+      // No backup task runs longer than its timeout, so no blob it is still writing is older than that.
+      [PRUNE_ENV.GRACE_SECONDS]: String(taskTimeout.toSeconds()),
+    });
+    const role = fn.role!;
+    this.grantStore(role, { read: ['blobs/', 'catalog/'], write: [] });
+    const areas = [this.bucket.arnForObjects(`${this.prefix}blobs/*`), this.bucket.arnForObjects(`${this.prefix}catalog/*`)];
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'DeletePruned', actions: ['s3:DeleteObject'], resources: areas }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadObjectLock', actions: ['s3:GetObjectRetention', 's3:GetObjectLegalHold'], resources: areas }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadBucketObjectLock', actions: ['s3:GetBucketObjectLockConfiguration'], resources: [this.bucket.bucketArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'WritePruneReport', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/prune.json`)] }),
+    );
+    if (this.encryptionKey) role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptPruneReport', actions: ['kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }));
+    if (this.bucket instanceof s3.Bucket) {
+      const days = Duration.days(rule.noncurrentVersionDays ?? 30);
+      for (const area of ['blobs', 'catalog']) {
+        this.bucket.addLifecycleRule({ id: `expire-pruned-${area}`, prefix: `${this.prefix}${area}/`, noncurrentVersionExpiration: days, expiredObjectDeleteMarker: true });
+      }
+    }
+    acknowledgeIam5(this, [
+      {
+        pattern: /^Resource::<[^>]+\.Arn>\/[^*]*(blobs|catalog|runs)\/\*.*$/,
+        where: [role],
+        reason: 'The prune Lambda reads and deletes objects only in the store prefix\'s blobs/ and catalog/ areas (digests and tags known only at run time) and writes runs/<run>/prune.json.',
+      },
+    ]);
+    return fn;
   }
 
   /** A Lambda bundled by the local esbuild (ESM, no Docker) with its own role and log group. */

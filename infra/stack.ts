@@ -35,6 +35,8 @@ export interface EcrBackupContext {
   runsRetentionDays?: number;
   batchMaxBytes?: number;
   batchMaxImages?: number;
+  /** Prune the store after every backup run: `{keepLast?, keepDays?, noncurrentVersionDays?}`. */
+  prune?: { keepLast?: number; keepDays?: number; noncurrentVersionDays?: number };
 }
 
 export const CONTEXT_KEY = 'ecrBackup';
@@ -65,6 +67,7 @@ export class EcrBackupStack extends Stack {
       runsRetentionDays: config.runsRetentionDays,
       batchMaxBytes: config.batchMaxBytes,
       batchMaxImages: config.batchMaxImages,
+      prune: config.prune,
     };
     this.backup = new EcrBackup(this, 'EcrBackup', backupProps);
   }

@@ -62,6 +62,7 @@ const ListingEnvironment = z.object({
   [ENV.PROTECTED_REPOSITORIES]: jsonStringArray.default(['**']),
   [ENV.BATCH_MAX_BYTES]: z.coerce.number().int().positive().default(20 * 1024 ** 3),
   [ENV.BATCH_MAX_IMAGES]: z.coerce.number().int().positive().default(200),
+  [ENV.IMAGE_FORMAT]: ArchiveFormat.default('oci'),
 });
 
 const WorkerEnvironment = z.object({

@@ -40,16 +40,16 @@ node -e '
 ' || fail "node $NODE_VERSION is too old (need >= 20.19)"
 echo "node $NODE_VERSION, npm $(npm --version)"
 
-section "Registry tools (docker-registry, skopeo, umoci, htpasswd)"
+section "Registry tools (docker-registry, skopeo, umoci, htpasswd, zstd)"
 missing=()
-for tool in docker-registry skopeo umoci htpasswd; do
+for tool in docker-registry skopeo umoci htpasswd zstd; do
   command -v "$tool" >/dev/null || missing+=("$tool")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "missing: ${missing[*]} - installing"
-  apt_install docker-registry skopeo umoci apache2-utils
+  apt_install docker-registry skopeo umoci apache2-utils zstd
 fi
-for tool in docker-registry skopeo umoci htpasswd; do
+for tool in docker-registry skopeo umoci htpasswd zstd; do
   command -v "$tool" >/dev/null || fail "$tool still missing after apt-get install"
 done
 echo "skopeo: $(skopeo --version)"

@@ -7,6 +7,9 @@
 //                                          Backup or restore? ─▶ Back up batch | Restore batch
 //                                                                   └─(Catch)─▶ Record batch failure
 //
+// With a prune step (EcrBackup `prune` prop), Summarize run keeps the state (its output goes to
+// $.summary) and continues: Prune after backup? ─(mode = backup)─▶ Prune store | otherwise ─▶ Done.
+//
 // State data: `List images` replaces the execution input with `{runId, mode, listing}`; the Map
 // discards its own output (ResultPath null) so that stays intact, its Catch adds `mapFailed`; the
 // summary Lambda therefore receives exactly `{runId, mode, listing, mapFailed?}` as `$`.
@@ -29,6 +32,10 @@ export const STATE = {
   restore: 'Restore batch',
   batchFailed: 'Record batch failure',
   summarize: 'Summarize run',
+  /** Only with the EcrBackup `prune` prop: */
+  pruneAfterBackup: 'Prune after backup?',
+  prune: 'Prune store',
+  done: 'Done',
 } as const;
 
 /** Errors on which starting a Fargate task is retried: capacity shortages and throttling. */
@@ -49,6 +56,11 @@ export interface WorkerLaunch {
 export interface DefinitionProps {
   readonly listFunction: lambda.IFunction;
   readonly summarizeFunction: lambda.IFunction;
+  /**
+   * Optional retention step: after a backup run is summarized, this Lambda prunes the store and
+   * returns the summary with `prune` counts added (the execution's output).
+   */
+  readonly pruneFunction?: lambda.IFunction;
   readonly cluster: ecs.ICluster;
   readonly backup: WorkerLaunch;
   readonly restore: WorkerLaunch;
@@ -87,8 +99,27 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
     lambdaFunction: props.summarizeFunction,
     payload: sfn.TaskInput.fromJsonPathAt('$'),
     // The execution's output is the report; a throw (failures over tolerance) fails the execution.
-    outputPath: '$.Payload',
+    // With a prune step the summary goes to $.summary, so the state keeps `mode` for the choice.
+    ...(props.pruneFunction ? { resultSelector: { 'Payload.$': '$.Payload' }, resultPath: '$.summary' } : { outputPath: '$.Payload' }),
   });
+  if (props.pruneFunction) {
+    const prune = new tasks.LambdaInvoke(scope, 'PruneStore', {
+      stateName: STATE.prune,
+      lambdaFunction: props.pruneFunction,
+      payload: sfn.TaskInput.fromObject({
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        summary: sfn.JsonPath.objectAt('$.summary.Payload'),
+        input: sfn.JsonPath.objectAt('$$.Execution.Input'),
+      }),
+      outputPath: '$.Payload',
+    });
+    prune.addRetry({ errors: ['Lambda.TooManyRequestsException'], interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 5, jitterStrategy: sfn.JitterType.FULL });
+    summarize.next(
+      new sfn.Choice(scope, 'PruneAfterBackup', { stateName: STATE.pruneAfterBackup })
+        .when(sfn.Condition.stringEquals('$.mode', 'backup'), prune)
+        .otherwise(new sfn.Pass(scope, 'Done', { stateName: STATE.done, outputPath: '$.summary.Payload' })),
+    );
+  }
   for (const fn of [list, summarize]) {
     fn.addRetry({ errors: ['Lambda.TooManyRequestsException'], interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 5, jitterStrategy: sfn.JitterType.FULL });
   }

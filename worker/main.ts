@@ -5,6 +5,7 @@
 import { WorkBatch, runKeys } from '../schema/contract.ts';
 import { ENV, loadWorkerEnvironment } from '../schema/environment.ts';
 import { copyImages } from './engine/run.ts';
+import { archiveHandler } from './archive/archive.ts';
 import { EcrEndpoint } from './registry/ecr.ts';
 import { openBackupStore } from './store/url.ts';
 import { log } from './log.ts';
@@ -37,6 +38,14 @@ async function main(): Promise<void> {
       const attention = Boolean(note.problems?.length || note.differences?.length);
       log(attention ? 'warn' : 'info', `repository settings ${note.action}`, { runId, batch: batch.index, ...note });
     },
+    // Backup: the batch's format, else the stack's (IMAGE_FORMAT); restore: each record's format.
+    archive: archiveHandler({
+      mode: batch.mode,
+      source,
+      destination,
+      format: batch.format ?? env[ENV.IMAGE_FORMAT],
+      settings: { label: batch.label, compression: batch.compression, platform: batch.platform, region: env[ENV.AWS_REGION] },
+    }),
     onResult: async (result, index) => {
       await store.writeJson(runKeys.result(runId, batch.index, index), result);
       log(result.status === 'failed' ? 'error' : 'info', `image ${result.status}`, { runId, batch: batch.index, ...result });

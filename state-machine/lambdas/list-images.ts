@@ -2,7 +2,7 @@
 // catalog for a restore), leaves out images the store already holds under the same tag, and writes
 // the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
 // 256 KiB, and an account may hold tens of thousands of tags.
-import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
+import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type ArchiveFormat, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
 import { planImages } from '../../worker/engine/plan.ts';
 import { mapLimited } from '../../worker/limiter.ts';
@@ -13,6 +13,7 @@ import { S3ObjectStore } from '../../worker/store/s3.ts';
 import { log } from '../../worker/log.ts';
 import type { ImageEndpoint, ImageListing, ImageRepository } from '../../worker/model/endpoint.ts';
 import { batchItems } from '../batching.ts';
+import { listingIsCurrent, resolveArchiveSettings, type ArchiveSettings } from '../../worker/archive/settings.ts';
 
 export interface ListImagesEvent {
   /** The execution ARN (`$$.Execution.Id`); its last segment, the execution name, is the run id. */
@@ -36,6 +37,9 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
     excludeTags: input.excludeTags,
     includeUntagged: input.includeUntagged,
   };
+  // Backup: the stored form (docker-archive settings resolved here, so every batch agrees).
+  const format = input.mode === 'backup' ? (input.format ?? env[ENV.IMAGE_FORMAT]) : undefined;
+  const archive = format === 'docker-archive' ? resolveArchiveSettings({ ...input, region: env[ENV.AWS_REGION] }) : undefined;
   let items: WorkItem[];
   let unchangedCount = 0;
   if (input.mode === 'backup') {
@@ -43,7 +47,7 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
     // planImages leaves the digest out of tagged items; the ECR listing it read has it.
     const seen = new Map<string, ImageListing[]>();
     const listed = await planImages(recordingListings(source, seen), filters);
-    items = await withoutUnchanged(store, listed, seen);
+    items = await withoutUnchanged(store, listed, seen, { format: format!, ...(archive ? { settings: archive } : {}) });
     unchangedCount = listed.length - items.length;
   } else {
     items = await planImages(input.asOf ? store.atTime(new Date(input.asOf)) : store, filters);
@@ -59,6 +63,8 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
       ...(input.target ? { target: input.target } : {}),
       ...(input.skipPolicies ? { skipPolicies: true } : {}),
       ...(input.dryRun ? { dryRun: true } : {}),
+      ...(format ? { format } : {}),
+      ...(archive ? { label: archive.label, compression: archive.compression, platform: archive.platform } : {}),
       items: batchItemsOfOne,
     };
     const batchKey = runKeys.batch(runId, index);
@@ -100,18 +106,23 @@ function recordingListings(source: ImageEndpoint, seen: Map<string, ImageListing
   };
 }
 
-/** Drops images whose tag (or untagged digest) the store already holds with the same digest. */
-async function withoutUnchanged(store: BackupStore, items: WorkItem[], seen: Map<string, ImageListing[]>): Promise<WorkItem[]> {
+/** Drops images whose tag (or untagged digest) the store already holds with the same digest, in the run's format. */
+async function withoutUnchanged(
+  store: BackupStore,
+  items: WorkItem[],
+  seen: Map<string, ImageListing[]>,
+  wanted: { format: ArchiveFormat; settings?: ArchiveSettings },
+): Promise<WorkItem[]> {
   const repositories = [...new Set(items.map((i) => i.repository))];
   const known = new Set(await store.listRepositories());
-  const current = new Map<string, Set<string>>();
+  const current = new Map<string, ImageListing[]>();
   await mapLimited(repositories.filter((r) => known.has(r)), 16, async (repository) => {
     const listings = await store.repository(repository).listImages();
-    current.set(repository, new Set(listings.map((l) => `${l.tag ?? ''}@${l.digest}`)));
+    current.set(repository, listings);
   });
   const digestOf = (item: WorkItem) => item.digest ?? seen.get(item.repository)?.find((l) => l.tag === item.tag)?.digest;
   return items.filter((item) => {
     const digest = digestOf(item);
-    return digest === undefined || !current.get(item.repository)?.has(`${item.tag ?? ''}@${digest}`);
+    return digest === undefined || !current.get(item.repository)?.some((l) => listingIsCurrent(l, { ...item, digest, ...wanted }));
   });
 }

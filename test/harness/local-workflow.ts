@@ -41,6 +41,7 @@ import type { EcrBackupContext } from '../../infra/stack.ts';
 import { ENV } from '../../schema/environment.ts';
 import { handler as listImagesHandler } from '../../state-machine/lambdas/list-images.ts';
 import { handler as summarizeHandler } from '../../state-machine/lambdas/summarize.ts';
+import { handler as pruneHandler } from '../../state-machine/lambdas/prune.ts';
 
 // aws-local-stepfunctions 3 targets node 22; on node 20 it needs Promise.withResolvers.
 const PromiseWithResolvers = Promise as unknown as { withResolvers?: () => unknown };
@@ -174,6 +175,8 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
   const handlerOf = new Map<string, LambdaHandler>([
     [logicalIdOf(stack, stack.backup.listFunction), HANDLERS_BY_ENTRY[LIST_HANDLER_ENTRY]!],
     [logicalIdOf(stack, stack.backup.summarizeFunction), HANDLERS_BY_ENTRY[SUMMARIZE_HANDLER_ENTRY]!],
+    // The optional prune step (EcrBackup `prune` prop).
+    ...(stack.backup.pruneFunction ? [[logicalIdOf(stack, stack.backup.pruneFunction), pruneHandler as LambdaHandler] as [string, LambdaHandler]] : []),
   ]);
   const functionId = (functionName: string) => {
     const logicalId = lambdaFunctions.get(functionName) ?? [...lambdaFunctions.entries()].find(([arn]) => arn.endsWith(`:${functionName}`))?.[1];

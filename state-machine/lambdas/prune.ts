@@ -1,0 +1,100 @@
+// Prune Lambda (optional workflow step, EcrBackup `prune` prop): after a backup run is summarized,
+// applies the stack's retention rule to the store (worker/store/prune.ts), writes the full prune
+// report to runs/<run>/prune.json and returns the run summary with the prune counts added. A dry-run
+// execution prunes as a dry run. Objects under S3 Object Lock are counted, not errors; failed
+// deletions, unreadable images or conflicts with a concurrent backup fail the execution.
+import { z } from 'zod';
+import { describeIssues, runKeys } from '../../schema/contract.ts';
+import { ENV } from '../../schema/environment.ts';
+import { log } from '../../worker/log.ts';
+import { writeJson } from '../../worker/store/object-store.ts';
+import { DEFAULT_GRACE_MS, pruneStore } from '../../worker/store/prune.ts';
+import { openBackupStore } from '../../worker/store/url.ts';
+
+/** Environment variables the construct sets on this function (besides STORE_URL). */
+export const PRUNE_ENV = {
+  KEEP_LAST: 'PRUNE_KEEP_LAST',
+  KEEP_DAYS: 'PRUNE_KEEP_DAYS',
+  /** Unreferenced blobs younger than this are kept: set to the longest a backup task may run. */
+  GRACE_SECONDS: 'PRUNE_GRACE_SECONDS',
+} as const;
+
+const optionalNumber = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v === '' ? undefined : Number(v)));
+
+const PruneEnvironment = z
+  .object({
+    [ENV.STORE_URL]: z.string().regex(/^s3:\/\/[^/]+(\/.*)?$/, 'must be s3://bucket/prefix'),
+    [PRUNE_ENV.KEEP_LAST]: optionalNumber.pipe(z.number().int().min(1).optional()),
+    [PRUNE_ENV.KEEP_DAYS]: optionalNumber.pipe(z.number().positive().optional()),
+    [PRUNE_ENV.GRACE_SECONDS]: optionalNumber.pipe(z.number().nonnegative().optional()),
+  })
+  .refine((env) => env[PRUNE_ENV.KEEP_LAST] !== undefined || env[PRUNE_ENV.KEEP_DAYS] !== undefined, {
+    message: `set ${PRUNE_ENV.KEEP_LAST} or ${PRUNE_ENV.KEEP_DAYS}`,
+  });
+
+export interface PruneEvent {
+  runId: string;
+  /** The summary Lambda's output, passed through to the execution's output. */
+  summary: Record<string, unknown>;
+  /** The execution input (`$$.Execution.Input`), for dryRun. */
+  input?: { dryRun?: unknown } | null;
+}
+
+export interface PruneSummary {
+  dryRun: boolean;
+  recordsDropped: number;
+  blobsDeleted: number;
+  bytesFreed: number;
+  bytesNoncurrent: number;
+  locked: number;
+  failed: number;
+  conflicts: number;
+  sweep: string;
+  reportKey: string;
+}
+
+export class PruneFailedError extends Error {
+  override name = 'PruneFailedError';
+}
+
+export const pruneReportKey = (runId: string) => `${runKeys.dir(runId)}prune.json`;
+
+export async function handler(event: PruneEvent): Promise<Record<string, unknown> & { prune: PruneSummary }> {
+  const parsed = PruneEnvironment.safeParse(process.env);
+  if (!parsed.success) throw new Error(`the prune Lambda is misconfigured: ${describeIssues(parsed.error)}`);
+  const env = parsed.data;
+  const store = openBackupStore(env[ENV.STORE_URL]);
+  const dryRun = event.input?.dryRun === true;
+  const graceSeconds = env[PRUNE_ENV.GRACE_SECONDS];
+  const report = await pruneStore(store, {
+    ...(env[PRUNE_ENV.KEEP_LAST] !== undefined ? { keepLast: env[PRUNE_ENV.KEEP_LAST] } : {}),
+    ...(env[PRUNE_ENV.KEEP_DAYS] !== undefined ? { keepDays: env[PRUNE_ENV.KEEP_DAYS] } : {}),
+    graceMs: graceSeconds !== undefined ? graceSeconds * 1000 : DEFAULT_GRACE_MS,
+    dryRun,
+  });
+  const reportKey = pruneReportKey(event.runId);
+  await writeJson(store.objects, reportKey, report);
+  const prune: PruneSummary = {
+    dryRun,
+    recordsDropped: report.records.dropped,
+    blobsDeleted: report.blobs.deleted,
+    bytesFreed: report.blobs.bytesFreed,
+    bytesNoncurrent: report.bytesNoncurrent,
+    locked: report.locked.length,
+    failed: report.failed.length,
+    conflicts: report.conflicts.length,
+    sweep: report.sweep,
+    reportKey,
+  };
+  log('info', 'store pruned', { runId: event.runId, ...prune });
+  if (report.failed.length > 0 || report.problems.length > 0 || report.conflicts.length > 0) {
+    throw new PruneFailedError(
+      `prune after run ${event.runId}: ${report.failed.length} failed deletion(s), ${report.problems.length} unreadable image(s), ` +
+        `${report.conflicts.length} conflict(s) with a concurrent backup; report: ${reportKey}`,
+    );
+  }
+  return { ...event.summary, prune };
+}

@@ -1,0 +1,101 @@
+// The workflow's optional prune step (EcrBackup `prune` prop), run locally like test/workflow.test.ts:
+// the synthesized ASL in a real interpreter, the real listing, summary and prune Lambda handlers,
+// the real worker per Fargate task, moto for S3 and ECR's control plane, a real registry as its data plane.
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EcrBackupContext } from '../infra/stack.ts';
+import { ENV } from '../schema/environment.ts';
+import { STATE } from '../state-machine/definition.ts';
+import type { PruneReport } from '../worker/store/prune.ts';
+import { openBackupStore } from '../worker/store/url.ts';
+import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
+import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './harness/local-workflow.ts';
+import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { startRegistry, type TestRegistry } from './harness/registry.ts';
+
+const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
+const BUCKET = 'wf-prune';
+const PREFIX = 'backups/';
+
+const config: EcrBackupContext = {
+  stackName: 'EcrBackupPruneTest',
+  repositories: ['team/**'],
+  schedule: null,
+  prefix: PREFIX,
+  imageFormat: 'oci',
+  prune: { keepLast: 1 },
+};
+
+let moto: TestMoto;
+let registry: TestRegistry;
+let workflow: LocalWorkflow;
+let restoreEnv: () => void;
+let ecr: ECRClient;
+
+beforeAll(async () => {
+  [moto, registry] = await Promise.all([startMoto(), startRegistry(ECR_AUTH)]);
+  restoreEnv = applyAwsEnv(moto.env);
+  const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  ecr = new ECRClient(aws);
+  await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
+  workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
+});
+
+afterAll(async () => {
+  restoreEnv?.();
+  await Promise.all([moto?.stop(), registry?.stop()]);
+  await cleanupFixtures();
+});
+
+async function pushToEcr(variant: string): Promise<PushedImage> {
+  const image = await pushImage(registry, { repository: 'team/app', tag: '1.0', variant });
+  const manifest = await inspectRaw(image.reference, ECR_AUTH);
+  await ecr.send(
+    new PutImageCommand({ repositoryName: 'team/app', imageTag: '1.0', imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: manifest.digest }),
+  );
+  return image;
+}
+
+/** A run whose prune step has no grace period (the stack's default is the task timeout, 6 h). */
+const run = (input: unknown) =>
+  workflow.run(input, {
+    bucket: BUCKET,
+    lambdaEnv: { [ENV.ECR_REGISTRY_URL]: registry.url, PRUNE_GRACE_SECONDS: '0' },
+    workerEnv: { [ENV.ECR_REGISTRY_URL]: registry.url },
+  });
+const explain = (e: LocalExecution) => JSON.stringify({ status: e.status, error: e.error, cause: e.cause, states: e.statesEntered }, null, 1);
+
+describe('the prune step of the workflow', () => {
+  it('prunes after each backup run, passes a dry run on, and is skipped for restores', async () => {
+    const first = await pushToEcr('prune-1');
+    const one = await run({});
+    expect(one.status, explain(one)).toBe('SUCCEEDED');
+    expect(one.statesEntered.slice(-3)).toEqual([STATE.summarize, STATE.pruneAfterBackup, STATE.prune]);
+    const prunePayload = one.lambdas.find((l) => l.state === STATE.prune)!.event as { runId: string; input: unknown; summary: unknown };
+    expect(prunePayload).toEqual({ runId: one.name, input: {}, summary: { runId: one.name, counts: expect.any(Object), reportKey: `runs/${one.name}/report.json` } });
+    expect(one.output).toMatchObject({ runId: one.name, reportKey: `runs/${one.name}/report.json`, prune: { dryRun: false, recordsDropped: 0, blobsDeleted: 0 } });
+
+    const second = await pushToEcr('prune-2');
+    const dry = await run({ dryRun: true });
+    expect(dry.status, explain(dry)).toBe('SUCCEEDED');
+    expect(dry.output).toMatchObject({ prune: { dryRun: true, recordsDropped: 0 } });
+
+    const two = await run({});
+    expect(two.status, explain(two)).toBe('SUCCEEDED');
+    const blobs = first.blobs.length + first.manifests.length;
+    expect(two.output).toMatchObject({ counts: { copied: 1 }, prune: { dryRun: false, recordsDropped: 1, blobsDeleted: blobs, locked: 0, failed: 0, sweep: 'done' } });
+    const store = openBackupStore(`s3://${BUCKET}/${PREFIX}`);
+    const pruneReport = await store.readJson<PruneReport>(`runs/${two.name}/prune.json`);
+    expect(pruneReport.droppedRecords.map((r) => r.digest)).toEqual([first.digest]);
+    expect((await store.history('team/app')).tags).toEqual([{ tag: '1.0', records: [expect.objectContaining({ digest: second.digest })] }]);
+    expect(await store.objects.head(`blobs/sha256/${first.digest.slice(7)}`)).toBeUndefined();
+
+    const restore = await run({ mode: 'restore', target: { repositoryPrefix: 'restored/' }, dryRun: true });
+    expect(restore.status, explain(restore)).toBe('SUCCEEDED');
+    expect(restore.statesEntered.slice(-3)).toEqual([STATE.summarize, STATE.pruneAfterBackup, STATE.done]);
+    expect(restore.lambdas.some((l) => l.state === STATE.prune)).toBe(false);
+    expect(Object.keys(restore.output as object).sort()).toEqual(['counts', 'reportKey', 'runId']);
+  });
+});
