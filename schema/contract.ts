@@ -41,6 +41,21 @@ export const RestoreTarget = z
   .strict();
 export type RestoreTarget = z.infer<typeof RestoreTarget>;
 
+/** How a run copies, shared by the execution input and each of its batches. */
+const runSettings = {
+  asOf: z.iso.datetime({ offset: true }).optional(),
+  target: RestoreTarget.optional(),
+  /** Restore: create missing repositories without their recorded lifecycle and repository policies. */
+  skipPolicies: z.boolean().optional(),
+  dryRun: z.boolean().optional(),
+  /** Backup only: the stored form (default: the stack's imageFormat). A restore follows each record's format. */
+  format: ArchiveFormat.optional(),
+  /** docker-archive only: `<label>/<repository>/<tag>.tar[.gz|.zst]`, compression, and the platform of a multi-arch source. */
+  label: ArchiveLabel.optional(),
+  compression: ArchiveCompression.optional(),
+  platform: PlatformName.optional(),
+};
+
 /** What a Step Functions execution (or `ecr-backup run`) is started with. `{}` is a scheduled backup. */
 export const ExecutionInput = z
   .object({
@@ -49,16 +64,7 @@ export const ExecutionInput = z
     tags: z.array(glob).max(100).optional(),
     excludeTags: z.array(glob).max(100).optional(),
     includeUntagged: z.boolean().optional(),
-    asOf: z.iso.datetime({ offset: true }).optional(),
-    target: RestoreTarget.optional(),
-    /** Restore: create missing repositories without their recorded lifecycle and repository policies. */
-    skipPolicies: z.boolean().optional(),
-    dryRun: z.boolean().optional(),
-    /** Backup only: the stored form (default: the stack's imageFormat). A restore follows each record's format. */
-    format: ArchiveFormat.optional(),
-    label: ArchiveLabel.optional(),
-    compression: ArchiveCompression.optional(),
-    platform: PlatformName.optional(),
+    ...runSettings,
   })
   .strict()
   .superRefine((input, ctx) => {
@@ -198,15 +204,7 @@ export const WorkBatch = z.object({
   runId: z.string().min(1),
   index: z.number().int().nonnegative(),
   mode: z.enum(['backup', 'restore']),
-  asOf: z.string().optional(),
-  target: RestoreTarget.optional(),
-  skipPolicies: z.boolean().optional(),
-  dryRun: z.boolean().optional(),
-  /** Backup: the stored form; absent means the worker's IMAGE_FORMAT. The rest apply to docker-archive. */
-  format: ArchiveFormat.optional(),
-  label: ArchiveLabel.optional(),
-  compression: ArchiveCompression.optional(),
-  platform: PlatformName.optional(),
+  ...runSettings,
   items: z.array(WorkItem).min(1),
 });
 export type WorkBatch = z.infer<typeof WorkBatch>;

@@ -1,5 +1,6 @@
 // The run report: the same shape whether the run was the CLI or the Step Functions workflow.
 import { RunReport, runKeys, summarize, type ImageResult } from '../../schema/contract.ts';
+import { formatBytes } from '../format.ts';
 import { writeJson, type ObjectStore } from '../store/object-store.ts';
 
 export function buildReport(runId: string, mode: RunReport['mode'], startedAt: Date, results: readonly ImageResult[]): RunReport {
@@ -37,16 +38,6 @@ export async function writeRunReport(objects: ObjectStore, report: RunReport): P
 
 const MAX_RESULT_ROWS = 1000;
 
-function bytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = n;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
-}
 
 /** A table cell: no pipes or line breaks. */
 const cell = (text: string | number | undefined) => String(text ?? '').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
@@ -78,7 +69,7 @@ export function renderReportMarkdown(report: RunReport): string {
     '',
     '| images | copied | unchanged | failed | planned | bytes copied | already present |',
     '|---:|---:|---:|---:|---:|---:|---:|',
-    `| ${c.images} | ${c.copied} | ${c.unchanged} | ${c.failed} | ${c.planned} | ${bytes(c.bytesCopied)} | ${bytes(c.bytesDeduplicated)} |`,
+    `| ${c.images} | ${c.copied} | ${c.unchanged} | ${c.failed} | ${c.planned} | ${formatBytes(c.bytesCopied)} | ${formatBytes(c.bytesDeduplicated)} |`,
   ];
   if (report.failures.length > 0) {
     lines.push('', '## Failures', '');
@@ -97,7 +88,7 @@ export function renderReportMarkdown(report: RunReport): string {
     for (const r of report.results.slice(0, MAX_RESULT_ROWS)) {
       const repository = r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository;
       lines.push(
-        `| ${cell(repository)} | ${cell(r.tag ?? '')} | ${cell(r.digest ? `\`${r.digest}\`` : '')} | ${r.status} | ${bytes(r.bytesCopied)} | ${bytes(r.bytesDeduplicated)} | ${(r.durationMs / 1000).toFixed(1)} s |`,
+        `| ${cell(repository)} | ${cell(r.tag ?? '')} | ${cell(r.digest ? `\`${r.digest}\`` : '')} | ${r.status} | ${formatBytes(r.bytesCopied)} | ${formatBytes(r.bytesDeduplicated)} | ${(r.durationMs / 1000).toFixed(1)} s |`,
       );
     }
     if (report.results.length > MAX_RESULT_ROWS) lines.push('', `… and ${report.results.length - MAX_RESULT_ROWS} more image(s): see report.json.`);
