@@ -243,28 +243,21 @@ try {
     await s3!.send(new CreateBucketCommand({ Bucket: BUCKET }));
   };
 
-  // A TMPDIR of our own for the CLI, warmed once (tsx compiles the sources into its cache there, as
-  // it would in a user's /tmp after the first run), then used for every measured run.
+  // A TMPDIR of our own for the measured CLI runs (its size is the "temp disk" figure).
   const childTmp = join(benchRoot, 'cli-tmp');
   await mkdir(childTmp, { recursive: true });
   const env = cliEnv(awsEnv, childTmp);
   const rssFile = join(benchRoot, 'rss.txt');
-  await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], { cwd: ROOT, env, rssFile, allowFailure: true });
-  const startup = await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], { cwd: ROOT, env, rssFile, allowFailure: true });
-  setup.push(['CLI start-up: `node --import tsx cli/main.ts --help` (warm tsx cache): wall, CPU, peak RSS', `${secs(startup.wallMs)}, ${secs(startup.cpuMs)}, ${mib(startup.maxRssBytes)}`]);
-  // For comparison, the same CLI bundled by esbuild into one ESM file (as the worker image is built).
-  try {
-    const bundle = join(benchRoot, 'cli-bundle.mjs');
-    await exec(join(ROOT, 'node_modules/.bin/esbuild'), [
-      join(ROOT, 'cli/main.ts'), '--bundle', '--platform=node', '--target=node20', '--format=esm', '--main-fields=module,main', '--log-level=error',
-      "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-      `--outfile=${bundle}`,
-    ]);
-    const bundled = await runMeasured('node', [bundle, '--help'], { cwd: ROOT, env, rssFile, allowFailure: true });
-    setup.push(['CLI start-up: esbuild bundle, `node cli-bundle.mjs --help`: wall, CPU, peak RSS', `${secs(bundled.wallMs)}, ${secs(bundled.cpuMs)}, ${mib(bundled.maxRssBytes)}`]);
-  } catch (error) {
-    setup.push(['CLI start-up: esbuild bundle', `unavailable (${error instanceof Error ? error.message.split('\n')[0] : String(error)})`]);
-  }
+  // Start-up cost, for the record: the bundle we measure, and the TypeScript sources through tsx
+  // (a separate TMPDIR: tsx keeps a compile cache there).
+  const sourcesTmp = join(benchRoot, 'tsx-tmp');
+  await mkdir(sourcesTmp, { recursive: true });
+  const bundled = await runMeasured('node', [join(ROOT, 'dist/ecr-backup.mjs'), '--help'], { cwd: ROOT, env, rssFile, allowFailure: true });
+  setup.push(['CLI start-up: `node dist/ecr-backup.mjs --help` (measured below): wall, CPU, peak RSS', `${secs(bundled.wallMs)}, ${secs(bundled.cpuMs)}, ${mib(bundled.maxRssBytes)}`]);
+  const sourcesEnv = cliEnv(awsEnv, sourcesTmp);
+  await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], { cwd: ROOT, env: sourcesEnv, rssFile, allowFailure: true });
+  const sources = await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], { cwd: ROOT, env: sourcesEnv, rssFile, allowFailure: true });
+  setup.push(['CLI start-up from sources: `node --import tsx cli/main.ts --help` (warm tsx cache): wall, CPU, peak RSS', `${secs(sources.wallMs)}, ${secs(sources.cpuMs)}, ${mib(sources.maxRssBytes)}`]);
   const baselineEnv: NodeJS.ProcessEnv = { ...process.env, ...awsEnv };
 
   for (const workload of workloads) {
@@ -378,12 +371,12 @@ try {
       '(with `--tmpdir`), then `aws s3 cp FILE s3://BUCKET/<label>/<repo>/<tag>.tar --endpoint-url MOTO` (directory: `cp FILE DIR/<label>/<repo>/<tag>.tar`), then `rm FILE`. ' +
       (awsWorks ? 'The real aws CLI is used.' : 'The aws CLI was NOT usable.') +
       ' It has no incremental mode, so its second run is another full run: "Incremental vs baseline full" divides the baseline full time by our incremental time.',
-    'Ours = `node --import tsx cli/main.ts backup --registry URL --to STORE --repositories GLOB --json` as a child process, default `--concurrency 4`; ' +
+    'Ours = `node dist/ecr-backup.mjs backup --registry URL --to STORE --repositories GLOB --json` (the bundle `npm run build` makes) as a child process, default `--concurrency 4`; ' +
       'full run into an empty store, then an incremental run into the same store. Wall time includes process start-up; "engine" is the report\'s startedAt→finishedAt.',
     'Unique compressed = the fixtures\' unique config + layer blob bytes (each counted once). Stored = every object under the run\'s S3 prefix / every file under the directory ' +
       '(ours: blobs, manifests, catalog records and run reports, after the full run). Baseline tars hold layers uncompressed; the layers are random data, so compressed ≈ uncompressed.',
     'Peak RSS = GNU time %M (ru_maxrss) of the CLI process; for the baseline, the largest of its skopeo / aws / cp processes.',
-    'Peak temp disk (ours) = peak size of the CLI\'s dedicated TMPDIR sampled every 50 ms, excluding tsx\'s compile cache (an artefact of running from .ts sources), ' +
+    'Peak temp disk (ours) = peak size of the CLI\'s dedicated TMPDIR sampled every 50 ms, ' +
       'plus every file the CLI held open for writing outside the directory store (sampled from /proc/<pid>/fd). The directory store writes each blob to STORE/.tmp and renames it into place: that is the final copy, not temp space. ' +
       'Baseline: peak size of its work dir (the tar plus skopeo\'s --tmpdir).',
     'Everything runs on one machine over loopback: the registry, moto (a single Python process, often the bottleneck for S3 writes), the CLI and the baseline compete for the same cores. ' +

@@ -3,13 +3,12 @@ import { Option, type Command } from 'commander';
 import { buildReport, newRunId, writeRunReport } from '../worker/engine/report.ts';
 import { copyImages } from '../worker/engine/run.ts';
 import { planImages } from '../worker/engine/plan.ts';
-import type { ImageResult, RepositoryNote, RunReport } from '../schema/contract.ts';
-import { openBackupStore, openRegistry, readPasswordFromStdin } from './endpoints.ts';
+import { RestoreTarget, type ImageResult, type RepositoryNote, type RunReport } from '../schema/contract.ts';
+import { openBackupStore, openRegistry, readPasswordFromStdin, UsageError } from './endpoints.ts';
 import { addFilterOptions, addRegistryOptions, addRunOptions, type CommonOptions } from './options.ts';
 import { createProgress } from './progress.ts';
 import { formatBytes, table } from './format.ts';
 import { ArchiveError, archiveHandler, resolveArchiveSettings, type ArchiveSettings } from '../worker/archive/archive.ts';
-import { UsageError } from './endpoints.ts';
 
 interface ArchiveOptions {
   format?: 'oci' | 'docker-archive';
@@ -35,6 +34,9 @@ function archiveSettingsFromOptions(options: ArchiveOptions): ArchiveSettings | 
 
 async function runCopy(mode: RunReport['mode'], options: CommonOptions & { includeUntagged?: boolean; asOf?: string; repositoryPrefix?: string; skipPolicies?: boolean; to?: string; from?: string } & ArchiveOptions) {
   const started = new Date();
+  if (options.repositoryPrefix !== undefined && !RestoreTarget.shape.repositoryPrefix.safeParse(options.repositoryPrefix).success) {
+    throw new UsageError(`--repository-prefix ${JSON.stringify(options.repositoryPrefix)} is not a valid repository prefix (lowercase path components, e.g. restored/)`);
+  }
   const archiveSettings = mode === 'backup' ? archiveSettingsFromOptions(options) : undefined;
   const store = openBackupStore((mode === 'backup' ? options.to : options.from)!, { asOf: options.asOf });
   if (options.passwordStdin) options.password = await readPasswordFromStdin();

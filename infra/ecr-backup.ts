@@ -23,7 +23,7 @@ import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { z } from 'zod';
-import { STACK_NAME_TAG, type ArchiveFormat } from '../schema/contract.ts';
+import { STACK_NAME_TAG, type ArchiveCompression, type ArchiveFormat } from '../schema/contract.ts';
 import { buildDefinition } from '../state-machine/definition.ts';
 import { PRUNE_ENV } from '../state-machine/lambdas/prune.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
@@ -102,6 +102,10 @@ export interface EcrBackupProps {
   readonly notificationEmail?: string;
   /** Archive format for new backups. @default 'oci' */
   readonly imageFormat?: ImageFormat;
+  /** docker-archive format: first key segment, `<label>/<repository>/<tag>.tar`. @default the region */
+  readonly archiveLabel?: string;
+  /** docker-archive format: compression of each tar. @default 'none' */
+  readonly archiveCompression?: ArchiveCompression;
   /** Listing Lambda batch limits: compressed image bytes per Fargate task. @default 10 GiB */
   readonly batchMaxBytes?: number;
   /** Listing Lambda batch limits: images per Fargate task. @default 100 */
@@ -272,6 +276,8 @@ export class EcrBackup extends Construct {
       [ENV.PROTECTED_REPOSITORIES]: JSON.stringify(props.repositories),
       [ENV.BATCH_MAX_BYTES]: String(props.batchMaxBytes ?? 10 * 1024 ** 3),
       [ENV.BATCH_MAX_IMAGES]: String(props.batchMaxImages ?? 100),
+      ...(props.archiveLabel !== undefined ? { [ENV.ARCHIVE_LABEL]: props.archiveLabel } : {}),
+      ...(props.archiveCompression !== undefined ? { [ENV.ARCHIVE_COMPRESSION]: props.archiveCompression } : {}),
     });
     this.summarizeFunction = this.handler('SummarizeRun', SUMMARIZE_HANDLER_ENTRY, retention, Duration.minutes(5), {
       ...commonEnv,

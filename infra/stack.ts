@@ -6,7 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
-import { ArchiveFormat } from '../schema/contract.ts';
+import { ArchiveCompression, ArchiveFormat, ArchiveLabel } from '../schema/contract.ts';
 import { EcrBackup, type EcrBackupProps } from './ecr-backup.ts';
 
 /** The JSON shape of the `ecrBackup` context value. */
@@ -32,6 +32,8 @@ export interface EcrBackupContext {
   failureTolerancePercent?: number;
   notificationEmail?: string;
   imageFormat?: string;
+  archiveLabel?: string;
+  archiveCompression?: string;
   runsRetentionDays?: number;
   batchMaxBytes?: number;
   batchMaxImages?: number;
@@ -64,6 +66,8 @@ export class EcrBackupStack extends Stack {
       failureTolerancePercent: config.failureTolerancePercent,
       notificationEmail: config.notificationEmail,
       imageFormat: config.imageFormat === undefined ? undefined : ArchiveFormat.parse(config.imageFormat),
+      archiveLabel: config.archiveLabel === undefined ? undefined : ArchiveLabel.parse(config.archiveLabel),
+      archiveCompression: config.archiveCompression === undefined ? undefined : ArchiveCompression.parse(config.archiveCompression),
       runsRetentionDays: config.runsRetentionDays,
       batchMaxBytes: config.batchMaxBytes,
       batchMaxImages: config.batchMaxImages,

@@ -2,13 +2,16 @@
 // Each component parses its environment once at start-up (`load*Environment`), so a misconfigured
 // deployment fails with one message naming every bad variable instead of halfway through a run.
 import { z } from 'zod';
-import { ArchiveFormat, describeIssues } from './contract.ts';
+import { ArchiveCompression, ArchiveFormat, ArchiveLabel, describeIssues } from './contract.ts';
 
 export const ENV = {
   /** `s3://<bucket>/<prefix>`: the backup store. Lambdas and worker. */
   STORE_URL: 'STORE_URL',
   /** Archive format for new backups (ArchiveFormat). Lambdas and worker. */
   IMAGE_FORMAT: 'IMAGE_FORMAT',
+  /** Listing Lambda: docker-archive label and compression for scheduled backups (the stack's props). */
+  ARCHIVE_LABEL: 'ARCHIVE_LABEL',
+  ARCHIVE_COMPRESSION: 'ARCHIVE_COMPRESSION',
   /** Worker: store-relative key of this task's WorkBatch; set per Fargate task by the Map. */
   BATCH_KEY: 'BATCH_KEY',
   /** Worker and Lambdas: the region they run in. */
@@ -63,6 +66,8 @@ const ListingEnvironment = z.object({
   [ENV.BATCH_MAX_BYTES]: z.coerce.number().int().positive().default(20 * 1024 ** 3),
   [ENV.BATCH_MAX_IMAGES]: z.coerce.number().int().positive().default(200),
   [ENV.IMAGE_FORMAT]: ArchiveFormat.default('oci'),
+  [ENV.ARCHIVE_LABEL]: ArchiveLabel.optional(),
+  [ENV.ARCHIVE_COMPRESSION]: ArchiveCompression.optional(),
 });
 
 const WorkerEnvironment = z.object({

@@ -214,6 +214,7 @@ describe('usage errors', () => {
     [['list', '--from', 'ftp://host/x'], /unsupported store URL scheme "ftp"/],
     [['backup', '--to', '/tmp/x', '--registry', 'http://registry.example.com'], /http/],
     [['backup', '--to', '/tmp/x', '--registry', 'http://127.0.0.1:1', '--username', 'u'], /--username needs --password-stdin/],
+    [['restore', '--from', '/tmp/x', '--registry', 'http://127.0.0.1:1', '--repository-prefix', '../evil/'], /--repository-prefix "..\/evil\/" is not a valid repository prefix/],
   ])('ecr-backup %j exits 2 with a clear message', async (args, message) => {
     const result = await runCli(args as string[], { env: env() });
     expect(result.exitCode).toBe(2);

@@ -33,6 +33,8 @@ const config: EcrBackupContext = {
   taskMemoryMiB: 8192,
   notificationEmail: 'ops@example.com',
   imageFormat: 'docker-archive',
+  archiveLabel: 'singapore',
+  archiveCompression: 'zstd',
   runsRetentionDays: 14,
 };
 
@@ -116,7 +118,9 @@ describe('Lambdas', () => {
       Environment: { Variables: { FAILURE_TOLERANCE_PERCENT: '12', METRICS_NAMESPACE: 'EcrBackup', TOPIC_ARN: Match.anyValue() } },
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: { PROTECTED_REPOSITORIES: JSON.stringify(config.repositories), IMAGE_FORMAT: 'docker-archive' } },
+      Environment: {
+        Variables: { PROTECTED_REPOSITORIES: JSON.stringify(config.repositories), IMAGE_FORMAT: 'docker-archive', ARCHIVE_LABEL: 'singapore', ARCHIVE_COMPRESSION: 'zstd' },
+      },
     });
     const bundles = fs.readdirSync(app.outdir).filter((d) => d.startsWith('asset.') && fs.existsSync(path.join(app.outdir, d, 'index.mjs')));
     expect(bundles.length).toBeGreaterThanOrEqual(2);

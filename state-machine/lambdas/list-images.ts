@@ -39,7 +39,15 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
   };
   // Backup: the stored form (docker-archive settings resolved here, so every batch agrees).
   const format = input.mode === 'backup' ? (input.format ?? env[ENV.IMAGE_FORMAT]) : undefined;
-  const archive = format === 'docker-archive' ? resolveArchiveSettings({ ...input, region: env[ENV.AWS_REGION] }) : undefined;
+  const archive =
+    format === 'docker-archive'
+      ? resolveArchiveSettings({
+          ...input,
+          label: input.label ?? env[ENV.ARCHIVE_LABEL],
+          compression: input.compression ?? env[ENV.ARCHIVE_COMPRESSION],
+          region: env[ENV.AWS_REGION],
+        })
+      : undefined;
   let items: WorkItem[];
   let unchangedCount = 0;
   if (input.mode === 'backup') {
