@@ -289,7 +289,7 @@ export class EcrBackup extends Construct {
     const protectedRepos = repositoryArns(stack, props.repositories, stack.region);
     const allReposHere = repositoryArns(stack, ['**'], stack.region);
 
-    // Listing: read ECR metadata of the protected repositories, read the catalog, write the run's batches.
+    // Listing: read ECR metadata of the protected repositories, read the catalog, write the run's batches...
     const listRole = this.listFunction.role!;
     listRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'ListRepositories', actions: ['ecr:DescribeRepositories'], resources: allReposHere }),
@@ -298,6 +298,17 @@ export class EcrBackup extends Construct {
       new iam.PolicyStatement({ sid: 'ListImages', actions: ['ecr:DescribeImages', 'ecr:ListImages'], resources: protectedRepos }),
     );
     this.grantStore(listRole, { read: ['catalog/', 'runs/'], write: ['runs/'] });
+    // ...and record every planned repository's settings (catalog/<repository>/_settings/<time>.json).
+    listRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadRepositorySettings',
+        actions: ['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource'],
+        resources: protectedRepos,
+      }),
+    );
+    listRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'RecordRepositorySettings', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_settings/*`)] }),
+    );
 
     // Summary: read the run's results, write its report, publish metrics and notifications.
     const summarizeRole = this.summarizeFunction.role!;
@@ -371,7 +382,8 @@ export class EcrBackup extends Construct {
     this.backupTaskDefinition = backup.taskDefinition;
     this.restoreTaskDefinition = restore.taskDefinition;
 
-    // Backup worker: pull from the protected repositories, read their settings, write the store.
+    // Backup worker: pull from the protected repositories and write the store (their settings are
+    // recorded by the listing Lambda, once per run).
     const ecrAuth = new iam.PolicyStatement({ sid: 'RegistryLogin', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] });
     backup.role.addToPrincipalPolicy(ecrAuth);
     backup.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ListRepositories', actions: ['ecr:DescribeRepositories'], resources: allReposHere }));
@@ -384,9 +396,6 @@ export class EcrBackup extends Construct {
           'ecr:BatchCheckLayerAvailability',
           'ecr:DescribeImages',
           'ecr:ListImages',
-          'ecr:GetRepositoryPolicy',
-          'ecr:GetLifecyclePolicy',
-          'ecr:ListTagsForResource',
         ],
         resources: protectedRepos,
       }),

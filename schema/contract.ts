@@ -230,6 +230,8 @@ export const ListingOutput = z.object({
   itemCount: z.number().int().nonnegative(),
   /** Images skipped at listing time because the store already holds them under the same tag. */
   unchangedCount: z.number().int().nonnegative(),
+  /** Backup (not a dry run): repositories whose new or changed settings the listing recorded in the store. */
+  settingsRecorded: z.number().int().nonnegative().optional(),
 });
 export type ListingOutput = z.infer<typeof ListingOutput>;
 
@@ -242,6 +244,10 @@ export const runKeys = {
   result: (runId: string, batch: number, item: number) =>
     `runs/${runId}/results/${String(batch).padStart(6, '0')}/${String(item).padStart(6, '0')}.json`,
   report: (runId: string) => `runs/${runId}/report.json`,
+  notesDir: (runId: string) => `runs/${runId}/notes/`,
+  /** A JSON array of RepositoryNote: one per worker batch (`<index>.json`) and the listing's (`listing.json`). */
+  notes: (runId: string, source: number | 'listing') =>
+    `runs/${runId}/notes/${typeof source === 'number' ? String(source).padStart(6, '0') : source}.json`,
 };
 
 /** The tag the EcrBackup construct puts on its state machine, naming its stack (`run --stack`). */

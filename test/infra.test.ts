@@ -136,6 +136,24 @@ describe('IAM', () => {
     expect(actions).not.toContain('ecr:GetDownloadUrlForLayer');
   });
 
+  it('leaves repository settings to the listing Lambda: the backup task cannot read policies', () => {
+    const actions = actionsOfRole(stack.backup.backupTaskDefinition.taskRole);
+    for (const a of ['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource']) expect(actions).not.toContain(a);
+  });
+
+  it('lets the listing Lambda read the protected repositories\' settings and write only settings records to catalog/', () => {
+    const statements = statementsOf(stack.backup.listFunction.role!);
+    const settings = statements.find((s) => actionsOf(s).includes('ecr:GetLifecyclePolicy'))!;
+    expect(actionsOf(settings).sort()).toEqual(['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource']);
+    const resources = JSON.stringify(stack.resolve(settings.Resource));
+    expect(resources).toContain(':repository/team-a/*');
+    expect(resources).toContain(':repository/shared/base');
+    const writes = statements.filter((s) => actionsOf(s).includes('s3:PutObject')).flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    const written = writes.map((r) => JSON.stringify(stack.resolve(r)));
+    expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_settings/*'))).toBe(true);
+    for (const r of written) expect(r).toMatch(/\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*)"/);
+  });
+
   it('lets the backup task pull the protected repositories but never push', () => {
     const role = stack.backup.backupTaskDefinition.taskRole;
     const statements = statementsOf(role);

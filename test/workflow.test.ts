@@ -6,7 +6,7 @@
 // Digests are read back with skopeo, an independent client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, PutImageCommand, PutLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { cleanupFixtures, inspectRaw, pushImage, pushMultiArchIndex, type PushedImage } from './harness/fixtures.ts';
@@ -106,6 +106,13 @@ async function catalog(bucket: string): Promise<Record<string, Record<string, st
   return out;
 }
 
+/** The keys of a repository's settings records in the store. */
+async function settingsFiles(bucket: string, repository: string): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const object of store(bucket).objects.list(`catalog/${repository}/_settings/`)) keys.push(object.key);
+  return keys;
+}
+
 /** The filtered backup of team/app into wf-filtered, run once (test 1 asserts it, the restore reuses the store). */
 let filteredBackup: Promise<LocalExecution> | undefined;
 const backUpTeamApp = () => (filteredBackup ??= run({ mode: 'backup', repositories: ['team/app'] }, 'wf-filtered'));
@@ -154,9 +161,26 @@ describe('the synthesized workflow, run locally', () => {
       'team/lib': { '1.0': pushed.lib!.digest },
     });
 
+    // The listing recorded both repositories' settings; the workers did not record them again.
+    expect(listing(first)).toMatchObject({ settingsRecorded: 2 });
+    expect((await report('wf-scheduled', first.name)).repositoryNotes).toEqual([
+      { repository: 'team/app', action: 'recorded' },
+      { repository: 'team/lib', action: 'recorded' },
+    ]);
+    expect(await settingsFiles('wf-scheduled', 'team/lib')).toHaveLength(1);
+
+    // No image changes, but team/lib got a lifecycle policy: the next run records its new settings.
+    const lifecyclePolicyText = JSON.stringify({ rules: [{ rulePriority: 1, selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 7 }, action: { type: 'expire' } }] });
+    await ecr.send(new PutLifecyclePolicyCommand({ repositoryName: 'team/lib', lifecyclePolicyText }));
     const second = await run({}, 'wf-scheduled');
     expect(second.status, explain(second)).toBe('SUCCEEDED');
-    expect(listing(second)).toMatchObject({ batchCount: 0, itemCount: 0, unchangedCount: 3 });
+    expect(listing(second)).toMatchObject({ batchCount: 0, itemCount: 0, unchangedCount: 3, settingsRecorded: 1 });
+    expect((await report('wf-scheduled', second.name)).repositoryNotes).toEqual([
+      { repository: 'team/app', action: 'unchanged' },
+      { repository: 'team/lib', action: 'recorded' },
+    ]);
+    expect(await settingsFiles('wf-scheduled', 'team/lib')).toHaveLength(2);
+    expect(await store('wf-scheduled').repositorySettings('team/lib')).toMatchObject({ lifecyclePolicy: lifecyclePolicyText });
     expect(second.statesEntered).toEqual([STATE.list, STATE.anythingToCopy, STATE.summarize]);
     expect(second.workers).toEqual([]);
     expect(second.output).toMatchObject({ counts: { images: 3, unchanged: 3, copied: 0, failed: 0, bytesCopied: 0 } });
@@ -179,6 +203,10 @@ describe('the synthesized workflow, run locally', () => {
     for (const child of pushed.multi!.children) {
       expect((await inspectRaw(`${freshRegistry.host}/restored/team/app@${child.digest}`, ECR_AUTH)).digest).toBe(child.digest);
     }
+    // The worker's repository notes reach the run report.
+    expect((await report('wf-filtered', execution.name)).repositoryNotes).toEqual([
+      { repository: 'team/app', targetRepository: 'restored/team/app', action: 'created', settingsApplied: true },
+    ]);
     // The restore created the repository through the ECR API and pushed to the fresh registry only.
     const repositories = await ecr.send(new DescribeRepositoriesCommand({}));
     expect(repositories.repositories?.map((r) => r.repositoryName)).toContain('restored/team/app');

@@ -1,8 +1,9 @@
 // Fargate entrypoint. Reads the WorkBatch at BATCH_KEY from the store, copies its images (backup:
 // ECR -> store; restore: store -> the target ECR registry) and writes one result object per image
-// as each finishes, so a task that dies part-way still leaves what it did. Exits non-zero only when
-// the batch could not run at all; failed images are results, not task failures.
-import { WorkBatch, runKeys } from '../schema/contract.ts';
+// as each finishes, so a task that dies part-way still leaves what it did, and at the end the
+// batch's repository notes (restore: repositories created or compared) for the run report. Exits
+// non-zero only when the batch could not run at all; failed images are results, not task failures.
+import { WorkBatch, runKeys, type RepositoryNote } from '../schema/contract.ts';
 import { ENV, loadWorkerEnvironment } from '../schema/environment.ts';
 import { copyImages } from './engine/run.ts';
 import { archiveHandler } from './archive/archive.ts';
@@ -27,6 +28,7 @@ async function main(): Promise<void> {
   const [source, destination] =
     batch.mode === 'backup' ? [ecr(), store] : [batch.asOf ? store.atTime(new Date(batch.asOf)) : store, ecr()];
 
+  const notes: RepositoryNote[] = [];
   const results = await copyImages({
     source,
     destination,
@@ -34,7 +36,10 @@ async function main(): Promise<void> {
     repositoryPrefix: batch.target?.repositoryPrefix,
     dryRun: batch.dryRun,
     skipPolicies: batch.skipPolicies,
+    // The listing Lambda recorded every planned repository's settings already.
+    recordSettings: false,
     onRepositoryNote: (note) => {
+      notes.push(note);
       const attention = Boolean(note.problems?.length || note.differences?.length);
       log(attention ? 'warn' : 'info', `repository settings ${note.action}`, { runId, batch: batch.index, ...note });
     },
@@ -51,6 +56,13 @@ async function main(): Promise<void> {
       log(result.status === 'failed' ? 'error' : 'info', `image ${result.status}`, { runId, batch: batch.index, ...result });
     },
   });
+  // The summary Lambda merges every batch's notes into the run report.
+  // A lost notes file costs the report its settings notes (they are in this log), not the batch.
+  if (notes.length) {
+    await store.writeJson(runKeys.notes(runId, batch.index), notes).catch((error: unknown) => {
+      log('warn', 'cannot write the repository notes', { runId, batch: batch.index, error });
+    });
+  }
   const failed = results.filter((r) => r.status === 'failed').length;
   log('info', 'batch finished', { runId, batch: batch.index, images: results.length, failed });
 }

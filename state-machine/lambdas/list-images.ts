@@ -2,9 +2,10 @@
 // catalog for a restore), leaves out images the store already holds under the same tag, and writes
 // the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
 // 256 KiB, and an account may hold tens of thousands of tags.
-import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type ArchiveFormat, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
+import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type ArchiveFormat, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
 import { planImages } from '../../worker/engine/plan.ts';
+import { recordRepositorySettings } from '../../worker/engine/run.ts';
 import { mapLimited } from '../../worker/limiter.ts';
 import { EcrEndpoint } from '../../worker/registry/ecr.ts';
 import { openBackupStore } from '../../worker/store/url.ts';
@@ -50,6 +51,7 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
       : undefined;
   let items: WorkItem[];
   let unchangedCount = 0;
+  let settingsRecorded: number | undefined;
   if (input.mode === 'backup') {
     const source = new EcrEndpoint({ region: env[ENV.AWS_REGION], registryUrl: env[ENV.ECR_REGISTRY_URL] });
     // planImages leaves the digest out of tagged items; the ECR listing it read has it.
@@ -57,6 +59,9 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
     const listed = await planImages(recordingListings(source, seen), filters);
     items = await withoutUnchanged(store, listed, seen, { format: format!, ...(archive ? { settings: archive } : {}) });
     unchangedCount = listed.length - items.length;
+    // Every planned repository's settings, whether or not any of its images changed (the workers
+    // only see repositories with work, and leave settings to this step).
+    if (!input.dryRun) settingsRecorded = await recordSettings(source, store, runId, [...seen.keys()].sort());
   } else {
     items = await planImages(input.asOf ? store.atTime(new Date(input.asOf)) : store, filters);
   }
@@ -91,9 +96,33 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
     batchCount: refs.length,
     itemCount: items.length,
     unchangedCount,
+    ...(settingsRecorded !== undefined ? { settingsRecorded } : {}),
   };
   log('info', 'listed images', { ...output });
   return ListingOutput.parse(output);
+}
+
+/**
+ * Records the repositories' settings in the store (only new or changed ones are written) and the
+ * notes in runs/<run>/notes/listing.json for the run report. Never fails the listing: a repository
+ * whose settings could not be read or recorded is an `unrecorded` note, logged as a warning.
+ * Returns how many repositories got a new settings record.
+ */
+async function recordSettings(source: ImageEndpoint, store: BackupStore, runId: string, repositories: string[]): Promise<number> {
+  const notes = (await mapLimited(repositories, 8, (repository) => recordRepositorySettings(source, store, repository))).filter(
+    (note): note is RepositoryNote => note !== undefined,
+  );
+  for (const note of notes) {
+    if (note.problems?.length) log('warn', `repository settings ${note.action}`, { runId, ...note });
+  }
+  if (notes.length) {
+    try {
+      await store.writeJson(runKeys.notes(runId, 'listing'), notes);
+    } catch (error) {
+      log('warn', 'cannot write the repository notes', { runId, error });
+    }
+  }
+  return notes.filter((n) => n.action === 'recorded').length;
 }
 
 /** The endpoint, remembering each repository's listing (tag -> current digest) as planImages reads it. */

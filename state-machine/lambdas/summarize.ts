@@ -4,7 +4,7 @@
 // tolerance, with the counts in the cause.
 import { CloudWatchClient, PutMetricDataCommand, StandardUnit } from '@aws-sdk/client-cloudwatch';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { BatchRef, ImageResult, ListingOutput, WorkBatch, runKeys, type RunCounts, type RunReport } from '../../schema/contract.ts';
+import { BatchRef, ImageResult, ListingOutput, RepositoryNote, WorkBatch, runKeys, type RunCounts, type RunReport } from '../../schema/contract.ts';
 import { ENV, loadSummaryEnvironment } from '../../schema/environment.ts';
 import { buildReport, writeRunReport } from '../../worker/engine/report.ts';
 import { uncopiedResult } from '../../worker/engine/run.ts';
@@ -41,6 +41,8 @@ export async function handler(event: SummarizeEvent): Promise<SummaryOutput> {
   // Images the listing found already backed up are part of the run's picture, not of its work.
   report.counts.images += listing.unchangedCount;
   report.counts.unchanged += listing.unchangedCount;
+  const notes = await collectNotes(store, listing.runId);
+  if (notes.length) report.repositoryNotes = notes;
   const { json: reportKey } = await writeRunReport(store.objects, report);
   log('info', 'run summarized', { runId: listing.runId, ...report.counts });
 
@@ -88,6 +90,26 @@ async function collectResults(store: BackupStore, listing: ListingOutput, mapFai
     });
   });
   return perBatch.flat();
+}
+
+/**
+ * The repository notes the listing (settings recorded) and the workers (repositories created or
+ * compared) wrote under runs/<run>/notes/, sorted by repository. A missing or unreadable file costs
+ * the report its notes (the writer logged them), not the summary.
+ */
+async function collectNotes(store: BackupStore, runId: string): Promise<RepositoryNote[]> {
+  const keys: string[] = [];
+  for await (const object of store.objects.list(runKeys.notesDir(runId))) if (object.key.endsWith('.json')) keys.push(object.key);
+  const perFile = await mapLimited(keys, 8, async (key) => {
+    try {
+      return RepositoryNote.array().parse(await store.readJson(key));
+    } catch (error) {
+      log('warn', 'cannot read repository notes', { runId, key, error });
+      return [];
+    }
+  });
+  const name = (n: RepositoryNote) => `${n.repository}\u0000${n.targetRepository ?? ''}`;
+  return perFile.flat().sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
 }
 
 async function publishMetrics(namespace: string, report: RunReport): Promise<void> {

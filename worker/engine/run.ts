@@ -20,6 +20,11 @@ export interface CopyRunOptions {
   /** Restore: create missing repositories without their recorded lifecycle and repository policies. */
   skipPolicies?: boolean;
   onProgress?: (event: ProgressEvent) => void;
+  /**
+   * Backup into a store: record each repository's settings with its first image (default true). The
+   * workflow's listing Lambda records them for every planned repository, so its workers pass false.
+   */
+  recordSettings?: boolean;
   /** Called once per repository whose settings were recorded (backup into a store) or applied/compared (restore). */
   onRepositoryNote?: (note: RepositoryNote) => void;
   /** Called as each image finishes, with its position in `items`. */
@@ -71,40 +76,22 @@ export async function copyImages(options: CopyRunOptions): Promise<ImageResult[]
   // source's settings in the store; a restore creates the target with the recorded ones (or compares
   // them with an existing target). Settings never fail an image; only a failed creation does.
   async function prepareRepository(sourceName: string, targetName: string): Promise<void> {
-    const wanted = destination.recordRepositorySettings || destination.ensureRepository;
-    const problems: string[] = [];
-    let settings: RepositorySettings | undefined;
-    if (wanted && source.repositorySettings) {
-      try {
-        settings = await source.repositorySettings(sourceName);
-      } catch (error) {
-        problems.push(`cannot read repository settings: ${errorMessage(error)}`);
-      }
-    }
-    const note = (fields: Omit<RepositoryNote, 'repository' | 'targetRepository'>) => {
-      const all = [...problems, ...(fields.problems ?? [])];
-      options.onRepositoryNote?.({
-        repository: sourceName,
-        ...(targetName !== sourceName ? { targetRepository: targetName } : {}),
-        ...fields,
-        ...(all.length ? { problems: all } : {}),
-      });
-    };
-    if (destination.recordRepositorySettings && source.repositorySettings) {
-      let recorded: boolean | undefined;
-      if (settings) {
-        try {
-          recorded = await destination.recordRepositorySettings(targetName, settings);
-        } catch (error) {
-          problems.push(`cannot record repository settings: ${errorMessage(error)}`);
-        }
-      }
-      if (recorded !== undefined) note({ action: recorded ? 'recorded' : 'unchanged' });
-      else if (problems.length) note({ action: 'unrecorded' });
+    if (options.recordSettings !== false) {
+      const recorded = await recordRepositorySettings(source, destination, sourceName, targetName);
+      if (recorded) options.onRepositoryNote?.(recorded);
     }
     if (destination.ensureRepository) {
+      const problems: string[] = [];
+      let settings: RepositorySettings | undefined;
+      if (source.repositorySettings) {
+        try {
+          settings = await source.repositorySettings(sourceName);
+        } catch (error) {
+          problems.push(`cannot read repository settings: ${errorMessage(error)}`);
+        }
+      }
       const outcome = await destination.ensureRepository(targetName, settings, { skipPolicies: options.skipPolicies });
-      if (outcome) note(outcome);
+      if (outcome) options.onRepositoryNote?.(repositoryNote(sourceName, targetName, outcome, problems));
     }
   }
   return mapLimited(items, options.imageConcurrency ?? 4, async (item, index) => {
@@ -129,6 +116,54 @@ export async function copyImages(options: CopyRunOptions): Promise<ImageResult[]
     if (archived) return archived;
     return copier.copyImage(sourceRepository, destinationRepository, ref);
   }
+}
+
+/**
+ * Backup: reads a repository's settings from the source and records them in the destination (a
+ * store) when they changed. The one path for both the copy engine (per repository, with its first
+ * image) and the workflow's listing Lambda (every planned repository). Never throws: a failure is an
+ * `unrecorded` note with the problem. Undefined when the source or destination has no settings.
+ */
+export async function recordRepositorySettings(
+  source: ImageEndpoint,
+  destination: ImageEndpoint,
+  sourceName: string,
+  targetName = sourceName,
+): Promise<RepositoryNote | undefined> {
+  if (!destination.recordRepositorySettings || !source.repositorySettings) return undefined;
+  const problems: string[] = [];
+  let recorded: boolean | undefined;
+  let settings: RepositorySettings | undefined;
+  try {
+    settings = await source.repositorySettings(sourceName);
+  } catch (error) {
+    problems.push(`cannot read repository settings: ${errorMessage(error)}`);
+  }
+  if (settings) {
+    try {
+      recorded = await destination.recordRepositorySettings(targetName, settings);
+    } catch (error) {
+      problems.push(`cannot record repository settings: ${errorMessage(error)}`);
+    }
+  }
+  if (recorded !== undefined) return repositoryNote(sourceName, targetName, { action: recorded ? 'recorded' : 'unchanged' }, problems);
+  if (problems.length) return repositoryNote(sourceName, targetName, { action: 'unrecorded' }, problems);
+  return undefined;
+}
+
+function repositoryNote(
+  sourceName: string,
+  targetName: string,
+  fields: Omit<RepositoryNote, 'repository' | 'targetRepository'>,
+  problems: readonly string[],
+): RepositoryNote {
+  const all = [...problems, ...(fields.problems ?? [])];
+  return {
+    repository: sourceName,
+    ...(targetName !== sourceName ? { targetRepository: targetName } : {}),
+    ...fields,
+    ...(all.length ? { problems: all } : {}),
+  };
 }
 
 const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
