@@ -2,7 +2,6 @@
 // and reads from (restore) a store exactly as it does a registry. The key layout, the record format
 // and the crash-safety invariant are documented in layout.ts.
 import type { Readable } from 'node:stream';
-import { finished } from 'node:stream/promises';
 import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
 import { assertDigest, digestHex } from '../model/digest.ts';
 import { blobsOf, childManifests, isIndex, manifestFromBytes, MediaType, type Descriptor, type Manifest } from '../model/manifest.ts';
@@ -370,22 +369,20 @@ export class BackupRepository implements ImageRepository {
     return this.store.hasContent(descriptor);
   }
 
+  /**
+   * Writes the blob. No existence check here: the copy engine has just asked hasBlob, and a
+   * concurrent writer of the same digest writes the same bytes to the same key.
+   */
   async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
     try {
       this.store.assertWritable();
-      if (await this.store.hasContent(descriptor)) {
-        // Another copy got here first. Drain rather than destroy: the caller is still piping into
-        // `body` and would take a destroyed stream for a failed transfer.
-        body.resume();
-        await finished(body);
-        return;
-      }
     } catch (error) {
       body.destroy();
       throw error;
     }
     await this.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size } });
   }
+
 
   async putManifest(manifest: Manifest, ref?: ImageReference): Promise<void> {
     this.store.assertWritable();

@@ -13,7 +13,6 @@ import {
   assertPrefix,
   InvalidKeyError,
   NotFoundError,
-  type DeleteManyResult,
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
@@ -185,20 +184,6 @@ export class FileSystemObjectStore implements ObjectStore {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;
       throw error;
     }
-  }
-
-  /** One unlink per key. Emptied directories stay: removing one could race a concurrent put into it. */
-  async deleteMany(keys: readonly string[]): Promise<DeleteManyResult> {
-    const result: DeleteManyResult = { deleted: [], locked: [], failed: [] };
-    for (const key of keys) {
-      try {
-        await this.delete(key);
-        result.deleted.push({ key });
-      } catch (error) {
-        result.failed.push({ key, error: error instanceof Error ? error.message : String(error) });
-      }
-    }
-    return result;
   }
 }
 
