@@ -44,7 +44,11 @@ export interface ImageRepository {
    * cross-repository mount from another repository known to hold it). False when it could not.
    */
   mountBlob?(descriptor: Descriptor): Promise<boolean>;
-  /** Stores a blob. Must commit nothing when `body` errors (digest mismatch, reset, abort). */
+  /**
+   * Stores a blob, verifying `body` against the descriptor's size and sha256 on the way (the store
+   * while writing, the registry client before its final PUT). Commits nothing when the content does
+   * not match or `body` errors (reset, abort). This is the digest check of every copy.
+   */
   putBlob(descriptor: Descriptor, body: Readable): Promise<void>;
   /**
    * Stores a manifest by digest, bytes as given. `ref` is the reference the image was copied by:
