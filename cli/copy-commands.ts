@@ -2,8 +2,10 @@
 import { Option, type Command } from 'commander';
 import { buildReport, newRunId, writeRunReport } from '../worker/engine/report.ts';
 import { copyImages } from '../worker/engine/run.ts';
+import { runBackup } from '../worker/engine/backup.ts';
+import type { ProgressEvent } from '../worker/engine/copy.ts';
 import { planImages } from '../worker/engine/plan.ts';
-import { RestoreTarget, type ImageResult, type RepositoryNote, type RunReport } from '../schema/contract.ts';
+import { RestoreTarget, type DeletedTag, type ImageResult, type RepositoryNote, type RunReport } from '../schema/contract.ts';
 import { openBackupStore, openRegistry, readPasswordFromStdin, UsageError } from './endpoints.ts';
 import { addFilterOptions, addRegistryOptions, addRunOptions, type CommonOptions } from './options.ts';
 import { createProgress } from './progress.ts';
@@ -42,31 +44,58 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
   if (options.passwordStdin) options.password = await readPasswordFromStdin();
   const registry = openRegistry(options);
   const [source, destination] = mode === 'backup' ? [registry, store] : [store, registry];
-  const items = await planImages(source, {
+  const filters = {
     repositories: options.repositories,
     tags: options.tags,
     excludeTags: options.excludeTags,
     includeUntagged: options.includeUntagged,
-  });
-  const progress = createProgress(items.length, { quiet: Boolean(options.json) });
+  };
+  const quiet = Boolean(options.json);
+  let progress = createProgress(0, { quiet });
+  const onProgress = (event: ProgressEvent) => progress.onEvent(event);
+  const archive = archiveHandler({ mode, source, destination, format: options.format, settings: archiveSettings, onProgress });
   const repositoryNotes: RepositoryNote[] = [];
-  const results = await copyImages({
-    source,
-    destination,
-    items,
-    repositoryPrefix: options.repositoryPrefix,
-    imageConcurrency: options.concurrency,
-    blobConcurrency: options.concurrency * 2,
-    dryRun: options.dryRun,
-    skipPolicies: options.skipPolicies,
-    onProgress: (event) => progress.onEvent(event),
-    onRepositoryNote: (note) => repositoryNotes.push(note),
-    archive: archiveHandler({ mode, source, destination, format: options.format, settings: archiveSettings, onProgress: (event) => progress.onEvent(event) }),
-  });
+  let outcome: { planned: number; results: ImageResult[]; deleted: DeletedTag[] };
+  if (mode === 'backup') {
+    // Unchanged images are left out before copying; tags gone from the source are recorded.
+    const backup = await runBackup({
+      source,
+      store,
+      filters,
+      ...(options.format ? { format: options.format } : {}),
+      ...(archiveSettings ? { archiveSettings } : {}),
+      dryRun: options.dryRun,
+      imageConcurrency: options.concurrency,
+      blobConcurrency: options.concurrency * 2,
+      onProgress,
+      onPlanned: (work) => (progress = createProgress(work.length, { quiet })),
+      archive,
+    });
+    repositoryNotes.push(...backup.notes);
+    outcome = backup;
+  } else {
+    const items = await planImages(source, filters);
+    progress = createProgress(items.length, { quiet });
+    const results = await copyImages({
+      source,
+      destination,
+      items,
+      repositoryPrefix: options.repositoryPrefix,
+      imageConcurrency: options.concurrency,
+      blobConcurrency: options.concurrency * 2,
+      dryRun: options.dryRun,
+      skipPolicies: options.skipPolicies,
+      onProgress,
+      onRepositoryNote: (note) => repositoryNotes.push(note),
+      archive,
+    });
+    outcome = { planned: items.length, results, deleted: [] };
+  }
   progress.finish();
-  const report: RunReport = buildReport(newRunId('cli'), mode, started, results);
+  const report: RunReport = buildReport(newRunId('cli'), mode, started, outcome.results);
+  if (outcome.deleted.length) report.deletedAtSource = outcome.deleted;
   if (repositoryNotes.length) report.repositoryNotes = repositoryNotes.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
-  if (!options.dryRun && items.length > 0) await writeRunReport(store.objects, report);
+  if (!options.dryRun && (outcome.planned > 0 || outcome.deleted.length > 0)) await writeRunReport(store.objects, report);
   printRunSummary(report, source.description, destination.description, options);
   if (report.counts.failed > 0) process.exitCode = 1;
 }
@@ -88,6 +117,7 @@ function printRunSummary(report: RunReport, from: string, to: string, options: C
       `${c.failed} failed; ${formatBytes(c.bytesCopied)} copied, ${formatBytes(c.bytesDeduplicated)} already present\n`,
   );
   for (const failure of report.failures) process.stdout.write(`  failed: ${failure.error}\n`);
+  for (const d of report.deletedAtSource ?? []) process.stdout.write(`  deleted at source since the last run: ${d.repository}:${d.tag} (was ${d.lastDigest})\n`);
   for (const line of archiveLines(report)) process.stdout.write(`  ${line}\n`);
   for (const line of repositoryNoteLines(report.repositoryNotes ?? [])) process.stdout.write(`  ${line}\n`);
 }

@@ -155,6 +155,21 @@ export const RepositoryNote = z.object({
 });
 export type RepositoryNote = z.infer<typeof RepositoryNote>;
 
+/**
+ * A tag a backup found deleted at the source (present in the store's latest state, absent from the
+ * source's listing of its repository). The store keeps a tombstone at `deletedAt`; restoring
+ * `--as-of` an earlier time still restores the tag at `lastDigest`.
+ */
+export const DeletedTag = z.object({
+  repository: z.string(),
+  tag: z.string(),
+  /** The digest the tag held in its last backup before the deletion. */
+  lastDigest: z.string(),
+  /** When the run recorded the deletion (the tombstone's time), ISO 8601. */
+  deletedAt: z.string(),
+});
+export type DeletedTag = z.infer<typeof DeletedTag>;
+
 export const RunReport = z.object({
   runId: z.string(),
   mode: z.enum(['backup', 'restore']),
@@ -165,6 +180,8 @@ export const RunReport = z.object({
   results: z.array(ImageResult),
   /** One entry per repository whose settings the run recorded, applied or compared. */
   repositoryNotes: z.array(RepositoryNote).optional(),
+  /** Backup: tags deleted at the source since the last run (each recorded once, as a tombstone). */
+  deletedAtSource: z.array(DeletedTag).optional(),
 });
 export type RunReport = z.infer<typeof RunReport>;
 
@@ -232,6 +249,8 @@ export const ListingOutput = z.object({
   unchangedCount: z.number().int().nonnegative(),
   /** Backup (not a dry run): repositories whose new or changed settings the listing recorded in the store. */
   settingsRecorded: z.number().int().nonnegative().optional(),
+  /** Backup (not a dry run): tags found deleted at the source and recorded as such (listed in runKeys.deleted). */
+  deletedCount: z.number().int().nonnegative().optional(),
 });
 export type ListingOutput = z.infer<typeof ListingOutput>;
 
@@ -244,6 +263,8 @@ export const runKeys = {
   result: (runId: string, batch: number, item: number) =>
     `runs/${runId}/results/${String(batch).padStart(6, '0')}/${String(item).padStart(6, '0')}.json`,
   report: (runId: string) => `runs/${runId}/report.json`,
+  /** A JSON array of DeletedTag: what the listing recorded as deleted at the source. */
+  deleted: (runId: string) => `runs/${runId}/deleted.json`,
   notesDir: (runId: string) => `runs/${runId}/notes/`,
   /** A JSON array of RepositoryNote: one per worker batch (`<index>.json`) and the listing's (`listing.json`). */
   notes: (runId: string, source: number | 'listing') =>

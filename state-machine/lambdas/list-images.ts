@@ -2,7 +2,7 @@
 // catalog for a restore), leaves out images the store already holds under the same tag, and writes
 // the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
 // 256 KiB, and an account may hold tens of thousands of tags.
-import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type ArchiveFormat, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
+import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
 import { planImages } from '../../worker/engine/plan.ts';
 import { recordRepositorySettings } from '../../worker/engine/run.ts';
@@ -12,9 +12,10 @@ import { openBackupStore } from '../../worker/store/url.ts';
 import type { BackupStore } from '../../worker/store/backup-store.ts';
 import { S3ObjectStore } from '../../worker/store/s3.ts';
 import { log } from '../../worker/log.ts';
-import type { ImageEndpoint, ImageListing, ImageRepository } from '../../worker/model/endpoint.ts';
+import type { ImageEndpoint, ImageListing } from '../../worker/model/endpoint.ts';
 import { batchItems } from '../batching.ts';
-import { listingIsCurrent, resolveArchiveSettings, type ArchiveSettings } from '../../worker/archive/settings.ts';
+import { resolveArchiveSettings } from '../../worker/archive/settings.ts';
+import { recordingListings, splitUnchanged } from '../../worker/engine/unchanged.ts';
 
 export interface ListImagesEvent {
   /** The execution ARN (`$$.Execution.Id`); its last segment, the execution name, is the run id. */
@@ -52,13 +53,20 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
   let items: WorkItem[];
   let unchangedCount = 0;
   let settingsRecorded: number | undefined;
+  let deletedCount: number | undefined;
   if (input.mode === 'backup') {
     const source = new EcrEndpoint({ region: env[ENV.AWS_REGION], registryUrl: env[ENV.ECR_REGISTRY_URL] });
     // planImages leaves the digest out of tagged items; the ECR listing it read has it.
     const seen = new Map<string, ImageListing[]>();
     const listed = await planImages(recordingListings(source, seen), filters);
-    items = await withoutUnchanged(store, listed, seen, { format: format!, ...(archive ? { settings: archive } : {}) });
-    unchangedCount = listed.length - items.length;
+    const split = await splitUnchanged(source, store, listed, seen, { format: format!, ...(archive ? { settings: archive } : {}), recordDeletions: !input.dryRun });
+    items = split.work;
+    unchangedCount = split.unchanged.length;
+    if (!input.dryRun) {
+      deletedCount = split.deleted.length;
+      // The summary puts these in the run report; a lost file costs the report its list (the tombstones stay).
+      await store.writeJson(runKeys.deleted(runId), split.deleted).catch((error: unknown) => log('warn', 'cannot write the deleted tags', { runId, error }));
+    }
     // Every planned repository's settings, whether or not any of its images changed (the workers
     // only see repositories with work, and leave settings to this step).
     if (!input.dryRun) settingsRecorded = await recordSettings(source, store, runId, [...seen.keys()].sort());
@@ -97,6 +105,7 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
     itemCount: items.length,
     unchangedCount,
     ...(settingsRecorded !== undefined ? { settingsRecorded } : {}),
+    ...(deletedCount !== undefined ? { deletedCount } : {}),
   };
   log('info', 'listed images', { ...output });
   return ListingOutput.parse(output);
@@ -123,43 +132,4 @@ async function recordSettings(source: ImageEndpoint, store: BackupStore, runId: 
     }
   }
   return notes.filter((n) => n.action === 'recorded').length;
-}
-
-/** The endpoint, remembering each repository's listing (tag -> current digest) as planImages reads it. */
-function recordingListings(source: ImageEndpoint, seen: Map<string, ImageListing[]>): ImageEndpoint {
-  return {
-    description: source.description,
-    listRepositories: () => source.listRepositories(),
-    repository(name) {
-      const repository = source.repository(name);
-      return Object.assign(Object.create(repository) as ImageRepository, {
-        listImages: async () => {
-          const listings = await repository.listImages();
-          seen.set(name, listings);
-          return listings;
-        },
-      });
-    },
-  };
-}
-
-/** Drops images whose tag (or untagged digest) the store already holds with the same digest, in the run's format. */
-async function withoutUnchanged(
-  store: BackupStore,
-  items: WorkItem[],
-  seen: Map<string, ImageListing[]>,
-  wanted: { format: ArchiveFormat; settings?: ArchiveSettings },
-): Promise<WorkItem[]> {
-  const repositories = [...new Set(items.map((i) => i.repository))];
-  const known = new Set(await store.listRepositories());
-  const current = new Map<string, ImageListing[]>();
-  await mapLimited(repositories.filter((r) => known.has(r)), 16, async (repository) => {
-    const listings = await store.repository(repository).listImages();
-    current.set(repository, listings);
-  });
-  const digestOf = (item: WorkItem) => item.digest ?? seen.get(item.repository)?.find((l) => l.tag === item.tag)?.digest;
-  return items.filter((item) => {
-    const digest = digestOf(item);
-    return digest === undefined || !current.get(item.repository)?.some((l) => listingIsCurrent(l, { ...item, digest, ...wanted }));
-  });
 }

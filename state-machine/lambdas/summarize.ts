@@ -4,7 +4,7 @@
 // tolerance, with the counts in the cause.
 import { CloudWatchClient, PutMetricDataCommand, StandardUnit } from '@aws-sdk/client-cloudwatch';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { BatchRef, ImageResult, ListingOutput, RepositoryNote, WorkBatch, runKeys, type RunCounts, type RunReport } from '../../schema/contract.ts';
+import { BatchRef, DeletedTag, ImageResult, ListingOutput, RepositoryNote, WorkBatch, runKeys, type RunCounts, type RunReport } from '../../schema/contract.ts';
 import { ENV, loadSummaryEnvironment } from '../../schema/environment.ts';
 import { buildReport, writeRunReport } from '../../worker/engine/report.ts';
 import { uncopiedResult } from '../../worker/engine/run.ts';
@@ -43,6 +43,8 @@ export async function handler(event: SummarizeEvent): Promise<SummaryOutput> {
   report.counts.unchanged += listing.unchangedCount;
   const notes = await collectNotes(store, listing.runId);
   if (notes.length) report.repositoryNotes = notes;
+  const deleted = listing.deletedCount ? await readDeleted(store, listing.runId) : [];
+  if (deleted.length) report.deletedAtSource = deleted;
   const { json: reportKey } = await writeRunReport(store.objects, report);
   log('info', 'run summarized', { runId: listing.runId, ...report.counts });
 
@@ -110,6 +112,16 @@ async function collectNotes(store: BackupStore, runId: string): Promise<Reposito
   });
   const name = (n: RepositoryNote) => `${n.repository}\u0000${n.targetRepository ?? ''}`;
   return perFile.flat().sort((a, b) => (name(a) < name(b) ? -1 : name(a) > name(b) ? 1 : 0));
+}
+
+/** The tags the listing recorded as deleted at the source; unreadable: logged, the report goes without them. */
+async function readDeleted(store: BackupStore, runId: string): Promise<DeletedTag[]> {
+  try {
+    return DeletedTag.array().parse(await store.readJson(runKeys.deleted(runId)));
+  } catch (error) {
+    log('warn', 'cannot read the deleted tags', { runId, error });
+    return [];
+  }
 }
 
 async function publishMetrics(namespace: string, report: RunReport): Promise<void> {

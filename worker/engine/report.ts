@@ -83,6 +83,12 @@ export function renderReportMarkdown(report: RunReport): string {
       lines.push(`| ${cell(n.targetRepository ?? n.repository)} | ${cell(n.action)} | ${cell(details.join('; '))} |`);
     }
   }
+  const deleted = report.deletedAtSource ?? [];
+  if (deleted.length > 0) {
+    lines.push('', '## Deleted at source since the last run', '', '| repository | tag | last digest | recorded |', '|---|---|---|---|');
+    for (const d of deleted.slice(0, MAX_RESULT_ROWS)) lines.push(`| ${cell(d.repository)} | ${cell(d.tag)} | \`${cell(d.lastDigest)}\` | ${cell(d.deletedAt)} |`);
+    if (deleted.length > MAX_RESULT_ROWS) lines.push('', `… and ${deleted.length - MAX_RESULT_ROWS} more tag(s): see report.json.`);
+  }
   if (report.results.length > 0) {
     lines.push('', '## Images', '', '| repository | tag | digest | status | copied | already present | duration |', '|---|---|---|---|---:|---:|---:|');
     for (const r of report.results.slice(0, MAX_RESULT_ROWS)) {

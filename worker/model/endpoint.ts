@@ -27,6 +27,11 @@ export interface ImageRepository {
 
   /** Tags (and, where the source can list them, untagged digests) in this repository. */
   listImages(): Promise<ImageListing[]>;
+  /**
+   * The digest a tag points at now, from one HEAD (no manifest GET), or undefined when the source
+   * cannot tell (then the image is copied as if changed). For sources whose listing has no digests.
+   */
+  resolveTagDigest?(tag: string): Promise<string | undefined>;
   /** The manifest a tag or digest points at, its bytes verified against its digest. */
   getManifest(ref: ImageReference): Promise<Manifest>;
   /** Streams a blob's bytes. Callers verify; implementations may verify too. */

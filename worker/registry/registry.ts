@@ -206,6 +206,19 @@ export class RegistryRepository implements ImageRepository {
     }
   }
 
+  async resolveTagDigest(tag: string): Promise<string | undefined> {
+    const reference = validTag(tag);
+    const res = await this.endpoint.call(
+      { method: 'HEAD', url: this.endpoint.url(`/v2/${this.name}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } },
+      this.scopes(false),
+      this.context(reference),
+      [200, 404],
+    );
+    await discard(res);
+    const served = header(res, 'docker-content-digest');
+    return res.statusCode === 200 && served && isDigest(served) ? served : undefined;
+  }
+
   async hasManifest(descriptor: Descriptor): Promise<boolean> {
     const digest = validDigest(descriptor.digest);
     const res = await this.endpoint.call(

@@ -16,17 +16,18 @@ import {
   digestRecordKey,
   parseCatalogKey,
   parseCompactTime,
-  recordFormat,
   parseSettingsKey,
   RepositorySettingsRecord,
   settingsPrefix,
   settingsRecordKey,
-  tagPrefix,
   tagRecordKey,
+  tombstoneKey,
   type CatalogKey,
 } from './layout.ts';
 import { RepositorySettings, sameRepositorySettings } from '../registry/repository-settings.ts';
 import { mapLimited } from '../limiter.ts';
+import type { DeletedTag } from '../../schema/contract.ts';
+import { currentRecord, readCatalogIndex, readTagEntries, timeAfter } from './catalog-index.ts';
 import { NotFoundError, readJson, writeJson, type ObjectStore, type PutResult } from './object-store.ts';
 
 export interface BackupStoreOptions {
@@ -74,6 +75,7 @@ export interface RepositoryHistory {
 }
 
 const MAX_CACHED_RECORDS = 50_000;
+const PRESENCE_TTL_MS = 10 * 60 * 1000;
 
 export class BackupStore implements ImageEndpoint {
   readonly description: string;
@@ -83,6 +85,7 @@ export class BackupStore implements ImageEndpoint {
   readonly now: () => Date;
   /** Records are immutable, so reads are cached for the life of this object. */
   private readonly records = new Map<string, Promise<CatalogRecord>>();
+  private readonly presence = new Map<string, { size: number | undefined; at: number }>();
 
   constructor(
     readonly objects: ObjectStore,
@@ -267,10 +270,25 @@ export class BackupStore implements ImageEndpoint {
     return manifestFromBytes(bytes, { digest: descriptor.digest, ...(descriptor.mediaType ? { mediaType: descriptor.mediaType } : {}) });
   }
 
-  /** True when the blob is stored with the descriptor's size. */
+  /**
+   * True when the blob is stored with the descriptor's size. Answers are remembered for a few
+   * minutes (and puts noted), so the copy engine's check before a copy and putManifest's check of
+   * the same manifest and its references cost one HEAD per object, not two. An "absent" answer that
+   * went stale only leads to a create-if-absent put of the same bytes; a "present" one is kept
+   * short so a long run never leans on a check older than prune's grace period.
+   */
   async hasContent(descriptor: { digest: string; size: number }): Promise<boolean> {
+    const known = this.presence.get(descriptor.digest);
+    if (known && performance.now() - known.at < PRESENCE_TTL_MS) return known.size === descriptor.size;
     const head = await this.objects.head(blobKey(descriptor.digest));
+    this.notePresence(descriptor.digest, head?.size);
     return head !== undefined && head.size === descriptor.size;
+  }
+
+  /** Remembers that a blob is stored with `size` (undefined: absent). */
+  notePresence(digest: string, size: number | undefined): void {
+    if (this.presence.size >= MAX_CACHED_RECORDS) this.presence.clear();
+    this.presence.set(digest, { size, at: performance.now() });
   }
 
   /** Whether a parsed record key is visible at this store's asOf (digest records are checked after reading). */
@@ -287,6 +305,18 @@ export class BackupStore implements ImageEndpoint {
   }
 }
 
+/** A tag record as a store listing shows it (what listingIsCurrent compares a backup against). */
+export function recordListing(r: CatalogRecord): ImageListing {
+  return {
+    tag: r.tag!,
+    digest: r.digest,
+    sizeBytes: r.imageBytes,
+    time: r.backedUpAt,
+    ...(r.format === 'docker-archive' ? { format: r.format } : {}),
+    ...(r.archive ? { archive: { key: r.archive.key, platform: r.archive.platform, fromIndex: r.mediaType === MediaType.OciIndex || r.mediaType === MediaType.DockerManifestList } } : {}),
+  };
+}
+
 export class BackupRepository implements ImageRepository {
   constructor(
     readonly store: BackupStore,
@@ -297,17 +327,10 @@ export class BackupRepository implements ImageRepository {
     return this.store.objects;
   }
 
-  /** The record key of the tag's current value (at the store's asOf), or undefined. */
+  /** The record key of the tag's current value (at the store's asOf), or undefined (none yet, or deleted at the source). */
   async resolveTag(tag: string): Promise<Extract<CatalogKey, { kind: 'tag' }> | undefined> {
     assertTag(tag);
-    let current: Extract<CatalogKey, { kind: 'tag' }> | undefined;
-    for await (const object of this.objects.list(tagPrefix(this.name, tag))) {
-      const parsed = parseCatalogKey(object.key);
-      if (parsed?.kind === 'tag' && parsed.repository === this.name && parsed.tag === tag && this.store.visible(parsed)) {
-        if (!current || parsed.key > current.key) current = parsed;
-      }
-    }
-    return current;
+    return currentRecord(await readTagEntries(this.objects, this.name, tag), this.store.asOf);
   }
 
   /**
@@ -315,26 +338,12 @@ export class BackupRepository implements ImageRepository {
    * manifests of an index are not listed as untagged images even when they were stored by digest.
    */
   async listImages(): Promise<ImageListing[]> {
-    const keys = await this.store.catalogKeys(this.name);
-    const current = new Map<string, Extract<CatalogKey, { kind: 'tag' }>>();
-    const digestKeys: Extract<CatalogKey, { kind: 'digest' }>[] = [];
-    for (const k of keys) {
-      if (k.kind === 'digest') digestKeys.push(k);
-      else if (this.store.visible(k)) {
-        const seen = current.get(k.tag);
-        if (!seen || k.key > seen.key) current.set(k.tag, k);
-      }
-    }
+    const index = await readCatalogIndex(this.objects, this.name);
+    const current = [...index.tags.values()].map((entries) => currentRecord(entries, this.store.asOf)).filter((k) => k !== undefined);
+    const digestKeys = index.digests;
     const limit = this.store.concurrency;
-    const tagged = await mapLimited([...current.values()], limit, (k) => this.store.readRecord(k.key));
-    const listings: ImageListing[] = tagged.map((r) => ({
-      tag: r.tag!,
-      digest: r.digest,
-      sizeBytes: r.imageBytes,
-      time: r.backedUpAt,
-      ...(r.format === 'docker-archive' ? { format: r.format } : {}),
-      ...(r.archive ? { archive: { key: r.archive.key, platform: r.archive.platform, fromIndex: r.mediaType === MediaType.OciIndex || r.mediaType === MediaType.DockerManifestList } } : {}),
-    }));
+    const tagged = await mapLimited(current, limit, (k) => this.store.readRecord(k.key));
+    const listings: ImageListing[] = tagged.map(recordListing);
     const untagged = await mapLimited(digestKeys, limit, (k) => this.store.readRecord(k.key));
     for (const r of untagged) {
       if (this.store.asOf === undefined || Date.parse(r.backedUpAt) <= this.store.asOf.getTime()) {
@@ -381,6 +390,7 @@ export class BackupRepository implements ImageRepository {
       throw error;
     }
     await this.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size } });
+    this.store.notePresence(descriptor.digest, descriptor.size);
   }
 
 
@@ -391,7 +401,7 @@ export class BackupRepository implements ImageRepository {
     const { descriptor } = manifest;
     assertDigest(manifest.bytes, descriptor);
     // Present manifest blob == complete image (the invariant), so re-checking references is only
-    // needed for a new manifest; an unchanged image costs a HEAD here and a LIST for its tag.
+    // needed for a new manifest (hasContent remembers the copy engine's check, so no second HEAD).
     if (!(await this.store.hasContent(descriptor))) {
       await this.assertReferencesPresent(manifest);
       await this.objects.put(blobKey(descriptor.digest), manifest.bytes, {
@@ -399,17 +409,14 @@ export class BackupRepository implements ImageRepository {
         ifAbsent: true,
         contentType: descriptor.mediaType,
       });
+      this.store.notePresence(descriptor.digest, descriptor.size);
     }
     if (tag !== undefined) {
-      const latest = await this.latestTagKey(tag);
-      // Same digest: nothing to record, unless the latest record is another format (a docker-archive).
-      if (latest?.digest === descriptor.digest && recordFormat(await this.store.readRecord(latest.key)) === 'oci') return;
-      // Keep a tag's history strictly ordered even when the clock stands still or steps back.
-      let time = this.store.now();
-      if (latest) {
-        const after = parseCompactTime(latest.time).getTime() + 1;
-        if (time.getTime() < after) time = new Date(after);
-      }
+      const entries = await readTagEntries(this.objects, this.name, tag);
+      const latest = entries.at(-1);
+      // Same digest in the same format: nothing to record (the key says both; no read needed).
+      if (latest?.kind === 'value' && latest.record.digest === descriptor.digest && latest.record.format === 'oci') return;
+      const time = timeAfter(entries, this.store.now());
       const record = await this.buildRecord(manifest, tag, time);
       await writeJson(this.objects, tagRecordKey(this.name, tag, compactTime(time), descriptor.digest), record, { ifAbsent: true });
     } else if (ref !== undefined) {
@@ -420,11 +427,34 @@ export class BackupRepository implements ImageRepository {
     }
   }
 
-  /** The latest record of a tag, ignoring asOf (what a new backup compares against), with its key. */
+  /**
+   * The latest record of a tag, ignoring asOf (what a new backup compares against), with its key;
+   * undefined when the tag has none or its latest entry is a deletion at the source.
+   */
   async latestRecord(tag: string): Promise<{ key: string; record: CatalogRecord } | undefined> {
     assertTag(tag);
-    const latest = await this.latestTagKey(tag);
+    const latest = currentRecord(await readTagEntries(this.objects, this.name, tag));
     return latest && { key: latest.key, record: await this.store.readRecord(latest.key) };
+  }
+
+  /**
+   * Records that these tags were deleted at the source (a tombstone each, at the store's now, kept
+   * after each tag's latest entry). Tags whose latest entry is already a tombstone, or that have no
+   * record, are left alone. Returns the tombstones written with the digest each tag last held.
+   */
+  async recordDeletions(tags: readonly string[]): Promise<DeletedTag[]> {
+    this.store.assertWritable();
+    const written = await mapLimited(tags, this.store.concurrency, async (tag): Promise<DeletedTag | undefined> => {
+      assertTag(tag);
+      const entries = await readTagEntries(this.objects, this.name, tag);
+      const latest = entries.at(-1);
+      if (latest?.kind !== 'value') return undefined;
+      const time = timeAfter(entries, this.store.now());
+      const deleted: DeletedTag = { repository: this.name, tag, lastDigest: latest.record.digest, deletedAt: time.toISOString() };
+      await writeJson(this.objects, tombstoneKey(this.name, tag, compactTime(time)), { ...deleted, ...(this.store.runId ? { runId: this.store.runId } : {}) }, { ifAbsent: true });
+      return deleted;
+    });
+    return written.filter((d) => d !== undefined);
   }
 
   /**
@@ -438,12 +468,7 @@ export class BackupRepository implements ImageRepository {
   ): Promise<CatalogRecord> {
     this.store.assertWritable();
     assertTag(tag);
-    const latest = await this.latestTagKey(tag);
-    let time = this.store.now();
-    if (latest) {
-      const after = parseCompactTime(latest.time).getTime() + 1;
-      if (time.getTime() < after) time = new Date(after);
-    }
+    const time = timeAfter(await readTagEntries(this.objects, this.name, tag), this.store.now());
     const record: CatalogRecord = {
       repository: this.name,
       tag,
@@ -456,23 +481,13 @@ export class BackupRepository implements ImageRepository {
       format: 'docker-archive',
       archive,
     };
-    await writeJson(this.objects, tagRecordKey(this.name, tag, compactTime(time), source.digest), CatalogRecord.parse(record), { ifAbsent: true });
+    await writeJson(this.objects, tagRecordKey(this.name, tag, compactTime(time), source.digest, 'docker-archive'), CatalogRecord.parse(record), { ifAbsent: true });
     return record;
   }
 
   /** All records of this repository (ignores asOf). */
   history(): Promise<RepositoryHistory> {
     return this.store.history(this.name);
-  }
-
-  /** The latest record key of a tag, ignoring asOf (what a write compares against). */
-  private async latestTagKey(tag: string): Promise<Extract<CatalogKey, { kind: 'tag' }> | undefined> {
-    let latest: Extract<CatalogKey, { kind: 'tag' }> | undefined;
-    for await (const object of this.objects.list(tagPrefix(this.name, tag))) {
-      const parsed = parseCatalogKey(object.key);
-      if (parsed?.kind === 'tag' && parsed.tag === tag && parsed.repository === this.name && (!latest || parsed.key > latest.key)) latest = parsed;
-    }
-    return latest;
   }
 
   private async assertReferencesPresent(manifest: Manifest): Promise<void> {

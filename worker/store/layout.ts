@@ -5,13 +5,23 @@
 //       manifests, indexes and their child manifests), stored exactly once however many tags,
 //       repositories or backups reference them.
 //
-//   catalog/<repository>/_tags/<tag>/<time>_<hex>.json
+//   catalog/<repository>/_tags/<tag>/<time>_<hex>.json                  (format oci)
+//   catalog/<repository>/_tags/<tag>/<time>_<hex>.docker-archive.json   (format docker-archive)
 //       One immutable record per observed value of a tag: <time> is the backup time in compact,
-//       sortable UTC (20261126T102533123Z), <hex> the manifest digest. A record is written only when
-//       the tag's latest record names a different digest, so an unchanged tag costs one LIST and no
-//       write, and the records under a tag are its full history (point-in-time restore picks the
-//       last one at or before the requested time). `_tags` cannot collide with a repository path
-//       component: valid components never start with '_'.
+//       sortable UTC (20261126T102533123Z), <hex> the manifest digest, and the suffix the storage
+//       format. The key alone therefore says what a tag holds (digest and format): one LIST of
+//       `catalog/<repository>/` is the repository's whole catalog index, with no GET per tag (see
+//       catalog-index.ts). A record is written only when the tag's latest value differs, and the
+//       records under a tag are its full history (point-in-time restore picks the last one at or
+//       before the requested time). Two overlapping runs may both write the same value at two
+//       times; readers treat consecutive records of the same digest and format as one value.
+//       `_tags` cannot collide with a repository path component: valid components never start with '_'.
+//
+//   catalog/<repository>/_tags/<tag>/<time>_deleted.json
+//       A tombstone: a backup saw the repository at the source without this tag at <time>. From then
+//       on the tag is not current (not listed, not restored) until a later record brings it back;
+//       a point-in-time restore before <time> still restores it. parseCatalogKey ignores these keys
+//       (they reference nothing); parseTombstoneKey reads them.
 //
 //   catalog/<repository>/_digests/<hex>.json
 //       An image backed up by digest, without a tag.
@@ -64,8 +74,9 @@ export function assertTag(tag: string): void {
 export const blobKey = (digest: string) => `${BLOBS_PREFIX}${digestHex(digest)}`;
 export const repositoryPrefix = (repository: string) => `${CATALOG_PREFIX}${repository}/`;
 export const tagPrefix = (repository: string, tag: string) => `${CATALOG_PREFIX}${repository}/_tags/${tag}/`;
-export const tagRecordKey = (repository: string, tag: string, time: string, digest: string) =>
-  `${tagPrefix(repository, tag)}${time}_${digestHex(digest)}.json`;
+export const tagRecordKey = (repository: string, tag: string, time: string, digest: string, format: ArchiveFormat = 'oci') =>
+  `${tagPrefix(repository, tag)}${time}_${digestHex(digest)}${format === 'oci' ? '' : `.${format}`}.json`;
+export const tombstoneKey = (repository: string, tag: string, time: string) => `${tagPrefix(repository, tag)}${time}_deleted.json`;
 export const digestRecordKey = (repository: string, digest: string) => `${CATALOG_PREFIX}${repository}/_digests/${digestHex(digest)}.json`;
 export const settingsPrefix = (repository: string) => `${CATALOG_PREFIX}${repository}/_settings/`;
 export const settingsRecordKey = (repository: string, time: string) => `${settingsPrefix(repository)}${time}.json`;
@@ -96,10 +107,11 @@ export function parseCompactTime(time: string): Date {
 
 /** A catalog key, parsed without reading the object. */
 export type CatalogKey =
-  | { kind: 'tag'; key: string; repository: string; tag: string; time: string; digest: string }
+  | { kind: 'tag'; key: string; repository: string; tag: string; time: string; digest: string; format: ArchiveFormat }
   | { kind: 'digest'; key: string; repository: string; digest: string };
 
-const TAG_FILE = /^(\d{8}T\d{9}Z)_([a-f0-9]{64})\.json$/;
+const TAG_FILE = /^(\d{8}T\d{9}Z)_([a-f0-9]{64})(\.docker-archive)?\.json$/;
+const TOMBSTONE_FILE = /^(\d{8}T\d{9}Z)_deleted\.json$/;
 const DIGEST_FILE = /^([a-f0-9]{64})\.json$/;
 
 /** Parses `catalog/...` keys; returns undefined for anything that is not a record of this layout. */
@@ -114,7 +126,7 @@ export function parseCatalogKey(key: string): CatalogKey | undefined {
   if (rest[0] === '_tags' && rest.length === 3 && isTag(rest[1]!)) {
     const m = TAG_FILE.exec(rest[2]!);
     if (!m) return undefined;
-    return { kind: 'tag', key, repository, tag: rest[1]!, time: m[1]!, digest: `sha256:${m[2]!}` };
+    return { kind: 'tag', key, repository, tag: rest[1]!, time: m[1]!, digest: `sha256:${m[2]!}`, format: m[3] ? 'docker-archive' : 'oci' };
   }
   if (rest[0] === '_digests' && rest.length === 2) {
     const m = DIGEST_FILE.exec(rest[1]!);
@@ -122,6 +134,18 @@ export function parseCatalogKey(key: string): CatalogKey | undefined {
     return { kind: 'digest', key, repository, digest: `sha256:${m[1]!}` };
   }
   return undefined;
+}
+
+/** A tombstone key (`catalog/<repository>/_tags/<tag>/<time>_deleted.json`), parsed; undefined for anything else. */
+export function parseTombstoneKey(key: string): { key: string; repository: string; tag: string; time: string } | undefined {
+  if (!key.startsWith(CATALOG_PREFIX)) return undefined;
+  const segments = key.slice(CATALOG_PREFIX.length).split('/');
+  if (segments.length < 4 || segments[segments.length - 3] !== '_tags') return undefined;
+  const repository = segments.slice(0, -3).join('/');
+  const tag = segments[segments.length - 2]!;
+  const m = TOMBSTONE_FILE.exec(segments[segments.length - 1]!);
+  if (!m || !isRepositoryName(repository) || !isTag(tag)) return undefined;
+  return { key, repository, tag, time: m[1]! };
 }
 
 export const CatalogRecord = z.object({
