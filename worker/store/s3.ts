@@ -21,6 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import { assertDigest, digestBase64, verifyingStream } from '../model/digest.ts';
 import { mapLimited } from '../limiter.ts';
+import { uploadShape } from './part-size.ts';
 import {
   assertKey,
   assertPrefix,
@@ -40,7 +41,10 @@ export interface S3ObjectStoreOptions {
   prefix?: string;
   /** A preconfigured client; otherwise one is built by `createS3Client`. */
   client?: S3Client;
-  /** Multipart part size in bytes (min 5 MiB, default 8 MiB). Memory per upload is about partSize x (queueSize + 1). */
+  /**
+   * Multipart part size in bytes (min 5 MiB, default 8 MiB); larger for a blob over 10,000 parts of
+   * it (part-size.ts). Memory per upload is about partSize x (queueSize + 1).
+   */
   partSize?: number;
   /** Parts uploaded in parallel per object (default 4). */
   queueSize?: number;
@@ -158,6 +162,7 @@ export class S3ObjectStore implements ObjectStore {
       const Key = this.key(key);
       const { expected } = options;
       const knownSize = Buffer.isBuffer(body) ? body.byteLength : expected?.size;
+      const shape = uploadShape(knownSize, { partSize: this.partSize, queueSize: this.queueSize });
       if (Buffer.isBuffer(body)) {
         if (expected) assertDigest(body, expected);
       } else if (expected) {
@@ -175,12 +180,12 @@ export class S3ObjectStore implements ObjectStore {
         // A single PutObject carries the whole-object digest we already know, so S3 verifies it at no
         // hashing cost here. Multipart parts get no extra SHA256 checksum: their SigV4 payload hash
         // already makes S3 verify each part, and a third pass over every byte measured ~0.5 s CPU/GiB.
-        ...(expected && knownSize !== undefined && knownSize <= this.partSize
+        ...(expected && knownSize !== undefined && knownSize <= shape.partSize
           ? { ChecksumAlgorithm: 'SHA256' as const, ChecksumSHA256: digestBase64(expected.digest) }
           : {}),
         ...(options.ifAbsent ? { IfNoneMatch: '*' } : {}),
       };
-      const upload = new Upload({ client: this.client, params, partSize: this.partSize, queueSize: this.queueSize, leavePartsOnError: false });
+      const upload = new Upload({ client: this.client, params, ...shape, leavePartsOnError: false });
       try {
         await upload.done();
       } catch (error) {
