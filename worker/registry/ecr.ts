@@ -11,6 +11,7 @@ import {
   GetAuthorizationTokenCommand,
   type ImageDetail,
 } from '@aws-sdk/client-ecr';
+import { throttledClient, type EcrThrottleOptions } from './ecr-throttle.ts';
 import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
 import type { Descriptor, Manifest } from '../model/manifest.ts';
 import type { Credentials, CredentialsProvider } from './credentials.ts';
@@ -36,8 +37,10 @@ export interface EcrEndpointOptions {
   registryId?: string;
   /** Registry API URL instead of the token's proxyEndpoint (tests, private endpoints). */
   registryUrl?: string;
-  /** Default: `new ECRClient({ region })`. */
+  /** Default: `new ECRClient({ region })` in adaptive retry mode. Either way calls go through `throttle`. */
   client?: EcrClientLike;
+  /** Client-side rate limit and throttling retries for ECR API calls (ecr-throttle.ts). */
+  throttle?: EcrThrottleOptions;
   /** Renew the authorization token when less than this is left; default 30 minutes. */
   refreshBeforeExpiryMs?: number;
   /** Timeouts, retries, upload sizes and `insecure` for the registry API. */
@@ -104,7 +107,8 @@ export class EcrEndpoint implements ImageEndpoint {
   private dataPlane?: Promise<RegistryEndpoint>;
 
   constructor(private readonly options: EcrEndpointOptions = {}) {
-    this.client = options.client ?? new ECRClient(options.region ? { region: options.region } : {});
+    const client = options.client ?? new ECRClient({ ...(options.region ? { region: options.region } : {}), retryMode: 'adaptive', maxAttempts: 5 });
+    this.client = throttledClient(client, options.throttle);
     this.registryId = options.registryId;
     this.authorization = new EcrAuthorization(this.client, options.registryId, options.refreshBeforeExpiryMs ?? 30 * 60 * 1000);
     const region = options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'default-region';
