@@ -57,11 +57,11 @@ export async function runBackup(options: BackupRunOptions): Promise<BackupRunRes
     onRepositoryNote: (note) => notes.push(note),
     archive: options.archive,
   });
-  // copyImages records a repository's settings with its first image; repositories with nothing to
-  // copy get theirs recorded here.
+  // copyImages records a repository's settings with its first image; repositories whose images are
+  // all unchanged get theirs recorded here (repositories without images are left alone, as before).
   if (!options.dryRun) {
     const withWork = new Set(split.work.map((i) => i.repository));
-    for (const repository of [...seen.keys()].filter((r) => !withWork.has(r)).sort()) {
+    for (const repository of [...new Set(planned.map((i) => i.repository))].filter((r) => !withWork.has(r)).sort()) {
       const note = await recordRepositorySettings(source, store, repository);
       if (note) notes.push(note);
     }
