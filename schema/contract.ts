@@ -262,6 +262,8 @@ export const runKeys = {
   resultsDir: (runId: string) => `runs/${runId}/results/`,
   result: (runId: string, batch: number, item: number) =>
     `runs/${runId}/results/${String(batch).padStart(6, '0')}/${String(item).padStart(6, '0')}.json`,
+  /** A JSON array of ImageResult, one per item of the batch in order: written once the batch finished. */
+  batchResults: (runId: string, batch: number) => `runs/${runId}/results/${String(batch).padStart(6, '0')}.json`,
   report: (runId: string) => `runs/${runId}/report.json`,
   /** A JSON array of DeletedTag: what the listing recorded as deleted at the source. */
   deleted: (runId: string) => `runs/${runId}/deleted.json`,

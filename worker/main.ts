@@ -1,7 +1,7 @@
 // Fargate entrypoint. Reads the WorkBatch at BATCH_KEY from the store, copies its images (backup:
 // ECR -> store; restore: store -> the target ECR registry) and writes one result object per image
-// as each finishes, so a task that dies part-way still leaves what it did, and at the end the
-// batch's repository notes (restore: repositories created or compared) for the run report. Exits
+// as each finishes, so a task that dies part-way still leaves what it did, and at the end all the
+// batch's results in one object (what the summary reads) and the batch's repository notes (restore: repositories created or compared) for the run report. Exits
 // non-zero only when the batch could not run at all; failed images are results, not task failures.
 import { WorkBatch, runKeys, type RepositoryNote } from '../schema/contract.ts';
 import { ENV, loadWorkerEnvironment } from '../schema/environment.ts';
@@ -55,6 +55,11 @@ async function main(): Promise<void> {
       await store.writeJson(runKeys.result(runId, batch.index, index), result);
       log(result.status === 'failed' ? 'error' : 'info', `image ${result.status}`, { runId, batch: batch.index, ...result });
     },
+  });
+  // One object with the whole batch's results: the summary reads one object per batch (the
+  // per-image results above are its fallback for a task that died part-way).
+  await store.writeJson(runKeys.batchResults(runId, batch.index), results).catch((error: unknown) => {
+    log('warn', 'cannot write the batch results', { runId, batch: batch.index, error });
   });
   // The summary Lambda merges every batch's notes into the run report.
   // A lost notes file costs the report its settings notes (they are in this log), not the batch.

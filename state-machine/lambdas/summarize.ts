@@ -1,4 +1,5 @@
-// Summary Lambda: gathers the per-image results the workers wrote, counts an image whose batch left
+// Summary Lambda: gathers the results the workers wrote (one object per finished batch, per-image
+// objects for a batch whose task died part-way), counts an image whose batch left
 // no result as failed (its Fargate task died or never started), writes runs/<run>/report.json (+ report.md),
 // publishes metrics, notifies on failures, and fails the execution when failures exceed the
 // tolerance, with the counts in the cause.
@@ -80,6 +81,9 @@ async function collectResults(store: BackupStore, listing: ListingOutput, mapFai
   if (listing.batchCount === 0) return [];
   const refs = BatchRef.array().parse(await store.readJson(runKeys.batches(listing.runId)));
   const perBatch = await mapLimited(refs, 8, async (ref) => {
+    // A finished batch left all its results in one object: one read per batch.
+    const whole = await readBatchResults(store, listing.runId, ref);
+    if (whole) return whole;
     const batch = WorkBatch.parse(await store.readJson(ref.batchKey));
     return mapLimited(batch.items, 16, async (item, index) => {
       try {
@@ -92,6 +96,17 @@ async function collectResults(store: BackupStore, listing: ListingOutput, mapFai
     });
   });
   return perBatch.flat();
+}
+
+/** The batch's results object, when its task finished and it holds one valid result per item; else undefined. */
+async function readBatchResults(store: BackupStore, runId: string, ref: BatchRef): Promise<ImageResult[] | undefined> {
+  try {
+    const results = ImageResult.array().parse(await store.readJson(runKeys.batchResults(runId, ref.index)));
+    return results.length === ref.items ? results : undefined;
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) log('warn', 'cannot read the batch results; reading per-image results', { runId, batch: ref.index, error });
+    return undefined;
+  }
 }
 
 /**
