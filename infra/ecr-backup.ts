@@ -309,6 +309,10 @@ export class EcrBackup extends Construct {
     listRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'RecordRepositorySettings', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_settings/*`)] }),
     );
+    // ...and tombstones of tags deleted at the source (catalog/<repository>/_tags/<tag>/<time>_deleted.json).
+    listRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'RecordDeletedTags', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_tags/*_deleted.json`)] }),
+    );
 
     // Summary: read the run's results, write its report, publish metrics and notifications.
     const summarizeRole = this.summarizeFunction.role!;

@@ -141,7 +141,7 @@ describe('IAM', () => {
     for (const a of ['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource']) expect(actions).not.toContain(a);
   });
 
-  it('lets the listing Lambda read the protected repositories\' settings and write only settings records to catalog/', () => {
+  it('lets the listing Lambda read the protected repositories\' settings and write only settings records and tombstones to catalog/', () => {
     const statements = statementsOf(stack.backup.listFunction.role!);
     const settings = statements.find((s) => actionsOf(s).includes('ecr:GetLifecyclePolicy'))!;
     expect(actionsOf(settings).sort()).toEqual(['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource']);
@@ -151,7 +151,8 @@ describe('IAM', () => {
     const writes = statements.filter((s) => actionsOf(s).includes('s3:PutObject')).flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
     const written = writes.map((r) => JSON.stringify(stack.resolve(r)));
     expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_settings/*'))).toBe(true);
-    for (const r of written) expect(r).toMatch(/\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*)"/);
+    expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_tags/*_deleted.json'))).toBe(true);
+    for (const r of written) expect(r).toMatch(/\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*|catalog\/\*\/_tags\/\*_deleted\.json)"/);
   });
 
   it('lets the backup task pull the protected repositories but never push', () => {

@@ -115,7 +115,7 @@ describe('repository settings', () => {
     expect(backup.json.repositoryNotes).toEqual([{ repository: REPO, action: 'recorded' }]);
     const files = await settingsFiles(REPO);
     expect(files).toHaveLength(1);
-    expect(files[0]).toMatch(/^\d{8}T\d{9}Z\.json$/);
+    expect(files[0]).toMatch(/^\d{8}T\d{9}Z_[a-f0-9]{16}\.json$/);
     const record = JSON.parse(await readFile(join(store, 'catalog', REPO, '_settings', files[0]!), 'utf8'));
     expect(record).toMatchObject({
       repository: REPO,

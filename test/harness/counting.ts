@@ -37,7 +37,7 @@ export function countSdkRequests(client: { middlewareStack: { add: (...args: nev
   ) => void;
   add(
     (next, context) => async (args) => {
-      const name = context.commandName ?? 'unknown';
+      const name = (context.commandName ?? 'unknown').replace(/Command$/, '');
       c.counts[name] = (c.counts[name] ?? 0) + 1;
       const key = (args as { input?: { Key?: unknown } }).input?.Key;
       if (typeof key === 'string') c.keys[`${name} ${key}`] = (c.keys[`${name} ${key}`] ?? 0) + 1;

@@ -19,6 +19,7 @@ import {
   parseSettingsKey,
   RepositorySettingsRecord,
   settingsPrefix,
+  settingsHash,
   settingsRecordKey,
   tagRecordKey,
   tombstoneKey,
@@ -198,12 +199,17 @@ export class BackupStore implements ImageEndpoint {
   }
 
   /**
-   * Records a repository's settings at `catalog/<repository>/_settings/<time>.json`, only when they
-   * differ from the latest record (so unchanged settings cost a LIST and a GET). True when written.
+   * Records a repository's settings at `catalog/<repository>/_settings/<time>_<hash>.json`, only when they
+   * differ from the latest record (unchanged settings cost one LIST: the key carries their fingerprint). True when written.
    */
   async recordRepositorySettings(repository: string, settings: RepositorySettings): Promise<boolean> {
     this.assertWritable();
     const latest = await this.latestSettingsKey(repository, { atAsOf: false });
+    const parsed = RepositorySettings.parse(settings);
+    const hash = settingsHash(parsed);
+    // The key's fingerprint answers the common case (unchanged) without reading the record; a
+    // different fingerprint may still be the same settings (policies compare as JSON), so read then.
+    if (latest?.hash === hash) return false;
     if (latest && sameRepositorySettings((await this.readSettingsRecord(latest.key)).settings, settings)) return false;
     let time = this.now();
     if (latest) {
@@ -212,17 +218,17 @@ export class BackupStore implements ImageEndpoint {
     }
     const record: RepositorySettingsRecord = {
       repository,
-      settings: RepositorySettings.parse(settings),
+      settings: parsed,
       recordedAt: time.toISOString(),
       ...(this.runId ? { runId: this.runId } : {}),
     };
-    await writeJson(this.objects, settingsRecordKey(repository, compactTime(time)), record, { ifAbsent: true });
+    await writeJson(this.objects, settingsRecordKey(repository, compactTime(time), hash), record, { ifAbsent: true });
     return true;
   }
 
   private async latestSettingsKey(repository: string, options: { atAsOf: boolean }) {
     assertRepositoryName(repository);
-    let latest: { key: string; time: string } | undefined;
+    let latest: { key: string; time: string; hash?: string } | undefined;
     for await (const object of this.objects.list(settingsPrefix(repository))) {
       const parsed = parseSettingsKey(object.key, repository);
       if (!parsed || (latest && parsed.key <= latest.key)) continue;

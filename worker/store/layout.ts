@@ -26,11 +26,13 @@
 //   catalog/<repository>/_digests/<hex>.json
 //       An image backed up by digest, without a tag.
 //
-//   catalog/<repository>/_settings/<time>.json
+//   catalog/<repository>/_settings/<time>_<hash>.json   (older records: <time>.json)
 //       The repository's settings (tag mutability, scan on push, encryption, lifecycle and repository
 //       policies, resource tags) as a backup found them, written only when they differ from the latest
 //       record: the records are the settings' history, and a restore reads the last one at or before
-//       its point in time. Not an image record: parseCatalogKey ignores these keys.
+//       its point in time. <hash> (16 hex) fingerprints the settings' canonical JSON, so unchanged
+//       settings are recognised from the key listing without a GET. Not an image record:
+//       parseCatalogKey ignores these keys.
 //
 //   <label>/<repository>/<tag>.tar[.gz|.zst]
 //       docker-archive format only: the tag's latest value as one `docker load`-able tar (label: a
@@ -48,6 +50,7 @@
 // their index, and a record only after its manifest blob. A manifest blob present in blobs/ therefore
 // means the whole image is present, and an interrupted backup leaves only unreferenced blobs, which
 // the next run reuses.
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { isDigest, isRepositoryName, isTag } from '../../schema/names.ts';
 import { ArchiveCompression, ArchiveFormat } from '../../schema/contract.ts';
@@ -79,16 +82,27 @@ export const tagRecordKey = (repository: string, tag: string, time: string, dige
 export const tombstoneKey = (repository: string, tag: string, time: string) => `${tagPrefix(repository, tag)}${time}_deleted.json`;
 export const digestRecordKey = (repository: string, digest: string) => `${CATALOG_PREFIX}${repository}/_digests/${digestHex(digest)}.json`;
 export const settingsPrefix = (repository: string) => `${CATALOG_PREFIX}${repository}/_settings/`;
-export const settingsRecordKey = (repository: string, time: string) => `${settingsPrefix(repository)}${time}.json`;
+export const settingsRecordKey = (repository: string, time: string, hash?: string) => `${settingsPrefix(repository)}${time}${hash ? `_${hash}` : ''}.json`;
 
-const SETTINGS_FILE = /^(\d{8}T\d{9}Z)\.json$/;
+const SETTINGS_FILE = /^(\d{8}T\d{9}Z)(?:_([a-f0-9]{16}))?\.json$/;
 
-/** Parses `catalog/<repository>/_settings/<time>.json` of the given repository; undefined for anything else. */
-export function parseSettingsKey(key: string, repository: string): { key: string; repository: string; time: string } | undefined {
+/** Parses `catalog/<repository>/_settings/<time>[_<hash>].json` of the given repository; undefined for anything else. */
+export function parseSettingsKey(key: string, repository: string): { key: string; repository: string; time: string; hash?: string } | undefined {
   const prefix = settingsPrefix(repository);
   if (!key.startsWith(prefix)) return undefined;
   const m = SETTINGS_FILE.exec(key.slice(prefix.length));
-  return m ? { key, repository, time: m[1]! } : undefined;
+  return m ? { key, repository, time: m[1]!, ...(m[2] ? { hash: m[2] } : {}) } : undefined;
+}
+
+/** 16 hex of the sha256 of the settings' canonical JSON (object keys sorted). */
+export function settingsHash(settings: unknown): string {
+  const canonical = (value: unknown): unknown =>
+    Array.isArray(value)
+      ? value.map(canonical)
+      : value !== null && typeof value === 'object'
+        ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]))
+        : value;
+  return createHash('sha256').update(JSON.stringify(canonical(settings))).digest('hex').slice(0, 16);
 }
 
 /** `2026-11-26T10:25:33.123Z` -> `20261126T102533123Z`. */
