@@ -28,6 +28,10 @@ import { buildDefinition } from '../state-machine/definition.ts';
 import { PRUNE_ENV } from '../state-machine/lambdas/prune.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
+import { allowAlarmPublishing } from './alarm-topic.ts';
+import { retainVpcCustomResourceLogs } from './vpc-log-retention.ts';
+import { grantCrossAccountRestore } from './cross-account.ts';
+import { MAP_RESULTS_AREA } from '../state-machine/map-results.ts';
 
 /** The worker image's command (the Dockerfile's CMD): the esbuild bundle of worker/main.ts. */
 export const WORKER_CONTAINER_COMMAND: readonly string[] = ['node', '/app/worker.mjs'];
@@ -65,6 +69,11 @@ export interface EcrBackupProps {
    * @default ['**']
    */
   readonly restoreRepositories?: string[];
+  /**
+   * Roles in other accounts a restore may assume to push there (execution input `target.roleArn`).
+   * Only these ARNs: the restore task role gets sts:AssumeRole on exactly them. @default none
+   */
+  readonly restoreTargetRoles?: string[];
   /** When to run a backup (input `{}`). `null` for no schedule. @default daily 03:00 UTC */
   readonly schedule?: EcrBackupSchedule | null;
   /** An existing bucket to store into. @default a new bucket */
@@ -146,6 +155,8 @@ export class EcrBackup extends Construct {
   readonly cluster: ecs.Cluster;
   readonly backupTaskDefinition: ecs.FargateTaskDefinition;
   readonly restoreTaskDefinition: ecs.FargateTaskDefinition;
+  /** The restore task's role: what a cross-account target role trusts. */
+  readonly restoreTaskRole: iam.IRole;
   readonly listFunction: nodejs.NodejsFunction;
   readonly summarizeFunction: nodejs.NodejsFunction;
   /** The prune step's Lambda, when the `prune` prop is set. */
@@ -229,6 +240,7 @@ export class EcrBackup extends Construct {
       }),
     );
     this.topic = new sns.Topic(this, 'Notifications', { displayName: 'ecr-backup', masterKey: topicKey, enforceSSL: true });
+    allowAlarmPublishing(this.topic);
     if (props.notificationEmail) this.topic.addSubscription(new snsSubscriptions.EmailSubscription(props.notificationEmail));
 
     // ---- Network ---------------------------------------------------------------------------------
@@ -247,6 +259,7 @@ export class EcrBackup extends Construct {
         subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 22 }],
         flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.ALL } },
       });
+      retainVpcCustomResourceLogs(this, vpc, retention);
       vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
       interfaceEndpoints = [];
       for (const [name, service] of [
@@ -435,9 +448,17 @@ export class EcrBackup extends Construct {
       }),
     );
     this.grantStore(restore.role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'] });
+    grantCrossAccountRestore(restore.role, props.restoreTargetRoles ?? []);
+    this.restoreTaskRole = restore.role;
 
     // ---- State machine -------------------------------------------------------------------------
-    const sfnLogs = new logs.LogGroup(this, 'StateMachineLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
+    // Step Functions delivers logs through CloudWatch Logs vended delivery, whose resource policy has
+    // a size limit that `/aws/vendedlogs/` names avoid (AWS's documented prefix for these groups).
+    const sfnLogs = new logs.LogGroup(this, 'StateMachineLogs', {
+      logGroupName: `/aws/vendedlogs/states/${stack.stackName}-${this.node.id}`,
+      retention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
       stateMachineType: sfn.StateMachineType.STANDARD,
       definitionBody: sfn.DefinitionBody.fromChainable(
@@ -453,6 +474,8 @@ export class EcrBackup extends Construct {
           maxConcurrency: concurrency,
           toleratedFailurePercentage: tolerance,
           taskTimeout: props.taskTimeout ?? Duration.hours(6),
+          topic: this.topic,
+          mapResultsPrefix: `${this.prefix}${MAP_RESULTS_AREA}`,
         }),
       ),
       timeout: Duration.hours(48),
@@ -464,9 +487,21 @@ export class EcrBackup extends Construct {
     this.stateMachine.addToRolePolicy(
       new iam.PolicyStatement({ sid: 'ReadBatchList', actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/batches.json`)] }),
     );
+    // ...and its ResultWriter writes the children's outputs (not the Map's state) under runs/map-results/.
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteMapResults',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        resources: [this.bucket.arnForObjects(`${this.prefix}${MAP_RESULTS_AREA}/*`)],
+      }),
+    );
     if (this.encryptionKey) {
-      this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ sid: 'DecryptBatchList', actions: ['kms:Decrypt'], resources: [this.encryptionKey.keyArn] }));
+      this.stateMachine.addToRolePolicy(
+        new iam.PolicyStatement({ sid: 'DecryptBatchList', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }),
+      );
     }
+    // A listing failure (e.g. a Lambda timeout) is published before the execution fails.
+    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ sid: 'NotifyEncrypted', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [topicKey.keyArn] }));
 
     for (const [id, metric] of [
       ['ExecutionsFailedAlarm', this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' })],
@@ -502,6 +537,10 @@ export class EcrBackup extends Construct {
     Tags.of(this.stateMachine).add(STACK_NAME_TAG, Stack.of(this).stackName);
     new CfnOutput(this, 'StateMachineArn', { key: `${outputPrefix}StateMachineArn`, description: 'ecr-backup workflow state machine', value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'StoreUrl', { key: `${outputPrefix}StoreUrl`, description: 'ecr-backup store (s3://bucket/prefix)', value: this.storeUrl });
+    // For `ecr-backup doctor` and for the trust policy of a cross-account restore target role.
+    new CfnOutput(this, 'BackupTaskRoleArn', { key: `${outputPrefix}BackupTaskRoleArn`, description: 'ecr-backup backup task role', value: backup.role.roleArn });
+    new CfnOutput(this, 'RestoreTaskRoleArn', { key: `${outputPrefix}RestoreTaskRoleArn`, description: 'ecr-backup restore task role (trusted by cross-account target roles)', value: restore.role.roleArn });
+    new CfnOutput(this, 'TopicArn', { key: `${outputPrefix}TopicArn`, description: 'ecr-backup notifications', value: this.topic.topicArn });
 
     // ---- Acknowledged cdk-nag findings (each with its reason) ----------------------------------
     acknowledgeIam5(this, [
@@ -534,6 +573,11 @@ export class EcrBackup extends Construct {
         pattern: /^Resource::\*$/,
         where: [this.stateMachine.role],
         reason: 'Granted by CDK for features whose APIs take no resource: X-Ray tracing and CloudWatch Logs delivery; plus ecs:DescribeTasks/StopTask for the .sync ECS integration, whose task ARNs exist only at run time.',
+      },
+      {
+        pattern: /^Resource::<[^>]+\.Arn>\/[^*]*runs\/map-results\/\*$/,
+        where: [this.stateMachine.role],
+        reason: 'The distributed Map\'s ResultWriter writes under runs/map-results/<map run id>/, an id Step Functions generates at run time.',
       },
       {
         pattern: /^Resource::<[^>]+\.Arn>:\*$/,
@@ -619,6 +663,9 @@ export class EcrBackup extends Construct {
         sourceMap: false,
         minify: false,
         forceDockerBundling: false,
+        // The SDK versions tested are the ones that run: nothing is left to the runtime's copy.
+        bundleAwsSDK: true,
+        externalModules: [],
       },
     });
     // Logging: only its own log group (no AWSLambdaBasicExecutionRole managed policy).
@@ -626,7 +673,13 @@ export class EcrBackup extends Construct {
     return fn;
   }
 
-  /** Object-level S3 (and KMS) permissions for areas of the store prefix; ListBucket limited to them. */
+  /**
+   * Object-level S3 (and KMS) permissions for areas of the store prefix; listings limited to them.
+   * `StringLikeIfExists`: S3 checks s3:ListBucket also for a HEAD/GET of a missing key (404 with it,
+   * 403 without), and those requests carry no s3:prefix, so a plain StringLike would turn every
+   * "not stored yet" into AccessDenied. Listings that name a prefix stay limited to the areas; a
+   * listing with no prefix at all reveals key names (never contents) of the store bucket.
+   */
   private grantStore(role: iam.IRole, access: { read: Area[]; write: Area[] }) {
     const areas = [...new Set([...access.read, ...access.write])];
     role.addToPrincipalPolicy(
@@ -634,7 +687,7 @@ export class EcrBackup extends Construct {
         sid: 'ListStore',
         actions: ['s3:ListBucket'],
         resources: [this.bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': areas.flatMap((a) => [`${this.prefix}${a}`, `${this.prefix}${a}*`]) } },
+        conditions: { StringLikeIfExists: { 's3:prefix': areas.flatMap((a) => [`${this.prefix}${a}`, `${this.prefix}${a}*`]) } },
       }),
     );
     if (access.read.length) {

@@ -7,13 +7,16 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { ArchiveCompression, ArchiveFormat, ArchiveLabel } from '../schema/contract.ts';
-import { EcrBackup, type EcrBackupProps } from './ecr-backup.ts';
+import { EcrBackup, REPO_ROOT, type EcrBackupProps } from './ecr-backup.ts';
+import { cdkJsonConfig, resolveConfig } from './context.ts';
 
 /** The JSON shape of the `ecrBackup` context value. */
 export interface EcrBackupContext {
   stackName?: string;
   repositories?: string[];
   restoreRepositories?: string[];
+  /** Role ARNs in other accounts a restore may assume (input `target.roleArn`). */
+  restoreTargetRoles?: string[];
   /** `null` disables the schedule. */
   schedule?: { expression: string; timeZone?: string } | null;
   /** An existing bucket's name; omitted: a new bucket. */
@@ -52,6 +55,7 @@ export class EcrBackupStack extends Stack {
     const backupProps: EcrBackupProps = {
       repositories: config.repositories ?? ['**'],
       restoreRepositories: config.restoreRepositories,
+      restoreTargetRoles: config.restoreTargetRoles,
       schedule: config.schedule,
       bucket: config.bucketName ? s3.Bucket.fromBucketAttributes(this, 'ExistingBucket', { bucketName: config.bucketName, encryptionKey }) : undefined,
       prefix: config.prefix,
@@ -81,7 +85,7 @@ export class EcrBackupStack extends Stack {
 export function createApp(options: { context?: Record<string, unknown>; outdir?: string; nag?: boolean } = {}): { app: App; stack: EcrBackupStack } {
   const app = new App({ context: options.context, outdir: options.outdir });
   const raw = app.node.tryGetContext(CONTEXT_KEY) as EcrBackupContext | string | undefined;
-  const config: EcrBackupContext = typeof raw === 'string' ? (JSON.parse(raw) as EcrBackupContext) : (raw ?? {});
+  const config = resolveConfig(raw, () => cdkJsonConfig(REPO_ROOT));
   const account = process.env.CDK_DEFAULT_ACCOUNT;
   const region = process.env.CDK_DEFAULT_REGION;
   const stack = new EcrBackupStack(app, config.stackName ?? 'EcrBackup', config, {

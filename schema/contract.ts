@@ -33,12 +33,15 @@ export const RestoreTarget = z
   .object({
     region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region code').optional(),
     accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
+    /** Cross-account restore: a role in the target account to assume (must be in the stack's restoreTargetRoles). */
+    roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'not an IAM role ARN (arn:aws:iam::<account>:role/<name>)').optional(),
     repositoryPrefix: z
       .string()
       .regex(/^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\/?$/, 'not a valid repository prefix')
       .optional(),
   })
-  .strict();
+  .strict()
+  .refine((t) => !t.roleArn || !t.accountId || t.roleArn.split(':')[4] === t.accountId, { path: ['accountId'], message: 'accountId differs from the account of roleArn' });
 export type RestoreTarget = z.infer<typeof RestoreTarget>;
 
 /** How a run copies, shared by the execution input and each of its batches. */

@@ -7,6 +7,10 @@
 //                                          Backup or restore? ─▶ Back up batch | Restore batch
 //                                                                   └─(Catch)─▶ Record batch failure
 //
+// List images' Catch (infrastructure errors only: timeout, runtime, throttling, access denied)
+// ─▶ Notify listing failure (SNS) ─▶ Listing failed (Fail, with the caught Error and Cause). An
+// invalid input is not caught: it fails the execution at once, naming the field.
+//
 // With a prune step (EcrBackup `prune` prop), Summarize run keeps the state (its output goes to
 // $.summary) and continues: Prune after backup? ─(mode = backup)─▶ Prune store | otherwise ─▶ Done.
 //
@@ -17,10 +21,12 @@ import { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ENV } from '../schema/environment.ts';
+import { StoreResultWriter } from './map-results.ts';
 
 /** State names, as they appear in the ASL (and as aws-local-stepfunctions handler keys). */
 export const STATE = {
@@ -32,6 +38,8 @@ export const STATE = {
   restore: 'Restore batch',
   batchFailed: 'Record batch failure',
   summarize: 'Summarize run',
+  notifyListingFailed: 'Notify listing failure',
+  listingFailed: 'Listing failed',
   /** Only with the EcrBackup `prune` prop: */
   pruneAfterBackup: 'Prune after backup?',
   prune: 'Prune store',
@@ -43,6 +51,8 @@ export const ECS_RETRY_ERRORS = [
   // "Capacity is unavailable at this time" and other RunTask failures surface as this one.
   'ECS.AmazonECSException',
   'ECS.ServerException',
+  // RunTask's own "failures" (e.g. RESOURCE:ENI, AGENT) and transient ECS faults surface as this one.
+  'AmazonECS.Unknown',
   'ECS.LimitExceededException',
   'ECS.ThrottlingException',
   'ThrottlingException',
@@ -72,7 +82,30 @@ export interface DefinitionProps {
   readonly toleratedFailurePercentage: number;
   /** Upper bound for one batch's Fargate task. */
   readonly taskTimeout: Duration;
+  /** Where a listing failure is announced (the stack's notification topic). */
+  readonly topic: sns.ITopic;
+  /** Key prefix (store prefix + runs/map-results) of the distributed Map's ResultWriter. */
+  readonly mapResultsPrefix: string;
 }
+
+/**
+ * Errors of the listing state that are not the input's fault: a timeout, a runtime crash (a module
+ * missing from the bundle), Lambda service faults, throttling beyond the retries, access denied.
+ */
+export const LISTING_INFRASTRUCTURE_ERRORS = [
+  'States.Timeout',
+  'Sandbox.Timedout',
+  'Runtime.ExitError',
+  'Runtime.ImportModuleError',
+  'Runtime.Unknown',
+  'Lambda.Unknown',
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.TooManyRequestsException',
+  'AccessDenied',
+  'AccessDeniedException',
+];
 
 export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.IChainable {
   const scope = new Construct(parent, 'Workflow');
@@ -91,8 +124,21 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
     },
     resultPath: '$',
     retryOnServiceExceptions: true,
-    // No Catch: an invalid input fails the execution at once with the Lambda's error naming the field.
   });
+  // An invalid input is not caught: it fails the execution at once with the error naming the field.
+  // Anything else still notifies (there is no report without a listing), then fails the execution.
+  const listingFailed = new sfn.Fail(scope, 'ListingFailed', { stateName: STATE.listingFailed, errorPath: '$.listFailed.Error', causePath: '$.listFailed.Cause' });
+  const notifyListingFailed = new tasks.SnsPublish(scope, 'NotifyListingFailed', {
+    stateName: STATE.notifyListingFailed,
+    topic: props.topic,
+    subject: 'ecr-backup: a run failed before any work (listing)',
+    message: sfn.TaskInput.fromText(
+      sfn.JsonPath.format('Execution {} failed while listing images: {}: {}', sfn.JsonPath.executionId, sfn.JsonPath.stringAt('$.listFailed.Error'), sfn.JsonPath.stringAt('$.listFailed.Cause')),
+    ),
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  notifyListingFailed.addCatch(listingFailed, { errors: [sfn.Errors.ALL], resultPath: '$.notifyFailed' });
+  notifyListingFailed.next(listingFailed);
 
   const summarize = new tasks.LambdaInvoke(scope, 'SummarizeRun', {
     stateName: STATE.summarize,
@@ -123,6 +169,7 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
   for (const fn of [list, summarize]) {
     fn.addRetry({ errors: ['Lambda.TooManyRequestsException'], interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 5, jitterStrategy: sfn.JitterType.FULL });
   }
+  list.addCatch(notifyListingFailed, { errors: LISTING_INFRASTRUCTURE_ERRORS, resultPath: '$.listFailed' });
 
   const batchFailed = new sfn.Pass(scope, 'RecordBatchFailure', {
     stateName: STATE.batchFailed,
@@ -196,8 +243,9 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
     maxConcurrency: props.maxConcurrency,
     toleratedFailurePercentage: props.toleratedFailurePercentage,
     label: 'CopyBatches',
-    // Per-image results live in S3 (runs/<runId>/results/); the map's own output is not needed and
-    // would grow with the batch count towards the 256 KiB state payload limit.
+    // Per-image results live in S3 (runs/<runId>/results/). The children's outputs go to S3 too
+    // (see map-results.ts): collected inline they would grow with the batch count past 256 KiB.
+    resultWriterV2: new StoreResultWriter(sfn.JsonPath.stringAt('$.listing.bucket'), props.mapResultsPrefix),
     resultPath: sfn.JsonPath.DISCARD,
   });
   map.itemProcessor(processor);

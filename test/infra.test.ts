@@ -217,7 +217,7 @@ describe('state machine', () => {
   });
 
   it('has the documented states', () => {
-    expect(Object.keys(asl.States).sort()).toEqual([STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize].sort());
+    expect(Object.keys(asl.States).sort()).toEqual([STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed].sort());
     expect((asl as any).StartAt).toBe(STATE.list);
     expect(Object.keys(asl.States[STATE.map]!.ItemProcessor.States).sort()).toEqual([STATE.backup, STATE.backupOrRestore, STATE.batchFailed, STATE.restore].sort());
   });
@@ -327,7 +327,7 @@ describe('optional prune step (prune prop)', () => {
 
   it('adds a prune state after "Summarize run", for backup runs only', () => {
     const states = pruneAsl.States;
-    expect(Object.keys(states).sort()).toEqual([STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.pruneAfterBackup, STATE.prune, STATE.done].sort());
+    expect(Object.keys(states).sort()).toEqual([STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed, STATE.pruneAfterBackup, STATE.prune, STATE.done].sort());
     expect(states[STATE.summarize]).toMatchObject({ ResultPath: '$.summary', Next: STATE.pruneAfterBackup });
     expect(states[STATE.pruneAfterBackup]!.Choices).toEqual([{ Variable: '$.mode', StringEquals: 'backup', Next: STATE.prune }]);
     expect(states[STATE.pruneAfterBackup]!.Default).toBe(STATE.done);

@@ -133,7 +133,7 @@ describe('the synthesized workflow, run locally', () => {
     expect(listing(execution)).toMatchObject({ runId, bucket: 'wf-filtered', batchesKey: `${PREFIX}runs/${runId}/batches.json`, batchCount: 1, itemCount: 2 });
     // The summary Lambda received exactly {runId, mode, listing}: the Map discarded its output.
     expect(Object.keys(execution.lambdas.find((l) => l.state === STATE.summarize)!.event as object).sort()).toEqual(['listing', 'mode', 'runId']);
-    expect(execution.statesEntered).toEqual([STATE.list, STATE.anythingToCopy, `${STATE.map} (ItemReader)`, STATE.map, STATE.backupOrRestore, STATE.backup, STATE.summarize]);
+    expect(execution.statesEntered).toEqual([STATE.list, STATE.anythingToCopy, `${STATE.map} (ItemReader)`, STATE.map, STATE.backupOrRestore, STATE.backup, `${STATE.map} (ResultWriter)`, STATE.summarize]);
     expect(execution.workers.map((w) => [w.mode, w.batchKey, w.exitCode])).toEqual([['backup', runKeys.batch(runId, 0), 0]]);
 
     expect(await catalog('wf-filtered')).toEqual({ 'team/app': { '1.0': pushed.app!.digest, multi: pushed.multi!.digest } });
@@ -258,7 +258,7 @@ describe('the synthesized workflow, run locally', () => {
     expect(execution.workers.map((w) => w.exitCode)).toEqual([1]);
     expect(execution.workers[0]!.output).toContain(ENV.IMAGE_FORMAT);
     // Catch -> Record batch failure (with the stopped task as the cause) -> the map completes -> summary.
-    expect(execution.statesEntered).toEqual([STATE.list, STATE.anythingToCopy, `${STATE.map} (ItemReader)`, STATE.map, STATE.backupOrRestore, STATE.backup, STATE.batchFailed, STATE.summarize]);
+    expect(execution.statesEntered).toEqual([STATE.list, STATE.anythingToCopy, `${STATE.map} (ItemReader)`, STATE.map, STATE.backupOrRestore, STATE.backup, STATE.batchFailed, `${STATE.map} (ResultWriter)`, STATE.summarize]);
     const recorded = execution.events.find((e) => e.type === 'StateExited' && e.state?.name === STATE.batchFailed)?.state?.output as { error: string; cause: string };
     expect(recorded).toMatchObject({ failed: true, error: 'States.TaskFailed' });
     expect(JSON.parse(recorded.cause)).toMatchObject({ StopCode: 'EssentialContainerExited', Containers: [{ ExitCode: 1 }] });

@@ -8,6 +8,7 @@ import { ENV, loadWorkerEnvironment } from '../schema/environment.ts';
 import { copyImages } from './engine/run.ts';
 import { archiveHandler } from './archive/archive.ts';
 import { EcrEndpoint } from './registry/ecr.ts';
+import { targetEcr } from './registry/target-account.ts';
 import { openBackupStore } from './store/url.ts';
 import { log } from './log.ts';
 
@@ -19,12 +20,10 @@ async function main(): Promise<void> {
   const batch = WorkBatch.parse(await store.readJson(batchKey));
   log('info', 'batch started', { runId, batch: batch.index, mode: batch.mode, images: batch.items.length });
 
-  const ecr = (target = batch.target) =>
-    new EcrEndpoint({
-      region: target?.region ?? env[ENV.AWS_REGION],
-      ...(target?.accountId ? { registryId: target.accountId } : {}),
-      registryUrl: env[ENV.ECR_REGISTRY_URL],
-    });
+  const ecr = (target = batch.target) => {
+    const region = target?.region ?? env[ENV.AWS_REGION];
+    return new EcrEndpoint({ region, ...targetEcr(target, region, runId), registryUrl: env[ENV.ECR_REGISTRY_URL] });
+  };
   const [source, destination] =
     batch.mode === 'backup' ? [ecr(), store] : [batch.asOf ? store.atTime(new Date(batch.asOf)) : store, ecr()];
 

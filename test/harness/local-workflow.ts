@@ -12,21 +12,26 @@
 //                          `<map> (ItemReader)` that reads the ItemReader's JSON array from S3 (moto) at
 //                          the evaluated Bucket/Key and parks it in the context object (so the state data
 //                          stays exactly what AWS would carry), then an INLINE Map `<map>` over
-//                          `$$.<that array>` with the same ItemSelector, ItemProcessor, MaxConcurrency,
-//                          ResultPath, Retry and Catch. NOT emulated: ToleratedFailurePercentage/Count
-//                          (an INLINE map fails on the first failed iteration; this workflow's iterations
-//                          catch their own failures, and the summary Lambda applies the image-level
-//                          tolerance), ResultWriter, Label, child executions as executions of their own.
+//                          `$$.<that array>` with the same ItemSelector, ItemProcessor and MaxConcurrency,
+//                          then a `<map> (ResultWriter)` Task with the Map's ResultPath, Catch and Next
+//                          that applies the failure tolerance, the ResultWriter and the 256 KiB limit
+//                          (see harness/distributed-map.ts). NOT emulated: child executions as
+//                          executions of their own, ItemBatcher.
+//   sns:publish         -> published to moto and recorded (LocalExecution.notifications).
+//   Lambda timeout      -> the function's Timeout (or RunOptions.lambdaTimeoutMs) ends the state with
+//                          Sandbox.Timedout, as Lambda does.
 //
 // Also worked around: aws-local-stepfunctions 3.0.0 mishandles `"ResultPath": "$"` (see
 // normalizeResultPaths). The AWS services are moto (S3, ECR control plane, SNS, CloudWatch) via `awsEnv`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PublishCommand } from '@aws-sdk/client-sns';
 import type { CfnResource, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
-import { ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { ExecutionAbortedError, ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { LOCAL_CHILD_FAILED, LOCAL_CHILD_RESULT, LOCAL_CHILD_SUFFIXES, LOCAL_WRITER, MapRunState, PAYLOAD_LIMIT_BYTES, StateError, oversizedOutput } from './distributed-map.ts';
 import { LIST_HANDLER_ENTRY, REPO_ROOT, SUMMARIZE_HANDLER_ENTRY } from '../../infra/ecr-backup.ts';
 import {
   concreteAsl,
@@ -75,8 +80,6 @@ process.once('exit', () => {
   for (const child of liveWorkers) child.kill('SIGKILL');
 });
 
-/** Step Functions' limit on a state's input or output. */
-const PAYLOAD_LIMIT_BYTES = 256 * 1024;
 const LOCAL_ITEMS_KEY = 'LocalDistributedMapItems';
 const READER_SUFFIX = ' (ItemReader)';
 
@@ -85,6 +88,8 @@ export interface LocalWorkflowOptions {
   config: EcrBackupContext;
   /** Stands in for the AWS account: moto's endpoint and dummy credentials (TestMoto.env). */
   awsEnv: Record<string, string>;
+  /** Changes the deployed ASL before the local rewrite (e.g. to show what a definition without a ResultWriter does). */
+  transformAsl?: (asl: { StartAt: string; States: States }) => void;
 }
 
 export interface RunOptions {
@@ -96,6 +101,13 @@ export interface RunOptions {
   lambdaEnv?: Record<string, string>;
   /** Added to every worker's environment, or per mode. */
   workerEnv?: Record<string, string> | ((mode: 'backup' | 'restore') => Record<string, string>);
+  /** Lambda timeout for every function (default: each function's Timeout from the template). */
+  lambdaTimeoutMs?: number;
+  /**
+   * Scripted Fargate tasks instead of the worker process (tests of the workflow's own limits, named
+   * so): the stopped task's exit code and, for a failure, the DescribeTasks task object as its cause.
+   */
+  scriptedTask?: (launch: { mode: 'backup' | 'restore'; batchKey: string }) => { exitCode: number; task?: JsonObject };
 }
 
 export interface WorkerRun {
@@ -133,6 +145,8 @@ export interface LocalExecution {
   statesEntered: string[];
   workers: WorkerRun[];
   lambdas: LambdaInvocation[];
+  /** Messages the state machine itself published (sns:publish states). */
+  notifications: Array<{ state: string; topicArn: string; subject?: string; message: string }>;
   durationMs: number;
 }
 
@@ -152,6 +166,7 @@ export interface LocalWorkflow {
 export async function createLocalWorkflow(options: LocalWorkflowOptions): Promise<LocalWorkflow> {
   const { stack, template } = synthesizeTemplate({ context: { ecrBackup: options.config }, nag: false });
   const asl = concreteAsl(template) as unknown as StateMachineDefinition;
+  options.transformAsl?.(asl as unknown as { StartAt: string; States: States });
   const localAsl = rewriteDistributedMaps(structuredClone(asl) as unknown as { StartAt: string; States: States }) as unknown as StateMachineDefinition;
   normalizeResultPaths(localAsl as unknown as { States: States });
   const smResource = Object.entries(template.Resources).find(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')!;
@@ -201,6 +216,8 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
     const children = new Set<ReturnType<typeof spawn>>(); // this execution's running workers
     const localItems: Record<string, Json[]> = {};
     const s3 = new S3Client({ ...sdkConfig(options.awsEnv), forcePathStyle: true });
+    const mapRun = new MapRunState();
+    const notifications: LocalExecution['notifications'] = [];
 
     const invokeLambda = (stateName: string) => async (parameters: Json): Promise<Json> => {
       const params = parameters as { FunctionName: string; Payload?: Json };
@@ -218,9 +235,19 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
         ...runOptions.lambdaEnv,
       };
       const restore = withEnv(env);
+      const timeoutSeconds = Number(template.Resources[functionId(params.FunctionName)]!.Properties?.Timeout ?? 3);
+      const timeoutMs = runOptions.lambdaTimeoutMs ?? timeoutSeconds * 1000;
+      let timer: NodeJS.Timeout | undefined;
       let result: unknown;
       try {
-        result = await handler(event as never);
+        const invocationPromise = handler(event as never);
+        invocationPromise.catch(() => undefined); // a timed-out invocation may fail later, unobserved
+        result = await Promise.race([
+          invocationPromise,
+          new Promise((_resolve, reject) => {
+            timer = setTimeout(() => reject(new StateError('Sandbox.Timedout', `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`)), timeoutMs);
+          }),
+        ]);
       } catch (error) {
         const e = error instanceof Error ? error : new Error(String(error));
         invocation.error = { errorType: e.name, errorMessage: e.message };
@@ -228,6 +255,7 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
         // runtime's error JSON.
         throw new StateError(e.name, JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: (e.stack ?? '').split('\n') }));
       } finally {
+        clearTimeout(timer);
         restore();
       }
       const payload = (result === undefined ? null : JSON.parse(JSON.stringify(result))) as Json;
@@ -250,6 +278,12 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
         env: { ...options.awsEnv, ...extra },
       });
       const startedAt = Date.now();
+      if (runOptions.scriptedTask) {
+        const scripted = runOptions.scriptedTask({ mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]! });
+        workers.push({ mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]!, exitCode: scripted.exitCode, signal: null, durationMs: 0, output: '(scripted)' });
+        if (scripted.exitCode !== 0) throw new StateError('States.TaskFailed', JSON.stringify(scripted.task ?? { ExitCode: scripted.exitCode }));
+        return scripted.task ?? {};
+      }
       const [command, ...args] = launch.localCommand as [string, ...string[]];
       // Only what the container would have (task definition + overrides) plus the AWS stand-ins;
       // PATH/HOME so node, tsx and registry tools resolve.
@@ -298,7 +332,15 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       if (!Array.isArray(items)) throw new StateError('States.ItemReaderFailed', `${stateName}: s3://${Bucket}/${Key} is not a JSON array`);
       const max = typeof readerConfig?.MaxItems === 'number' ? readerConfig.MaxItems : undefined;
       localItems[key] = (max !== undefined ? items.slice(0, max) : items) as Json[];
+      mapRun.reset(key);
       return null;
+    };
+
+    const publish = (stateName: string) => async (parameters: Json): Promise<Json> => {
+      const { TopicArn, Message, Subject } = parameters as { TopicArn: string; Message: string; Subject?: string };
+      const published = await new SNSClient(sdkConfig(options.awsEnv)).send(new PublishCommand({ TopicArn, Message, Subject }));
+      notifications.push({ state: stateName, topicArn: TopicArn, message: Message, ...(Subject ? { subject: Subject } : {}) });
+      return { MessageId: published.MessageId ?? null };
     };
 
     const taskResourceLocalHandlers: Record<string, (input: Json) => Promise<Json>> = {};
@@ -307,6 +349,10 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       const resource = String(state.Resource);
       if (resource === 'arn:aws:states:::lambda:invoke') taskResourceLocalHandlers[stateName] = invokeLambda(stateName);
       else if (resource === 'arn:aws:states:::ecs:runTask.sync') taskResourceLocalHandlers[stateName] = runTask(stateName);
+      else if (resource === 'arn:aws:states:::sns:publish') taskResourceLocalHandlers[stateName] = publish(stateName);
+      else if (state.Comment === LOCAL_CHILD_RESULT) taskResourceLocalHandlers[stateName] = mapRun.childResult(String(state.MapKey));
+      else if (state.Comment === LOCAL_CHILD_FAILED) taskResourceLocalHandlers[stateName] = mapRun.childFailed(String(state.MapKey));
+      else if (state.Comment === LOCAL_WRITER) taskResourceLocalHandlers[stateName] = mapRun.writer(stateName, state, s3, stateMachineArn.replace(':stateMachine:', ':mapRun:'));
       else if (state.Comment === LOCAL_READER_COMMENT) {
         const key = String((state as { ItemsKey?: Json }).ItemsKey);
         taskResourceLocalHandlers[stateName] = readItems(stateName, key, (state as { ReaderConfig?: JsonObject }).ReaderConfig);
@@ -322,6 +368,7 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
         [LOCAL_ITEMS_KEY]: localItems,
       },
     });
+    mapRun.abort = () => execution.abort();
     const events: EventLog[] = [];
     const collecting = (async () => {
       for await (const event of execution.eventLogs) events.push(event as EventLog);
@@ -330,16 +377,23 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       name,
       executionArn,
       events,
-      statesEntered: events.filter((e) => e.type === 'StateEntered').map((e) => e.state!.name),
+      statesEntered: events.filter((e) => e.type === 'StateEntered' && !LOCAL_CHILD_SUFFIXES.some((x) => e.state!.name.endsWith(x))).map((e) => e.state!.name),
       workers,
       lambdas,
+      notifications,
       durationMs: Date.now() - started,
     });
     try {
       const output = await execution.result;
       await collecting;
+      const oversized = oversizedOutput(events);
+      if (oversized) return { ...finished(), status: 'FAILED', error: oversized.error, cause: oversized.cause };
       return { ...finished(), status: 'SUCCEEDED', output };
     } catch (error) {
+      if (error instanceof ExecutionAbortedError && mapRun.fatal) {
+        await collecting;
+        return { ...finished(), status: 'FAILED', error: mapRun.fatal.error, cause: mapRun.fatal.cause };
+      }
       if (!(error instanceof ExecutionError)) throw error;
       await collecting;
       const failure = events.find((e) => e.type === 'ExecutionFailed');
@@ -359,13 +413,6 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
   return { template, asl, localAsl, stateMachineArn, run, lambdaEnvironment };
 }
 
-/** A failure with the Error and Cause Step Functions would record (aws-local-stepfunctions uses name/message). */
-class StateError extends Error {
-  constructor(error: string, cause: string) {
-    super(cause);
-    this.name = error;
-  }
-}
 
 function logicalIdOf(stack: Stack, construct: IConstruct): string {
   return stack.resolve((construct.node.defaultChild as CfnResource).logicalId) as string;
@@ -435,8 +482,8 @@ function forEachState(definition: { States: States }, fn: (name: string, state: 
  * Rewrites each DISTRIBUTED Map `M` into a Task `M (ItemReader)` (same InputPath, Retry and Catch;
  * it reads the items and parks them in the context object, leaving the state data untouched) and an
  * INLINE Map `M` that iterates over them with the same ItemSelector, ItemProcessor, MaxConcurrency,
- * ResultSelector/ResultPath/OutputPath, Retry, Catch and Next. Transitions into `M` go to the reader.
- * ToleratedFailurePercentage/Count are dropped: not emulated.
+ * Retry; then a Task `M (ResultWriter)` with the Map's ResultPath, Catch and Next (tolerance,
+ * ResultWriter, payload limit: harness/distributed-map.ts). Transitions into `M` go to the reader.
  */
 export function rewriteDistributedMaps<T extends { StartAt: string; States: States }>(definition: T, counter = { n: 0 }): T {
   const renames = new Map<string, string>();
@@ -465,19 +512,58 @@ export function rewriteDistributedMaps<T extends { StartAt: string; States: Stat
       ...(state.Retry ? { Retry: state.Retry } : {}),
       ...(state.Catch ? { Catch: state.Catch } : {}),
     };
-    for (const field of ['ItemReader', 'ItemBatcher', 'ResultWriter', 'ToleratedFailurePercentage', 'ToleratedFailurePercentagePath', 'ToleratedFailureCount', 'ToleratedFailureCountPath', 'Label', 'ItemsPath']) {
+    for (const field of ['ResultSelector', 'OutputPath', 'ToleratedFailurePercentagePath', 'ToleratedFailureCountPath']) {
+      if (state[field] !== undefined) throw new Error(`${name}: ${field} is not emulated`);
+    }
+    // The writer takes the Map's place for what follows the iterations (see harness/distributed-map.ts).
+    const writer = state.ResultWriter as { Parameters?: JsonObject } | undefined;
+    const writerName = `${name} (ResultWriter)`;
+    const writerState: JsonObject = {
+      Type: 'Task',
+      Comment: LOCAL_WRITER,
+      Resource: 'arn:aws:states:::local:result-writer',
+      Parameters: writer?.Parameters ?? {},
+      MapKey: key,
+      HasResultWriter: writer !== undefined,
+      ...(state.ResultPath !== undefined ? { ResultPath: state.ResultPath } : {}),
+      ...(state.Catch ? { Catch: state.Catch } : {}),
+      ...(typeof state.ToleratedFailurePercentage === 'number' ? { ToleratedFailurePercentage: state.ToleratedFailurePercentage } : {}),
+      ...(typeof state.ToleratedFailureCount === 'number' ? { ToleratedFailureCount: state.ToleratedFailureCount } : {}),
+      ...(state.Label !== undefined ? { Label: state.Label } : {}),
+      ...(state.End ? { End: true } : { Next: state.Next! }),
+    };
+    for (const field of ['ItemReader', 'ItemBatcher', 'ResultWriter', 'ToleratedFailurePercentage', 'ToleratedFailureCount', 'Label', 'ItemsPath', 'End']) {
       delete state[field];
     }
     state.ItemsPath = `$$.${LOCAL_ITEMS_KEY}.${key}`;
-    processor.ProcessorConfig = { Mode: 'INLINE' };
+    state.ResultPath = null;
+    state.Next = writerName;
+    // Each child runs inside a Parallel whose Catch records a failure instead of ending the Map.
+    const child = `${name} (local child)`;
+    state.ItemProcessor = {
+      ProcessorConfig: { Mode: 'INLINE' },
+      StartAt: child,
+      States: {
+        [child]: {
+          Type: 'Parallel',
+          Branches: [{ StartAt: processor.StartAt, States: processor.States }] as unknown as Json,
+          OutputPath: '$[0]',
+          Next: `${name} (local child result)`,
+          Catch: [{ ErrorEquals: ['States.ALL'], Next: `${name} (local child failed)` }],
+        },
+        [`${name} (local child result)`]: { Type: 'Task', Comment: LOCAL_CHILD_RESULT, Resource: 'arn:aws:states:::local:child', MapKey: key, End: true },
+        [`${name} (local child failed)`]: { Type: 'Task', Comment: LOCAL_CHILD_FAILED, Resource: 'arn:aws:states:::local:child', MapKey: key, End: true },
+      },
+    } as unknown as Json;
     definition.States[readerName] = readerState;
+    definition.States[writerName] = writerState;
     renames.set(name, readerName);
   }
   if (renames.size === 0) return definition;
   const target = (next: string) => renames.get(next) ?? next;
   definition.StartAt = target(definition.StartAt);
   for (const [name, state] of Object.entries(definition.States)) {
-    const own = name.endsWith(READER_SUFFIX) && renames.get(name.slice(0, -READER_SUFFIX.length)) === name;
+    const own = (name.endsWith(READER_SUFFIX) && renames.get(name.slice(0, -READER_SUFFIX.length)) === name) || renames.has(name);
     if (typeof state.Next === 'string' && !own) state.Next = target(state.Next);
     if (typeof state.Default === 'string') state.Default = target(state.Default);
     for (const choice of (state.Choices ?? []) as JsonObject[]) if (typeof choice.Next === 'string') choice.Next = target(choice.Next);
@@ -504,6 +590,9 @@ function stripLocalFields(definition: StateMachineDefinition): StateMachineDefin
     if (state.Comment === LOCAL_READER_COMMENT) {
       delete state.ItemsKey;
       delete state.ReaderConfig;
+    }
+    for (const field of ['MapKey', 'HasResultWriter', 'ToleratedFailurePercentage', 'ToleratedFailureCount', 'Label']) {
+      if (state.Type === 'Task' && field in state) delete state[field];
     }
   });
   return copy as unknown as StateMachineDefinition;
