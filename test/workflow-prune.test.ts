@@ -11,6 +11,7 @@ import type { PruneReport } from '../worker/store/prune.ts';
 import { openBackupStore } from '../worker/store/url.ts';
 import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
 import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './harness/local-workflow.ts';
+import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
@@ -97,5 +98,14 @@ describe('the prune step of the workflow', () => {
     expect(restore.statesEntered.slice(-3)).toEqual([STATE.summarize, STATE.pruneAfterBackup, STATE.done]);
     expect(restore.lambdas.some((l) => l.state === STATE.prune)).toBe(false);
     expect(Object.keys(restore.output as object).sort()).toEqual(['counts', 'reportKey', 'runId']);
+  });
+});
+
+describe('IAM, proven offline (prune)', () => {
+  it('allows every AWS call the components made in the prune runs, the prune Lambda\'s deletes included', async () => {
+    const evaluation = await evaluateRecordedCalls(workflow);
+    console.log(`IAM-checked AWS calls per role (workflow-prune.test.ts): ${JSON.stringify(evaluation.callsByRole)}; IAM requests: ${JSON.stringify(evaluation.requestsByRole)}`);
+    expect(evaluation.denied).toEqual([]);
+    expect(evaluation.callsByRole.prune).toBeGreaterThan(0);
   });
 });

@@ -12,6 +12,7 @@ import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { cleanupFixtures, inspectRaw, pushImage, pushMultiArchIndex, type PushedImage } from './harness/fixtures.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
 import { createLocalWorkflow, type LocalExecution, type LocalWorkflow, type RunOptions } from './harness/local-workflow.ts';
+import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { ListingOutput, RunReport, runKeys } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';
 import { STATE } from '../state-machine/definition.ts';
@@ -283,5 +284,14 @@ describe('the synthesized workflow, run locally', () => {
     expect(execution.workers).toEqual([]);
     expect(execution.lambdas.map((l) => l.state)).toEqual([STATE.list]);
     expect((await s3.send(new ListObjectsV2Command({ Bucket: 'wf-invalid' }))).KeyCount ?? 0).toBe(0);
+  });
+});
+
+describe('IAM, proven offline', () => {
+  it('allows every AWS call each component made in the runs above, by its synthesized role, the bucket policy and the key policies', async () => {
+    const evaluation = await evaluateRecordedCalls(workflow);
+    console.log(`IAM-checked AWS calls per role (workflow.test.ts): ${JSON.stringify(evaluation.callsByRole)}; IAM requests: ${JSON.stringify(evaluation.requestsByRole)}`);
+    expect(evaluation.denied).toEqual([]);
+    for (const component of ['list', 'summarize', 'backup', 'restore', 'stateMachine'] as const) expect(evaluation.callsByRole[component], component).toBeGreaterThan(0);
   });
 });

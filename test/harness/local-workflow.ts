@@ -25,12 +25,16 @@
 // normalizeResultPaths). The AWS services are moto (S3, ECR control plane, SNS, CloudWatch) via `awsEnv`.
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import type { CfnResource, Stack } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { ExecutionAbortedError, ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
+import { callContext, installCallRecorder, type Component, type RecordedCall } from './aws-calls.ts';
 import { LOCAL_CHILD_FAILED, LOCAL_CHILD_RESULT, LOCAL_CHILD_SUFFIXES, LOCAL_WRITER, MapRunState, PAYLOAD_LIMIT_BYTES, StateError, oversizedOutput } from './distributed-map.ts';
 import { LIST_HANDLER_ENTRY, REPO_ROOT, SUMMARIZE_HANDLER_ENTRY } from '../../infra/ecr-backup.ts';
 import {
@@ -160,7 +164,15 @@ export interface LocalWorkflow {
   run(input: unknown, options: RunOptions): Promise<LocalExecution>;
   /** The Lambda environment a run would use (STORE_URL etc.), by function name. */
   lambdaEnvironment(functionName: string, bucket: string): Record<string, string>;
+  /** Every AWS call of every run so far, by the component (role) that made it. */
+  calls: RecordedCall[];
+  /** The stores' buckets of the runs so far (they stand for the template's store bucket). */
+  runBuckets: Set<string>;
+  /** Each component's role, as a logical id in `template`. */
+  roleOf: Partial<Record<Component, string>>;
 }
+
+const PRELOAD = path.join(path.dirname(new URL(import.meta.url).pathname), 'record-aws-calls-preload.ts');
 
 /** Synthesizes the stack once (~6-10 s) and prepares what the fakes in its ASL refer to (SNS topics). */
 export async function createLocalWorkflow(options: LocalWorkflowOptions): Promise<LocalWorkflow> {
@@ -198,6 +210,25 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
     if (!logicalId) throw new Error(`no Lambda function ${functionName} in the template`);
     return logicalId;
   };
+  installCallRecorder();
+  const calls: RecordedCall[] = [];
+  const runBuckets = new Set<string>();
+  const sink = (call: RecordedCall) => void calls.push(call);
+  const asComponent = <A extends unknown[], R>(component: Component, fn: (...args: A) => Promise<R>) => (...args: A) => callContext.run({ component, sink }, () => fn(...args));
+  const roleId = (construct: IConstruct | undefined) => (construct ? logicalIdOf(stack, construct) : undefined);
+  const roleOf: Partial<Record<Component, string>> = {
+    list: roleId(stack.backup.listFunction.role),
+    summarize: roleId(stack.backup.summarizeFunction.role),
+    prune: roleId(stack.backup.pruneFunction?.role),
+    backup: roleId(stack.backup.backupTaskDefinition.taskRole),
+    restore: roleId(stack.backup.restoreTaskRole),
+    stateMachine: roleId(stack.backup.stateMachine.role),
+  };
+  const componentOfFunction = new Map<string, Component>([
+    [logicalIdOf(stack, stack.backup.listFunction), 'list'],
+    [logicalIdOf(stack, stack.backup.summarizeFunction), 'summarize'],
+    ...(stack.backup.pruneFunction ? [[logicalIdOf(stack, stack.backup.pruneFunction), 'prune'] as [string, Component]] : []),
+  ]);
   const bucketOverrides = (bucket: string) => Object.fromEntries(storeBucketIds(template).map((id) => [id, bucket]));
 
   function lambdaEnvironment(functionName: string, bucket: string): Record<string, string> {
@@ -217,6 +248,7 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
     const localItems: Record<string, Json[]> = {};
     const s3 = new S3Client({ ...sdkConfig(options.awsEnv), forcePathStyle: true });
     const mapRun = new MapRunState();
+    runBuckets.add(runOptions.bucket);
     const notifications: LocalExecution['notifications'] = [];
 
     const invokeLambda = (stateName: string) => async (parameters: Json): Promise<Json> => {
@@ -240,7 +272,7 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       let timer: NodeJS.Timeout | undefined;
       let result: unknown;
       try {
-        const invocationPromise = handler(event as never);
+        const invocationPromise = asComponent(componentOfFunction.get(functionId(params.FunctionName))!, handler)(event as never);
         invocationPromise.catch(() => undefined); // a timed-out invocation may fail later, unobserved
         result = await Promise.race([
           invocationPromise,
@@ -286,9 +318,10 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       }
       const [command, ...args] = launch.localCommand as [string, ...string[]];
       // Only what the container would have (task definition + overrides) plus the AWS stand-ins;
-      // PATH/HOME so node, tsx and registry tools resolve.
-      const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...launch.env };
-      const child = spawn(command, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // PATH/HOME so node, tsx and registry tools resolve; the call recorder (harness/aws-calls.ts).
+      const callLog = path.join(os.tmpdir(), `ecr-backup-aws-calls-${randomBytes(6).toString('hex')}.jsonl`);
+      const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...launch.env, ECR_BACKUP_TEST_AWS_CALLS: callLog, ECR_BACKUP_TEST_COMPONENT: launch.mode };
+      const child = spawn(command, [...args.slice(0, 2), '--import', PRELOAD, ...args.slice(2)], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
       children.add(child);
       liveWorkers.add(child);
       let output = '';
@@ -304,6 +337,10 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       });
       children.delete(child);
       liveWorkers.delete(child);
+      if (fs.existsSync(callLog)) {
+        for (const line of fs.readFileSync(callLog, 'utf8').split('\n')) if (line) calls.push(JSON.parse(line) as RecordedCall);
+        fs.rmSync(callLog, { force: true });
+      }
       const worker: WorkerRun = { mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]!, exitCode: code, signal, durationMs: Date.now() - startedAt, output };
       workers.push(worker);
       // A DescribeTasks-shaped result of the stopped task.
@@ -349,13 +386,13 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       const resource = String(state.Resource);
       if (resource === 'arn:aws:states:::lambda:invoke') taskResourceLocalHandlers[stateName] = invokeLambda(stateName);
       else if (resource === 'arn:aws:states:::ecs:runTask.sync') taskResourceLocalHandlers[stateName] = runTask(stateName);
-      else if (resource === 'arn:aws:states:::sns:publish') taskResourceLocalHandlers[stateName] = publish(stateName);
+      else if (resource === 'arn:aws:states:::sns:publish') taskResourceLocalHandlers[stateName] = asComponent('stateMachine', publish(stateName));
       else if (state.Comment === LOCAL_CHILD_RESULT) taskResourceLocalHandlers[stateName] = mapRun.childResult(String(state.MapKey));
       else if (state.Comment === LOCAL_CHILD_FAILED) taskResourceLocalHandlers[stateName] = mapRun.childFailed(String(state.MapKey));
-      else if (state.Comment === LOCAL_WRITER) taskResourceLocalHandlers[stateName] = mapRun.writer(stateName, state, s3, stateMachineArn.replace(':stateMachine:', ':mapRun:'));
+      else if (state.Comment === LOCAL_WRITER) taskResourceLocalHandlers[stateName] = asComponent('stateMachine', mapRun.writer(stateName, state, s3, stateMachineArn.replace(':stateMachine:', ':mapRun:')));
       else if (state.Comment === LOCAL_READER_COMMENT) {
         const key = String((state as { ItemsKey?: Json }).ItemsKey);
-        taskResourceLocalHandlers[stateName] = readItems(stateName, key, (state as { ReaderConfig?: JsonObject }).ReaderConfig);
+        taskResourceLocalHandlers[stateName] = asComponent('stateMachine', readItems(stateName, key, (state as { ReaderConfig?: JsonObject }).ReaderConfig));
       } else throw new Error(`state ${JSON.stringify(stateName)}: no local implementation of ${resource}`);
     });
 
@@ -410,7 +447,7 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
     }
   }
 
-  return { template, asl, localAsl, stateMachineArn, run, lambdaEnvironment };
+  return { template, asl, localAsl, stateMachineArn, run, lambdaEnvironment, calls, runBuckets, roleOf };
 }
 
 
