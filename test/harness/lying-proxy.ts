@@ -8,6 +8,10 @@
 //   flip      same length, some bytes inverted (every 4096th byte, starting with the first)
 //   truncate  only the first half of the body, with a Content-Length that matches the short body
 //   abort     Content-Length of the full body, first half sent, then the connection is destroyed
+//
+// `intercept` picks requests to stall, in front of a registry or of S3 (moto) alike:
+//   hold           never forwarded, never answered (the client is killed or times out meanwhile)
+//   lose-response  forwarded and completed upstream, the answer never sent (a write whose reply is lost)
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -21,7 +25,10 @@ export interface LyingProxyOptions {
   /** Repositories whose every blob GET is altered. */
   repositories?: Iterable<string>;
   mode?: LieMode;
+  intercept?: (request: { method: string; path: string; query: string }) => InterceptAction | undefined;
 }
+
+export type InterceptAction = 'hold' | 'lose-response';
 
 export interface LyingProxy {
   /** `http://127.0.0.1:PORT` */
@@ -36,6 +43,8 @@ export interface LyingProxy {
   lies: Array<{ path: string; digest: string; mode: LieMode }>;
   /** Requests forwarded (method and path), in order. */
   requests: Array<{ method: string; path: string }>;
+  /** Requests `intercept` stalled, in order. */
+  intercepted: Array<{ method: string; path: string; action: InterceptAction; upstreamDone: boolean }>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +61,7 @@ export async function startLyingProxy(options: LyingProxyOptions): Promise<Lying
     mode: options.mode ?? ('flip' as LieMode),
     lies: [] as LyingProxy['lies'],
     requests: [] as LyingProxy['requests'],
+    intercepted: [] as LyingProxy['intercepted'],
   };
 
   function lieFor(method: string, path: string): string | undefined {
@@ -68,6 +78,10 @@ export async function startLyingProxy(options: LyingProxyOptions): Promise<Lying
     const rawPath = req.url ?? '/';
     const path = rawPath.split('?')[0]!;
     state.requests.push({ method, path });
+    const action = options.intercept?.({ method, path, query: rawPath.slice(path.length) });
+    const stalled = action && { method, path, action, upstreamDone: false };
+    if (stalled) state.intercepted.push(stalled);
+    if (action === 'hold') return;
     const lie = lieFor(method, path);
     // Host is forwarded unchanged, so the registry builds upload Locations pointing at the proxy.
     const upstreamReq = request(
@@ -79,6 +93,10 @@ export async function startLyingProxy(options: LyingProxyOptions): Promise<Lying
           headers.location = `http://${req.headers.host}${location.slice(upstream.origin.length)}`;
         }
         const status = upstreamRes.statusCode ?? 502;
+        if (stalled) {
+          upstreamRes.on('end', () => (stalled.upstreamDone = true)).resume();
+          return;
+        }
         if (!lie || (status !== 200 && status !== 206)) {
           res.writeHead(status, upstreamRes.statusMessage, headers);
           upstreamRes.pipe(res);
@@ -155,6 +173,9 @@ export async function startLyingProxy(options: LyingProxyOptions): Promise<Lying
     },
     get requests() {
       return state.requests;
+    },
+    get intercepted() {
+      return state.intercepted;
     },
     async stop() {
       await new Promise<void>((resolve) => {

@@ -1,8 +1,11 @@
 // Retention for a backup store: drop catalog history beyond a rule, then garbage-collect the blobs
 // no remaining record needs (mark and sweep).
 //
-// Retention, per tag (catalog/<repo>/_tags/<tag>/, ordered by backup time):
-//   keepLast N  keeps the N newest records.
+// Retention, per tag (catalog/<repo>/_tags/<tag>/, ordered by backup time). A tag's value is a run of
+// consecutive records with the same digest and format: overlapping backups can record one value twice,
+// and the copies after a run's first record change no `--as-of` answer, so they are always dropped and
+// the rules count values:
+//   keepLast N  keeps the N newest values.
 //   keepDays D  keeps every record newer than D days, plus the newest record at or before that
 //               cutoff: the value the tag had at the cutoff, so every `restore --as-of` within the
 //               last D days gives the same images as before. The newest record of a tag is therefore
@@ -17,7 +20,9 @@
 // stored but not yet recorded). If any remaining record's manifest is missing or corrupt, the sweep is
 // skipped: what that image references cannot be known.
 //
-// Sweep: blobs/sha256/<hex> that are not marked AND were last modified before (prune start - grace).
+// Sweep: blobs/sha256/<hex> that are not marked AND were last modified before (prune start - grace),
+// deleted manifests first, parents before children, then configs and layers (prune-order.ts), so an
+// interrupted sweep never leaves a manifest without its content.
 // A running backup writes blobs first, then manifests, then the record; everything it writes during
 // the prune is therefore newer than the cutoff and survives. Before each delete batch the catalog and
 // the blob listing are read again and new records (and new fresh manifests) are marked, which covers a
@@ -29,21 +34,17 @@
 import type { BackupStore } from './backup-store.ts';
 import { BLOBS_PREFIX, CATALOG_PREFIX, parseCatalogKey, parseCompactTime, type CatalogKey } from './layout.ts';
 import { deleteKeys, NotFoundError, readJson, type DeleteManyResult, type ObjectStore } from './object-store.ts';
+import { deletionOrder } from './prune-order.ts';
+import { applyRetention, assertRetentionRule, assignTagValues, type RetentionEntry, type RetentionRule } from './retention.ts';
+
+export { applyRetention, assertRetentionRule, RetentionRuleError, type RetentionEntry, type RetentionRule } from './retention.ts';
 import { ReferenceWalker, type TreeProblem } from './references.ts';
 import { mapLimited } from '../limiter.ts';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
-const DAY_MS = 24 * 60 * 60 * 1000;
 /** Fresh blobs up to this size are checked for being manifests (the registry manifest limit). */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const HEX = /^[a-f0-9]{64}$/;
-
-export interface RetentionRule {
-  /** Per tag, keep the N newest records (N >= 1). */
-  keepLast?: number;
-  /** Keep records newer than D days, and per tag the value it had D days ago. */
-  keepDays?: number;
-}
 
 export interface PruneOptions extends RetentionRule {
   /** Decide and report; delete nothing. */
@@ -108,55 +109,6 @@ export interface PruneReport {
   conflicts: { key: string; blob: string }[];
   sweep: 'done' | 'dry-run' | 'skipped';
   sweepSkippedReason?: string;
-}
-
-export class RetentionRuleError extends RangeError {
-  override name = 'RetentionRuleError';
-}
-
-export function assertRetentionRule(rule: RetentionRule): void {
-  const { keepLast, keepDays } = rule;
-  if (keepLast === undefined && keepDays === undefined) throw new RetentionRuleError('a retention rule needs keepLast (--keep-last N) or keepDays (--keep-days D)');
-  if (keepLast !== undefined && !(Number.isInteger(keepLast) && keepLast >= 1)) throw new RetentionRuleError(`keep-last must be an integer >= 1, got ${keepLast}`);
-  if (keepDays !== undefined && !(Number.isFinite(keepDays) && keepDays > 0)) throw new RetentionRuleError(`keep-days must be a number > 0, got ${keepDays}`);
-}
-
-/** One catalog record as retention sees it. */
-export interface RetentionEntry {
-  key: string;
-  /** `repo\0tag` for a tag's history, `repo\0` for a repository's untagged images. */
-  group: string;
-  untagged: boolean;
-  /** Backup time in ms (tag records: from the key; untagged: the record's backedUpAt). */
-  time: number;
-}
-
-/** Splits entries into kept and dropped by the rule (see the file comment). */
-export function applyRetention<T extends RetentionEntry>(entries: readonly T[], rule: RetentionRule, now: Date): { kept: T[]; dropped: T[] } {
-  assertRetentionRule(rule);
-  const groups = new Map<string, T[]>();
-  for (const e of entries) {
-    const list = groups.get(e.group) ?? [];
-    list.push(e);
-    groups.set(e.group, list);
-  }
-  const cutoff = rule.keepDays !== undefined ? now.getTime() - rule.keepDays * DAY_MS : undefined;
-  const kept: T[] = [];
-  const dropped: T[] = [];
-  for (const list of groups.values()) {
-    list.sort((a, b) => a.time - b.time || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    const keep = new Set<T>();
-    if (rule.keepLast !== undefined) for (const e of list.slice(-rule.keepLast)) keep.add(e);
-    if (cutoff !== undefined) {
-      for (const e of list) if (e.time > cutoff) keep.add(e);
-      if (!list[0]!.untagged) {
-        const atCutoff = list.filter((e) => e.time <= cutoff).at(-1);
-        if (atCutoff) keep.add(atCutoff);
-      }
-    }
-    for (const e of list) (keep.has(e) ? kept : dropped).push(e);
-  }
-  return { kept, dropped };
 }
 
 interface Entry extends RetentionEntry {
@@ -235,6 +187,7 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
       }
     })
   ).filter((e): e is Entry => e !== undefined);
+  await assignTagValues(objects, entries, concurrency);
   const { kept, dropped } = applyRetention(entries, options, started);
   report.records.total = entries.length + unreadable.length;
   report.droppedRecords = dropped.map((e) => ({
@@ -347,22 +300,38 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
 
     const sizes = new Map(candidates.map((b) => [b.key, b.size]));
     const deletedDigests = new Set<string>();
-    for (let i = 0; i < candidates.length; i += batchSize) {
-      const { problems } = await recheck();
-      if (problems.length > 0) {
-        report.problems.push(...problems);
-        report.sweep = 'skipped';
-        report.sweepSkippedReason = `stopped: ${problems.length} image(s) recorded during the prune cannot be walked`;
-        break;
+    const order = await deletionOrder(candidates, walker, { concurrency, maxManifestBytes: MAX_MANIFEST_BYTES });
+    let done = 0;
+    sweep: for (const phase of order.phases) {
+      for (let i = 0; i < phase.length; i += batchSize) {
+        const { problems } = await recheck();
+        if (problems.length > 0) {
+          report.problems.push(...problems);
+          report.sweep = 'skipped';
+          report.sweepSkippedReason = `stopped: ${problems.length} image(s) recorded during the prune cannot be walked`;
+          break sweep;
+        }
+        const slice = phase.slice(i, i + batchSize);
+        done += slice.length;
+        const batch = slice.filter((b) => !marked.has(b.digest));
+        if (batch.length === 0) continue;
+        progress(`deleting ${batch.length} blob(s) (${done}/${candidates.length})`);
+        const result = await deleteKeys(objects, batch.map((b) => b.key));
+        tallyDeletes(report, result, sizes);
+        for (const d of result.deleted) {
+          const digest = digestOfBlobKey(d.key);
+          if (digest) deletedDigests.add(digest);
+        }
+        // A manifest that stays (locked, or its delete failed) keeps what it references.
+        for (const { key } of [...result.locked, ...result.failed]) {
+          const digest = digestOfBlobKey(key);
+          if (digest) for (const ref of (await walker.tree({ digest })).refs.keys()) marked.add(ref);
+        }
       }
-      const batch = candidates.slice(i, i + batchSize).filter((b) => !marked.has(b.digest));
-      progress(`deleting ${batch.length} blob(s) (${Math.min(i + batchSize, candidates.length)}/${candidates.length})`);
-      const result = await deleteKeys(objects, batch.map((b) => b.key));
-      tallyDeletes(report, result, sizes);
-      for (const d of result.deleted) {
-        const digest = digestOfBlobKey(d.key);
-        if (digest) deletedDigests.add(digest);
-      }
+    }
+    if (order.unreadable.length > 0 && report.sweep === 'done') {
+      report.sweep = 'skipped';
+      report.sweepSkippedReason = `${order.unreadable.length} unreferenced blob(s) could not be read to tell whether they are manifests: unreferenced manifests were deleted, configs and layers kept`;
     }
     // Anything recorded while the last batch was deleted that names a deleted blob is a conflict.
     if (deletedDigests.size > 0) {

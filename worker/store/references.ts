@@ -63,6 +63,17 @@ export class ReferenceWalker {
     return { refs, problems };
   }
 
+  /**
+   * What one blob references directly when it is a manifest: `manifest` with its children and blobs,
+   * `other` when it is not a manifest (a layer, a config, damaged bytes), `missing`, or `unreadable`
+   * (the read failed: whether it is a manifest is unknown).
+   */
+  async classify(digest: string): Promise<{ kind: 'manifest'; refs: string[] } | { kind: 'other' | 'missing' | 'unreadable' }> {
+    const result = await this.node({ digest });
+    if (result.ok) return { kind: 'manifest', refs: [...result.node.children.map((c) => c.digest), ...result.node.blobs.map((b) => b.digest)] };
+    return { kind: result.problem.problem === 'corrupt' ? 'other' : result.problem.problem };
+  }
+
   private node(d: { digest: string; mediaType?: string }): Promise<NodeResult> {
     let node = this.nodes.get(d.digest);
     if (!node) {
@@ -78,6 +89,11 @@ export class ReferenceWalker {
         try {
           assertDigest(bytes, { digest: d.digest });
           const manifest = manifestFromBytes(bytes, { digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) });
+          // manifestFromBytes infers a type from the shape, so an image config parses too: a real
+          // manifest names everything it references by digest.
+          if (![...childManifests(manifest), ...blobsOf(manifest)].every((r) => typeof r?.digest === 'string' && r.digest.includes(':'))) {
+            throw new Error(`${blobKey(d.digest)} is not a manifest (a reference without a digest)`);
+          }
           return {
             ok: true,
             node: {
