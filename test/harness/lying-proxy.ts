@@ -9,9 +9,15 @@
 //   truncate  only the first half of the body, with a Content-Length that matches the short body
 //   abort     Content-Length of the full body, first half sent, then the connection is destroyed
 //
-// `intercept` picks requests to stall, in front of a registry or of S3 (moto) alike:
+// `intercept` picks requests to fault, in front of a registry or of S3 (moto) alike:
 //   hold           never forwarded, never answered (the client is killed or times out meanwhile)
 //   lose-response  forwarded and completed upstream, the answer never sent (a write whose reply is lost)
+//   drop-response  forwarded and completed upstream, then the connection is reset (the client retries)
+//   reset-before   the connection is reset before anything is forwarded
+//   reset-body     forwarded; the full Content-Length, half the body, then a reset
+//   truncate-body  forwarded; half the body with a Content-Length that matches it
+//   status-500/502/503  answered by the proxy with that status, not forwarded
+//   throttle       answered 429 with `Retry-After: 1`, not forwarded
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -28,7 +34,19 @@ export interface LyingProxyOptions {
   intercept?: (request: { method: string; path: string; query: string }) => InterceptAction | undefined;
 }
 
-export type InterceptAction = 'hold' | 'lose-response';
+export type InterceptAction =
+  | 'hold'
+  | 'lose-response'
+  | 'drop-response'
+  | 'reset-before'
+  | 'reset-body'
+  | 'truncate-body'
+  | 'status-500'
+  | 'status-502'
+  | 'status-503'
+  | 'throttle';
+
+export const TRANSIENT_FAULTS: readonly InterceptAction[] = ['drop-response', 'reset-before', 'reset-body', 'truncate-body', 'status-500', 'status-502', 'status-503', 'throttle'];
 
 export interface LyingProxy {
   /** `http://127.0.0.1:PORT` */
@@ -51,6 +69,23 @@ export interface LyingProxy {
 const BLOB_PATH = /^\/v2\/(.+)\/blobs\/(sha256:[a-f0-9]{64})$/;
 const MANIFEST_BY_DIGEST_PATH = /^\/v2\/(.+)\/manifests\/(sha256:[a-f0-9]{64})$/;
 const FLIP_EVERY = 4096;
+
+/** truncate / abort: buffers the body (test blobs are small enough) and sends half of it. */
+function sendHalf(upstreamRes: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, unknown>, mode: 'truncate' | 'abort'): void {
+  const chunks: Buffer[] = [];
+  upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
+  upstreamRes.on('end', () => {
+    const body = Buffer.concat(chunks);
+    const half = body.subarray(0, Math.floor(body.length / 2));
+    if (mode === 'truncate') {
+      res.writeHead(status, upstreamRes.statusMessage, { ...headers, 'content-length': String(half.length) } as never);
+      res.end(half);
+    } else {
+      res.writeHead(status, upstreamRes.statusMessage, { ...headers, 'content-length': String(body.length) } as never);
+      res.write(half, () => setTimeout(() => res.destroy(), 20));
+    }
+  });
+}
 
 export async function startLyingProxy(options: LyingProxyOptions): Promise<LyingProxy> {
   const upstream = new URL(options.upstream.includes('://') ? options.upstream : `http://${options.upstream}`);
@@ -82,6 +117,17 @@ export async function startLyingProxy(options: LyingProxyOptions): Promise<Lying
     const stalled = action && { method, path, action, upstreamDone: false };
     if (stalled) state.intercepted.push(stalled);
     if (action === 'hold') return;
+    if (action === 'reset-before') {
+      req.socket.destroy();
+      return;
+    }
+    if (action === 'throttle' || action?.startsWith('status-')) {
+      req.resume();
+      const status = action === 'throttle' ? 429 : Number(action.slice('status-'.length));
+      res.writeHead(status, { 'content-type': 'text/plain', ...(status === 429 ? { 'retry-after': '1' } : {}) });
+      res.end(`fault proxy: injected ${status}`);
+      return;
+    }
     const lie = lieFor(method, path);
     // Host is forwarded unchanged, so the registry builds upload Locations pointing at the proxy.
     const upstreamReq = request(
@@ -93,8 +139,17 @@ export async function startLyingProxy(options: LyingProxyOptions): Promise<Lying
           headers.location = `http://${req.headers.host}${location.slice(upstream.origin.length)}`;
         }
         const status = upstreamRes.statusCode ?? 502;
-        if (stalled) {
-          upstreamRes.on('end', () => (stalled.upstreamDone = true)).resume();
+        if (action === 'lose-response' || action === 'drop-response') {
+          upstreamRes.on('end', () => {
+            stalled!.upstreamDone = true;
+            if (action === 'drop-response') req.socket.destroy();
+          });
+          upstreamRes.resume();
+          return;
+        }
+        // Body faults only where there is a body to break (GET 200/206); anything else passes.
+        if ((action === 'reset-body' || action === 'truncate-body') && method === 'GET' && (status === 200 || status === 206)) {
+          sendHalf(upstreamRes, res, status, headers, action === 'reset-body' ? 'abort' : 'truncate');
           return;
         }
         if (!lie || (status !== 200 && status !== 206)) {
@@ -119,20 +174,7 @@ export async function startLyingProxy(options: LyingProxyOptions): Promise<Lying
           upstreamRes.on('end', () => res.end());
           return;
         }
-        // truncate / abort: buffer the body (test blobs are small enough), send half of it.
-        const chunks: Buffer[] = [];
-        upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
-        upstreamRes.on('end', () => {
-          const body = Buffer.concat(chunks);
-          const half = body.subarray(0, Math.floor(body.length / 2));
-          if (mode === 'truncate') {
-            res.writeHead(status, upstreamRes.statusMessage, { ...headers, 'content-length': String(half.length) });
-            res.end(half);
-          } else {
-            res.writeHead(status, upstreamRes.statusMessage, { ...headers, 'content-length': String(body.length) });
-            res.write(half, () => setTimeout(() => res.destroy(), 20));
-          }
-        });
+        sendHalf(upstreamRes, res, status, headers, mode);
       },
     );
     upstreamReq.on('error', (err) => {

@@ -8,6 +8,8 @@ import type { ImageResult } from '../../schema/contract.ts';
 import type { ImageReference, ImageRepository } from '../model/endpoint.ts';
 import { blobsOf, childManifests, type Descriptor, type Manifest } from '../model/manifest.ts';
 import { createLimiter, type Limiter } from '../limiter.ts';
+import { RegistryError } from '../registry/errors.ts';
+import { backoff, DEFAULT_HTTP_OPTIONS, isTransientError, mayRetry } from '../registry/http.ts';
 
 export type ProgressEvent =
   | { type: 'image-start'; repository: string; reference: string }
@@ -95,7 +97,7 @@ export class Copier {
   }
 
   private async copyBlob(source: ImageRepository, destination: ImageRepository, blob: Descriptor, stats: CopyStats): Promise<void> {
-    const key = `${destination.name}@${blob.digest}`;
+    const key = destination.blobsSharedAcrossRepositories ? blob.digest : `${destination.name}@${blob.digest}`;
     let transfer = this.transfers.get(key);
     const mine = !transfer;
     if (!transfer) {
@@ -113,8 +115,25 @@ export class Copier {
     }
   }
 
-  /** Streams one blob through a verifier; returns false when the destination already had it. */
+  /**
+   * Transfers one blob, again from the start after a transient failure the layers below could not
+   * absorb (a chunked upload whose PATCH broke: its session is cancelled and a new one opened).
+   */
   private async transferBlob(source: ImageRepository, destination: ImageRepository, blob: Descriptor): Promise<boolean> {
+    const policy = DEFAULT_HTTP_OPTIONS.retry;
+    const began = Date.now();
+    for (let n = 1; ; n++) {
+      try {
+        return await this.transferOnce(source, destination, blob);
+      } catch (error) {
+        if (!isTransientError(error) || !mayRetry(policy, n, began)) throw error;
+        await backoff(policy, n, error instanceof RegistryError ? error.retryAfterMs : undefined);
+      }
+    }
+  }
+
+  /** Streams one blob through a verifier; returns false when the destination already had it. */
+  private async transferOnce(source: ImageRepository, destination: ImageRepository, blob: Descriptor): Promise<boolean> {
     if (await destination.hasBlob(blob)) return false;
     if (await destination.mountBlob?.(blob)) return false;
     const body = await source.openBlob(blob);
@@ -129,6 +148,9 @@ export class Copier {
     // pipeline forwards a source error (reset, truncation) into `counted`, which the destination is
     // reading, so the destination sees the failure and commits nothing. The outcome is captured at
     // once so a failure found while putBlob is still running is never an unhandled rejection.
+    // A source failure (reset, truncation) explains the destination's. An abort or premature close
+    // is only the echo of the destination giving up (its reader stopped) and must not hide its real,
+    // maybe transient, error.
     const flowing = pipeline(body, counted).then(
       () => undefined,
       (error: unknown) => error,
@@ -138,7 +160,9 @@ export class Copier {
     } catch (error) {
       counted.destroy();
       body.destroy();
-      throw (await flowing) ?? error;
+      const sourceError = await flowing;
+      const echo = (sourceError as { code?: unknown } | undefined)?.code;
+      throw sourceError !== undefined && echo !== 'ABORT_ERR' && echo !== 'ERR_STREAM_PREMATURE_CLOSE' ? sourceError : error;
     }
     const failure = await flowing;
     if (failure) throw failure;

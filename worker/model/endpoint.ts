@@ -50,6 +50,11 @@ export interface ImageRepository {
    */
   mountBlob?(descriptor: Descriptor): Promise<boolean>;
   /**
+   * True when blobs are stored once per endpoint whatever the repository (a backup store is
+   * content-addressed): the engine then transfers a blob once per run for all repositories.
+   */
+  readonly blobsSharedAcrossRepositories?: boolean;
+  /**
    * Stores a blob, verifying `body` against the descriptor's size and sha256 on the way (the store
    * while writing, the registry client before its final PUT). Commits nothing when the content does
    * not match or `body` errors (reset, abort). This is the digest check of every copy.

@@ -14,6 +14,8 @@ export interface RetryPolicy {
   maxDelayMs: number;
   /** Longest Retry-After we honour; a registry asking for longer still gets this much. */
   maxRetryAfterMs: number;
+  /** No new attempt starts this long after the first one began. */
+  maxElapsedMs?: number;
 }
 
 export interface HttpOptions {
@@ -28,7 +30,7 @@ export const DEFAULT_HTTP_OPTIONS: HttpOptions = {
   connectTimeoutMs: 10_000,
   headersTimeoutMs: 60_000,
   bodyIdleTimeoutMs: 60_000,
-  retry: { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 20_000, maxRetryAfterMs: 60_000 },
+  retry: { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 20_000, maxRetryAfterMs: 60_000, maxElapsedMs: 10 * 60_000 },
 };
 
 export type HttpResponse = Dispatcher.ResponseData;
@@ -57,6 +59,7 @@ const TRANSIENT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
   'UND_ERR_HEADERS_TIMEOUT',
   'UND_ERR_BODY_TIMEOUT',
+  'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
 export class HttpClient {
@@ -89,14 +92,13 @@ export class HttpClient {
   /** Runs `attempt` until it succeeds, throws something not retryable, or attempts run out. */
   async retry<T>(attempt: () => Promise<T>): Promise<T> {
     const policy = this.options.retry;
+    const began = Date.now();
     for (let n = 1; ; n++) {
       try {
         return await attempt();
       } catch (error) {
-        if (!(error instanceof RegistryError) || !error.retryable || n >= policy.maxAttempts) throw error;
-        const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1));
-        const delay = error.retryAfterMs !== undefined ? Math.min(error.retryAfterMs, policy.maxRetryAfterMs) : Math.random() * cap;
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (!(error instanceof RegistryError) || !error.retryable || !mayRetry(policy, n, began)) throw error;
+        await backoff(policy, n, error.retryAfterMs);
       }
     }
   }
@@ -104,6 +106,29 @@ export class HttpClient {
   async close(): Promise<void> {
     await this.agent.close();
   }
+}
+
+/** Whether attempt `n` (1-based), which just failed, may be followed by another under `policy`. */
+export function mayRetry(policy: RetryPolicy, n: number, began: number): boolean {
+  return n < policy.maxAttempts && (policy.maxElapsedMs === undefined || Date.now() - began < policy.maxElapsedMs);
+}
+
+/**
+ * The one backoff of every retry in the worker (registry requests, resumed bodies, blob transfers,
+ * S3 body reads): Retry-After when the server sent one (capped), else full jitter in
+ * [0, min(maxDelayMs, baseDelayMs * 2^(n-1))].
+ */
+export async function backoff(policy: RetryPolicy, n: number, retryAfterMs?: number): Promise<void> {
+  const cap = Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (n - 1));
+  const delay = retryAfterMs !== undefined ? Math.min(retryAfterMs, policy.maxRetryAfterMs) : Math.random() * cap;
+  await new Promise((resolve) => setTimeout(resolve, delay));
+}
+
+/** Failures worth another attempt: a retryable RegistryError, or a transient network error. */
+export function isTransientError(error: unknown): boolean {
+  if (error instanceof RegistryError) return error.retryable;
+  const code = errorCode(error);
+  return code !== undefined && TRANSIENT_CODES.has(code);
 }
 
 /** A failed exchange as a RegistryError, retryable when the failure is transient. */

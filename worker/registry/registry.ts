@@ -10,8 +10,9 @@ import { blobsOf, MANIFEST_ACCEPT, manifestFromBytes, UnsupportedManifestError, 
 import { Authenticator } from './auth.ts';
 import { authFileCredentials, staticCredentials, type Credentials, type CredentialsProvider } from './credentials.ts';
 import { RegistryConfigError, RegistryError } from './errors.ts';
-import { assertTransport, discard, errorFromResponse, header, HttpClient, readBody, type HttpOptions, type HttpRequest, type HttpResponse } from './http.ts';
+import { assertTransport, backoff, discard, errorFromResponse, header, HttpClient, mayRetry, readBody, type HttpOptions, type HttpRequest, type HttpResponse } from './http.ts';
 import { validDigest, validRepository, validTag } from './reference.ts';
+import { resumableStream } from '../resumable.ts';
 import { mountBlob, uploadBlob, type UploadOptions } from './upload.ts';
 
 export interface RegistryEndpointOptions extends Partial<UploadOptions> {
@@ -30,6 +31,21 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_LISTING_BYTES = 32 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+
+function isJson(bytes: Buffer): boolean {
+  try {
+    JSON.parse(bytes.toString('utf8'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first byte of a `Content-Range: bytes START-END/TOTAL` answer, or -1. */
+function rangeStart(value: string | undefined): number {
+  const m = value ? /^bytes (\d+)-\d+\/(?:\d+|\*)$/.exec(value.trim()) : null;
+  return m ? Number(m[1]) : -1;
+}
 
 export class RegistryEndpoint implements ImageEndpoint {
   readonly description: string;
@@ -186,23 +202,37 @@ export class RegistryRepository implements ImageRepository {
     return tags.map((tag) => ({ tag }));
   }
 
+  /**
+   * Fetches a manifest. A body that arrives damaged (cut short under a matching Content-Length, or
+   * not hashing to the digest asked for) is fetched again within the retry policy; the request
+   * itself is already retried by `fetch`.
+   */
   async getManifest(ref: ImageReference): Promise<Manifest> {
     const reference = 'tag' in ref ? validTag(ref.tag) : validDigest(ref.digest);
     const context = this.context(reference);
-    const { res, bytes } = await this.endpoint.fetch(
-      { method: 'GET', url: this.endpoint.url(`/v2/${this.name}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } },
-      this.scopes(false),
-      context,
-      MAX_MANIFEST_BYTES,
-    );
-    // Verify against what was asked for, else against what the registry says it served.
-    const served = header(res, 'docker-content-digest');
-    const digest = 'digest' in ref ? ref.digest : served && isDigest(served) ? served : undefined;
-    try {
-      return manifestFromBytes(bytes, { mediaType: header(res, 'content-type') ?? ('mediaType' in ref ? ref.mediaType : undefined), digest });
-    } catch (error) {
-      if (error instanceof UnsupportedManifestError) throw new UnsupportedManifestError(`${context}: ${error.message}`, { cause: error });
-      throw error;
+    const policy = this.endpoint.http.options.retry;
+    const began = Date.now();
+    for (let n = 1; ; n++) {
+      const { res, bytes } = await this.endpoint.fetch(
+        { method: 'GET', url: this.endpoint.url(`/v2/${this.name}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } },
+        this.scopes(false),
+        context,
+        MAX_MANIFEST_BYTES,
+      );
+      // Verify against what was asked for, else against what the registry says it served.
+      const served = header(res, 'docker-content-digest');
+      const digest = 'digest' in ref ? ref.digest : served && isDigest(served) ? served : undefined;
+      try {
+        return manifestFromBytes(bytes, { mediaType: header(res, 'content-type') ?? ('mediaType' in ref ? ref.mediaType : undefined), digest });
+      } catch (error) {
+        const damaged = error instanceof DigestMismatchError || !isJson(bytes);
+        if (damaged && mayRetry(policy, n, began)) {
+          await backoff(policy, n);
+          continue;
+        }
+        if (error instanceof UnsupportedManifestError) throw new UnsupportedManifestError(`${context}: ${error.message}`, { cause: error });
+        throw error;
+      }
     }
   }
 
@@ -246,31 +276,42 @@ export class RegistryRepository implements ImageRepository {
    * Streams a blob. Retried only until the body is handed over; after that a failure is the
    * caller's stream error. Redirects to another origin are fetched without our Authorization.
    */
+  /**
+   * Streams a blob. A body that breaks or ends short is resumed from where it stopped (a Range
+   * request; a registry that ignores Range sends the whole blob again and the delivered part is
+   * skipped), within the retry policy (worker/resumable.ts).
+   */
   async openBlob(descriptor: Descriptor): Promise<Readable> {
     const digest = validDigest(descriptor.digest);
     const context = this.context(digest);
     const first = this.endpoint.url(`/v2/${this.name}/blobs/${digest}`);
-    const body = await this.endpoint.http.retry(async () => {
-      let url = first;
-      let res = await this.endpoint.send({ method: 'GET', url }, this.scopes(false), context);
-      for (let hops = 0; REDIRECTS.has(res.statusCode); hops++) {
-        const location = header(res, 'location');
-        await discard(res);
-        const next = location && hops < MAX_REDIRECTS ? parseUrl(location, url) : undefined;
-        // The target is left out of messages: a presigned URL's query string is a credential.
-        if (!next) throw new RegistryError(`${context}: too many, empty or malformed redirects`);
-        url = next;
-        assertTransport(url, this.endpoint.insecure, `${context}: redirect`);
-        res =
-          url.origin === this.endpoint.baseUrl.origin
-            ? await this.endpoint.send({ method: 'GET', url }, this.scopes(false), context)
-            : await this.endpoint.http.send({ method: 'GET', url }, `${context} (redirected to ${url.host})`);
-      }
-      if (res.statusCode !== 200) throw await errorFromResponse(res, url.origin === first.origin ? context : `${context} (redirected to ${url.host})`);
-      return res.body;
-    });
+    const open = (offset: number) =>
+      this.endpoint.http.retry(async () => {
+        const headers = offset > 0 ? { range: `bytes=${offset}-` } : undefined;
+        let url = first;
+        let res = await this.endpoint.send({ method: 'GET', url, ...(headers ? { headers } : {}) }, this.scopes(false), context);
+        for (let hops = 0; REDIRECTS.has(res.statusCode); hops++) {
+          const location = header(res, 'location');
+          await discard(res);
+          const next = location && hops < MAX_REDIRECTS ? parseUrl(location, url) : undefined;
+          // The target is left out of messages: a presigned URL's query string is a credential.
+          if (!next) throw new RegistryError(`${context}: too many, empty or malformed redirects`);
+          url = next;
+          assertTransport(url, this.endpoint.insecure, `${context}: redirect`);
+          res =
+            url.origin === this.endpoint.baseUrl.origin
+              ? await this.endpoint.send({ method: 'GET', url, ...(headers ? { headers } : {}) }, this.scopes(false), context)
+              : await this.endpoint.http.send({ method: 'GET', url, ...(headers ? { headers } : {}) }, `${context} (redirected to ${url.host})`);
+        }
+        const start = res.statusCode === 206 ? rangeStart(header(res, 'content-range')) : 0;
+        if (res.statusCode !== 200 && !(res.statusCode === 206 && start === offset)) {
+          throw await errorFromResponse(res, url.origin === first.origin ? context : `${context} (redirected to ${url.host})`);
+        }
+        return { body: res.body as Readable, start };
+      });
+    const { body } = await open(0);
     this.endpoint.noteBlob(digest, this.name);
-    return body;
+    return resumableStream(body, { size: descriptor.size, reopen: open, context: `GET ${context}` });
   }
 
   /** Uploads a blob (the engine tries `mountBlob` first, so a mountable blob is never read). */

@@ -2,8 +2,9 @@
 // POST + PUT, which can be retried because the body is replayable. Large blobs are streamed as
 // chunked PATCHes of a bounded size, so memory stays at about one chunk whatever the blob size. A
 // PATCH is not retried: after a lost response the upload's offset is unknown and registries refuse
-// a resumed session at the wrong offset, so a failed chunked upload is cancelled and the caller
-// retries the blob. The digest is checked before the final PUT, so a bad body never commits.
+// a resumed session at the wrong offset, so a failed chunked upload is cancelled and the copy engine
+// transfers the blob again in a new session (Copier.transferBlob, transient failures only). The
+// digest is checked before the final PUT, so a bad body never commits.
 import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { assertDigest, DigestMismatchError, type Digest } from '../model/digest.ts';

@@ -64,6 +64,11 @@ export class IncompleteImageError extends Error {
   }
 }
 
+/** A catalog record that was read but is not a valid record (verify calls it corrupt, not unreadable). */
+export class MalformedRecordError extends Error {
+  override name = 'MalformedRecordError';
+}
+
 export class ReadOnlyStoreError extends Error {
   override name = 'ReadOnlyStoreError';
 }
@@ -142,7 +147,7 @@ export class BackupStore implements ImageEndpoint {
       if (this.records.size >= MAX_CACHED_RECORDS) this.records.clear();
       record = readJson(this.objects, key).then((raw) => {
         const parsed = CatalogRecord.safeParse(raw);
-        if (!parsed.success) throw new Error(`catalog record ${this.description}/${key} is malformed: ${parsed.error.message}`);
+        if (!parsed.success) throw new MalformedRecordError(`catalog record ${this.description}/${key} is malformed: ${parsed.error.message}`);
         return parsed.data;
       });
       this.records.set(key, record);
@@ -324,6 +329,9 @@ export function recordListing(r: CatalogRecord): ImageListing {
 }
 
 export class BackupRepository implements ImageRepository {
+  /** blobs/ is one content-addressed space for every repository. */
+  readonly blobsSharedAcrossRepositories = true;
+
   constructor(
     readonly store: BackupStore,
     readonly name: string,

@@ -22,10 +22,12 @@ import type { Readable } from 'node:stream';
 import { assertDigest, digestBase64, verifyingStream } from '../model/digest.ts';
 import { mapLimited } from '../limiter.ts';
 import { uploadShape } from './part-size.ts';
+import { resumableStream } from '../resumable.ts';
 import {
   assertKey,
   assertPrefix,
   NotFoundError,
+  readAll,
   type DeleteManyResult,
   type ObjectInfo,
   type ObjectStore,
@@ -122,26 +124,25 @@ export class S3ObjectStore implements ObjectStore {
     return this.prefix + key;
   }
 
+  /** Streams an object; a body that breaks is resumed with a Range GET (worker/resumable.ts). */
   async get(key: string): Promise<Readable> {
     const Key = this.key(key);
-    try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
-      return out.Body as Readable;
-    } catch (error) {
-      if (isNotFound(error)) throw new NotFoundError(key, this.description);
-      throw error;
-    }
+    const open = async (offset: number) => {
+      try {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) }));
+        return { body: out.Body as Readable, start: offset, size: out.ContentLength };
+      } catch (error) {
+        if (isNotFound(error)) throw new NotFoundError(key, this.description);
+        throw error;
+      }
+    };
+    const first = await open(0);
+    return resumableStream(first.body, { ...(first.size !== undefined ? { size: first.size } : {}), reopen: open, context: `GET ${this.description}/${key}` });
   }
 
+  /** Reads a whole object, resuming a broken body like `get`. */
   async getBytes(key: string): Promise<Buffer> {
-    const Key = this.key(key);
-    try {
-      const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key }));
-      return Buffer.from(await out.Body!.transformToByteArray());
-    } catch (error) {
-      if (isNotFound(error)) throw new NotFoundError(key, this.description);
-      throw error;
-    }
+    return readAll(await this.get(key));
   }
 
   async head(key: string): Promise<{ size: number; lastModified: Date } | undefined> {

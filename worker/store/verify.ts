@@ -3,7 +3,7 @@
 // read and hashed once however many images share it; problems are reported per image.
 import { createHash } from 'node:crypto';
 import { childManifests, blobsOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
-import type { BackupStore } from './backup-store.ts';
+import { MalformedRecordError, type BackupStore } from './backup-store.ts';
 import { blobKey, recordFormat, type CatalogRecord } from './layout.ts';
 import { createLimiter, mapLimited } from '../limiter.ts';
 import { NotFoundError } from './object-store.ts';
@@ -153,7 +153,8 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           ...(key.kind === 'tag' ? { tag: key.tag } : {}),
           digest: key.digest,
           blob: key.key,
-          problem: error instanceof NotFoundError ? 'missing' : 'corrupt',
+          // Only a record that was read and is wrong is corrupt; a failed read says nothing about it.
+          problem: error instanceof NotFoundError ? 'missing' : error instanceof SyntaxError || error instanceof MalformedRecordError ? 'corrupt' : 'unreadable',
           detail: `catalog record: ${message(error)}`,
         });
         return;

@@ -1,0 +1,152 @@
+// Fault injection between the CLI and the registries and between the CLI and S3 (moto): seeded
+// proxies (test/harness/lying-proxy.ts) fault the first request to every object with a transient
+// fault (resets before and during bodies, truncated bodies, 500/502/503, 429 with Retry-After,
+// responses lost after a successful write). Backup and restore must still complete with exit 0,
+// every image digest-exact, the store verifying clean. FAULT_TRIALS (default 1) and FAULT_SEED
+// scale the runs; the tallies are printed for the closing note.
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunReport } from '../schema/contract.ts';
+import { MANIFEST_ACCEPT } from '../worker/model/manifest.ts';
+import { BackupStore } from '../worker/store/backup-store.ts';
+import { openStore } from '../worker/store/url.ts';
+import { verifyStore } from '../worker/store/verify.ts';
+import { runCliJson } from './harness/cli.ts';
+import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
+import { startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
+import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { startRegistry, type TestRegistry } from './harness/registry.ts';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+const BUCKET = 'faults';
+const TRIALS = Number(process.env.FAULT_TRIALS ?? 1);
+const SEED = Number(process.env.FAULT_SEED ?? 1);
+
+let source: TestRegistry;
+let target: TestRegistry;
+let moto: TestMoto;
+let restoreEnv: () => void;
+const images: { repository: string; tag: string; image: PushedImage }[] = [];
+let baseDigest: string;
+
+/** mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const tally = { scenarios: 0, images: 0, imagesLost: 0, falseExit0: 0, faults: {} as Record<string, number> };
+
+/**
+ * One transient fault on the first request to each object (method + path). Body faults only on
+ * GETs; no truncated bodies from S3 (S3 never sends one, and a short body with a matching length is
+ * indistinguishable from a short object there).
+ */
+function firstRequestFaults(random: () => number, options: { truncate: boolean }) {
+  // (One fault per upload session per repository, not per blob: the PATCH URLs do not name the blob.)
+  const seen = new Set<string>();
+  return ({ method, path }: { method: string; path: string }): InterceptAction | undefined => {
+    // An upload session's URL is new on every attempt: the session is one object per repository.
+    const key = `${method} ${path.replace(/\/blobs\/uploads\/.*$/, '/blobs/uploads/')}`;
+    if (seen.has(key)) return undefined;
+    seen.add(key);
+    const kinds = TRANSIENT_FAULTS.filter((k) => (method === 'GET' || (k !== 'reset-body' && k !== 'truncate-body')) && (options.truncate || k !== 'truncate-body'));
+    const kind = kinds[Math.floor(random() * kinds.length)]!;
+    tally.faults[kind] = (tally.faults[kind] ?? 0) + 1;
+    return kind;
+  };
+}
+
+beforeAll(async () => {
+  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
+  restoreEnv = applyAwsEnv(moto.env);
+  const s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  // Two repositories sharing a base layer, a multi-arch index, and a 20 MiB layer (S3 multipart on
+  // backup, chunked PATCH upload on restore).
+  for (const repository of ['f/a', 'f/b']) {
+    const shared = await pushSharedBaseTags(source, { repository, tags: ['1'], baseSize: 512 * KiB, uniqueSize: 32 * KiB, variant: 'faults' });
+    images.push({ repository, tag: '1', image: shared.images[0]! });
+    baseDigest = shared.base.digest;
+  }
+  images.push({ repository: 'f/multi', tag: 'm', image: await pushMultiArchIndex(source, { repository: 'f/multi', tag: 'm', variant: 'faults' }) });
+  images.push({ repository: 'f/big', tag: 'b', image: await pushImage(source, { repository: 'f/big', tag: 'b', layerSizes: [20 * MiB], variant: 'faults' }) });
+}, 120_000);
+
+afterAll(async () => {
+  restoreEnv?.();
+  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
+  await cleanupFixtures();
+  // The figures the closing note quotes.
+  console.log(`fault-injection tally: ${JSON.stringify(tally)}`);
+});
+
+const repositories = () => [...new Set(images.map((i) => i.repository))];
+
+async function digestAt(url: string, repository: string, tag: string): Promise<string | null> {
+  const res = await fetch(`${url}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
+  return res.headers.get('docker-content-digest');
+}
+
+describe('one transient fault on the first request to every object', () => {
+  it(`backs up and restores everything with exit 0, digest-exact (${TRIALS} trial(s), seed ${SEED})`, async () => {
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const random = rng(SEED + trial);
+      const store = `s3://${BUCKET}/trial-${SEED + trial}`;
+      const proxies: LyingProxy[] = await Promise.all([
+        startLyingProxy({ upstream: source.url, intercept: firstRequestFaults(random, { truncate: true }) }),
+        startLyingProxy({ upstream: moto.url, intercept: firstRequestFaults(random, { truncate: false }) }),
+        startLyingProxy({ upstream: target.url, intercept: firstRequestFaults(random, { truncate: true }) }),
+      ]);
+      const [sourceProxy, s3Proxy, targetProxy] = proxies as [LyingProxy, LyingProxy, LyingProxy];
+      try {
+        const env = { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url };
+        tally.scenarios++;
+        tally.images += images.length;
+        const backup = await runCliJson<RunReport>(['backup', '--registry', sourceProxy.url, '--to', store, '--repositories', ...repositories()], { env });
+        const failedBackup = backup.json?.counts?.failed ?? images.length;
+        if (backup.exitCode === 0 && failedBackup > 0) tally.falseExit0++;
+        expect(backup.exitCode, `${backup.stderr}\n${JSON.stringify(backup.json?.failures)}`).toBe(0);
+        expect(backup.json.counts).toMatchObject({ images: images.length, failed: 0 });
+
+        const prefix = `t${SEED + trial}`;
+        const restore = await runCliJson<RunReport>(['restore', '--from', store, '--registry', targetProxy.url, '--repository-prefix', `${prefix}/`], { env });
+        if (restore.exitCode === 0 && (restore.json?.counts?.failed ?? 1) > 0) tally.falseExit0++;
+        for (const { repository, tag, image } of images) {
+          if ((await digestAt(target.url, `${prefix}/${repository}`, tag)) !== image.digest) tally.imagesLost++;
+        }
+        expect(restore.exitCode, `${restore.stderr}\n${JSON.stringify(restore.json?.failures)}`).toBe(0);
+        for (const { repository, tag, image } of images) expect(await digestAt(target.url, `${prefix}/${repository}`, tag), `${repository}:${tag}`).toBe(image.digest);
+        expect((await verifyStore(new BackupStore(openStore(store)))).problems).toEqual([]);
+      } finally {
+        await Promise.all(proxies.map((p) => p.stop()));
+      }
+    }
+    expect(tally).toMatchObject({ imagesLost: 0, falseExit0: 0 });
+    expect(Object.keys(tally.faults).sort()).toEqual([...TRANSIENT_FAULTS].sort());
+  }, 170_000);
+});
+
+describe('one upload per blob per store within a run', () => {
+  it('a base layer shared by two repositories is written to the store once, even when both are copied at the same time', async () => {
+    const s3Proxy = await startLyingProxy({ upstream: moto.url });
+    try {
+      const store = `s3://${BUCKET}/dedup`;
+      const backup = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', store, '--repositories', 'f/a', 'f/b'], { env: { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url } });
+      expect(backup.exitCode, backup.stderr).toBe(0);
+      for (const { image } of images.slice(0, 2)) expect(image.blobs.map((b) => b.digest)).toContain(baseDigest);
+      const writes = s3Proxy.requests.filter((r) => r.method === 'PUT' && r.path === `/${BUCKET}/dedup/blobs/sha256/${baseDigest.slice('sha256:'.length)}`);
+      expect(writes).toHaveLength(1);
+      expect(backup.json.counts).toMatchObject({ images: 2, copied: 2 });
+    } finally {
+      await s3Proxy.stop();
+    }
+  });
+});
