@@ -95,14 +95,25 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
   const report: RunReport = buildReport(newRunId('cli'), mode, started, outcome.results);
   if (outcome.deleted.length) report.deletedAtSource = outcome.deleted;
   if (repositoryNotes.length) report.repositoryNotes = repositoryNotes.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
-  if (!options.dryRun && (outcome.planned > 0 || outcome.deleted.length > 0)) await writeRunReport(store.objects, report);
-  printRunSummary(report, source.description, destination.description, options);
+  // The summary is printed (and --json written) even when the report cannot be stored: the images'
+  // outcome must never be lost with it. Exit 3 says "images done, report not stored".
+  let reportError: string | undefined;
+  if (!options.dryRun && (outcome.planned > 0 || outcome.deleted.length > 0)) {
+    try {
+      await writeRunReport(store.objects, report);
+    } catch (error) {
+      reportError = `the run report could not be written to ${store.description}/runs/${report.runId}/: ${error instanceof Error ? error.message : String(error)}`;
+    }
+  }
+  printRunSummary(report, source.description, destination.description, options, reportError);
+  if (reportError) process.stderr.write(`ecr-backup: ${reportError}\n`);
   if (report.counts.failed > 0) process.exitCode = 1;
+  else if (reportError) process.exitCode = 3;
 }
 
-function printRunSummary(report: RunReport, from: string, to: string, options: CommonOptions) {
+function printRunSummary(report: RunReport, from: string, to: string, options: CommonOptions, reportError?: string) {
   if (options.json) {
-    process.stdout.write(JSON.stringify({ ...report, source: from, destination: to }, null, 2) + '\n');
+    process.stdout.write(JSON.stringify({ ...report, source: from, destination: to, ...(reportError ? { reportError } : {}) }, null, 2) + '\n');
     return;
   }
   const c = report.counts;
