@@ -311,7 +311,7 @@ export class RegistryRepository implements ImageRepository {
       });
     const { body } = await open(0);
     this.endpoint.noteBlob(digest, this.name);
-    return resumableStream(body, { size: descriptor.size, reopen: open, context: `GET ${context}` });
+    return resumableStream(body, { size: descriptor.size, reopen: open, context: `GET ${context}`, policy: this.endpoint.http.options.retry });
   }
 
   /** Uploads a blob (the engine tries `mountBlob` first, so a mountable blob is never read). */
