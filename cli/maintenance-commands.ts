@@ -5,6 +5,7 @@ import { renderReportMarkdown } from '../worker/engine/report.ts';
 import { NotFoundError } from '../worker/store/object-store.ts';
 import { DEFAULT_GRACE_MS, pruneStore, type PruneReport } from '../worker/store/prune.ts';
 import { storeStats } from '../worker/store/stats.ts';
+import { PRICE_SOURCE } from '../worker/store/cost.ts';
 import type { BackupStore } from '../worker/store/backup-store.ts';
 import { openBackupStore, UsageError } from './endpoints.ts';
 import { formatBytes, table } from './format.ts';
@@ -150,6 +151,8 @@ export function registerMaintenanceCommands(program: Command): void {
       process.stdout.write(`unreferenced blobs: ${formatBytes(t.unreferencedBytes)} (prune collects them); catalog: ${formatBytes(t.catalogBytes)}\n`);
       if (t.oldestBackup) process.stdout.write(`oldest backup ${t.oldestBackup}, newest ${t.newestBackup}\n`);
       if (t.unreadableImages) process.stdout.write(`${t.unreadableImages} image(s) could not be read; run verify\n`);
+      const classes = t.storageClasses.map((c) => `${c.storageClass} ${formatBytes(c.bytes)}${c.monthlyUsd === null ? ' (no list price)' : ` $${c.monthlyUsd.toFixed(2)}`}`);
+      process.stdout.write(`monthly storage estimate: $${t.monthlyStorageUsd.toFixed(2)} (${classes.join(', ')}; ${PRICE_SOURCE})\n`);
     });
 
   program

@@ -89,6 +89,14 @@ export interface EcrBackupProps {
   readonly objectLock?: EcrBackupObjectLock;
   /** Days after which `runs/` (batches, per-image results, reports) expire. @default 30 */
   readonly runsRetentionDays?: number;
+  /**
+   * New bucket only: move blobs to a cheaper storage class after N days. Manifests are blobs too
+   * (blobs/ is content-addressed), so the rule only moves objects over 128 KiB: layers and large
+   * configs move, manifests (almost always far smaller) and the catalog stay in Standard. Both
+   * classes read back in milliseconds, so restores are unchanged; Glacier Instant Retrieval bills
+   * 90 days minimum and more per GET. See `ecr-backup stats` for the cost by storage class.
+   */
+  readonly blobStorageClass?: BlobStorageClass;
   /** Bucket for S3 server access logs of a new store bucket. @default none (see nag acknowledgement) */
   readonly accessLogsBucket?: s3.IBucket;
   /** VPC for the Fargate tasks. @default a new VPC with isolated subnets and VPC endpoints, no NAT */
@@ -128,6 +136,11 @@ export interface EcrBackupProps {
    * (`ecr-backup prune`). @default none (the store keeps every record and blob)
    */
   readonly prune?: EcrBackupPrune;
+}
+
+export interface BlobStorageClass {
+  readonly storageClass: 'INTELLIGENT_TIERING' | 'GLACIER_IR';
+  readonly afterDays: number;
 }
 
 export interface EcrBackupPrune {
@@ -180,6 +193,7 @@ export class EcrBackup extends Construct {
     // ---- Store bucket ------------------------------------------------------------------------
     if (props.bucket) {
       if (props.objectLock) throw new Error(`EcrBackup ${this.node.path}: objectLock can only be set on a bucket this construct creates`);
+      if (props.blobStorageClass) throw new Error(`EcrBackup ${this.node.path}: blobStorageClass can only be set on a bucket this construct creates (add the lifecycle rule to your bucket)`);
       this.bucket = props.bucket;
       this.encryptionKey = props.encryptionKey ?? props.bucket.encryptionKey;
     } else {
@@ -217,6 +231,21 @@ export class EcrBackup extends Construct {
             noncurrentVersionExpiration: Duration.days(1),
           },
           { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
+          ...(props.blobStorageClass
+            ? [
+                {
+                  id: 'blobs-storage-class',
+                  prefix: `${this.prefix}blobs/`,
+                  objectSizeGreaterThan: 128 * 1024,
+                  transitions: [
+                    {
+                      storageClass: props.blobStorageClass.storageClass === 'GLACIER_IR' ? s3.StorageClass.GLACIER_INSTANT_RETRIEVAL : s3.StorageClass.INTELLIGENT_TIERING,
+                      transitionAfter: Duration.days(props.blobStorageClass.afterDays),
+                    },
+                  ],
+                },
+              ]
+            : []),
         ],
       });
       if (!props.accessLogsBucket) {

@@ -38,6 +38,8 @@ export interface EcrBackupContext {
   archiveLabel?: string;
   archiveCompression?: string;
   runsRetentionDays?: number;
+  /** Move blobs over 128 KiB to this storage class after N days (manifests and catalog stay Standard). */
+  blobStorageClass?: { storageClass: 'INTELLIGENT_TIERING' | 'GLACIER_IR'; afterDays: number };
   batchMaxBytes?: number;
   batchMaxImages?: number;
   /** Prune the store after every backup run: `{keepLast?, keepDays?, noncurrentVersionDays?}`. */
@@ -73,6 +75,7 @@ export class EcrBackupStack extends Stack {
       archiveLabel: config.archiveLabel === undefined ? undefined : ArchiveLabel.parse(config.archiveLabel),
       archiveCompression: config.archiveCompression === undefined ? undefined : ArchiveCompression.parse(config.archiveCompression),
       runsRetentionDays: config.runsRetentionDays,
+      ...(config.blobStorageClass ? { blobStorageClass: config.blobStorageClass } : {}),
       batchMaxBytes: config.batchMaxBytes,
       batchMaxImages: config.batchMaxImages,
       prune: config.prune,

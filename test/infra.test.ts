@@ -36,6 +36,7 @@ const config: EcrBackupContext = {
   archiveLabel: 'singapore',
   archiveCompression: 'zstd',
   runsRetentionDays: 14,
+  blobStorageClass: { storageClass: 'GLACIER_IR', afterDays: 45 },
 };
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
@@ -139,6 +140,15 @@ describe('IAM', () => {
   it('leaves repository settings to the listing Lambda: the backup task cannot read policies', () => {
     const actions = actionsOfRole(stack.backup.backupTaskDefinition.taskRole);
     for (const a of ['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource']) expect(actions).not.toContain(a);
+  });
+
+  it('moves only blobs over 128 KiB (layers, not manifests) to the chosen storage class, and nothing under catalog/', () => {
+    const bucket = Object.values(json.Resources).find((r) => r.Type === 'AWS::S3::Bucket' && (r.Properties as any)?.ObjectLockEnabled)!;
+    const rules = (bucket.Properties as any).LifecycleConfiguration.Rules as any[];
+    const moving = rules.filter((r) => r.Transitions);
+    expect(moving).toEqual([
+      expect.objectContaining({ Prefix: 'backups/ecr/blobs/', ObjectSizeGreaterThan: 131072, Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 45 }] }),
+    ]);
   });
 
   it('lets the listing Lambda read the protected repositories\' settings and write only settings records and tombstones to catalog/', () => {

@@ -65,7 +65,7 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
     if (!input.dryRun) {
       deletedCount = split.deleted.length;
       // The summary puts these in the run report; a lost file costs the report its list (the tombstones stay).
-      await store.writeJson(runKeys.deleted(runId), split.deleted).catch((error: unknown) => log('warn', 'cannot write the deleted tags', { runId, error }));
+      if (deletedCount) await store.writeJson(runKeys.deleted(runId), split.deleted).catch((error: unknown) => log('warn', 'cannot write the deleted tags', { runId, error }));
     }
     // Every planned repository's settings, whether or not any of its images changed (the workers
     // only see repositories with work, and leave settings to this step).

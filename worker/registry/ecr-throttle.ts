@@ -4,7 +4,7 @@
 // repositories, DescribeImages pages, settings reads) under the account's API rate instead of
 // relying on errors, and turns a throttled repository into a slower one rather than a failed run.
 export interface EcrThrottleOptions {
-  /** Requests started per second across the endpoint (default 20). */
+  /** Requests started per second across the endpoint (default 50; an assumption: check the ECR API rate quotas in Service Quotas). */
   ratePerSecond?: number;
   /** Attempts per call when ECR throttles (default 8). */
   maxAttempts?: number;
@@ -23,7 +23,7 @@ type Sender = { send: (command: never) => Promise<unknown> };
 
 /** Wraps a client's `send` with the rate limit and throttling retries; the wrapper has the client's type. */
 export function throttledClient<C extends Sender>(client: C, options: EcrThrottleOptions = {}): C {
-  const interval = 1000 / (options.ratePerSecond ?? 20);
+  const interval = 1000 / (options.ratePerSecond ?? 50);
   const maxAttempts = options.maxAttempts ?? 8;
   const baseDelay = options.baseDelayMs ?? 200;
   let nextSlot = 0;

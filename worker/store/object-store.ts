@@ -12,6 +12,8 @@ export interface ObjectInfo {
   key: string;
   size: number;
   lastModified: Date;
+  /** S3: the object's storage class (STANDARD, GLACIER_IR, ...); absent for a directory. */
+  storageClass?: string;
 }
 
 export interface PutOptions {

@@ -212,7 +212,12 @@ export class S3ObjectStore implements ObjectStore {
       );
       for (const object of out.Contents ?? []) {
         if (!object.Key) continue;
-        yield { key: object.Key.slice(this.prefix.length), size: object.Size ?? 0, lastModified: object.LastModified ?? new Date(0) };
+        yield {
+          key: object.Key.slice(this.prefix.length),
+          size: object.Size ?? 0,
+          lastModified: object.LastModified ?? new Date(0),
+          ...(object.StorageClass ? { storageClass: object.StorageClass } : {}),
+        };
       }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);

@@ -11,6 +11,7 @@ import type { BackupStore } from './backup-store.ts';
 import { BLOBS_PREFIX, CATALOG_PREFIX, type CatalogRecord } from './layout.ts';
 import { ReferenceWalker } from './references.ts';
 import { mapLimited } from '../limiter.ts';
+import { storageCost, type StorageClassCost } from './cost.ts';
 
 export interface RepositoryStats {
   repository: string;
@@ -52,6 +53,9 @@ export interface StoreStats {
     newestBackup?: string;
     /** Records whose manifest tree could not be read (run verify); their stored bytes are undercounted. */
     unreadableImages: number;
+    /** Blob and catalog bytes per storage class with a monthly estimate (cost.ts; archives counted as Standard). */
+    storageClasses: StorageClassCost[];
+    monthlyStorageUsd: number;
   };
 }
 
@@ -103,14 +107,22 @@ export async function storeStats(store: BackupStore, options: { concurrency?: nu
   let blobs = 0;
   let blobBytes = 0;
   let referencedBytes = 0;
+  const byClass = new Map<string, number>();
+  const addClass = (storageClass: string | undefined, bytes: number) => byClass.set(storageClass ?? 'STANDARD', (byClass.get(storageClass ?? 'STANDARD') ?? 0) + bytes);
   for await (const object of store.objects.list(BLOBS_PREFIX)) {
     blobs++;
     blobBytes += object.size;
+    addClass(object.storageClass, object.size);
     if (referenced.has(`sha256:${object.key.slice(BLOBS_PREFIX.length)}`)) referencedBytes += object.size;
   }
   let catalogBytes = 0;
-  for await (const object of store.objects.list(CATALOG_PREFIX)) catalogBytes += object.size;
+  for await (const object of store.objects.list(CATALOG_PREFIX)) {
+    catalogBytes += object.size;
+    addClass(object.storageClass, object.size);
+  }
   const archiveBytes = [...archives.values()].reduce((a, b) => a + b, 0);
+  if (archiveBytes > 0) addClass(undefined, archiveBytes);
+  const cost = storageCost(byClass);
   const storedBytes = blobBytes + archiveBytes;
   const total = (field: 'tags' | 'untagged' | 'records' | 'logicalBytes' | 'currentLogicalBytes') => repositories.reduce((sum, r) => sum + r[field], 0);
   const logicalBytes = total('logicalBytes');
@@ -134,6 +146,8 @@ export async function storeStats(store: BackupStore, options: { concurrency?: nu
       dedupRatio: storedBytes > 0 ? logicalBytes / storedBytes : null,
       ...minMax(repositories.flatMap((r) => [r.oldestBackup, r.newestBackup].filter((t): t is string => t !== undefined))),
       unreadableImages,
+      storageClasses: cost.classes,
+      monthlyStorageUsd: cost.monthlyUsd,
     },
   };
 }
