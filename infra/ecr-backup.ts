@@ -32,6 +32,7 @@ import { allowAlarmPublishing } from './alarm-topic.ts';
 import { retainVpcCustomResourceLogs } from './vpc-log-retention.ts';
 import { grantCrossAccountRestore } from './cross-account.ts';
 import { MAP_RESULTS_AREA } from '../state-machine/map-results.ts';
+import { PushBackups, type EcrBackupPushBackups } from './push-backups.ts';
 
 /** The worker image's command (the Dockerfile's CMD): the esbuild bundle of worker/main.ts. */
 export const WORKER_CONTAINER_COMMAND: readonly string[] = ['node', '/app/worker.mjs'];
@@ -128,6 +129,8 @@ export interface EcrBackupProps {
    * (`ecr-backup prune`). @default none (the store keeps every record and blob)
    */
   readonly prune?: EcrBackupPrune;
+  /** Event-driven backups: each push to a protected repository is backed up within minutes. @default off */
+  readonly pushBackups?: EcrBackupPushBackups;
 }
 
 export interface EcrBackupPrune {
@@ -164,6 +167,8 @@ export class EcrBackup extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly topic: sns.Topic;
   readonly schedule?: scheduler.Schedule;
+  /** The push-event pipeline, when the `pushBackups` prop is set. */
+  readonly pushBackups?: PushBackups;
 
   constructor(scope: Construct, id: string, props: EcrBackupProps) {
     super(scope, id);
@@ -531,6 +536,16 @@ export class EcrBackup extends Construct {
       });
     }
 
+    // ---- Optional features (each in its own construct) ------------------------------------------
+    if (props.pushBackups) {
+      this.pushBackups = new PushBackups(this, 'PushBackups', {
+        ...props.pushBackups,
+        stateMachine: this.stateMachine,
+        repositories: props.repositories,
+        makeFunction: (id, entry, timeout, environment) => this.handler(id, entry, retention, timeout, environment),
+      });
+    }
+
     // ---- Outputs (for `ecr-backup run/runs` and operators): <id>StateMachineArn, <id>StoreUrl ----
     const outputPrefix = this.node.id.replace(/[^A-Za-z0-9]/g, '');
     // `ecr-backup run --stack NAME` finds the state machine by this tag, with Step Functions calls alone.
@@ -590,7 +605,7 @@ export class EcrBackup extends Construct {
         reason: 'The distributed Map runs, describes, stops and redrives child executions of this state machine only; their names are generated at run time.',
       },
     ]);
-    for (const fn of [this.listFunction, this.summarizeFunction, ...(this.pruneFunction ? [this.pruneFunction] : [])]) {
+    for (const fn of [this.listFunction, this.summarizeFunction, ...(this.pruneFunction ? [this.pruneFunction] : []), ...(this.pushBackups ? [this.pushBackups.function] : [])]) {
       acknowledge(fn, 'AwsSolutions-L1', 'Node.js 22 is deliberate: it matches the worker image (node:22) and the bundle target, and is supported by Lambda; move to 24 together with the worker image.');
     }
   }
@@ -638,8 +653,8 @@ export class EcrBackup extends Construct {
     return fn;
   }
 
-  /** A Lambda bundled by the local esbuild (ESM, no Docker) with its own role and log group. */
-  private handler(id: string, entry: string, retention: logs.RetentionDays, timeout: Duration, environment: Record<string, string>) {
+  /** A Lambda bundled by the local esbuild (ESM, no Docker) with its own role and log group (also for the feature constructs). */
+  handler(id: string, entry: string, retention: logs.RetentionDays, timeout: Duration, environment: Record<string, string>) {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
     const role = new iam.Role(this, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `ecr-backup ${id} Lambda` });
     const fn = new nodejs.NodejsFunction(this, id, {

@@ -9,6 +9,7 @@ import type { Construct } from 'constructs';
 import { ArchiveCompression, ArchiveFormat, ArchiveLabel } from '../schema/contract.ts';
 import { EcrBackup, REPO_ROOT, type EcrBackupProps } from './ecr-backup.ts';
 import { cdkJsonConfig, resolveConfig } from './context.ts';
+import type { EcrBackupPushBackups } from './push-backups.ts';
 
 /** The JSON shape of the `ecrBackup` context value. */
 export interface EcrBackupContext {
@@ -42,6 +43,8 @@ export interface EcrBackupContext {
   batchMaxImages?: number;
   /** Prune the store after every backup run: `{keepLast?, keepDays?, noncurrentVersionDays?}`. */
   prune?: { keepLast?: number; keepDays?: number; noncurrentVersionDays?: number };
+  /** Back up each push within minutes: `{batchWindowSeconds?, batchSize?, maxRunningExecutions?}` (`{}`: defaults). */
+  pushBackups?: EcrBackupPushBackups;
 }
 
 export const CONTEXT_KEY = 'ecrBackup';
@@ -76,6 +79,7 @@ export class EcrBackupStack extends Stack {
       batchMaxBytes: config.batchMaxBytes,
       batchMaxImages: config.batchMaxImages,
       prune: config.prune,
+      pushBackups: config.pushBackups,
     };
     this.backup = new EcrBackup(this, 'EcrBackup', backupProps);
   }

@@ -36,6 +36,7 @@ const config: EcrBackupContext = {
   archiveLabel: 'singapore',
   archiveCompression: 'zstd',
   runsRetentionDays: 14,
+  pushBackups: {},
 };
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
