@@ -33,6 +33,8 @@ import { retainVpcCustomResourceLogs } from './vpc-log-retention.ts';
 import { grantCrossAccountRestore } from './cross-account.ts';
 import { MAP_RESULTS_AREA } from '../state-machine/map-results.ts';
 import { PushBackups, type EcrBackupPushBackups } from './push-backups.ts';
+import { RestoreDrill, type EcrBackupRestoreDrill } from './restore-drill.ts';
+import { Dashboard, type EcrBackupDashboard } from './dashboard.ts';
 
 /** The worker image's command (the Dockerfile's CMD): the esbuild bundle of worker/main.ts. */
 export const WORKER_CONTAINER_COMMAND: readonly string[] = ['node', '/app/worker.mjs'];
@@ -131,6 +133,10 @@ export interface EcrBackupProps {
   readonly prune?: EcrBackupPrune;
   /** Event-driven backups: each push to a protected repository is backed up within minutes. @default off */
   readonly pushBackups?: EcrBackupPushBackups;
+  /** Scheduled restore drills into scratch ECR repositories, with an alarm when one fails. @default off */
+  readonly restoreDrill?: EcrBackupRestoreDrill;
+  /** A CloudWatch dashboard and the RPO alarm (per-repository backup age). @default off */
+  readonly dashboard?: EcrBackupDashboard;
 }
 
 export interface EcrBackupPrune {
@@ -169,6 +175,10 @@ export class EcrBackup extends Construct {
   readonly schedule?: scheduler.Schedule;
   /** The push-event pipeline, when the `pushBackups` prop is set. */
   readonly pushBackups?: PushBackups;
+  /** The scheduled drill, when the `restoreDrill` prop is set. */
+  readonly restoreDrill?: RestoreDrill;
+  /** The dashboard and RPO alarm, when the `dashboard` prop is set. */
+  readonly dashboard?: Dashboard;
 
   constructor(scope: Construct, id: string, props: EcrBackupProps) {
     super(scope, id);
@@ -543,6 +553,34 @@ export class EcrBackup extends Construct {
         stateMachine: this.stateMachine,
         repositories: props.repositories,
         makeFunction: (id, entry, timeout, environment) => this.handler(id, entry, retention, timeout, environment),
+      });
+    }
+    if (props.restoreDrill) {
+      this.restoreDrill = new RestoreDrill(this, 'RestoreDrill', {
+        ...props.restoreDrill,
+        cluster: this.cluster,
+        image: ecs.ContainerImage.fromDockerImageAsset(image),
+        storeUrl: this.storeUrl,
+        subnets,
+        securityGroups: [taskSecurityGroup],
+        cpu: props.taskCpu ?? 1024,
+        memoryLimitMiB: props.taskMemoryMiB ?? 4096,
+        ephemeralStorageGiB: props.taskEphemeralStorageGiB ?? 50,
+        retention,
+        topic: this.topic,
+        grantStore: (role) => this.grantStore(role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'] }),
+      });
+    }
+    if (props.dashboard) {
+      this.dashboard = new Dashboard(this, 'Dashboard', {
+        ...props.dashboard,
+        stateMachine: this.stateMachine,
+        summarizeFunction: this.summarizeFunction,
+        bucket: this.bucket,
+        prefix: this.prefix,
+        topic: this.topic,
+        drill: Boolean(this.restoreDrill),
+        alarms: this.restoreDrill ? [this.restoreDrill.alarm] : [],
       });
     }
 

@@ -10,6 +10,8 @@ import { ArchiveCompression, ArchiveFormat, ArchiveLabel } from '../schema/contr
 import { EcrBackup, REPO_ROOT, type EcrBackupProps } from './ecr-backup.ts';
 import { cdkJsonConfig, resolveConfig } from './context.ts';
 import type { EcrBackupPushBackups } from './push-backups.ts';
+import type { EcrBackupRestoreDrill } from './restore-drill.ts';
+import type { EcrBackupDashboard } from './dashboard.ts';
 
 /** The JSON shape of the `ecrBackup` context value. */
 export interface EcrBackupContext {
@@ -45,6 +47,10 @@ export interface EcrBackupContext {
   prune?: { keepLast?: number; keepDays?: number; noncurrentVersionDays?: number };
   /** Back up each push within minutes: `{batchWindowSeconds?, batchSize?, maxRunningExecutions?}` (`{}`: defaults). */
   pushBackups?: EcrBackupPushBackups;
+  /** Scheduled restore drills: `{schedule?, sample?, scratchPrefix?}` (`{}`: weekly, 10 images). */
+  restoreDrill?: EcrBackupRestoreDrill;
+  /** CloudWatch dashboard and RPO alarm: `{rpoWindowHours?, dashboardName?}` (`{}`: 26 h). */
+  dashboard?: EcrBackupDashboard;
 }
 
 export const CONTEXT_KEY = 'ecrBackup';
@@ -80,6 +86,8 @@ export class EcrBackupStack extends Stack {
       batchMaxImages: config.batchMaxImages,
       prune: config.prune,
       pushBackups: config.pushBackups,
+      restoreDrill: config.restoreDrill,
+      dashboard: config.dashboard,
     };
     this.backup = new EcrBackup(this, 'EcrBackup', backupProps);
   }

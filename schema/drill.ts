@@ -38,6 +38,8 @@ export const DrillReport = z.object({
   throughputBytesPerSecond: z.number().nonnegative(),
   /** Extrapolation: the current tags' bytes (store stats, currentLogicalBytes) at the measured throughput. */
   rto: z.object({ storeBytes: z.number().int().nonnegative(), estimatedSeconds: z.number().nonnegative().nullable() }),
+  /** The store's size while the drill ran (store stats): unique bytes held, bytes of all records, their ratio. */
+  storeStats: z.object({ storedBytes: z.number().int().nonnegative(), logicalBytes: z.number().int().nonnegative(), dedupRatio: z.number().nullable() }),
   cleanup: z.object({ deleted: z.number().int().nonnegative(), problems: z.array(z.string()) }),
   images: z.array(DrillImage),
   /** True when every sampled image restored with its recorded digest and the scratch images were deleted. */
@@ -45,5 +47,27 @@ export const DrillReport = z.object({
 });
 export type DrillReport = z.infer<typeof DrillReport>;
 
+/** Where drills restore unless told otherwise: `<root><drill id>/<repository>`. */
+export const DEFAULT_SCRATCH_ROOT = 'ecr-backup-drill/';
+
 /** Store-relative key of a drill's report. */
 export const drillReportKey = (drillId: string) => `runs/${drillId}/drill.json`;
+
+/** Metrics the scheduled drill publishes (namespace: the stack's, dimension-less). */
+export const DRILL_METRICS = {
+  /** 1 when the drill passed, 0 when it failed. */
+  passed: 'DrillPassed',
+  imagesFailed: 'DrillImagesFailed',
+  throughput: 'DrillThroughputBytesPerSecond',
+  rtoSeconds: 'DrillEstimatedRtoSeconds',
+  storedBytes: 'StoreStoredBytes',
+  dedupRatio: 'StoreDedupRatio',
+} as const;
+
+/** The scheduled drill task's own environment variables (besides STORE_URL, AWS_REGION, METRICS_NAMESPACE). */
+export const DRILL_ENV = {
+  /** Images per drill, or `all`. */
+  SAMPLE: 'DRILL_SAMPLE',
+  /** Scratch repositories are `<root><drill id>/<repository>`. */
+  SCRATCH_ROOT: 'DRILL_SCRATCH_ROOT',
+} as const;

@@ -37,6 +37,8 @@ const config: EcrBackupContext = {
   archiveCompression: 'zstd',
   runsRetentionDays: 14,
   pushBackups: {},
+  restoreDrill: { sample: 5 },
+  dashboard: {},
 };
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };

@@ -3,7 +3,7 @@
 // and compares its digest with the store's record, measures the restore's throughput and
 // extrapolates it to the whole store (the RTO to expect), deletes the scratch images, and writes
 // runs/<drill>/drill.json. The CLI (`ecr-backup drill`) and the stack's scheduled drill task run it.
-import { drillReportKey, DrillReport, type DrillImage } from '../../schema/drill.ts';
+import { DEFAULT_SCRATCH_ROOT, drillReportKey, DrillReport, type DrillImage } from '../../schema/drill.ts';
 import type { WorkItem } from '../../schema/contract.ts';
 import { planImages } from '../engine/plan.ts';
 import { newRunId } from '../engine/report.ts';
@@ -19,8 +19,10 @@ export interface DrillOptions {
   registry: ImageEndpoint;
   /** Images to restore; 'all' for every current image. */
   sample: number | 'all';
-  /** Scratch repository prefix (ends in `/`); default `ecr-backup-drill/<drill id>/`. */
+  /** Scratch repository prefix (ends in `/`); default `<scratchRoot><drill id>/`. */
   prefix?: string;
+  /** @default 'ecr-backup-drill/' */
+  scratchRoot?: string;
   concurrency?: number;
   /** Picks the sample (tests pass a deterministic one). @default Math.random */
   random?: () => number;
@@ -31,7 +33,7 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const started = new Date();
   const drillId = newRunId('drill').toLowerCase();
-  const prefix = options.prefix ?? `ecr-backup-drill/${drillId}/`;
+  const prefix = options.prefix ?? `${options.scratchRoot ?? DEFAULT_SCRATCH_ROOT}${drillId}/`;
   const { store, registry } = options;
 
   // The population: every tag's current record, in the digest-exact oci form.
@@ -41,9 +43,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const picked = pick(population, options.sample === 'all' ? population.length : options.sample, options.random ?? Math.random);
   const items: WorkItem[] = picked.map((r) => ({ repository: r.repository, tag: r.tag!, sizeBytes: r.imageBytes }));
 
+  // Scratch repositories get none of the originals' recorded settings (policies, tags, KMS keys):
+  // the source hides them, so an ECR destination creates plain repositories that the drill deletes.
+  const source: ImageEndpoint = { description: store.description, listRepositories: () => store.listRepositories(), repository: (name) => store.repository(name) };
   const restoreStart = Date.now();
   const results = await copyImages({
-    source: store,
+    source,
     destination: registry,
     items,
     repositoryPrefix: prefix,
@@ -109,6 +114,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     sampleBytes,
     throughputBytesPerSecond: Math.round(throughput),
     rto: { storeBytes: stats.totals.currentLogicalBytes, estimatedSeconds: throughput > 0 ? Math.round((stats.totals.currentLogicalBytes / throughput) * 10) / 10 : null },
+    storeStats: { storedBytes: stats.totals.blobBytes + stats.totals.archiveBytes, logicalBytes: stats.totals.logicalBytes, dedupRatio: stats.totals.dedupRatio },
     cleanup,
     images,
     // A drill of an empty store proves nothing: it fails.
