@@ -15,6 +15,12 @@ import { ENV } from '../schema/environment.ts';
 import type { EcrBackupContext } from '../infra/stack.ts';
 import { startOnPush, TooManyRunningError, type ExecutionStarter } from '../state-machine/lambdas/start-on-push.ts';
 import { openBackupStore } from '../worker/store/url.ts';
+import { LAST_BACKUPS_KEY } from '../state-machine/lambdas/backup-age.ts';
+import { CloudWatchClient, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
+import { execa } from 'execa';
+import { DRILL_CONTAINER, DRILL_CONTAINER_COMMAND } from '../infra/restore-drill.ts';
+import { resolveValue } from '../infra/local.ts';
+import { DrillReport, drillReportKey } from '../schema/drill.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';
@@ -26,6 +32,9 @@ const config: EcrBackupContext = {
   prefix: PREFIX,
   batchMaxImages: 10,
   pushBackups: { batchWindowSeconds: 20, batchSize: 500, maxRunningExecutions: 2 },
+  // Also on: the per-repository backup age (dashboard) and the drill task, run below from the template.
+  dashboard: {},
+  restoreDrill: { sample: 'all' },
 };
 
 let moto: TestMoto;
@@ -76,6 +85,7 @@ function localStarter() {
   return { starter, executions };
 }
 
+const awsConfig = () => ({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
 const store = () => openBackupStore(`s3://${BUCKET}/${PREFIX}`);
 async function catalog(): Promise<Record<string, Record<string, string>>> {
   const out: Record<string, Record<string, string>> = {};
@@ -134,6 +144,12 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     expect(await catalog()).toEqual({ 'team/app': { '1.0': pushed.app1!.digest }, 'team/lib': { '1.0': pushed.lib!.digest } });
     console.log(`local RPO path (events -> queue -> handler -> workflow -> image in the store): ${rpoMs} ms for ${burst.length} events, 2 images`);
 
+    // The dashboard's backup age: both repositories have a last successful backup now, published per repository.
+    const last = (await store().readJson(LAST_BACKUPS_KEY)) as Record<string, string>;
+    expect(Object.keys(last).sort()).toEqual(['team/app', 'team/lib']);
+    const metrics = await new CloudWatchClient(awsConfig()).send(new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'LastBackupAgeSeconds' }));
+    expect(metrics.Metrics!.map((m) => m.Dimensions![0]!.Value).sort()).toEqual(['team/app', 'team/lib']);
+
     const scheduled = await workflow.run({}, { bucket: BUCKET, lambdaEnv: { [ENV.ECR_REGISTRY_URL]: registry.url }, workerEnv: { [ENV.ECR_REGISTRY_URL]: registry.url } });
     expect(scheduled.output).toMatchObject({ counts: { images: 3, copied: 1, unchanged: 2, failed: 0 } });
   });
@@ -184,5 +200,30 @@ describe('the images field of the execution input', () => {
     expect(() => parseExecutionInput({ images: [{ repository: 'Team/App', tag: '1.0' }] })).toThrow('images.0.repository');
     expect(() => parseExecutionInput({ images: Array(MAX_PUSHED_IMAGES + 1).fill(image) })).toThrow('images');
     expect(JSON.stringify({ images: Array(MAX_PUSHED_IMAGES).fill({ repository: 'a'.repeat(60), tag: 'b'.repeat(30) }) }).length).toBeLessThan(256 * 1024);
+  });
+});
+
+describe('the scheduled drill task, run as its task definition says (ECR = moto control plane + the registry)', () => {
+  it('restores every current image into scratch repositories with the recorded digests, reports and publishes DrillPassed', async () => {
+    const task = Object.entries(workflow.template.Resources).find(([, r]) => r.Type === 'AWS::ECS::TaskDefinition' && JSON.stringify(r.Properties).includes(DRILL_CONTAINER))!;
+    const container = (task[1].Properties!.ContainerDefinitions as Array<{ Name: string; Command: string[]; Environment: Array<{ Name: string; Value: unknown }> }>)[0]!;
+    expect(container.Command).toEqual([...DRILL_CONTAINER_COMMAND]); // the image's bundle of worker/drill-main.ts
+    const bucketIds = Object.entries(workflow.template.Resources).filter(([, r]) => r.Type === 'AWS::S3::Bucket').map(([id]) => id);
+    const env = Object.fromEntries(
+      container.Environment.map((e) => [e.Name, String(resolveValue(workflow.template, e.Value, { overrides: Object.fromEntries(bucketIds.map((id) => [id, BUCKET])) }))]),
+    );
+    expect(env).toMatchObject({ STORE_URL: `s3://${BUCKET}/${PREFIX}`, DRILL_SAMPLE: 'all', DRILL_SCRATCH_ROOT: 'ecr-backup-drill/' });
+    const run = await execa(process.execPath, ['--import', 'tsx', 'worker/drill-main.ts'], {
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...moto.env, ...env, [ENV.ECR_REGISTRY_URL]: registry.url },
+      reject: false,
+    });
+    expect(run.exitCode, run.stdout + run.stderr).toBe(0);
+    const line = run.stdout.split('\n').find((l) => l.includes('"drill passed"'))!;
+    const drillId = (JSON.parse(line) as { drillId: string }).drillId;
+    const report = DrillReport.parse(await store().readJson(drillReportKey(drillId)));
+    expect(report).toMatchObject({ ok: true, sampled: 3, passed: 3, failed: 0 });
+    for (const image of report.images) expect(image.restoredDigest).toBe(image.expectedDigest);
+    const passed = await new CloudWatchClient(awsConfig()).send(new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'DrillPassed' }));
+    expect(passed.Metrics).toHaveLength(1);
   });
 });
