@@ -33,6 +33,8 @@ export interface DashboardProps extends EcrBackupDashboard {
   readonly drill: boolean;
   /** More alarms for the status widget (the drill's). */
   readonly alarms?: cloudwatch.IAlarm[];
+  /** Replication lag and backlog of the replica (StoreReplica.metrics). */
+  readonly replicationMetrics?: cloudwatch.IMetric[];
 }
 
 const metric = (metricName: string, statistic: string, period: Duration, dimensionsMap?: Record<string, string>) =>
@@ -128,6 +130,9 @@ export class Dashboard extends Construct {
       }),
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 8, height: 8, alarms: [this.rpoAlarm, ...(props.alarms ?? [])] }),
     );
+    if (props.replicationMetrics?.length) {
+      this.dashboard.addWidgets(new cloudwatch.GraphWidget({ title: 'Replica: replication lag (s) and pending operations', width: 24, height: 6, left: props.replicationMetrics }));
+    }
     if (!props.drill) {
       // Without scheduled drills the drill widget stays empty; say why instead of leaving a blank graph.
       this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: 'Restore drills are off (EcrBackup `restoreDrill` prop); run `ecr-backup drill` by hand.', width: 24, height: 2 }));

@@ -35,6 +35,7 @@ import { MAP_RESULTS_AREA } from '../state-machine/map-results.ts';
 import { PushBackups, type EcrBackupPushBackups } from './push-backups.ts';
 import { RestoreDrill, type EcrBackupRestoreDrill } from './restore-drill.ts';
 import { Dashboard, type EcrBackupDashboard } from './dashboard.ts';
+import { StoreReplica, type EcrBackupReplica } from './store-replica.ts';
 
 /** The worker image's command (the Dockerfile's CMD): the esbuild bundle of worker/main.ts. */
 export const WORKER_CONTAINER_COMMAND: readonly string[] = ['node', '/app/worker.mjs'];
@@ -137,6 +138,8 @@ export interface EcrBackupProps {
   readonly restoreDrill?: EcrBackupRestoreDrill;
   /** A CloudWatch dashboard and the RPO alarm (per-repository backup age). @default off */
   readonly dashboard?: EcrBackupDashboard;
+  /** A second copy of blobs/ and catalog/ by S3 replication (new bucket only). @default none */
+  readonly replica?: EcrBackupReplica;
 }
 
 export interface EcrBackupPrune {
@@ -179,6 +182,8 @@ export class EcrBackup extends Construct {
   readonly restoreDrill?: RestoreDrill;
   /** The dashboard and RPO alarm, when the `dashboard` prop is set. */
   readonly dashboard?: Dashboard;
+  /** The replication to the replica bucket, when the `replica` prop is set. */
+  readonly replica?: StoreReplica;
 
   constructor(scope: Construct, id: string, props: EcrBackupProps) {
     super(scope, id);
@@ -571,6 +576,10 @@ export class EcrBackup extends Construct {
         grantStore: (role) => this.grantStore(role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'] }),
       });
     }
+    if (props.replica) {
+      if (!(this.bucket instanceof s3.Bucket) || !this.encryptionKey) throw new Error(`EcrBackup ${this.node.path}: replica needs the bucket this construct creates`);
+      this.replica = new StoreReplica(this, 'Replica', { ...props.replica, bucket: this.bucket, prefix: this.prefix, sourceKey: this.encryptionKey });
+    }
     if (props.dashboard) {
       this.dashboard = new Dashboard(this, 'Dashboard', {
         ...props.dashboard,
@@ -581,6 +590,7 @@ export class EcrBackup extends Construct {
         topic: this.topic,
         drill: Boolean(this.restoreDrill),
         alarms: this.restoreDrill ? [this.restoreDrill.alarm] : [],
+        replicationMetrics: this.replica?.metrics,
       });
     }
 

@@ -12,6 +12,7 @@ import { cdkJsonConfig, resolveConfig } from './context.ts';
 import type { EcrBackupPushBackups } from './push-backups.ts';
 import type { EcrBackupRestoreDrill } from './restore-drill.ts';
 import type { EcrBackupDashboard } from './dashboard.ts';
+import type { EcrBackupReplica } from './store-replica.ts';
 
 /** The JSON shape of the `ecrBackup` context value. */
 export interface EcrBackupContext {
@@ -51,6 +52,8 @@ export interface EcrBackupContext {
   restoreDrill?: EcrBackupRestoreDrill;
   /** CloudWatch dashboard and RPO alarm: `{rpoWindowHours?, dashboardName?}` (`{}`: 26 h). */
   dashboard?: EcrBackupDashboard;
+  /** Replicate blobs/ and catalog/: `{bucketName, region, account?, kmsKeyArn, storageClass?}`. */
+  replica?: EcrBackupReplica;
 }
 
 export const CONTEXT_KEY = 'ecrBackup';
@@ -88,6 +91,7 @@ export class EcrBackupStack extends Stack {
       pushBackups: config.pushBackups,
       restoreDrill: config.restoreDrill,
       dashboard: config.dashboard,
+      replica: config.replica,
     };
     this.backup = new EcrBackup(this, 'EcrBackup', backupProps);
   }

@@ -12,6 +12,7 @@ const config: EcrBackupContext = {
   prefix: 'store/',
   restoreDrill: { schedule: 'cron(0 4 ? * SAT *)', sample: 'all', scratchPrefix: 'drills/' },
   dashboard: { rpoWindowHours: 30, dashboardName: 'ecr-backup-test' },
+  replica: { bucketName: 'ecr-backup-replica', region: 'eu-west-1', account: '210987654321', kmsKeyArn: 'arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
 };
 
 let json: CfnTemplate;
@@ -95,5 +96,41 @@ describe('dashboard and RPO alarm (dashboard)', () => {
     const write = statements().find((s) => s.Sid === 'WriteBackupAges')!;
     expect(write.Action).toBe('s3:PutObject');
     expect(JSON.stringify(write.Resource)).toContain('/store/runs/_status/last-backups.json');
+  });
+});
+
+describe('second copy of the store (replica)', () => {
+  it('replicates blobs/ and catalog/ (not runs/, not deletes) to the replica bucket with its own key and Replication Time Control metrics', () => {
+    const bucket = Object.values(json.Resources).find((r) => r.Type === 'AWS::S3::Bucket' && r.Properties?.ReplicationConfiguration)!;
+    const replication = bucket.Properties!.ReplicationConfiguration as { Rules: Array<Record<string, any>> };
+    expect(replication.Rules.map((r) => r.Filter.Prefix)).toEqual(['store/blobs/', 'store/catalog/']);
+    for (const rule of replication.Rules) {
+      expect(rule).toMatchObject({ Status: 'Enabled', DeleteMarkerReplication: { Status: 'Disabled' }, SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } } });
+      expect(rule.Destination).toMatchObject({
+        Bucket: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::ecr-backup-replica']] },
+        Account: '210987654321',
+        AccessControlTranslation: { Owner: 'Destination' },
+        EncryptionConfiguration: { ReplicaKmsKeyID: 'arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+        ReplicationTime: { Status: 'Enabled', Time: { Minutes: 15 } },
+        Metrics: { Status: 'Enabled', EventThreshold: { Minutes: 15 } },
+      });
+    }
+  });
+
+  it('gives the replication role only replication actions, on the two areas, and no delete replication', () => {
+    const sids = new Map(statements().filter((s) => ['SourceConfiguration', 'ReadSourceVersions', 'WriteReplicas', 'DecryptSource', 'EncryptReplicas'].includes(s.Sid ?? '')).map((s) => [s.Sid!, s]));
+    expect(sids.size).toBe(5);
+    expect([...(sids.get('WriteReplicas')!.Action as string[])].sort()).toEqual(['s3:ObjectOwnerOverrideToBucketOwner', 's3:ReplicateObject', 's3:ReplicateTags']);
+    expect(JSON.stringify(sids.get('WriteReplicas')!.Resource)).toMatch(/ecr-backup-replica\/store\/blobs\/\*.*ecr-backup-replica\/store\/catalog\/\*/);
+    expect(JSON.stringify(sids.get('ReadSourceVersions')!.Resource)).not.toContain('runs/');
+    expect(sids.get('EncryptReplicas')!.Resource).toBe('arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab');
+    expect(JSON.stringify(sids.get('EncryptReplicas')!.Condition)).toContain('s3.eu-west-1.amazonaws.com');
+    for (const s of statements()) expect(s.Action).not.toContain('s3:ReplicateDelete');
+  });
+
+  it('puts the replication lag on the dashboard', () => {
+    const body = JSON.stringify(Object.values(json.Resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard')!.Properties!.DashboardBody);
+    expect(body).toContain('ReplicationLatency');
+    expect(body).toContain('OperationsPendingReplication');
   });
 });

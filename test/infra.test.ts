@@ -39,6 +39,7 @@ const config: EcrBackupContext = {
   pushBackups: {},
   restoreDrill: { sample: 5 },
   dashboard: {},
+  replica: { bucketName: 'ecr-backup-replica', region: 'eu-west-1', kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
 };
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
