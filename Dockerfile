@@ -19,7 +19,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends skopeo ca-certificates zstd \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
-COPY --from=build /src/dist/worker.mjs /app/worker.mjs
+COPY --from=build /src/dist/worker.mjs /src/dist/drill.mjs /app/
 ENV NODE_ENV=production
 # The image's own unprivileged user (uid 1000).
 USER node

@@ -9,6 +9,7 @@ import { registerCopyCommands } from './copy-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 import { registerMaintenanceCommands } from './maintenance-commands.ts';
 import { registerWorkflowCommands } from './workflow.ts';
+import { registerDrillCommand } from './drill-command.ts';
 
 function buildProgram(): Command {
   const program = new Command('ecr-backup')
@@ -19,6 +20,7 @@ function buildProgram(): Command {
   registerStoreCommands(program);
   registerMaintenanceCommands(program);
   registerWorkflowCommands(program);
+  registerDrillCommand(program);
   return program;
 }
 

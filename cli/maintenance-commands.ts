@@ -1,4 +1,6 @@
 // `prune`, `stats` and `report`: keeping a backup store in shape and looking at what it holds.
+import { writeFile } from 'node:fs/promises';
+import { renderReportHtml } from '../worker/engine/report-html.ts';
 import type { Command } from 'commander';
 import { RunReport, runKeys } from '../schema/contract.ts';
 import { renderReportMarkdown } from '../worker/engine/report.ts';
@@ -161,7 +163,8 @@ export function registerMaintenanceCommands(program: Command): void {
     .argument('[run]', 'run id (runs/<run>/report.json); default: the latest run')
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print report.json')
-    .action(async (run: string | undefined, options: { from: string; json?: boolean }) => {
+    .option('--html [file]', 'write a self-contained HTML page (default: report-<run>.html here)')
+    .action(async (run: string | undefined, options: { from: string; json?: boolean; html?: string | true }) => {
       const store = openBackupStore(options.from);
       if (run !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(run)) throw new UsageError(`invalid run id ${JSON.stringify(run)}`);
       const runId = run ?? (await latestRunId(store));
@@ -175,7 +178,11 @@ export function registerMaintenanceCommands(program: Command): void {
       }
       const parsed = RunReport.safeParse(raw);
       if (!parsed.success) throw new Error(`${store.description}/${runKeys.report(runId)} is not a run report: ${parsed.error.message}`);
-      if (options.json) process.stdout.write(JSON.stringify(raw, null, 2) + '\n');
+      if (options.html) {
+        const file = options.html === true ? `report-${runId}.html` : options.html;
+        await writeFile(file, renderReportHtml(parsed.data));
+        process.stdout.write(`wrote ${file}\n`);
+      } else if (options.json) process.stdout.write(JSON.stringify(raw, null, 2) + '\n');
       else process.stdout.write(renderReportMarkdown(parsed.data));
     });
 }

@@ -32,6 +32,10 @@ import { allowAlarmPublishing } from './alarm-topic.ts';
 import { retainVpcCustomResourceLogs } from './vpc-log-retention.ts';
 import { grantCrossAccountRestore } from './cross-account.ts';
 import { MAP_RESULTS_AREA } from '../state-machine/map-results.ts';
+import { PushBackups, type EcrBackupPushBackups } from './push-backups.ts';
+import { RestoreDrill, type EcrBackupRestoreDrill } from './restore-drill.ts';
+import { Dashboard, type EcrBackupDashboard } from './dashboard.ts';
+import { StoreReplica, type EcrBackupReplica } from './store-replica.ts';
 
 /** The worker image's command (the Dockerfile's CMD): the esbuild bundle of worker/main.ts. */
 export const WORKER_CONTAINER_COMMAND: readonly string[] = ['node', '/app/worker.mjs'];
@@ -136,6 +140,14 @@ export interface EcrBackupProps {
    * (`ecr-backup prune`). @default none (the store keeps every record and blob)
    */
   readonly prune?: EcrBackupPrune;
+  /** Event-driven backups: each push to a protected repository is backed up within minutes. @default off */
+  readonly pushBackups?: EcrBackupPushBackups;
+  /** Scheduled restore drills into scratch ECR repositories, with an alarm when one fails. @default off */
+  readonly restoreDrill?: EcrBackupRestoreDrill;
+  /** A CloudWatch dashboard and the RPO alarm (per-repository backup age). @default off */
+  readonly dashboard?: EcrBackupDashboard;
+  /** A second copy of blobs/ and catalog/ by S3 replication (new bucket only). @default none */
+  readonly replica?: EcrBackupReplica;
 }
 
 export interface BlobStorageClass {
@@ -177,6 +189,14 @@ export class EcrBackup extends Construct {
   readonly stateMachine: sfn.StateMachine;
   readonly topic: sns.Topic;
   readonly schedule?: scheduler.Schedule;
+  /** The push-event pipeline, when the `pushBackups` prop is set. */
+  readonly pushBackups?: PushBackups;
+  /** The scheduled drill, when the `restoreDrill` prop is set. */
+  readonly restoreDrill?: RestoreDrill;
+  /** The dashboard and RPO alarm, when the `dashboard` prop is set. */
+  readonly dashboard?: Dashboard;
+  /** The replication to the replica bucket, when the `replica` prop is set. */
+  readonly replica?: StoreReplica;
 
   constructor(scope: Construct, id: string, props: EcrBackupProps) {
     super(scope, id);
@@ -560,6 +580,49 @@ export class EcrBackup extends Construct {
       });
     }
 
+    // ---- Optional features (each in its own construct) ------------------------------------------
+    if (props.pushBackups) {
+      this.pushBackups = new PushBackups(this, 'PushBackups', {
+        ...props.pushBackups,
+        stateMachine: this.stateMachine,
+        repositories: props.repositories,
+        makeFunction: (id, entry, timeout, environment) => this.handler(id, entry, retention, timeout, environment),
+      });
+    }
+    if (props.restoreDrill) {
+      this.restoreDrill = new RestoreDrill(this, 'RestoreDrill', {
+        ...props.restoreDrill,
+        cluster: this.cluster,
+        image: ecs.ContainerImage.fromDockerImageAsset(image),
+        storeUrl: this.storeUrl,
+        subnets,
+        securityGroups: [taskSecurityGroup],
+        cpu: props.taskCpu ?? 1024,
+        memoryLimitMiB: props.taskMemoryMiB ?? 4096,
+        ephemeralStorageGiB: props.taskEphemeralStorageGiB ?? 50,
+        retention,
+        topic: this.topic,
+        grantStore: (role) => this.grantStore(role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'] }),
+      });
+    }
+    if (props.replica) {
+      if (!(this.bucket instanceof s3.Bucket) || !this.encryptionKey) throw new Error(`EcrBackup ${this.node.path}: replica needs the bucket this construct creates`);
+      this.replica = new StoreReplica(this, 'Replica', { ...props.replica, bucket: this.bucket, prefix: this.prefix, sourceKey: this.encryptionKey });
+    }
+    if (props.dashboard) {
+      this.dashboard = new Dashboard(this, 'Dashboard', {
+        ...props.dashboard,
+        stateMachine: this.stateMachine,
+        summarizeFunction: this.summarizeFunction,
+        bucket: this.bucket,
+        prefix: this.prefix,
+        topic: this.topic,
+        drill: Boolean(this.restoreDrill),
+        alarms: this.restoreDrill ? [this.restoreDrill.alarm] : [],
+        replicationMetrics: this.replica?.metrics,
+      });
+    }
+
     // ---- Outputs (for `ecr-backup run/runs` and operators): <id>StateMachineArn, <id>StoreUrl ----
     const outputPrefix = this.node.id.replace(/[^A-Za-z0-9]/g, '');
     // `ecr-backup run --stack NAME` finds the state machine by this tag, with Step Functions calls alone.
@@ -619,7 +682,7 @@ export class EcrBackup extends Construct {
         reason: 'The distributed Map runs, describes, stops and redrives child executions of this state machine only; their names are generated at run time.',
       },
     ]);
-    for (const fn of [this.listFunction, this.summarizeFunction, ...(this.pruneFunction ? [this.pruneFunction] : [])]) {
+    for (const fn of [this.listFunction, this.summarizeFunction, ...(this.pruneFunction ? [this.pruneFunction] : []), ...(this.pushBackups ? [this.pushBackups.function] : [])]) {
       acknowledge(fn, 'AwsSolutions-L1', 'Node.js 22 is deliberate: it matches the worker image (node:22) and the bundle target, and is supported by Lambda; move to 24 together with the worker image.');
     }
   }
@@ -667,8 +730,8 @@ export class EcrBackup extends Construct {
     return fn;
   }
 
-  /** A Lambda bundled by the local esbuild (ESM, no Docker) with its own role and log group. */
-  private handler(id: string, entry: string, retention: logs.RetentionDays, timeout: Duration, environment: Record<string, string>) {
+  /** A Lambda bundled by the local esbuild (ESM, no Docker) with its own role and log group (also for the feature constructs). */
+  handler(id: string, entry: string, retention: logs.RetentionDays, timeout: Duration, environment: Record<string, string>) {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
     const role = new iam.Role(this, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `ecr-backup ${id} Lambda` });
     const fn = new nodejs.NodejsFunction(this, id, {

@@ -9,6 +9,10 @@ import type { Construct } from 'constructs';
 import { ArchiveCompression, ArchiveFormat, ArchiveLabel } from '../schema/contract.ts';
 import { EcrBackup, REPO_ROOT, type EcrBackupProps } from './ecr-backup.ts';
 import { cdkJsonConfig, resolveConfig } from './context.ts';
+import type { EcrBackupPushBackups } from './push-backups.ts';
+import type { EcrBackupRestoreDrill } from './restore-drill.ts';
+import type { EcrBackupDashboard } from './dashboard.ts';
+import type { EcrBackupReplica } from './store-replica.ts';
 
 /** The JSON shape of the `ecrBackup` context value. */
 export interface EcrBackupContext {
@@ -44,6 +48,14 @@ export interface EcrBackupContext {
   batchMaxImages?: number;
   /** Prune the store after every backup run: `{keepLast?, keepDays?, noncurrentVersionDays?}`. */
   prune?: { keepLast?: number; keepDays?: number; noncurrentVersionDays?: number };
+  /** Back up each push within minutes: `{batchWindowSeconds?, batchSize?, maxRunningExecutions?}` (`{}`: defaults). */
+  pushBackups?: EcrBackupPushBackups;
+  /** Scheduled restore drills: `{schedule?, sample?, scratchPrefix?}` (`{}`: weekly, 10 images). */
+  restoreDrill?: EcrBackupRestoreDrill;
+  /** CloudWatch dashboard and RPO alarm: `{rpoWindowHours?, dashboardName?}` (`{}`: 26 h). */
+  dashboard?: EcrBackupDashboard;
+  /** Replicate blobs/ and catalog/: `{bucketName, region, account?, kmsKeyArn, storageClass?}`. */
+  replica?: EcrBackupReplica;
 }
 
 export const CONTEXT_KEY = 'ecrBackup';
@@ -79,6 +91,10 @@ export class EcrBackupStack extends Stack {
       batchMaxBytes: config.batchMaxBytes,
       batchMaxImages: config.batchMaxImages,
       prune: config.prune,
+      pushBackups: config.pushBackups,
+      restoreDrill: config.restoreDrill,
+      dashboard: config.dashboard,
+      replica: config.replica,
     };
     this.backup = new EcrBackup(this, 'EcrBackup', backupProps);
   }

@@ -59,6 +59,12 @@ const runSettings = {
   platform: PlatformName.optional(),
 };
 
+/** One image named exactly: `repository:tag`. */
+export const PushedImage = z.object({ repository: RepositoryName, tag: Tag }).strict();
+export type PushedImage = z.infer<typeof PushedImage>;
+/** The most images one execution input may name (~100 bytes each: ~100 KiB of input). */
+export const MAX_PUSHED_IMAGES = 1000;
+
 /** What a Step Functions execution (or `ecr-backup run`) is started with. `{}` is a scheduled backup. */
 export const ExecutionInput = z
   .object({
@@ -67,6 +73,11 @@ export const ExecutionInput = z
     tags: z.array(glob).max(100).optional(),
     excludeTags: z.array(glob).max(100).optional(),
     includeUntagged: z.boolean().optional(),
+    /**
+     * Backup only: exactly these images (a push-started run, see state-machine/lambdas/start-on-push.ts).
+     * Applied on top of the other filters; bounded so the input stays far below Step Functions' 256 KiB.
+     */
+    images: z.array(PushedImage).min(1).max(MAX_PUSHED_IMAGES).optional(),
     ...runSettings,
   })
   .strict()
@@ -78,6 +89,7 @@ export const ExecutionInput = z
     }
     if (input.mode === 'backup' && input.asOf) ctx.addIssue({ code: 'custom', path: ['asOf'], message: 'asOf applies to restore runs only' });
     if (input.mode === 'backup' && input.skipPolicies) ctx.addIssue({ code: 'custom', path: ['skipPolicies'], message: 'skipPolicies applies to restore runs only' });
+    if (input.mode === 'restore' && input.images) ctx.addIssue({ code: 'custom', path: ['images'], message: 'images applies to backup runs only' });
     if (input.mode === 'backup' && input.target) ctx.addIssue({ code: 'custom', path: ['target'], message: 'target applies to restore runs only' });
   });
 export type ExecutionInput = z.infer<typeof ExecutionInput>;

@@ -43,7 +43,7 @@ const optionalUrl = z
   .url()
   .optional()
   .or(z.literal('').transform(() => undefined));
-const jsonStringArray = z.string().transform((value, ctx) => {
+export const jsonStringArray = z.string().transform((value, ctx) => {
   try {
     const parsed: unknown = JSON.parse(value);
     if (Array.isArray(parsed) && parsed.every((v) => typeof v === 'string')) return parsed as string[];

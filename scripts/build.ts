@@ -3,7 +3,7 @@
 import { build } from 'esbuild';
 
 await build({
-  entryPoints: { 'ecr-backup': 'cli/main.ts', worker: 'worker/main.ts' },
+  entryPoints: { 'ecr-backup': 'cli/main.ts', worker: 'worker/main.ts', drill: 'worker/drill-main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.mjs' },
   bundle: true,

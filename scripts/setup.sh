@@ -74,6 +74,14 @@ skopeo --tmpdir "$SMOKE" copy -q "oci:$SMOKE/layout:smoke" "dir:$SMOKE/copy" </d
   || fail "skopeo copy (with the system trust policy) does not work"
 echo "umoci + skopeo copy smoke test: ok"
 
+section "Headless browser (chromium: the HTML run report test renders the page)"
+command -v chromium >/dev/null || apt_install chromium
+command -v chromium >/dev/null || fail "chromium still missing after apt-get install"
+printf '<!doctype html><p>smoke &amp; ok</p>' >"$SMOKE/page.html"
+chromium --headless --no-sandbox --disable-gpu --dump-dom "file://$SMOKE/page.html" 2>/dev/null | grep -q 'smoke &amp; ok' \
+  || fail "chromium --headless --dump-dom does not render a page"
+echo "chromium: $(chromium --version 2>/dev/null | head -1), headless render: ok"
+
 section "moto (S3 / ECR emulator)"
 PY=${MOTO_PYTHON:-/root/.pyenv/versions/3.11.7/bin/python}
 if [ ! -x "$PY" ]; then

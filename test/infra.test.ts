@@ -37,6 +37,10 @@ const config: EcrBackupContext = {
   archiveCompression: 'zstd',
   runsRetentionDays: 14,
   blobStorageClass: { storageClass: 'GLACIER_IR', afterDays: 45 },
+  pushBackups: {},
+  restoreDrill: { sample: 5 },
+  dashboard: {},
+  replica: { bucketName: 'ecr-backup-replica', region: 'eu-west-1', kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
 };
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };

@@ -38,6 +38,7 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
     tags: input.tags,
     excludeTags: input.excludeTags,
     includeUntagged: input.includeUntagged,
+    images: input.images,
   };
   // Backup: the stored form (docker-archive settings resolved here, so every batch agrees).
   const format = input.mode === 'backup' ? (input.format ?? env[ENV.IMAGE_FORMAT]) : undefined;

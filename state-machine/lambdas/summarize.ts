@@ -14,6 +14,7 @@ import { openBackupStore } from '../../worker/store/url.ts';
 import type { BackupStore } from '../../worker/store/backup-store.ts';
 import { NotFoundError } from '../../worker/store/object-store.ts';
 import { log } from '../../worker/log.ts';
+import { publishBackupAges, TRACK_BACKUP_AGE_ENV, updateBackupAges } from './backup-age.ts';
 
 export interface SummarizeEvent {
   runId: string;
@@ -50,6 +51,12 @@ export async function handler(event: SummarizeEvent): Promise<SummaryOutput> {
   log('info', 'run summarized', { runId: listing.runId, ...report.counts });
 
   await publishMetrics(env[ENV.METRICS_NAMESPACE], report);
+  // The dashboard's per-repository backup age and the RPO alarm (EcrBackup `dashboard` prop).
+  if (process.env[TRACK_BACKUP_AGE_ENV] === '1') {
+    await updateBackupAges(store, report)
+      .then((ages) => publishBackupAges(env[ENV.METRICS_NAMESPACE], ages))
+      .catch((error: unknown) => log('warn', 'cannot update the backup ages', { runId: report.runId, error }));
+  }
   const { failed, images } = report.counts;
   if (failed > 0 && env[ENV.TOPIC_ARN]) {
     await new SNSClient({}).send(

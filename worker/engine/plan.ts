@@ -13,6 +13,8 @@ export interface ImageFilters {
   includeUntagged?: boolean;
   /** Globs every planned repository must also match: what a deployment protects (and may read). */
   within?: readonly string[];
+  /** Only these exact images (a push-started run); their repositories must exist. */
+  images?: readonly { repository: string; tag: string }[];
 }
 
 export class UnknownRepositoryError extends Error {
@@ -26,6 +28,12 @@ const hasGlob = (pattern: string) => /[*?]/.test(pattern);
  * that must exist: a typo fails loudly instead of producing an empty, successful-looking run.
  */
 export async function planImages(source: ImageEndpoint, filters: ImageFilters = {}, concurrency = 8): Promise<WorkItem[]> {
+  if (filters.images) {
+    const wanted = new Set(filters.images.map((i) => `${i.repository}:${i.tag}`));
+    const named = { ...filters, images: undefined, repositories: [...new Set(filters.images.map((i) => i.repository))].filter((r) => matchesFilters(r, filters.repositories)) };
+    if (named.repositories.length === 0) return [];
+    return (await planImages(source, named, concurrency)).filter((item) => item.tag !== undefined && wanted.has(`${item.repository}:${item.tag}`));
+  }
   const all = await source.listRepositories();
   const missing = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !all.includes(r));
   if (missing.length > 0) {

@@ -1,0 +1,47 @@
+// Per-repository backup age (for the dashboard and the RPO alarm; EcrBackup `dashboard` prop). After
+// a backup run the summary Lambda calls this: every repository the run covered without a failed
+// image gets "now" as its last successful backup in runs/_status/last-backups.json (rewritten each
+// run, so the runs/ expiry never removes it), then the age of every repository in that file is
+// published as LastBackupAgeSeconds (dimension Repository) and the oldest as OldestBackupAgeSeconds.
+// Two runs finishing at once may lose one update; the next run writes it again (times only grow).
+import { CloudWatchClient, PutMetricDataCommand, StandardUnit, type MetricDatum } from '@aws-sdk/client-cloudwatch';
+import { z } from 'zod';
+import type { RunReport } from '../../schema/contract.ts';
+import type { BackupStore } from '../../worker/store/backup-store.ts';
+import { NotFoundError } from '../../worker/store/object-store.ts';
+
+/** Set to `1` on the summary Lambda by the dashboard construct (which grants the status file's write). */
+export const TRACK_BACKUP_AGE_ENV = 'TRACK_BACKUP_AGE';
+export const LAST_BACKUPS_KEY = 'runs/_status/last-backups.json';
+export const BACKUP_AGE_METRICS = { perRepository: 'LastBackupAgeSeconds', oldest: 'OldestBackupAgeSeconds' } as const;
+const LastBackups = z.record(z.string(), z.iso.datetime());
+
+/** Repositories a backup run covered (images in its results, or planned by its listing) with no failed image. */
+export function repositoriesBackedUp(report: RunReport): string[] {
+  if (report.mode !== 'backup' || report.counts.planned > 0) return [];
+  const covered = new Set([...report.results.map((r) => r.repository), ...(report.repositoryNotes ?? []).map((n) => n.repository)]);
+  for (const f of report.failures) covered.delete(f.repository);
+  return [...covered].sort();
+}
+
+export async function updateBackupAges(store: BackupStore, report: RunReport, now = new Date()): Promise<Record<string, number>> {
+  let last: Record<string, string> = {};
+  try {
+    last = LastBackups.parse(await store.readJson(LAST_BACKUPS_KEY));
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+  }
+  const backedUp = repositoriesBackedUp(report);
+  for (const repository of backedUp) last[repository] = now.toISOString();
+  if (backedUp.length) await store.writeJson(LAST_BACKUPS_KEY, last);
+  return Object.fromEntries(Object.entries(last).map(([repository, time]) => [repository, Math.max(0, Math.round((now.getTime() - Date.parse(time)) / 1000))]));
+}
+
+export async function publishBackupAges(namespace: string, ages: Record<string, number>, client = new CloudWatchClient({})): Promise<void> {
+  const entries = Object.entries(ages);
+  if (entries.length === 0) return;
+  const data: MetricDatum[] = entries.map(([repository, age]) => ({ MetricName: BACKUP_AGE_METRICS.perRepository, Value: age, Unit: StandardUnit.Seconds, Dimensions: [{ Name: 'Repository', Value: repository }] }));
+  data.push({ MetricName: BACKUP_AGE_METRICS.oldest, Value: Math.max(...entries.map(([, age]) => age)), Unit: StandardUnit.Seconds });
+  // PutMetricData takes at most 1000 data points per call.
+  for (let i = 0; i < data.length; i += 1000) await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(i, i + 1000) }));
+}

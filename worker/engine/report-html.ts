@@ -1,0 +1,105 @@
+// The run report as one self-contained HTML page (`ecr-backup report RUN --html`): inline CSS, no
+// scripts, no external resources, every value escaped. Outcome and counts, failures with their
+// reasons, repository notes, the largest images, and a time line of the images in the run.
+import type { ImageResult, RunReport } from '../../schema/contract.ts';
+import { formatBytes } from '../format.ts';
+
+const MAX_ROWS = 1000;
+const LARGEST = 10;
+
+const escape = (text: string | number | undefined) =>
+  String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+const name = (r: ImageResult) => `${r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository}:${r.tag ?? r.digest ?? ''}`;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const imageBytes = (r: ImageResult) => r.bytesCopied + r.bytesDeduplicated;
+
+function table(headers: string[], rows: string[][], numeric: number[] = []): string {
+  const th = headers.map((h, i) => `<th${numeric.includes(i) ? ' class="n"' : ''}>${escape(h)}</th>`).join('');
+  const body = rows.map((row) => `<tr>${row.map((c, i) => `<td${numeric.includes(i) ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`).join('\n');
+  return `<table><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
+}
+
+export function renderReportHtml(report: RunReport): string {
+  const c = report.counts;
+  const outcome = c.failed > 0 ? `${c.failed} of ${c.images} image(s) failed` : c.planned > 0 ? 'dry run' : 'succeeded';
+  const totalMs = Math.max(0, Date.parse(report.finishedAt) - Date.parse(report.startedAt));
+  const sections: string[] = [];
+
+  sections.push(
+    `<h2>Counts</h2>`,
+    table(
+      ['images', 'copied', 'unchanged', 'failed', 'planned', 'bytes copied', 'already present'],
+      [[String(c.images), String(c.copied), String(c.unchanged), String(c.failed), String(c.planned), escape(formatBytes(c.bytesCopied)), escape(formatBytes(c.bytesDeduplicated))]],
+      [0, 1, 2, 3, 4, 5, 6],
+    ),
+  );
+  if (report.failures.length) {
+    sections.push(
+      `<h2>Failures (${report.failures.length})</h2>`,
+      `<ul class="failures">${report.failures.slice(0, MAX_ROWS).map((f) => `<li><b>${escape(name(f))}</b>: ${escape(f.error ?? 'failed')}</li>`).join('')}</ul>`,
+    );
+  }
+  const notes = report.repositoryNotes ?? [];
+  if (notes.length) {
+    sections.push(
+      `<h2>Repository settings</h2>`,
+      table(
+        ['repository', 'action', 'details'],
+        notes.map((n) => [escape(n.targetRepository ?? n.repository), escape(n.action), escape([...(n.differences ?? []), ...(n.problems ?? []).map((p) => `problem: ${p}`)].join('; '))]),
+      ),
+    );
+  }
+  const largest = [...report.results].sort((a, b) => imageBytes(b) - imageBytes(a)).slice(0, LARGEST).filter((r) => imageBytes(r) > 0);
+  if (largest.length) {
+    sections.push(
+      `<h2>Largest images</h2>`,
+      table(
+        ['image', 'size', 'copied', 'already present', 'status'],
+        largest.map((r) => [escape(name(r)), escape(formatBytes(imageBytes(r))), escape(formatBytes(r.bytesCopied)), escape(formatBytes(r.bytesDeduplicated)), escape(r.status)]),
+        [1, 2, 3],
+      ),
+    );
+  }
+  if (report.results.length) {
+    // Images run concurrently and results carry durations, not start times: each bar is an image's
+    // duration on the run's scale, in the order the results were recorded.
+    const scale = Math.max(totalMs, ...report.results.map((r) => r.durationMs), 1);
+    const bars = report.results.slice(0, MAX_ROWS).map((r) => {
+      const width = Math.max(0.5, (r.durationMs / scale) * 100).toFixed(1);
+      return `<div class="row"><span class="label">${escape(name(r))}</span><span class="track"><span class="bar ${escape(r.status)}" style="width:${width}%"></span></span><span class="d">${escape(seconds(r.durationMs))}</span></div>`;
+    });
+    sections.push(
+      `<h2>Time line</h2>`,
+      `<p>Started ${escape(report.startedAt)}, finished ${escape(report.finishedAt)} (${escape(seconds(totalMs))}). Each bar: one image's copy time on the run's scale.</p>`,
+      `<div class="timeline">${bars.join('\n')}</div>`,
+    );
+    sections.push(
+      `<h2>Images</h2>`,
+      table(
+        ['image', 'digest', 'status', 'copied', 'already present', 'duration'],
+        report.results.slice(0, MAX_ROWS).map((r) => [escape(name(r)), `<code>${escape(r.digest ?? '')}</code>`, escape(r.status), escape(formatBytes(r.bytesCopied)), escape(formatBytes(r.bytesDeduplicated)), escape(seconds(r.durationMs))]),
+        [3, 4, 5],
+      ),
+    );
+    if (report.results.length > MAX_ROWS) sections.push(`<p>… and ${report.results.length - MAX_ROWS} more image(s): see report.json.</p>`);
+  }
+
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>ecr-backup ${escape(report.mode)} run ${escape(report.runId)}</title>
+<style>
+body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}td.n,th.n{text-align:right}
+.ok{color:#2a7d2a}.bad{color:#b22}code{font-size:12px}
+.failures li{color:#b22}
+.timeline .row{display:flex;align-items:center;gap:.5em;margin:2px 0}.timeline .label{width:28em;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.timeline .track{flex:1;background:#eee;height:10px}.timeline .bar{display:block;height:10px;background:#4a90d9}.timeline .bar.failed{background:#d9534f}.timeline .bar.unchanged{background:#aaa}
+.timeline .d{width:6em;text-align:right}
+</style></head>
+<body>
+<h1>ecr-backup ${escape(report.mode)} run ${escape(report.runId)}</h1>
+<p class="${c.failed > 0 ? 'bad' : 'ok'}"><b>Result: ${escape(outcome)}</b> (started ${escape(report.startedAt)}, ${escape(seconds(totalMs))})</p>
+${sections.join('\n')}
+</body></html>
+`;
+}
