@@ -2,6 +2,7 @@
 // catalog for a restore), leaves out images the store already holds under the same tag, and writes
 // the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
 // 256 KiB, and an account may hold tens of thousands of tags.
+import { redactingErrors } from '../../worker/redact.ts';
 import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
 import { planImages } from '../../worker/engine/plan.ts';
@@ -23,7 +24,10 @@ export interface ListImagesEvent {
   input: unknown;
 }
 
-export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
+/** The execution failure cause this handler throws is redacted (worker/redact.ts). */
+export const handler = redactingErrors(handle);
+
+async function handle(event: ListImagesEvent): Promise<ListingOutput> {
   const startedAt = new Date().toISOString();
   const input = parseExecutionInput(event.input);
   const env = loadListingEnvironment();

@@ -15,6 +15,7 @@
 // `skopeo copy docker-archive:FILE docker://...`. The pushed manifest always has a NEW digest
 // (skopeo recompresses the layers); only the config digest, the image ID, survives, and it is
 // checked against the record. The temp directory is removed in every case.
+import { errorText } from '../redact.ts';
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -195,7 +196,7 @@ async function backupArchive(context: {
       blobsCopied: 0,
       bytesCopied: 0,
       bytesDeduplicated: 0,
-      error: `${item.repository}:${item.tag ?? item.digest}: ${message(error)}`,
+      error: `${item.repository}:${item.tag ?? item.digest}: ${errorText(error)}`,
     };
   }
   onProgress?.({ type: 'image-done', result });
@@ -357,7 +358,7 @@ async function restoreArchive(context: {
         createWriteStream(file, { mode: 0o600 }),
       ]);
     } catch (error) {
-      throw error instanceof ExecaError ? toolError(error, `decompressing ${archive.key}`) : new ArchiveError(`${archive.key}: ${message(error)}`);
+      throw error instanceof ExecaError ? toolError(error, `decompressing ${archive.key}`) : new ArchiveError(`${archive.key}: ${errorText(error)}`);
     } finally {
       await stop(codec?.subprocess);
     }
@@ -396,7 +397,7 @@ async function restoreArchive(context: {
       blobsCopied: 0,
       bytesCopied: 0,
       bytesDeduplicated: 0,
-      error: `${item.repository}:${item.tag ?? record.digest}: ${message(error)}`,
+      error: `${item.repository}:${item.tag ?? record.digest}: ${errorText(error)}`,
     };
   } finally {
     await workspace?.dispose();
@@ -405,4 +406,3 @@ async function restoreArchive(context: {
   return result;
 }
 
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -2,6 +2,7 @@
 // Order is what makes a copy safe to interrupt: blobs first, then child manifests, then the root
 // manifest, then the tag. A destination therefore never holds a manifest whose content is missing,
 // and "the root manifest is present" means "the image is complete" (see ImageRepository.hasManifest).
+import { errorText } from '../redact.ts';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ImageResult } from '../../schema/contract.ts';
@@ -56,7 +57,7 @@ export class Copier {
       await destination.putManifest(root, ref);
       result = { ...this.base(source, destination, tag, digest, started), ...stats, status: complete ? 'unchanged' : 'copied' };
     } catch (error) {
-      const cause = error instanceof Error ? error.message : String(error);
+      const cause = errorText(error);
       result = {
         ...this.base(source, destination, tag, digest, started),
         ...stats,

@@ -4,6 +4,7 @@
 // flowing never times out. Redirects are never followed here (undici's `request` does not): the
 // caller decides per hop whether the Authorization header may go along.
 import { Agent, request, type Dispatcher } from 'undici';
+import { redact } from '../redact.ts';
 import { RegistryAuthError, RegistryConfigError, RegistryError, RegistryNotFoundError } from './errors.ts';
 
 export interface RetryPolicy {
@@ -155,7 +156,8 @@ export async function discard(res: HttpResponse): Promise<void> {
 
 /**
  * The error for an unexpected status, from the OCI error body `{errors:[{code,message}]}` when the
- * registry sent one. The registry's `detail` is left out: it can echo request data.
+ * registry sent one. The registry's `detail` is left out and its `message` redacted: both can echo
+ * request data (an Authorization header, a presigned URL).
  */
 export async function errorFromResponse(res: HttpResponse, context: string): Promise<RegistryError> {
   const status = res.statusCode;
@@ -165,7 +167,7 @@ export async function errorFromResponse(res: HttpResponse, context: string): Pro
     const parsed = JSON.parse((await readBody(res, 64 * 1024, context)).toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[] };
     const first = parsed.errors?.[0];
     if (typeof first?.code === 'string') code = first.code;
-    if (typeof first?.message === 'string') message = first.message.slice(0, 300);
+    if (typeof first?.message === 'string') message = redact(first.message.slice(0, 300));
   } catch {
     await discard(res);
   }
