@@ -145,12 +145,13 @@ export type RunCounts = z.infer<typeof RunCounts>;
  * What a run did with a repository's settings (tag mutability, scan on push, encryption, policies,
  * tags). Backup: `recorded` (new or changed settings written to the store), `unchanged`, or
  * `unrecorded` (see problems). Restore into ECR: `created` (with the recorded settings when
- * settingsApplied) or `exists` (left unchanged; differences from the backup listed).
+ * settingsApplied) or `exists` (left unchanged; differences from the backup listed). Either mode:
+ * `skipped`, a repository, tag or catalog record left out of the run (problems say why).
  */
 export const RepositoryNote = z.object({
   repository: z.string(),
   targetRepository: z.string().optional(),
-  action: z.enum(['recorded', 'unchanged', 'unrecorded', 'created', 'exists']),
+  action: z.enum(['recorded', 'unchanged', 'unrecorded', 'created', 'exists', 'skipped']),
   settingsApplied: z.boolean().optional(),
   differences: z.array(z.string()).optional(),
   skipped: z.array(z.string()).optional(),
