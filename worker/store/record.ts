@@ -110,3 +110,13 @@ export function parseCatalogRecord(key: string | CatalogKey, bytes: Buffer, now:
   }
   return record;
 }
+
+/** A record's JSON, unchecked, read with the record size cap (prune dates and marks from keys). */
+export async function readRecordJson<T>(objects: ObjectStore, key: string): Promise<T> {
+  const bytes = await readCapped(objects, key, MAX_RECORD_BYTES);
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    throw new InvalidRecordError(key, 'not valid JSON');
+  }
+}
