@@ -4,7 +4,7 @@ import { buildReport, newRunId, writeRunReport } from '../worker/engine/report.t
 import { copyImages } from '../worker/engine/run.ts';
 import { runBackup } from '../worker/engine/backup.ts';
 import type { ProgressEvent } from '../worker/engine/copy.ts';
-import { planImages } from '../worker/engine/plan.ts';
+import { planImages, rejectedRecordNotes } from '../worker/engine/plan.ts';
 import { RestoreTarget, type DeletedTag, type ImageResult, type RepositoryNote, type RunReport } from '../schema/contract.ts';
 import { openBackupStore, openRegistry, readPasswordFromStdin, UsageError } from './endpoints.ts';
 import { addFilterOptions, addRegistryOptions, addRunOptions, type CommonOptions } from './options.ts';
@@ -44,6 +44,8 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
   if (options.passwordStdin) options.password = await readPasswordFromStdin();
   const registry = openRegistry(options);
   const [source, destination] = mode === 'backup' ? [registry, store] : [store, registry];
+  // A bad repository, tag or catalog record is left out and reported; the rest of the run goes on.
+  const skipped: RepositoryNote[] = [];
   const filters = {
     repositories: options.repositories,
     tags: options.tags,
@@ -69,12 +71,13 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
       blobConcurrency: options.concurrency * 2,
       onProgress,
       onPlanned: (work) => (progress = createProgress(work.length, { quiet })),
+      onSkip: (note) => skipped.push(note),
       archive,
     });
     repositoryNotes.push(...backup.notes);
     outcome = backup;
   } else {
-    const items = await planImages(source, filters);
+    const items = await planImages(source, filters, 8, (note) => skipped.push(note));
     progress = createProgress(items.length, { quiet });
     const results = await copyImages({
       source,
@@ -94,10 +97,11 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
   progress.finish();
   const report: RunReport = buildReport(newRunId('cli'), mode, started, outcome.results);
   if (outcome.deleted.length) report.deletedAtSource = outcome.deleted;
+  for (const note of [...skipped, ...rejectedRecordNotes(store.rejectedRecords())]) repositoryNotes.push(note);
   if (repositoryNotes.length) report.repositoryNotes = repositoryNotes.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
   if (!options.dryRun && (outcome.planned > 0 || outcome.deleted.length > 0)) await writeRunReport(store.objects, report);
   printRunSummary(report, source.description, destination.description, options);
-  if (report.counts.failed > 0) process.exitCode = 1;
+  if (report.counts.failed > 0 || repositoryNotes.some((n) => n.action === 'skipped')) process.exitCode = 1;
 }
 
 function printRunSummary(report: RunReport, from: string, to: string, options: CommonOptions) {
@@ -161,7 +165,8 @@ export function repositoryNoteLines(notes: readonly RepositoryNote[]): string[] 
       lines.push(`${name} exists and was left unchanged; its settings differ from the backup:`);
       for (const d of n.differences) lines.push(`  - ${d}`);
     }
-    for (const p of n.problems ?? []) lines.push(`settings problem: ${name}: ${p}`);
+    if (n.action === 'skipped') for (const p of n.problems ?? []) lines.push(`skipped: ${name}: ${p}`);
+    else for (const p of n.problems ?? []) lines.push(`settings problem: ${name}: ${p}`);
   }
   return lines;
 }

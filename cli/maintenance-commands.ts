@@ -1,4 +1,6 @@
 // `prune`, `stats` and `report`: keeping a backup store in shape and looking at what it holds.
+import { rejectedRecordNotes } from '../worker/engine/plan.ts';
+import { warnSkipped } from './store-commands.ts';
 import type { Command } from 'commander';
 import { RunReport, runKeys } from '../schema/contract.ts';
 import { renderReportMarkdown } from '../worker/engine/report.ts';
@@ -122,7 +124,9 @@ export function registerMaintenanceCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print JSON')
     .action(async (options: { from: string; json?: boolean }) => {
-      const stats = await storeStats(openBackupStore(options.from));
+      const store = openBackupStore(options.from);
+      const stats = await storeStats(store);
+      for (const note of rejectedRecordNotes(store.rejectedRecords())) warnSkipped(note);
       if (options.json) {
         process.stdout.write(JSON.stringify(stats, null, 2) + '\n');
         return;

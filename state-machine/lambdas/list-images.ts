@@ -5,7 +5,7 @@
 import { redactingErrors } from '../../worker/redact.ts';
 import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
-import { planImages } from '../../worker/engine/plan.ts';
+import { planImages, rejectedRecordNotes } from '../../worker/engine/plan.ts';
 import { recordRepositorySettings } from '../../worker/engine/run.ts';
 import { mapLimited } from '../../worker/limiter.ts';
 import { EcrEndpoint } from '../../worker/registry/ecr.ts';
@@ -58,11 +58,14 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
   let unchangedCount = 0;
   let settingsRecorded: number | undefined;
   let deletedCount: number | undefined;
+  // A bad repository, tag or catalog record is left out of the run and reported in its notes.
+  const skipped: RepositoryNote[] = [];
+  const onSkip = (note: RepositoryNote) => skipped.push(note);
   if (input.mode === 'backup') {
     const source = new EcrEndpoint({ region: env[ENV.AWS_REGION], registryUrl: env[ENV.ECR_REGISTRY_URL] });
     // planImages leaves the digest out of tagged items; the ECR listing it read has it.
     const seen = new Map<string, ImageListing[]>();
-    const listed = await planImages(recordingListings(source, seen), filters);
+    const listed = await planImages(recordingListings(source, seen), filters, 8, onSkip);
     const split = await splitUnchanged(source, store, listed, seen, { format: format!, ...(archive ? { settings: archive } : {}), recordDeletions: !input.dryRun });
     items = split.work;
     unchangedCount = split.unchanged.length;
@@ -73,9 +76,13 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
     }
     // Every planned repository's settings, whether or not any of its images changed (the workers
     // only see repositories with work, and leave settings to this step).
-    if (!input.dryRun) settingsRecorded = await recordSettings(source, store, runId, [...seen.keys()].sort());
+    if (!input.dryRun) settingsRecorded = await recordSettings(source, store, runId, [...seen.keys()].sort(), skipped);
+    else await writeListingNotes(store, runId, skipped);
   } else {
-    items = await planImages(input.asOf ? store.atTime(new Date(input.asOf)) : store, filters);
+    const view = input.asOf ? store.atTime(new Date(input.asOf)) : store;
+    items = await planImages(view, filters, 8, onSkip);
+    for (const note of rejectedRecordNotes(view.rejectedRecords())) skipped.push(note);
+    await writeListingNotes(store, runId, skipped);
   }
 
   const batches = batchItems(items, { maxBytes: env[ENV.BATCH_MAX_BYTES], maxImages: env[ENV.BATCH_MAX_IMAGES] });
@@ -121,19 +128,24 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
  * whose settings could not be read or recorded is an `unrecorded` note, logged as a warning.
  * Returns how many repositories got a new settings record.
  */
-async function recordSettings(source: ImageEndpoint, store: BackupStore, runId: string, repositories: string[]): Promise<number> {
+async function recordSettings(source: ImageEndpoint, store: BackupStore, runId: string, repositories: string[], skipped: RepositoryNote[]): Promise<number> {
   const notes = (await mapLimited(repositories, 8, (repository) => recordRepositorySettings(source, store, repository))).filter(
     (note): note is RepositoryNote => note !== undefined,
   );
-  for (const note of notes) {
-    if (note.problems?.length) log('warn', `repository settings ${note.action}`, { runId, ...note });
-  }
-  if (notes.length) {
-    try {
-      await store.writeJson(runKeys.notes(runId, 'listing'), notes);
-    } catch (error) {
-      log('warn', 'cannot write the repository notes', { runId, error });
-    }
-  }
+  await writeListingNotes(store, runId, [...skipped, ...notes]);
   return notes.filter((n) => n.action === 'recorded').length;
 }
+
+/** The listing's notes (skipped entries, settings) in runs/<run>/notes/listing.json; problems logged. */
+async function writeListingNotes(store: BackupStore, runId: string, notes: RepositoryNote[]): Promise<void> {
+  for (const note of notes) {
+    if (note.problems?.length) log('warn', note.action === 'skipped' ? 'skipped' : `repository settings ${note.action}`, { runId, ...note });
+  }
+  if (!notes.length) return;
+  try {
+    await store.writeJson(runKeys.notes(runId, 'listing'), notes);
+  } catch (error) {
+    log('warn', 'cannot write the repository notes', { runId, error });
+  }
+}
+

@@ -71,6 +71,11 @@ export async function planImages(source: ImageEndpoint, filters: ImageFilters = 
   return perRepository.flat();
 }
 
+/** Skip notes for the catalog records a store's readers left out (worker/store/record.ts). */
+export function rejectedRecordNotes(rejected: readonly { repository: string; reason: string }[]): PlanSkip[] {
+  return rejected.map((r) => skipNote(r.repository, r.reason));
+}
+
 /** A name from a hostile listing, quoted and cut short enough to print. */
 function printable(name: string): string {
   const text = JSON.stringify(name);
