@@ -22,6 +22,11 @@ export interface HttpOptions {
   headersTimeoutMs: number;
   /** Longest silence between two body chunks (not a total: big blobs stream as long as they flow). */
   bodyIdleTimeoutMs: number;
+  /**
+   * Longest time to read a whole small body (manifest, listing page, token, error): a registry
+   * sending one byte just inside the idle timeout would otherwise hold the run forever.
+   */
+  smallBodyDeadlineMs: number;
   retry: RetryPolicy;
 }
 
@@ -29,6 +34,7 @@ export const DEFAULT_HTTP_OPTIONS: HttpOptions = {
   connectTimeoutMs: 10_000,
   headersTimeoutMs: 60_000,
   bodyIdleTimeoutMs: 60_000,
+  smallBodyDeadlineMs: 120_000,
   retry: { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 20_000, maxRetryAfterMs: 60_000 },
 };
 
@@ -132,10 +138,17 @@ export function header(res: HttpResponse, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Reads a body that must be small (manifests, JSON listings, errors); refuses to buffer more than `limit`. */
-export async function readBody(res: HttpResponse, limit: number, context: string): Promise<Buffer> {
+/**
+ * Reads a body that must be small (manifests, JSON listings, errors); refuses to buffer more than
+ * `limit` bytes or to take longer than `deadlineMs` in all (a trickle is retried like a stall).
+ */
+export async function readBody(res: HttpResponse, limit: number, context: string, deadlineMs = DEFAULT_HTTP_OPTIONS.smallBodyDeadlineMs): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
+  const timer = setTimeout(() => {
+    const error = new RegistryError(`${context}: response body not complete after ${Math.round(deadlineMs / 1000)} s`, { code: 'BODY_DEADLINE', retryable: true });
+    res.body.destroy(error);
+  }, deadlineMs);
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.length;
@@ -145,6 +158,8 @@ export async function readBody(res: HttpResponse, limit: number, context: string
   } catch (error) {
     res.body.destroy();
     throw networkError(error, context); // a reset or stall mid-body is as retryable as one before it
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(parts);
 }
