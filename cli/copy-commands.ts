@@ -34,7 +34,7 @@ function archiveSettingsFromOptions(options: ArchiveOptions): ArchiveSettings | 
   }
 }
 
-async function runCopy(mode: RunReport['mode'], options: CommonOptions & { includeUntagged?: boolean; asOf?: string; repositoryPrefix?: string; skipPolicies?: boolean; to?: string; from?: string } & ArchiveOptions) {
+async function runCopy(mode: RunReport['mode'], options: CommonOptions & { includeUntagged?: boolean; asOf?: string; repositoryPrefix?: string; applyPolicies?: boolean; to?: string; from?: string } & ArchiveOptions) {
   const started = new Date();
   if (options.repositoryPrefix !== undefined && !RestoreTarget.shape.repositoryPrefix.safeParse(options.repositoryPrefix).success) {
     throw new UsageError(`--repository-prefix ${JSON.stringify(options.repositoryPrefix)} is not a valid repository prefix (lowercase path components, e.g. restored/)`);
@@ -87,7 +87,7 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
       imageConcurrency: options.concurrency,
       blobConcurrency: options.concurrency * 2,
       dryRun: options.dryRun,
-      skipPolicies: options.skipPolicies,
+      skipPolicies: !options.applyPolicies,
       onProgress,
       onRepositoryNote: (note) => repositoryNotes.push(note),
       archive,
@@ -189,7 +189,7 @@ export function registerCopyCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store: s3://bucket/prefix, a directory, or file:///dir')
     .option('--as-of <iso8601>', 'restore each tag as it was at this time (point in time)')
     .option('--repository-prefix <prefix>', 'prepend this to every restored repository name (e.g. restored/)')
-    .option('--skip-policies', 'create missing repositories without their recorded lifecycle and repository policies')
+    .option('--apply-policies', 'also set the recorded lifecycle and repository policies on repositories the restore creates (off: a policy grants access)')
     .action((options) => runCopy('restore', options));
 
 }

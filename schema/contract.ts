@@ -48,8 +48,11 @@ export type RestoreTarget = z.infer<typeof RestoreTarget>;
 const runSettings = {
   asOf: z.iso.datetime({ offset: true }).optional(),
   target: RestoreTarget.optional(),
-  /** Restore: create missing repositories without their recorded lifecycle and repository policies. */
-  skipPolicies: z.boolean().optional(),
+  /**
+   * Restore: also set the recorded lifecycle and repository policies on repositories the restore
+   * creates. Off by default: a repository policy grants access, and whoever can write catalog/ wrote it.
+   */
+  applyPolicies: z.boolean().optional(),
   dryRun: z.boolean().optional(),
   /** Backup only: the stored form (default: the stack's imageFormat). A restore follows each record's format. */
   format: ArchiveFormat.optional(),
@@ -77,7 +80,7 @@ export const ExecutionInput = z
       else if (field !== 'format' && input.format === 'oci') ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies to the docker-archive format only` });
     }
     if (input.mode === 'backup' && input.asOf) ctx.addIssue({ code: 'custom', path: ['asOf'], message: 'asOf applies to restore runs only' });
-    if (input.mode === 'backup' && input.skipPolicies) ctx.addIssue({ code: 'custom', path: ['skipPolicies'], message: 'skipPolicies applies to restore runs only' });
+    if (input.mode === 'backup' && input.applyPolicies) ctx.addIssue({ code: 'custom', path: ['applyPolicies'], message: 'applyPolicies applies to restore runs only' });
     if (input.mode === 'backup' && input.target) ctx.addIssue({ code: 'custom', path: ['target'], message: 'target applies to restore runs only' });
   });
 export type ExecutionInput = z.infer<typeof ExecutionInput>;

@@ -3,10 +3,11 @@
 // the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
 // 256 KiB, and an account may hold tens of thousands of tags.
 import { redactingErrors } from '../../worker/redact.ts';
-import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
+import { BatchRef, InvalidInputError, ListingOutput, parseExecutionInput, runKeys, type ExecutionInput, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
 import { planImages, rejectedRecordNotes } from '../../worker/engine/plan.ts';
-import { recordRepositorySettings } from '../../worker/engine/run.ts';
+import { recordRepositorySettings, targetRepositoryName } from '../../worker/engine/run.ts';
+import { matchesFilters } from '../../schema/glob.ts';
 import { mapLimited } from '../../worker/limiter.ts';
 import { EcrEndpoint } from '../../worker/registry/ecr.ts';
 import { openBackupStore } from '../../worker/store/url.ts';
@@ -79,8 +80,10 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
     if (!input.dryRun) settingsRecorded = await recordSettings(source, store, runId, [...seen.keys()].sort(), skipped);
     else await writeListingNotes(store, runId, skipped);
   } else {
+    assertRestoreTarget(input, env[ENV.AWS_REGION]);
     const view = input.asOf ? store.atTime(new Date(input.asOf)) : store;
     items = await planImages(view, filters, 8, onSkip);
+    assertRestoreScope(items, input.target?.repositoryPrefix, env[ENV.RESTORE_REPOSITORIES] ?? env[ENV.PROTECTED_REPOSITORIES]);
     for (const note of rejectedRecordNotes(view.rejectedRecords())) skipped.push(note);
     await writeListingNotes(store, runId, skipped);
   }
@@ -93,7 +96,7 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
       mode: input.mode,
       ...(input.asOf ? { asOf: input.asOf } : {}),
       ...(input.target ? { target: input.target } : {}),
-      ...(input.skipPolicies ? { skipPolicies: true } : {}),
+      ...(input.applyPolicies ? { applyPolicies: true } : {}),
       ...(input.dryRun ? { dryRun: true } : {}),
       ...(format ? { format } : {}),
       ...(archive ? { label: archive.label, compression: archive.compression, platform: archive.platform } : {}),
@@ -149,3 +152,20 @@ async function writeListingNotes(store: BackupStore, runId: string, notes: Repos
   }
 }
 
+/** The restore role can write only in the stack's region: a target elsewhere (same account) is refused up front. */
+function assertRestoreTarget(input: ExecutionInput, region: string | undefined): void {
+  if (input.target?.region && !input.target.accountId && region && input.target.region !== region) {
+    throw new InvalidInputError(`invalid execution input: target.region ${input.target.region} is not this stack's region ${region}; restore with a stack deployed there`);
+  }
+}
+
+/** Every repository the restore would write (prefix applied) must be one the stack allows. */
+function assertRestoreScope(items: readonly WorkItem[], prefix: string | undefined, allowed: readonly string[]): void {
+  const outside = [...new Set(items.map((i) => targetRepositoryName(i.repository, prefix)))].filter((name) => !matchesFilters(name, allowed));
+  if (outside.length) {
+    throw new InvalidInputError(
+      `invalid execution input: restore would write ${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ` and ${outside.length - 5} more` : ''}, ` +
+        `outside the stack's restoreRepositories (${allowed.join(', ')}); narrow repositories or change target.repositoryPrefix`,
+    );
+  }
+}

@@ -464,7 +464,8 @@ export class BackupRepository implements ImageRepository {
       body.destroy();
       throw error;
     }
-    await this.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size } });
+    // ifAbsent (S3: If-None-Match): stored content is never replaced, whoever writes the same key.
+    await this.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size }, ifAbsent: true });
     this.store.notePresence(descriptor.digest, descriptor.size);
   }
 
