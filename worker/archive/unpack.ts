@@ -40,6 +40,7 @@ export async function unpackArchive(
   try {
     await pipeline(await objects.get(archive.key), verifyingStream({ digest: archive.sha256, size: archive.size }, options.onBytes), createWriteStream(stored, { mode: 0o600 }));
   } catch (error) {
+    await rm(stored, { force: true });
     throw new ArchiveError(`${archive.key}: ${errorText(error)}`);
   }
   const codec = decompressor(archive.compression);

@@ -38,7 +38,8 @@ export async function planImages(source: ImageEndpoint, filters: ImageFilters = 
   const all: string[] = [];
   for (const name of listed) {
     if (isRepositoryName(name)) all.push(name);
-    else onSkip(skipNote(printable(name), 'not a valid repository name (OCI grammar, at most 256 characters): left out of the run'));
+    // Reported only when the run would have included it (a filtered run ignores the rest).
+    else if (typeof name === 'string' && matchesFilters(name, filters.repositories) && matchesFilters(name, filters.within)) onSkip(skipNote(printable(name), 'not a valid repository name (OCI grammar, at most 256 characters): left out of the run'));
   }
   const missing = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !all.includes(r));
   if (missing.length > 0) {
