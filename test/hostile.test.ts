@@ -185,7 +185,7 @@ describe('tampered directory store', () => {
       expect(list.json.map((e) => `${e.repository}:${e.tag}`)).toEqual(['apps/one:v1']);
       expect(list.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/v2\/.* rejected: its body names tag "v1", its key v2/);
       expect(list.stderr).toMatch(/warning: skipped apps\/two: catalog record .* rejected: not valid JSON/);
-      expect(list.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/big\/.* rejected: .*more than the 1048576 bytes allowed/);
+      expect(list.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/big\/.* rejected: .*is 2097152 bytes, more than the 1048576 allowed/);
 
       const verify = await runCliJson<{ problems: { repository: string; tag?: string; problem: string; detail: string }[] }>(['verify', '--from', store]);
       expect(verify.exitCode).toBe(1);
@@ -225,7 +225,8 @@ describe('tampered directory store', () => {
       expect(report.blobs.deleted).toBe(0);
       expect(await tree(join(store, 'blobs'))).toEqual(blobsBefore);
       const verify = await verifyStore(new BackupStore(objects));
-      expect(verify.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual(['apps/one:v1:corrupt', 'apps/two:v1:corrupt']);
+      // verify names both: the image's type disagrees with its manifest, the claimed archive is not there.
+      expect(verify.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual(['apps/one:v1:corrupt', 'apps/two:v1:missing']);
     } finally {
       await writeFile(join(store, v1!), JSON.stringify(oneBody));
       await writeFile(join(store, two!), JSON.stringify(twoBody));
@@ -233,10 +234,10 @@ describe('tampered directory store', () => {
   });
 
   it('verify reports a malformed layer digest and checks the other images', async () => {
-    const config = await objects.put(`blobs/sha256/${'e'.repeat(64)}`, Buffer.from('x'));
-    expect(config.created).toBe(true);
+    const configDigest = sha256(Buffer.from('x'));
+    await objects.put(`blobs/sha256/${configDigest.slice(7)}`, Buffer.from('x'));
     const bytes = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'a', digest: `sha256:${'e'.repeat(64)}`, size: 1 }, layers: [{ mediaType: 'b', digest: 'sha256:../../zz', size: 3 }] }),
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'a', digest: configDigest, size: 1 }, layers: [{ mediaType: 'b', digest: 'sha256:../../zz', size: 3 }] }),
     );
     const digest = sha256(bytes);
     await objects.put(`blobs/sha256/${digest.slice(7)}`, bytes);
@@ -263,8 +264,9 @@ describe('tampered directory store', () => {
     await rm(join(store, '.tmp'), { recursive: true, force: true });
     await symlink(outside, join(store, '.tmp'));
     try {
-      await expect(objects.getBytes(link.slice(store.length + 1))).rejects.toThrow(/symbolic link; refusing to follow it/);
-      await expect(objects.put('runs/x/y.json', Buffer.from('{}'))).rejects.toThrow(/\.tmp is a symbolic link; refusing to follow it/);
+      const fresh = new FileSystemObjectStore(store); // a new process: nothing checked yet
+      await expect(fresh.getBytes(link.slice(store.length + 1))).rejects.toThrow(/symbolic link; refusing to follow it/);
+      await expect(fresh.put('runs/x/y.json', Buffer.from('{}'))).rejects.toThrow(/\.tmp is a symbolic link; refusing to follow it/);
       const backup = await runCli(['backup', '--registry', registry.url, '--to', store, '--repositories', 'apps/one']);
       expect(backup.exitCode).not.toBe(0);
       expect(await readdir(outside)).toEqual(['secret.json']);
