@@ -40,7 +40,10 @@ function errno(error: unknown): string | undefined {
 export class FileSystemObjectStore implements ObjectStore {
   readonly root: string;
   readonly description: string;
-  /** Directories under the root already checked to be real directories. */
+  /**
+   * Directories under the root already checked to be real directories. Checked once per store object
+   * (one CLI run or task): a link swapped in while a run is going is seen by the next run.
+   */
   private readonly checkedDirs = new Set<string>();
 
   constructor(root: string) {
