@@ -199,13 +199,13 @@ describe('tampered directory store', () => {
 
   it('a record dated 9999 does not pin its tag: it is ignored and the next backup is visible', async () => {
     const [v1] = await recordsOf('apps/two', 'v1');
-    const body = JSON.parse(await readFile(join(store, v1!), 'utf8')) as { digest: string };
+    const body = JSON.parse(await readFile(join(store, v1!), 'utf8')) as { digest: string; backedUpAt: string };
     const future = join(store, 'catalog/apps/two/_tags/v1', `99991231T000000000Z_${body.digest.slice(7)}.json`);
     await writeFile(future, JSON.stringify({ ...body, backedUpAt: '9999-12-31T00:00:00.000Z' }));
     try {
       const view = new BackupStore(objects);
-      const current = await view.repository('apps/two').resolveTag('v1');
-      expect(current?.key).toBe(v1);
+      expect((await view.repository('apps/two').resolveTag('v1'))?.key).toBe(v1);
+      expect((await view.repository('apps/two').listImages()).map((l) => l.time)).toEqual([body.backedUpAt]);
       expect(view.rejectedRecords()[0]?.reason).toMatch(/dated 9999-12-31T00:00:00.000Z, in the future/);
     } finally {
       await rm(future);
