@@ -1,10 +1,11 @@
 // `backup` and `restore`: the copy engine between a registry and a backup store, in either direction.
 import { Option, type Command } from 'commander';
 import { buildReport, newRunId, writeRunReport } from '../worker/engine/report.ts';
+import { redact } from '../worker/redact.ts';
 import { copyImages } from '../worker/engine/run.ts';
 import { runBackup } from '../worker/engine/backup.ts';
 import type { ProgressEvent } from '../worker/engine/copy.ts';
-import { planImages } from '../worker/engine/plan.ts';
+import { planImages, rejectedRecordNotes } from '../worker/engine/plan.ts';
 import { RestoreTarget, type DeletedTag, type ImageResult, type RepositoryNote, type RunReport } from '../schema/contract.ts';
 import { openBackupStore, openRegistry, readPasswordFromStdin, UsageError } from './endpoints.ts';
 import { addFilterOptions, addRegistryOptions, addRunOptions, type CommonOptions } from './options.ts';
@@ -34,7 +35,7 @@ function archiveSettingsFromOptions(options: ArchiveOptions): ArchiveSettings | 
   }
 }
 
-async function runCopy(mode: RunReport['mode'], options: CommonOptions & { includeUntagged?: boolean; asOf?: string; repositoryPrefix?: string; skipPolicies?: boolean; to?: string; from?: string } & ArchiveOptions) {
+async function runCopy(mode: RunReport['mode'], options: CommonOptions & { includeUntagged?: boolean; asOf?: string; repositoryPrefix?: string; applyPolicies?: boolean; to?: string; from?: string } & ArchiveOptions) {
   const started = new Date();
   if (options.repositoryPrefix !== undefined && !RestoreTarget.shape.repositoryPrefix.safeParse(options.repositoryPrefix).success) {
     throw new UsageError(`--repository-prefix ${JSON.stringify(options.repositoryPrefix)} is not a valid repository prefix (lowercase path components, e.g. restored/)`);
@@ -44,6 +45,8 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
   if (options.passwordStdin) options.password = await readPasswordFromStdin();
   const registry = openRegistry(options);
   const [source, destination] = mode === 'backup' ? [registry, store] : [store, registry];
+  // A bad repository, tag or catalog record is left out and reported; the rest of the run goes on.
+  const skipped: RepositoryNote[] = [];
   const filters = {
     repositories: options.repositories,
     tags: options.tags,
@@ -69,12 +72,13 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
       blobConcurrency: options.concurrency * 2,
       onProgress,
       onPlanned: (work) => (progress = createProgress(work.length, { quiet })),
+      onSkip: (note) => skipped.push(note),
       archive,
     });
     repositoryNotes.push(...backup.notes);
     outcome = backup;
   } else {
-    const items = await planImages(source, filters);
+    const items = await planImages(source, filters, 8, (note) => skipped.push(note));
     progress = createProgress(items.length, { quiet });
     const results = await copyImages({
       source,
@@ -84,7 +88,7 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
       imageConcurrency: options.concurrency,
       blobConcurrency: options.concurrency * 2,
       dryRun: options.dryRun,
-      skipPolicies: options.skipPolicies,
+      skipPolicies: !options.applyPolicies,
       onProgress,
       onRepositoryNote: (note) => repositoryNotes.push(note),
       archive,
@@ -94,6 +98,7 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
   progress.finish();
   const report: RunReport = buildReport(newRunId('cli'), mode, started, outcome.results);
   if (outcome.deleted.length) report.deletedAtSource = outcome.deleted;
+  for (const note of [...skipped, ...rejectedRecordNotes(store.rejectedRecords())]) repositoryNotes.push(note);
   if (repositoryNotes.length) report.repositoryNotes = repositoryNotes.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
   // The summary is printed (and --json written) even when the report cannot be stored: the images'
   // outcome must never be lost with it. Exit 3 says "images done, report not stored".
@@ -102,12 +107,12 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
     try {
       await writeRunReport(store.objects, report);
     } catch (error) {
-      reportError = `the run report could not be written to ${store.description}/runs/${report.runId}/: ${error instanceof Error ? error.message : String(error)}`;
+      reportError = redact(`the run report could not be written to ${store.description}/runs/${report.runId}/: ${error instanceof Error ? error.message : String(error)}`);
     }
   }
   printRunSummary(report, source.description, destination.description, options, reportError);
   if (reportError) process.stderr.write(`ecr-backup: ${reportError}\n`);
-  if (report.counts.failed > 0) process.exitCode = 1;
+  if (report.counts.failed > 0 || repositoryNotes.some((n) => n.action === 'skipped')) process.exitCode = 1;
   else if (reportError) process.exitCode = 3;
 }
 
@@ -172,7 +177,8 @@ export function repositoryNoteLines(notes: readonly RepositoryNote[]): string[] 
       lines.push(`${name} exists and was left unchanged; its settings differ from the backup:`);
       for (const d of n.differences) lines.push(`  - ${d}`);
     }
-    for (const p of n.problems ?? []) lines.push(`settings problem: ${name}: ${p}`);
+    if (n.action === 'skipped') for (const p of n.problems ?? []) lines.push(`skipped: ${name}: ${p}`);
+    else for (const p of n.problems ?? []) lines.push(`settings problem: ${name}: ${p}`);
   }
   return lines;
 }
@@ -195,7 +201,7 @@ export function registerCopyCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store: s3://bucket/prefix, a directory, or file:///dir')
     .option('--as-of <iso8601>', 'restore each tag as it was at this time (point in time)')
     .option('--repository-prefix <prefix>', 'prepend this to every restored repository name (e.g. restored/)')
-    .option('--skip-policies', 'create missing repositories without their recorded lifecycle and repository policies')
+    .option('--apply-policies', 'also set the recorded lifecycle and repository policies on repositories the restore creates (off: a policy grants access)')
     .action((options) => runCopy('restore', options));
 
 }

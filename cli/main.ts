@@ -5,6 +5,7 @@
 import { Command, CommanderError } from 'commander';
 import { UnknownRepositoryError } from '../worker/engine/plan.ts';
 import { UsageError } from './endpoints.ts';
+import { errorText } from '../worker/redact.ts';
 import { registerCopyCommands } from './copy-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 import { registerMaintenanceCommands } from './maintenance-commands.ts';
@@ -34,8 +35,7 @@ async function main(argv: string[]): Promise<number> {
       // --help and --version exit 0; every other commander error is a usage error.
       return error.exitCode === 0 ? 0 : 2;
     }
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`ecr-backup: ${message}\n`);
+    process.stderr.write(`ecr-backup: ${errorText(error)}\n`);
     return error instanceof UsageError || error instanceof UnknownRepositoryError ? 2 : 1;
   }
 }

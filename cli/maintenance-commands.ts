@@ -1,6 +1,8 @@
 // `prune`, `stats` and `report`: keeping a backup store in shape and looking at what it holds.
 import { writeFile } from 'node:fs/promises';
 import { renderReportHtml } from '../worker/engine/report-html.ts';
+import { rejectedRecordNotes } from '../worker/engine/plan.ts';
+import { warnSkipped } from './store-commands.ts';
 import type { Command } from 'commander';
 import { RunReport, runKeys } from '../schema/contract.ts';
 import { renderReportMarkdown } from '../worker/engine/report.ts';
@@ -125,7 +127,9 @@ export function registerMaintenanceCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print JSON')
     .action(async (options: { from: string; json?: boolean }) => {
-      const stats = await storeStats(openBackupStore(options.from));
+      const store = openBackupStore(options.from);
+      const stats = await storeStats(store);
+      for (const note of rejectedRecordNotes(store.rejectedRecords())) warnSkipped(note);
       if (options.json) {
         process.stdout.write(JSON.stringify(stats, null, 2) + '\n');
         return;

@@ -1,6 +1,6 @@
 // `list` and `verify`: reading a backup store.
 import type { Command } from 'commander';
-import { planImages } from '../worker/engine/plan.ts';
+import { planImages, rejectedRecordNotes, type PlanSkip } from '../worker/engine/plan.ts';
 import { verifyStore } from '../worker/store/verify.ts';
 import { recordFormat } from '../worker/store/layout.ts';
 import { openBackupStore } from './endpoints.ts';
@@ -13,8 +13,9 @@ export function registerStoreCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: FilterOptions & { from: string; json?: boolean }) => {
       const store = openBackupStore(options.from);
-      const items = await planImages(store, { repositories: options.repositories, tags: options.tags, excludeTags: options.excludeTags, includeUntagged: true });
+      const items = await planImages(store, { repositories: options.repositories, tags: options.tags, excludeTags: options.excludeTags, includeUntagged: true }, 8, warnSkipped);
       const entries = await store.describe(items);
+      for (const note of rejectedRecordNotes(store.rejectedRecords())) warnSkipped(note);
       if (options.json) {
         process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
         return;
@@ -52,4 +53,9 @@ export function registerStoreCommands(program: Command): void {
       if (report.problems.length > 0) process.exitCode = 1;
     });
 
+}
+
+/** `list` and `stats` go on without a bad record or name, and say so on stderr (stdout stays data). */
+export function warnSkipped(note: PlanSkip): void {
+  for (const problem of note.problems ?? []) process.stderr.write(`warning: skipped ${note.repository}: ${problem}\n`);
 }

@@ -62,7 +62,7 @@ interface RunOptions extends TargetOptions {
   targetRegion?: string;
   targetAccount?: string;
   repositoryPrefix?: string;
-  skipPolicies?: boolean;
+  applyPolicies?: boolean;
   dryRun?: boolean;
   name?: string;
   wait?: boolean;
@@ -106,7 +106,7 @@ export function registerWorkflowCommands(program: Command): void {
       .option('--target-region <region>', 'restore: into this region\'s registry')
       .option('--target-account <id>', 'restore: into this account\'s registry')
       .option('--repository-prefix <prefix>', 'restore: prepend this to every restored repository name')
-      .option('--skip-policies', 'restore: create missing repositories without their recorded lifecycle and repository policies')
+      .option('--apply-policies', 'restore: also set the recorded lifecycle and repository policies on repositories it creates')
       .option('--dry-run', 'list what would be copied, copy nothing')
       .option('--name <name>', 'execution name, also the run id (default: manual-<mode>-<UTC time>-<random>)')
       .option('--wait', 'wait for the execution to finish, showing progress; exit 1 unless it succeeds')
@@ -135,7 +135,7 @@ export function executionInputFromOptions(options: RunOptions): ExecutionInput {
     ...(options.includeUntagged ? { includeUntagged: true } : {}),
     ...(options.asOf !== undefined ? { asOf: options.asOf } : {}),
     ...(Object.keys(target).length ? { target } : {}),
-    ...(options.skipPolicies ? { skipPolicies: true } : {}),
+    ...(options.applyPolicies ? { applyPolicies: true } : {}),
     ...(options.dryRun ? { dryRun: true } : {}),
   };
   try {

@@ -69,8 +69,9 @@ export interface EcrBackupProps {
   /** Repository globs (`*` within a segment, `**` across) that scheduled runs back up. */
   readonly repositories: string[];
   /**
-   * Repository globs a restore may write to, in this account (any region).
-   * @default ['**']
+   * Repository globs a restore may write to (after its repository prefix), in this stack's account and
+   * region. The listing refuses a restore input that would write elsewhere.
+   * @default the protected `repositories`
    */
   readonly restoreRepositories?: string[];
   /**
@@ -309,7 +310,22 @@ export class EcrBackup extends Construct {
         flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.ALL } },
       });
       retainVpcCustomResourceLogs(this, vpc, retention);
-      vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+      const s3Endpoint = vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
+      // Only the store's bucket and the bucket ECR serves layers from (a layer GET redirects there).
+      s3Endpoint.addToPolicy(
+        new iam.PolicyStatement({
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:AbortMultipartUpload', 's3:GetBucketLocation'],
+          resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
+        }),
+      );
+      s3Endpoint.addToPolicy(
+        new iam.PolicyStatement({
+          principals: [new iam.AnyPrincipal()],
+          actions: ['s3:GetObject'],
+          resources: [`arn:${stack.partition}:s3:::prod-${stack.region}-starport-layer-bucket/*`],
+        }),
+      );
       interfaceEndpoints = [];
       for (const [name, service] of [
         ['EcrApi', ec2.InterfaceVpcEndpointAwsService.ECR],
@@ -333,9 +349,11 @@ export class EcrBackup extends Construct {
     for (const endpoint of interfaceEndpoints) endpoint.connections.allowDefaultPortFrom(taskSecurityGroup, 'ecr-backup worker');
     // ---- Lambdas ---------------------------------------------------------------------------------
     const commonEnv = { [ENV.STORE_URL]: this.storeUrl, [ENV.IMAGE_FORMAT]: imageFormat };
+    const restoreRepositories = props.restoreRepositories ?? props.repositories;
     this.listFunction = this.handler('ListImages', LIST_HANDLER_ENTRY, retention, Duration.minutes(10), {
       ...commonEnv,
       [ENV.PROTECTED_REPOSITORIES]: JSON.stringify(props.repositories),
+      [ENV.RESTORE_REPOSITORIES]: JSON.stringify(restoreRepositories),
       [ENV.BATCH_MAX_BYTES]: String(props.batchMaxBytes ?? 10 * 1024 ** 3),
       [ENV.BATCH_MAX_IMAGES]: String(props.batchMaxImages ?? 100),
       ...(props.archiveLabel !== undefined ? { [ENV.ARCHIVE_LABEL]: props.archiveLabel } : {}),
@@ -470,7 +488,8 @@ export class EcrBackup extends Construct {
 
     // Restore worker: read the store, push into the restore repositories (created when missing, with
     // their recorded settings; a customer managed KMS key needs a key policy that lets this role use it).
-    const restoreRepos = repositoryArns(stack, props.restoreRepositories ?? ['**'], '*');
+    // Only this stack's region and account, only the allowed repositories (default: the protected ones).
+    const restoreRepos = repositoryArns(stack, restoreRepositories, stack.region);
     restore.role.addToPrincipalPolicy(ecrAuth);
     restore.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -529,7 +548,8 @@ export class EcrBackup extends Construct {
       ),
       timeout: Duration.hours(48),
       tracingEnabled: true,
-      logs: { destination: sfnLogs, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      // States' inputs and outputs stay out of the logs: they name repositories, tags and run keys.
+      logs: { destination: sfnLogs, level: sfn.LogLevel.ALL, includeExecutionData: false },
     });
     // The distributed Map's ItemReader reads the run's batch list (bucket/key come from the listing
     // output, so CDK cannot derive this statement itself).

@@ -48,8 +48,11 @@ export type RestoreTarget = z.infer<typeof RestoreTarget>;
 const runSettings = {
   asOf: z.iso.datetime({ offset: true }).optional(),
   target: RestoreTarget.optional(),
-  /** Restore: create missing repositories without their recorded lifecycle and repository policies. */
-  skipPolicies: z.boolean().optional(),
+  /**
+   * Restore: also set the recorded lifecycle and repository policies on repositories the restore
+   * creates. Off by default: a repository policy grants access, and whoever can write catalog/ wrote it.
+   */
+  applyPolicies: z.boolean().optional(),
   dryRun: z.boolean().optional(),
   /** Backup only: the stored form (default: the stack's imageFormat). A restore follows each record's format. */
   format: ArchiveFormat.optional(),
@@ -88,7 +91,7 @@ export const ExecutionInput = z
       else if (field !== 'format' && input.format === 'oci') ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies to the docker-archive format only` });
     }
     if (input.mode === 'backup' && input.asOf) ctx.addIssue({ code: 'custom', path: ['asOf'], message: 'asOf applies to restore runs only' });
-    if (input.mode === 'backup' && input.skipPolicies) ctx.addIssue({ code: 'custom', path: ['skipPolicies'], message: 'skipPolicies applies to restore runs only' });
+    if (input.mode === 'backup' && input.applyPolicies) ctx.addIssue({ code: 'custom', path: ['applyPolicies'], message: 'applyPolicies applies to restore runs only' });
     if (input.mode === 'restore' && input.images) ctx.addIssue({ code: 'custom', path: ['images'], message: 'images applies to backup runs only' });
     if (input.mode === 'backup' && input.target) ctx.addIssue({ code: 'custom', path: ['target'], message: 'target applies to restore runs only' });
   });
@@ -157,12 +160,13 @@ export type RunCounts = z.infer<typeof RunCounts>;
  * What a run did with a repository's settings (tag mutability, scan on push, encryption, policies,
  * tags). Backup: `recorded` (new or changed settings written to the store), `unchanged`, or
  * `unrecorded` (see problems). Restore into ECR: `created` (with the recorded settings when
- * settingsApplied) or `exists` (left unchanged; differences from the backup listed).
+ * settingsApplied) or `exists` (left unchanged; differences from the backup listed). Either mode:
+ * `skipped`, a repository, tag or catalog record left out of the run (problems say why).
  */
 export const RepositoryNote = z.object({
   repository: z.string(),
   targetRepository: z.string().optional(),
-  action: z.enum(['recorded', 'unchanged', 'unrecorded', 'created', 'exists']),
+  action: z.enum(['recorded', 'unchanged', 'unrecorded', 'created', 'exists', 'skipped']),
   settingsApplied: z.boolean().optional(),
   differences: z.array(z.string()).optional(),
   skipped: z.array(z.string()).optional(),

@@ -18,6 +18,8 @@ export const ENV = {
   AWS_REGION: 'AWS_REGION',
   /** Listing Lambda: JSON array of repository globs the stack protects; `{}` input backs up these. */
   PROTECTED_REPOSITORIES: 'PROTECTED_REPOSITORIES',
+  /** Listing Lambda: JSON array of repository globs a restore may write (after the prefix); default PROTECTED_REPOSITORIES. */
+  RESTORE_REPOSITORIES: 'RESTORE_REPOSITORIES',
   /** Listing Lambda: a batch is closed when it reaches this many compressed image bytes ... */
   BATCH_MAX_BYTES: 'BATCH_MAX_BYTES',
   /** ... or this many images. */
@@ -63,6 +65,7 @@ const common = {
 const ListingEnvironment = z.object({
   ...common,
   [ENV.PROTECTED_REPOSITORIES]: jsonStringArray.default(['**']),
+  [ENV.RESTORE_REPOSITORIES]: jsonStringArray.optional(),
   [ENV.BATCH_MAX_BYTES]: z.coerce.number().int().positive().default(20 * 1024 ** 3),
   [ENV.BATCH_MAX_IMAGES]: z.coerce.number().int().positive().default(200),
   [ENV.IMAGE_FORMAT]: ArchiveFormat.default('oci'),

@@ -5,8 +5,11 @@ export const REPOSITORY_PATTERN = /^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a
 export const TAG_PATTERN = /^[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}$/;
 export const DIGEST_PATTERN = /^sha256:[a-f0-9]{64}$/;
 
+/** ECR allows repository names of up to 256 characters (the distribution spec sets no lower cap). */
+export const MAX_REPOSITORY_NAME = 256;
+
 export function isRepositoryName(name: string): boolean {
-  return name.length <= 255 && REPOSITORY_PATTERN.test(name);
+  return typeof name === 'string' && name.length <= MAX_REPOSITORY_NAME && REPOSITORY_PATTERN.test(name);
 }
 
 export function isTag(tag: string): boolean {

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidInputError, parseExecutionInput, summarize, type ImageResult } from '../schema/contract.ts';
 import { loadWorkerEnvironment, ConfigurationError } from '../schema/environment.ts';
-import { globToRegExp, matchesFilters } from '../schema/glob.ts';
+import { matchGlob, matchesFilters } from '../schema/glob.ts';
 import { batchItems } from '../state-machine/batching.ts';
 import { planImages, UnknownRepositoryError } from '../worker/engine/plan.ts';
 import type { ImageEndpoint } from '../worker/model/endpoint.ts';
@@ -42,13 +42,30 @@ describe('worker environment', () => {
 
 describe('globs', () => {
   it('* stays within a segment, ** crosses segments, regex characters are literal', () => {
-    expect(globToRegExp('team/*').test('team/app')).toBe(true);
-    expect(globToRegExp('team/*').test('team/app/sub')).toBe(false);
-    expect(globToRegExp('team/**').test('team/app/sub')).toBe(true);
-    expect(globToRegExp('v1.?').test('v1.2')).toBe(true);
-    expect(globToRegExp('v1.?').test('v1x2')).toBe(false);
+    expect(matchGlob('team/*', 'team/app')).toBe(true);
+    expect(matchGlob('team/*', 'team/app/sub')).toBe(false);
+    expect(matchGlob('team/**', 'team/app/sub')).toBe(true);
+    expect(matchGlob('v1.?', 'v1.2')).toBe(true);
+    expect(matchGlob('v1.?', 'v1x2')).toBe(false);
     expect(matchesFilters('v1.0-rc', ['v1.*'], ['*-rc'])).toBe(false);
     expect(matchesFilters('anything')).toBe(true);
+  });
+
+  it('matches in linear time: a pathological glob from an execution input cannot spin the listing', () => {
+    // A backtracking matcher needs ~2^k steps here (seconds at k=10, never at k=100); the position
+    // set needs name x glob. The test would hit vitest's timeout long before a backtracker answered.
+    const glob = `${'*a'.repeat(100)}b`;
+    expect(matchGlob(glob, 'a'.repeat(5000))).toBe(false);
+    expect(matchGlob(glob, `${'a'.repeat(5000)}b`)).toBe(true);
+    expect(matchGlob('**/**/**/**/**/**/**/**/x', `${'a/'.repeat(2000)}y`)).toBe(false);
+  });
+
+  it('agrees with the regular-expression reading of the glob on every small case', () => {
+    const reference = (glob: string) =>
+      new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*|\*|\?/g, (m) => (m === '**' ? '.*' : m === '*' ? '[^/]*' : '[^/]'))}$`);
+    const globs = ['*', '**', 'a*', '*a', 'a?b', 'a/*', 'a/**', '**/b', 'a*/b', '*.*', 'a**b', '?', 'a.b', '*-rc'];
+    const names = ['', 'a', 'b', 'ab', 'aab', 'a/b', 'a/c/b', 'a.b', 'axb', 'a/', 'v1-rc', 'a*b', 'abb'];
+    for (const g of globs) for (const n of names) expect(matchGlob(g, n), `${g} ~ ${n}`).toBe(reference(g).test(n));
   });
 });
 

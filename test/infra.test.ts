@@ -190,6 +190,23 @@ describe('IAM', () => {
     // The restore task reads the store and writes only results under runs/.
     const writes = statementsOf(stack.backup.restoreTaskDefinition.taskRole).filter((s) => actionsOf(s).includes('s3:PutObject'));
     expect(JSON.stringify(writes.map((s) => s.Resource))).not.toMatch(/blobs|catalog/);
+    // Only the protected repositories (restoreRepositories' default), in the stack's own region.
+    const push = statementsOf(stack.backup.restoreTaskDefinition.taskRole).find((s) => actionsOf(s).includes('ecr:PutImage'))!;
+    const resources = JSON.stringify(push.Resource);
+    expect(resources).toContain('repository/team-a/*');
+    expect(resources).toContain('repository/shared/base');
+    expect(resources).not.toMatch(/repository\/\*"/);
+    expect(resources).not.toMatch(/:ecr:\*:/);
+    expect(resources).toContain('AWS::Region');
+  });
+
+  it('limits the S3 gateway endpoint to the store bucket and ECR\'s layer bucket', () => {
+    const endpoints = Object.values(template.findResources('AWS::EC2::VPCEndpoint')).filter((r) => JSON.stringify(r).includes('.s3'));
+    expect(endpoints).toHaveLength(1);
+    const policy = JSON.stringify((endpoints[0] as { Properties: { PolicyDocument: unknown } }).Properties.PolicyDocument);
+    expect(policy).toContain('starport-layer-bucket/*');
+    expect(policy).not.toContain('"Resource":"*"');
+    expect(policy).not.toContain('s3:DeleteObject');
   });
 
   it('limits the summary Lambda to its namespace and topic', () => {
@@ -270,10 +287,10 @@ describe('state machine', () => {
     expect(states[STATE.batchFailed].Type).toBe('Pass');
   });
 
-  it('logs everything and traces with X-Ray; an alarm on failed executions notifies SNS', () => {
+  it('logs every state (without execution data) and traces with X-Ray; an alarm on failed executions notifies SNS', () => {
     template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
       TracingConfiguration: { Enabled: true },
-      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true, Destinations: Match.anyValue() },
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: false, Destinations: Match.anyValue() },
     });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       MetricName: 'ExecutionsFailed',

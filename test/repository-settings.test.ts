@@ -139,7 +139,7 @@ describe('repository settings', () => {
     expect(await settingsFiles(REPO)).toHaveLength(1);
 
     // Restore creates the missing repository with the same settings, and the image digest for digest.
-    const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'restored/'], { env });
+    const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'restored/', '--apply-policies'], { env });
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.json.counts).toMatchObject({ copied: 1, failed: 0 });
     expect(restore.json.repositoryNotes).toEqual([{ repository: REPO, targetRepository: `restored/${REPO}`, action: 'created', settingsApplied: true }]);
@@ -147,8 +147,8 @@ describe('repository settings', () => {
     expect((await inspectRaw(`${registry.host}/restored/${REPO}:1.0`, registry.credentials)).digest).toBe(image.digest);
   });
 
-  it('--skip-policies creates the repository without its lifecycle and repository policies', async () => {
-    const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'nopolicies/', '--skip-policies'], { env });
+  it('without --apply-policies, restore creates the repository without its lifecycle and repository policies', async () => {
+    const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'nopolicies/'], { env });
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.json.repositoryNotes).toEqual([
       { repository: REPO, targetRepository: `nopolicies/${REPO}`, action: 'created', settingsApplied: true, skipped: ['lifecycle policy', 'repository policy'] },
@@ -168,7 +168,7 @@ describe('repository settings', () => {
     await ecr.send(new CreateRepositoryCommand({ repositoryName: target, tags: [{ Key: 'team', Value: 'platform' }, { Key: 'extra', Value: 'yes' }] }));
     const before = await settingsOf(target);
 
-    const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'existing/'], { env });
+    const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'existing/', '--apply-policies'], { env });
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.json.counts).toMatchObject({ copied: 1, failed: 0 });
     const notes = restore.json.repositoryNotes!;
@@ -186,8 +186,8 @@ describe('repository settings', () => {
     ]);
     expect(await settingsOf(target)).toEqual(before);
 
-    // The text summary says the same; --skip-policies leaves the policies out of the comparison.
-    const text = await runCli(['restore', '--from', store, '--repository-prefix', 'existing/', '--skip-policies'], { env });
+    // The text summary says the same; without --apply-policies the policies are left out of the comparison.
+    const text = await runCli(['restore', '--from', store, '--repository-prefix', 'existing/'], { env });
     expect(text.exitCode, text.stderr).toBe(0);
     expect(text.stdout).toContain(`${target} exists and was left unchanged; its settings differ from the backup:`);
     expect(text.stdout).toContain('- tag mutability: backup IMMUTABLE, repository MUTABLE');

@@ -23,10 +23,11 @@ const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';
 const TOLERANCE = 40;
 
-/** The deployment under test: team/** protected, 2 images per Fargate task, 40 % failure tolerance. */
+/** The deployment under test: team/** protected (restores also to restored/**), 2 images per Fargate task, 40 % failure tolerance. */
 const config: EcrBackupContext = {
   stackName: 'EcrBackupWorkflowTest',
   repositories: ['team/**'],
+  restoreRepositories: ['team/**', 'restored/**'],
   schedule: null,
   prefix: PREFIX,
   mapConcurrency: 3,
@@ -212,6 +213,19 @@ describe('the synthesized workflow, run locally', () => {
     const repositories = await ecr.send(new DescribeRepositoriesCommand({}));
     expect(repositories.repositories?.map((r) => r.repositoryName)).toContain('restored/team/app');
     await expect(inspectRaw(`${ecrRegistry.host}/restored/team/app:1.0`, ECR_AUTH)).rejects.toThrow();
+  });
+
+  it.each([
+    [{ target: { repositoryPrefix: 'evil/' } }, /restore would write evil\/team\/app, outside the stack's restoreRepositories \(team\/\*\*, restored\/\*\*\)/],
+    [{ target: { region: 'eu-west-1' } }, /target\.region eu-west-1 is not this stack's region us-east-1/],
+  ])('a restore input writing outside the stack (%j) fails at the listing with a clear error, before any work', async (extra, message) => {
+    expect((await backUpTeamApp()).status).toBe('SUCCEEDED');
+    const execution = await run({ mode: 'restore', repositories: ['team/app'], ...extra }, 'wf-filtered');
+    expect(execution.status).toBe('FAILED');
+    expect(execution.error).toBe('InvalidInputError');
+    expect(execution.causeMessage).toMatch(message);
+    expect(execution.statesEntered).toEqual([STATE.list]);
+    expect(execution.workers).toEqual([]);
   });
 
   it('a failed image is named in the report, the rest is stored, and the tolerance decides the outcome', async () => {

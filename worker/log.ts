@@ -1,6 +1,9 @@
 // Structured JSON logs, one object per line, for CloudWatch Logs Insights. Callers pass their own
 // fields; nothing here reads credentials, and error values are reduced to name and message so a
-// request object carrying an Authorization header can never be serialised into a log.
+// request object carrying an Authorization header can never be serialised into a log; the line is
+// redacted as a whole (worker/redact.ts) in case a message or field echoes a credential.
+import { redact } from './redact.ts';
+
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
 export function log(level: Level, message: string, fields: Record<string, unknown> = {}): void {
@@ -8,5 +11,5 @@ export function log(level: Level, message: string, fields: Record<string, unknow
   for (const [key, value] of Object.entries(fields)) {
     entry[key] = value instanceof Error ? { name: value.name, message: value.message } : value;
   }
-  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(JSON.stringify(entry) + '\n');
+  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(redact(JSON.stringify(entry)) + '\n');
 }

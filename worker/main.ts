@@ -34,7 +34,8 @@ async function main(): Promise<void> {
     items: batch.items,
     repositoryPrefix: batch.target?.repositoryPrefix,
     dryRun: batch.dryRun,
-    skipPolicies: batch.skipPolicies,
+    // Recorded policies only on the input's explicit opt-in (schema/contract.ts applyPolicies).
+    skipPolicies: !batch.applyPolicies,
     // The listing Lambda recorded every planned repository's settings already.
     recordSettings: false,
     onRepositoryNote: (note) => {

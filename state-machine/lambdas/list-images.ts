@@ -2,10 +2,12 @@
 // catalog for a restore), leaves out images the store already holds under the same tag, and writes
 // the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
 // 256 KiB, and an account may hold tens of thousands of tags.
-import { BatchRef, ListingOutput, parseExecutionInput, runKeys, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
+import { redactingErrors } from '../../worker/redact.ts';
+import { BatchRef, InvalidInputError, ListingOutput, parseExecutionInput, runKeys, type ExecutionInput, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
-import { planImages } from '../../worker/engine/plan.ts';
-import { recordRepositorySettings } from '../../worker/engine/run.ts';
+import { planImages, rejectedRecordNotes } from '../../worker/engine/plan.ts';
+import { recordRepositorySettings, targetRepositoryName } from '../../worker/engine/run.ts';
+import { matchesFilters } from '../../schema/glob.ts';
 import { mapLimited } from '../../worker/limiter.ts';
 import { EcrEndpoint } from '../../worker/registry/ecr.ts';
 import { openBackupStore } from '../../worker/store/url.ts';
@@ -23,7 +25,10 @@ export interface ListImagesEvent {
   input: unknown;
 }
 
-export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
+/** The execution failure cause this handler throws is redacted (worker/redact.ts). */
+export const handler = redactingErrors(handle);
+
+async function handle(event: ListImagesEvent): Promise<ListingOutput> {
   const startedAt = new Date().toISOString();
   const input = parseExecutionInput(event.input);
   const env = loadListingEnvironment();
@@ -55,11 +60,14 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
   let unchangedCount = 0;
   let settingsRecorded: number | undefined;
   let deletedCount: number | undefined;
+  // A bad repository, tag or catalog record is left out of the run and reported in its notes.
+  const skipped: RepositoryNote[] = [];
+  const onSkip = (note: RepositoryNote) => skipped.push(note);
   if (input.mode === 'backup') {
     const source = new EcrEndpoint({ region: env[ENV.AWS_REGION], registryUrl: env[ENV.ECR_REGISTRY_URL] });
     // planImages leaves the digest out of tagged items; the ECR listing it read has it.
     const seen = new Map<string, ImageListing[]>();
-    const listed = await planImages(recordingListings(source, seen), filters);
+    const listed = await planImages(recordingListings(source, seen), filters, 8, onSkip);
     const split = await splitUnchanged(source, store, listed, seen, { format: format!, ...(archive ? { settings: archive } : {}), recordDeletions: !input.dryRun });
     items = split.work;
     unchangedCount = split.unchanged.length;
@@ -70,9 +78,15 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
     }
     // Every planned repository's settings, whether or not any of its images changed (the workers
     // only see repositories with work, and leave settings to this step).
-    if (!input.dryRun) settingsRecorded = await recordSettings(source, store, runId, [...seen.keys()].sort());
+    if (!input.dryRun) settingsRecorded = await recordSettings(source, store, runId, [...seen.keys()].sort(), skipped);
+    else await writeListingNotes(store, runId, skipped);
   } else {
-    items = await planImages(input.asOf ? store.atTime(new Date(input.asOf)) : store, filters);
+    assertRestoreTarget(input, env[ENV.AWS_REGION]);
+    const view = input.asOf ? store.atTime(new Date(input.asOf)) : store;
+    items = await planImages(view, filters, 8, onSkip);
+    assertRestoreScope(items, input.target?.repositoryPrefix, env[ENV.RESTORE_REPOSITORIES] ?? env[ENV.PROTECTED_REPOSITORIES]);
+    for (const note of rejectedRecordNotes(view.rejectedRecords())) skipped.push(note);
+    await writeListingNotes(store, runId, skipped);
   }
 
   const batches = batchItems(items, { maxBytes: env[ENV.BATCH_MAX_BYTES], maxImages: env[ENV.BATCH_MAX_IMAGES] });
@@ -83,7 +97,7 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
       mode: input.mode,
       ...(input.asOf ? { asOf: input.asOf } : {}),
       ...(input.target ? { target: input.target } : {}),
-      ...(input.skipPolicies ? { skipPolicies: true } : {}),
+      ...(input.applyPolicies ? { applyPolicies: true } : {}),
       ...(input.dryRun ? { dryRun: true } : {}),
       ...(format ? { format } : {}),
       ...(archive ? { label: archive.label, compression: archive.compression, platform: archive.platform } : {}),
@@ -118,19 +132,41 @@ export async function handler(event: ListImagesEvent): Promise<ListingOutput> {
  * whose settings could not be read or recorded is an `unrecorded` note, logged as a warning.
  * Returns how many repositories got a new settings record.
  */
-async function recordSettings(source: ImageEndpoint, store: BackupStore, runId: string, repositories: string[]): Promise<number> {
+async function recordSettings(source: ImageEndpoint, store: BackupStore, runId: string, repositories: string[], skipped: RepositoryNote[]): Promise<number> {
   const notes = (await mapLimited(repositories, 8, (repository) => recordRepositorySettings(source, store, repository))).filter(
     (note): note is RepositoryNote => note !== undefined,
   );
-  for (const note of notes) {
-    if (note.problems?.length) log('warn', `repository settings ${note.action}`, { runId, ...note });
-  }
-  if (notes.length) {
-    try {
-      await store.writeJson(runKeys.notes(runId, 'listing'), notes);
-    } catch (error) {
-      log('warn', 'cannot write the repository notes', { runId, error });
-    }
-  }
+  await writeListingNotes(store, runId, [...skipped, ...notes]);
   return notes.filter((n) => n.action === 'recorded').length;
+}
+
+/** The listing's notes (skipped entries, settings) in runs/<run>/notes/listing.json; problems logged. */
+async function writeListingNotes(store: BackupStore, runId: string, notes: RepositoryNote[]): Promise<void> {
+  for (const note of notes) {
+    if (note.problems?.length) log('warn', note.action === 'skipped' ? 'skipped' : `repository settings ${note.action}`, { runId, ...note });
+  }
+  if (!notes.length) return;
+  try {
+    await store.writeJson(runKeys.notes(runId, 'listing'), notes);
+  } catch (error) {
+    log('warn', 'cannot write the repository notes', { runId, error });
+  }
+}
+
+/** The restore role can write only in the stack's region: a target elsewhere (same account) is refused up front. */
+function assertRestoreTarget(input: ExecutionInput, region: string | undefined): void {
+  if (input.target?.region && !input.target.accountId && region && input.target.region !== region) {
+    throw new InvalidInputError(`invalid execution input: target.region ${input.target.region} is not this stack's region ${region}; restore with a stack deployed there`);
+  }
+}
+
+/** Every repository the restore would write (prefix applied) must be one the stack allows. */
+function assertRestoreScope(items: readonly WorkItem[], prefix: string | undefined, allowed: readonly string[]): void {
+  const outside = [...new Set(items.map((i) => targetRepositoryName(i.repository, prefix)))].filter((name) => !matchesFilters(name, allowed));
+  if (outside.length) {
+    throw new InvalidInputError(
+      `invalid execution input: restore would write ${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ` and ${outside.length - 5} more` : ''}, ` +
+        `outside the stack's restoreRepositories (${allowed.join(', ')}); narrow repositories or change target.repositoryPrefix`,
+    );
+  }
 }

@@ -3,6 +3,7 @@
 // report to runs/<run>/prune.json and returns the run summary with the prune counts added. A dry-run
 // execution prunes as a dry run. Objects under S3 Object Lock are counted, not errors; failed
 // deletions, unreadable images or conflicts with a concurrent backup fail the execution.
+import { redactingErrors } from '../../worker/redact.ts';
 import { z } from 'zod';
 import { describeIssues, runKeys } from '../../schema/contract.ts';
 import { ENV } from '../../schema/environment.ts';
@@ -62,7 +63,10 @@ export class PruneFailedError extends Error {
 
 export const pruneReportKey = (runId: string) => `${runKeys.dir(runId)}prune.json`;
 
-export async function handler(event: PruneEvent): Promise<Record<string, unknown> & { prune: PruneSummary }> {
+/** The execution failure cause this handler throws is redacted (worker/redact.ts). */
+export const handler = redactingErrors(handle);
+
+async function handle(event: PruneEvent): Promise<Record<string, unknown> & { prune: PruneSummary }> {
   const parsed = PruneEnvironment.safeParse(process.env);
   if (!parsed.success) throw new Error(`the prune Lambda is misconfigured: ${describeIssues(parsed.error)}`);
   const env = parsed.data;

@@ -3,6 +3,7 @@
 // no result as failed (its Fargate task died or never started), writes runs/<run>/report.json (+ report.md),
 // publishes metrics, notifies on failures, and fails the execution when failures exceed the
 // tolerance, with the counts in the cause.
+import { redactingErrors } from '../../worker/redact.ts';
 import { CloudWatchClient, PutMetricDataCommand, StandardUnit } from '@aws-sdk/client-cloudwatch';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { BatchRef, DeletedTag, ImageResult, ListingOutput, RepositoryNote, WorkBatch, runKeys, type RunCounts, type RunReport } from '../../schema/contract.ts';
@@ -34,7 +35,10 @@ export interface SummaryOutput {
   reportKey: string;
 }
 
-export async function handler(event: SummarizeEvent): Promise<SummaryOutput> {
+/** The execution failure cause this handler throws is redacted (worker/redact.ts). */
+export const handler = redactingErrors(handle);
+
+async function handle(event: SummarizeEvent): Promise<SummaryOutput> {
   const env = loadSummaryEnvironment();
   const listing = ListingOutput.parse(event.listing);
   const store = openBackupStore(env[ENV.STORE_URL]);

@@ -15,24 +15,25 @@
 // `skopeo copy docker-archive:FILE docker://...`. The pushed manifest always has a NEW digest
 // (skopeo recompresses the layers); only the config digest, the image ID, survives, and it is
 // checked against the record. The temp directory is removed in every case.
+import { errorText } from '../redact.ts';
 import { createHash } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Duplex, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExecaError } from 'execa';
 import type { ArchiveCompression, ArchiveFormat, ImageResult, WorkItem } from '../../schema/contract.ts';
-import { assertDigest, verifyingStream } from '../model/digest.ts';
+import { assertDigest } from '../model/digest.ts';
 import type { ImageEndpoint, ImageListing, ImageRepository } from '../model/endpoint.ts';
 import { childManifests, isIndex, MediaType, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { ProgressEvent } from '../engine/copy.ts';
 import { BackupStore } from '../store/backup-store.ts';
 import { recordFormat, type CatalogRecord } from '../store/layout.ts';
 import { readAll } from '../store/object-store.ts';
-import { compressor, decompressor, type Codec } from './compression.ts';
+import { compressor, type Codec } from './compression.ts';
 import { ArchiveError, archiveKey, platformName, platformSatisfies, resolveArchiveSettings, type ArchiveSettings } from './settings.ts';
 import { skopeoCopy, skopeoRegistry, stop, toolError, Workspace } from './skopeo.ts';
+import { unpackArchive } from './unpack.ts';
 
 export * from './settings.ts';
 
@@ -195,7 +196,7 @@ async function backupArchive(context: {
       blobsCopied: 0,
       bytesCopied: 0,
       bytesDeduplicated: 0,
-      error: `${item.repository}:${item.tag ?? item.digest}: ${message(error)}`,
+      error: `${item.repository}:${item.tag ?? item.digest}: ${errorText(error)}`,
     };
   }
   onProgress?.({ type: 'image-done', result });
@@ -346,21 +347,8 @@ async function restoreArchive(context: {
       );
     }
     workspace = await Workspace.create(context.tmpRoot);
-    const file = join(workspace.dir, 'image.tar');
-    const codec = decompressor(archive.compression);
-    try {
-      // The recorded sha256 and size are checked on the stored bytes before skopeo sees the file.
-      await pipeline([
-        await store.objects.get(archive.key),
-        verifyingStream({ digest: archive.sha256, size: archive.size }, (count) => onProgress?.({ type: 'bytes', count })),
-        ...(codec ? [codec.stream] : []),
-        createWriteStream(file, { mode: 0o600 }),
-      ]);
-    } catch (error) {
-      throw error instanceof ExecaError ? toolError(error, `decompressing ${archive.key}`) : new ArchiveError(`${archive.key}: ${message(error)}`);
-    } finally {
-      await stop(codec?.subprocess);
-    }
+    // The recorded sha256 and size are checked on the stored bytes before anything decompresses them.
+    const file = await unpackArchive(store.objects, archive, workspace.dir, { onBytes: (count) => onProgress?.({ type: 'bytes', count }) });
     const registry = await skopeoRegistry(destination);
     const digestFile = join(workspace.dir, 'digest');
     try {
@@ -396,7 +384,7 @@ async function restoreArchive(context: {
       blobsCopied: 0,
       bytesCopied: 0,
       bytesDeduplicated: 0,
-      error: `${item.repository}:${item.tag ?? record.digest}: ${message(error)}`,
+      error: `${item.repository}:${item.tag ?? record.digest}: ${errorText(error)}`,
     };
   } finally {
     await workspace?.dispose();
@@ -405,4 +393,3 @@ async function restoreArchive(context: {
   return result;
 }
 
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));

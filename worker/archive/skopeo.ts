@@ -3,6 +3,7 @@
 // TMPDIR and would use /var/tmp), the registry auth file (mode 0600) and, on restore, the tar. It is
 // removed when the run ends, whatever happened. Credentials never appear on a command line or in a
 // log: skopeo reads them from the auth file.
+import { redact } from '../redact.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,12 +108,13 @@ export async function stop(subprocess: (Pick<ResultPromise, 'kill' | 'exitCode' 
 
 /**
  * A readable message for a failed tool run: skopeo's own fatal message (`msg="..."`), else the last
- * lines of its stderr. execa's message is not used: it repeats the whole command line.
+ * lines of its stderr, redacted (skopeo echoes presigned layer URLs). execa's message is not used: it
+ * repeats the whole command line.
  */
 export function toolError(error: unknown, what: string): Error {
   if (!(error instanceof ExecaError)) return error instanceof Error ? error : new Error(String(error));
   const stderr = typeof error.stderr === 'string' ? error.stderr : '';
   const fatal = [...stderr.matchAll(/msg="((?:[^"\\]|\\.)*)"/g)].at(-1)?.[1]?.replace(/\\(.)/g, '$1');
   const detail = fatal ?? (stderr.trim().split('\n').slice(-3).join(' ').trim() || (error.signal ? `killed by ${error.signal}` : `exit code ${error.exitCode}`));
-  return new ArchiveError(`${what} failed: ${detail}`);
+  return new ArchiveError(`${what} failed: ${redact(detail)}`);
 }

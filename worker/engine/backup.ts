@@ -7,7 +7,7 @@ import type { ArchiveSettings } from '../archive/settings.ts';
 import type { ImageEndpoint, ImageListing } from '../model/endpoint.ts';
 import type { BackupStore } from '../store/backup-store.ts';
 import type { ProgressEvent } from './copy.ts';
-import { planImages, type ImageFilters } from './plan.ts';
+import { planImages, type ImageFilters, type PlanSkip } from './plan.ts';
 import { copyImages, recordRepositorySettings, uncopiedResult, type CopyRunOptions } from './run.ts';
 import { recordingListings, splitUnchanged } from './unchanged.ts';
 
@@ -23,6 +23,8 @@ export interface BackupRunOptions {
   onProgress?: (event: ProgressEvent) => void;
   /** Called once the work is known (the images to copy), before copying starts. */
   onPlanned?: (work: readonly WorkItem[]) => void;
+  /** A repository or tag left out of the plan (invalid name), reported as a `skipped` note. */
+  onSkip?: (note: PlanSkip) => void;
   archive?: CopyRunOptions['archive'];
 }
 
@@ -38,7 +40,7 @@ export interface BackupRunResult {
 export async function runBackup(options: BackupRunOptions): Promise<BackupRunResult> {
   const { source, store } = options;
   const seen = new Map<string, ImageListing[]>();
-  const planned = await planImages(recordingListings(source, seen), options.filters);
+  const planned = await planImages(recordingListings(source, seen), options.filters, 8, options.onSkip);
   const split = await splitUnchanged(source, store, planned, seen, {
     format: options.format ?? 'oci',
     ...(options.archiveSettings ? { settings: options.archiveSettings } : {}),

@@ -2,6 +2,7 @@
 // Order is what makes a copy safe to interrupt: blobs first, then child manifests, then the root
 // manifest, then the tag. A destination therefore never holds a manifest whose content is missing,
 // and "the root manifest is present" means "the image is complete" (see ImageRepository.hasManifest).
+import { errorText } from '../redact.ts';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ImageResult } from '../../schema/contract.ts';
@@ -36,6 +37,13 @@ interface CopyStats {
 export class Copier {
   private readonly blobLimit: Limiter;
   private readonly transfers = new Map<string, Promise<boolean>>();
+  /**
+   * Child manifests being copied, by destination and digest: an index that lists a child twice, or
+   * nested indexes that share children, copy each once (walked naively, 16 levels of duplicates made
+   * 19,600 requests), and identical manifest PUTs never race each other (the registry answered such a
+   * race with DIGEST_INVALID).
+   */
+  private readonly manifestCopies = new Map<string, Promise<boolean>>();
 
   constructor(private readonly options: CopierOptions = {}) {
     this.blobLimit = createLimiter(options.blobConcurrency ?? 8);
@@ -58,7 +66,7 @@ export class Copier {
       await destination.putManifest(root, ref);
       result = { ...this.base(source, destination, tag, digest, started), ...stats, status: complete ? 'unchanged' : 'copied' };
     } catch (error) {
-      const cause = error instanceof Error ? error.message : String(error);
+      const cause = errorText(error);
       result = {
         ...this.base(source, destination, tag, digest, started),
         ...stats,
@@ -82,18 +90,30 @@ export class Copier {
 
   /** Copies everything `manifest` references, children before parents; does not write `manifest` itself. */
   private async copyTree(source: ImageRepository, destination: ImageRepository, manifest: Manifest, stats: CopyStats): Promise<void> {
-    const children = childManifests(manifest);
-    await Promise.all(
-      children.map(async (child) => {
-        if (await destination.hasManifest(child)) return;
-        const childManifest = await source.getManifest({ digest: child.digest, mediaType: child.mediaType });
-        await this.copyTree(source, destination, childManifest, stats);
-        await destination.putManifest(childManifest);
-        stats.bytesCopied += childManifest.bytes.byteLength;
-      }),
-    );
+    const children = new Map(childManifests(manifest).map((d) => [d.digest, d]));
+    await Promise.all([...children.values()].map((child) => this.copyChild(source, destination, child, stats)));
     const unique = new Map(blobsOf(manifest).map((d) => [d.digest, d]));
     await Promise.all([...unique.values()].map((blob) => this.copyBlob(source, destination, blob, stats)));
+  }
+
+  private async copyChild(source: ImageRepository, destination: ImageRepository, child: Descriptor, stats: CopyStats): Promise<void> {
+    const key = `${destination.name}@${child.digest}`;
+    let copy = this.manifestCopies.get(key);
+    if (copy) {
+      await copy;
+      return;
+    }
+    copy = (async () => {
+      if (await destination.hasManifest(child)) return false;
+      const childManifest = await source.getManifest({ digest: child.digest, mediaType: child.mediaType });
+      await this.copyTree(source, destination, childManifest, stats);
+      await destination.putManifest(childManifest);
+      stats.bytesCopied += childManifest.bytes.byteLength;
+      return true;
+    })();
+    this.manifestCopies.set(key, copy);
+    copy.catch(() => this.manifestCopies.delete(key));
+    await copy;
   }
 
   private async copyBlob(source: ImageRepository, destination: ImageRepository, blob: Descriptor, stats: CopyStats): Promise<void> {

@@ -2,8 +2,11 @@
 import { RunReport, runKeys, summarize, type ImageResult } from '../../schema/contract.ts';
 import { formatBytes } from '../format.ts';
 import { writeJson, type ObjectStore } from '../store/object-store.ts';
+import { redact } from '../redact.ts';
 
-export function buildReport(runId: string, mode: RunReport['mode'], startedAt: Date, results: readonly ImageResult[]): RunReport {
+export function buildReport(runId: string, mode: RunReport['mode'], startedAt: Date, allResults: readonly ImageResult[]): RunReport {
+  // Results come from workers and stores too: their error texts are redacted once more here.
+  const results = allResults.map((r) => (r.error !== undefined ? { ...r, error: redact(r.error) } : r));
   return {
     runId,
     mode,
@@ -11,7 +14,7 @@ export function buildReport(runId: string, mode: RunReport['mode'], startedAt: D
     finishedAt: new Date().toISOString(),
     counts: summarize(results),
     failures: results.filter((r) => r.status === 'failed'),
-    results: [...results],
+    results,
   };
 }
 

@@ -1,6 +1,7 @@
 // Copies a list of work items between two endpoints with bounded parallelism across images. Used
 // for both directions: backup (source = registry, destination = store) and restore (the reverse,
 // with an optional repository prefix on the destination side).
+import { errorText } from '../redact.ts';
 import type { ImageResult, RepositoryNote, WorkItem } from '../../schema/contract.ts';
 import { isRepositoryName } from '../../schema/names.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
@@ -87,7 +88,7 @@ export async function copyImages(options: CopyRunOptions): Promise<ImageResult[]
         try {
           settings = await source.repositorySettings(sourceName);
         } catch (error) {
-          problems.push(`cannot read repository settings: ${errorMessage(error)}`);
+          problems.push(`cannot read repository settings: ${errorText(error)}`);
         }
       }
       const outcome = await destination.ensureRepository(targetName, settings, { skipPolicies: options.skipPolicies });
@@ -109,7 +110,7 @@ export async function copyImages(options: CopyRunOptions): Promise<ImageResult[]
     try {
       await prepare(item.repository, targetName);
     } catch (error) {
-      const cause = errorMessage(error);
+      const cause = errorText(error);
       return uncopiedResult(item, 'failed', { targetRepository: targetName, error: `${targetName}: cannot create repository: ${cause}` });
     }
     const archived = await options.archive?.(item, targetName);
@@ -137,13 +138,13 @@ export async function recordRepositorySettings(
   try {
     settings = await source.repositorySettings(sourceName);
   } catch (error) {
-    problems.push(`cannot read repository settings: ${errorMessage(error)}`);
+    problems.push(`cannot read repository settings: ${errorText(error)}`);
   }
   if (settings) {
     try {
       recorded = await destination.recordRepositorySettings(targetName, settings);
     } catch (error) {
-      problems.push(`cannot record repository settings: ${errorMessage(error)}`);
+      problems.push(`cannot record repository settings: ${errorText(error)}`);
     }
   }
   if (recorded !== undefined) return repositoryNote(sourceName, targetName, { action: recorded ? 'recorded' : 'unchanged' }, problems);
@@ -166,4 +167,3 @@ function repositoryNote(
   };
 }
 
-const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));

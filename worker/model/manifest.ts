@@ -80,6 +80,14 @@ export function manifestFromBytes(bytes: Buffer, hint?: { mediaType?: string; di
   if (!INDEX_TYPES.has(mediaType) && !IMAGE_TYPES.has(mediaType)) {
     throw new UnsupportedManifestError(`unsupported manifest media type ${mediaType}`);
   }
+  // A declared type (a Content-Type, a record, an index entry) never overrides what the bytes say:
+  // an image called an index would hide its layers from verify and prune, and the reverse its children.
+  if (declared && parsed.mediaType && parsed.mediaType !== declared) {
+    throw new UnsupportedManifestError(`manifest declared as ${declared} says it is ${parsed.mediaType}`);
+  }
+  if (declared && (INDEX_TYPES.has(declared) ? !parsed.manifests : parsed.manifests !== undefined || !parsed.config)) {
+    throw new UnsupportedManifestError(`manifest declared as ${declared} has the shape of ${parsed.manifests ? 'an index' : 'an image manifest'}`);
+  }
   if (hint?.digest) assertDigest(bytes, { digest: hint.digest });
   return { descriptor: { mediaType, digest: hint?.digest as Digest ?? sha256Digest(bytes), size: bytes.byteLength }, bytes };
 }

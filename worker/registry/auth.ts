@@ -112,7 +112,7 @@ export class Authenticator {
     // One attempt: this runs inside the attempt of the request that needs the token, which is retried.
     const res = await this.http.send({ method: 'GET', url, headers }, context);
     if (res.statusCode !== 200) throw await errorFromResponse(res, context);
-    const body = await readBody(res, 1024 * 1024, context);
+    const body = await readBody(res, 1024 * 1024, context, this.http.options.smallBodyDeadlineMs);
     let parsed: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     try {
       parsed = JSON.parse(body.toString('utf8')) as typeof parsed;

@@ -4,6 +4,7 @@
 // flowing never times out. Redirects are never followed here (undici's `request` does not): the
 // caller decides per hop whether the Authorization header may go along.
 import { Agent, request, type Dispatcher } from 'undici';
+import { redact } from '../redact.ts';
 import { RegistryAuthError, RegistryConfigError, RegistryError, RegistryNotFoundError } from './errors.ts';
 
 export interface RetryPolicy {
@@ -23,6 +24,11 @@ export interface HttpOptions {
   headersTimeoutMs: number;
   /** Longest silence between two body chunks (not a total: big blobs stream as long as they flow). */
   bodyIdleTimeoutMs: number;
+  /**
+   * Longest time to read a whole small body (manifest, listing page, token, error): a registry
+   * sending one byte just inside the idle timeout would otherwise hold the run forever.
+   */
+  smallBodyDeadlineMs: number;
   retry: RetryPolicy;
 }
 
@@ -30,6 +36,7 @@ export const DEFAULT_HTTP_OPTIONS: HttpOptions = {
   connectTimeoutMs: 10_000,
   headersTimeoutMs: 60_000,
   bodyIdleTimeoutMs: 60_000,
+  smallBodyDeadlineMs: 120_000,
   retry: { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 20_000, maxRetryAfterMs: 60_000, maxElapsedMs: 10 * 60_000 },
 };
 
@@ -156,10 +163,17 @@ export function header(res: HttpResponse, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Reads a body that must be small (manifests, JSON listings, errors); refuses to buffer more than `limit`. */
-export async function readBody(res: HttpResponse, limit: number, context: string): Promise<Buffer> {
+/**
+ * Reads a body that must be small (manifests, JSON listings, errors); refuses to buffer more than
+ * `limit` bytes or to take longer than `deadlineMs` in all (a trickle is retried like a stall).
+ */
+export async function readBody(res: HttpResponse, limit: number, context: string, deadlineMs = DEFAULT_HTTP_OPTIONS.smallBodyDeadlineMs): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
+  const timer = setTimeout(() => {
+    const error = new RegistryError(`${context}: response body not complete after ${Math.round(deadlineMs / 1000)} s`, { code: 'BODY_DEADLINE', retryable: true });
+    res.body.destroy(error);
+  }, deadlineMs);
   try {
     for await (const chunk of res.body as AsyncIterable<Buffer>) {
       size += chunk.length;
@@ -169,6 +183,8 @@ export async function readBody(res: HttpResponse, limit: number, context: string
   } catch (error) {
     res.body.destroy();
     throw networkError(error, context); // a reset or stall mid-body is as retryable as one before it
+  } finally {
+    clearTimeout(timer);
   }
   return Buffer.concat(parts);
 }
@@ -180,7 +196,8 @@ export async function discard(res: HttpResponse): Promise<void> {
 
 /**
  * The error for an unexpected status, from the OCI error body `{errors:[{code,message}]}` when the
- * registry sent one. The registry's `detail` is left out: it can echo request data.
+ * registry sent one. The registry's `detail` is left out and its `message` redacted: both can echo
+ * request data (an Authorization header, a presigned URL).
  */
 export async function errorFromResponse(res: HttpResponse, context: string): Promise<RegistryError> {
   const status = res.statusCode;
@@ -190,7 +207,7 @@ export async function errorFromResponse(res: HttpResponse, context: string): Pro
     const parsed = JSON.parse((await readBody(res, 64 * 1024, context)).toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[] };
     const first = parsed.errors?.[0];
     if (typeof first?.code === 'string') code = first.code;
-    if (typeof first?.message === 'string') message = first.message.slice(0, 300);
+    if (typeof first?.message === 'string') message = redact(first.message.slice(0, 300));
   } catch {
     await discard(res);
   }

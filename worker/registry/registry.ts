@@ -24,7 +24,18 @@ export interface RegistryEndpointOptions extends Partial<UploadOptions> {
   http?: Partial<HttpOptions>;
   /** `n` for catalog and tag listing pages; default 1000. */
   pageSize?: number;
+  /** Bounds of one catalog or tag listing (a registry can send `Link: rel=next` forever). */
+  listing?: Partial<ListingLimits>;
 }
+
+export interface ListingLimits {
+  maxPages: number;
+  maxEntries: number;
+  maxDurationMs: number;
+}
+
+/** ECR's own caps are 10,000 repositories and 20,000 images per repository; these leave room. */
+export const DEFAULT_LISTING_LIMITS: ListingLimits = { maxPages: 10_000, maxEntries: 1_000_000, maxDurationMs: 30 * 60 * 1000 };
 
 /** Registries cap manifests at a few MiB (distribution: 4 MiB); refuse to buffer more. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -54,6 +65,7 @@ export class RegistryEndpoint implements ImageEndpoint {
   readonly http: HttpClient;
   readonly upload: UploadOptions;
   private readonly pageSize: number;
+  private readonly listing: ListingLimits;
   private readonly auth: Authenticator;
   /** Where this endpoint's credentials come from (also handed to skopeo by worker/archive). */
   readonly credentials: CredentialsProvider;
@@ -77,6 +89,7 @@ export class RegistryEndpoint implements ImageEndpoint {
     this.upload = { monolithicMaxBytes: options.monolithicMaxBytes ?? 8 * 1024 * 1024, chunkBytes: options.chunkBytes ?? 16 * 1024 * 1024 };
     if (this.upload.chunkBytes < 1 || this.upload.monolithicMaxBytes < 0) throw new RegistryConfigError('upload sizes must be positive');
     this.pageSize = options.pageSize ?? 1000;
+    this.listing = { ...DEFAULT_LISTING_LIMITS, ...options.listing };
     this.http = new HttpClient(options.http);
     const credentials = options.credentials;
     const provider = !credentials ? authFileCredentials(base.host) : 'get' in credentials ? credentials : staticCredentials(credentials);
@@ -138,7 +151,7 @@ export class RegistryEndpoint implements ImageEndpoint {
   async fetch(req: HttpRequest, scopes: string[], context: string, limit: number): Promise<{ res: HttpResponse; bytes: Buffer }> {
     return this.http.retry(async () => {
       const res = await this.attempt(req, scopes, context);
-      return { res, bytes: await readBody(res, limit, context) };
+      return { res, bytes: await readBody(res, limit, context, this.http.options.smallBodyDeadlineMs) };
     });
   }
 
@@ -159,12 +172,19 @@ export class RegistryEndpoint implements ImageEndpoint {
     return home !== except ? home : undefined;
   }
 
-  /** Follows `Link: <...>; rel="next"` pages, collecting `field` from each JSON page. */
+  /**
+   * Follows `Link: <...>; rel="next"` pages, collecting `field` from each JSON page, within the
+   * listing limits (pages, entries, time): a registry that never stops paging fails this listing.
+   */
   async paginate(first: URL, scopes: string[], context: string, field: 'repositories' | 'tags'): Promise<string[]> {
     first.searchParams.set('n', String(this.pageSize));
     const items: string[] = [];
     const seen = new Set<string>();
+    const { maxPages, maxEntries, maxDurationMs } = this.listing;
+    const deadline = Date.now() + maxDurationMs;
     for (let url: URL | undefined = first; url && !seen.has(url.href); ) {
+      if (seen.size >= maxPages) throw new RegistryError(`${context}: the listing goes on past ${maxPages} pages; refusing to follow it further`);
+      if (Date.now() > deadline) throw new RegistryError(`${context}: the listing took longer than ${Math.round(maxDurationMs / 1000)} s; refusing to follow it further`);
       seen.add(url.href);
       const { res, bytes } = await this.fetch({ method: 'GET', url, headers: { accept: 'application/json' } }, scopes, context, MAX_LISTING_BYTES);
       let page: Record<string, unknown>;
@@ -174,7 +194,11 @@ export class RegistryEndpoint implements ImageEndpoint {
         throw new RegistryError(`${context}: the registry's listing is not JSON`);
       }
       const values = page[field];
-      if (Array.isArray(values)) items.push(...values.filter((v): v is string => typeof v === 'string'));
+      // One at a time: spreading a page of 100k+ entries into push() overflows the call stack.
+      if (Array.isArray(values)) {
+        for (const v of values) if (typeof v === 'string') items.push(v);
+      }
+      if (items.length > maxEntries) throw new RegistryError(`${context}: the listing has more than ${maxEntries} entries; refusing to hold it`);
       const next = /<([^>]*)>\s*;[^,]*rel="?next"?/.exec(header(res, 'link') ?? '');
       url = next ? this.resolve(next[1], url, context) : undefined;
     }

@@ -30,6 +30,8 @@ import { mapLimited } from '../limiter.ts';
 import type { DeletedTag } from '../../schema/contract.ts';
 import { currentRecord, readCatalogIndex, readTagEntries, timeAfter } from './catalog-index.ts';
 import { NotFoundError, readJson, writeJson, type ObjectStore, type PutResult } from './object-store.ts';
+import { InvalidRecordError, isFutureTime, MAX_RECORD_BYTES, MAX_STORED_MANIFEST_BYTES, ObjectTooLargeError, parseCatalogRecord, readCapped } from './record.ts';
+import { errorText } from '../redact.ts';
 
 export interface BackupStoreOptions {
   /**
@@ -43,6 +45,16 @@ export interface BackupStoreOptions {
   concurrency?: number;
   /** Clock for record times (tests). */
   now?: () => Date;
+  /** Called once per catalog record a reader skipped (see record.ts); also kept in `rejectedRecords`. */
+  onRejectedRecord?: (rejected: RejectedRecord) => void;
+}
+
+/** A catalog record a reader left out: invalid, dated in the future, or disagreeing with its key. */
+export interface RejectedRecord {
+  key: string;
+  repository: string;
+  tag?: string;
+  reason: string;
 }
 
 export class ManifestNotFoundError extends Error {
@@ -62,11 +74,6 @@ export class IncompleteImageError extends Error {
         (missing.length > 5 ? `, ... (${missing.length - 5} more)` : ''),
     );
   }
-}
-
-/** A catalog record that was read but is not a valid record (verify calls it corrupt, not unreadable). */
-export class MalformedRecordError extends Error {
-  override name = 'MalformedRecordError';
 }
 
 export class ReadOnlyStoreError extends Error {
@@ -92,6 +99,7 @@ export class BackupStore implements ImageEndpoint {
   /** Records are immutable, so reads are cached for the life of this object. */
   private readonly records = new Map<string, Promise<CatalogRecord>>();
   private readonly presence = new Map<string, { size: number | undefined; at: number }>();
+  private readonly rejected = new Map<string, RejectedRecord>();
 
   constructor(
     readonly objects: ObjectStore,
@@ -140,35 +148,72 @@ export class BackupStore implements ImageEndpoint {
     return keys;
   }
 
-  /** Reads (and caches) one catalog record. */
+  /** Reads (and caches) one catalog record, checked against its key (InvalidRecordError if it disagrees). */
   readRecord(key: string): Promise<CatalogRecord> {
     let record = this.records.get(key);
     if (!record) {
       if (this.records.size >= MAX_CACHED_RECORDS) this.records.clear();
-      record = readJson(this.objects, key).then((raw) => {
-        const parsed = CatalogRecord.safeParse(raw);
-        if (!parsed.success) throw new MalformedRecordError(`catalog record ${this.description}/${key} is malformed: ${parsed.error.message}`);
-        return parsed.data;
-      });
+      record = readCapped(this.objects, key, MAX_RECORD_BYTES).then(
+        (bytes) => parseCatalogRecord(key, bytes, this.clockForReads()),
+        (error: unknown) => {
+          // Too large is the record's fault (rejected); a failed read says nothing about it (verify: unreadable).
+          if (error instanceof ObjectTooLargeError) throw new InvalidRecordError(key, errorText(error));
+          throw error;
+        },
+      );
       this.records.set(key, record);
       record.catch(() => this.records.delete(key));
     }
     return record;
   }
 
-  /** Every record of a repository (ignores asOf): each tag's values oldest first, and untagged images. */
+  /**
+   * Reads records for a reader that can go on without a bad one: a record that is rejected (see
+   * record.ts) or vanished is left out (undefined) and reported once in `rejectedRecords`.
+   */
+  async readRecords(keys: readonly CatalogKey[]): Promise<(CatalogRecord | undefined)[]> {
+    return mapLimited(keys, this.concurrency, async (k) => {
+      try {
+        return await this.readRecord(k.key);
+      } catch (error) {
+        if (!(error instanceof InvalidRecordError) && !(error instanceof NotFoundError)) throw error;
+        this.reject(k, error instanceof InvalidRecordError ? error.message : `catalog record ${k.key} vanished while reading`);
+        return undefined;
+      }
+    });
+  }
+
+  /** Records readers left out so far (each once), for the run's notes and the CLI's warnings. */
+  rejectedRecords(): RejectedRecord[] {
+    return [...this.rejected.values()];
+  }
+
+  private reject(k: CatalogKey, reason: string): void {
+    this.noteRejected({ key: k.key, repository: k.repository, ...(k.kind === 'tag' ? { tag: k.tag } : {}), reason });
+  }
+
+  /** Records (once) that a reader left a record out. */
+  noteRejected(rejected: RejectedRecord): void {
+    if (this.rejected.has(rejected.key)) return;
+    this.rejected.set(rejected.key, rejected);
+    this.options.onRejectedRecord?.(rejected);
+  }
+
+  /** Every valid record of a repository (ignores asOf): each tag's values oldest first, and untagged images. */
   async history(repository: string): Promise<RepositoryHistory> {
     const keys = await this.catalogKeys(repository);
-    const records = await mapLimited(keys, this.concurrency, (k) => this.readRecord(k.key));
+    const records = await this.readRecords(keys);
     const tags = new Map<string, CatalogRecord[]>();
     const untagged: CatalogRecord[] = [];
     keys.forEach((k, i) => {
+      const record = records[i];
+      if (!record) return;
       if (k.kind === 'tag') {
         const list = tags.get(k.tag) ?? [];
-        list.push(records[i]!);
+        list.push(record);
         tags.set(k.tag, list);
       } else {
-        untagged.push(records[i]!);
+        untagged.push(record);
       }
     });
     untagged.sort((a, b) => a.backedUpAt.localeCompare(b.backedUpAt));
@@ -244,7 +289,14 @@ export class BackupStore implements ImageEndpoint {
   }
 
   private async readSettingsRecord(key: string): Promise<RepositorySettingsRecord> {
-    const parsed = RepositorySettingsRecord.safeParse(await readJson(this.objects, key));
+    const bytes = await readCapped(this.objects, key, MAX_RECORD_BYTES);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(bytes.toString('utf8'));
+    } catch {
+      throw new Error(`settings record ${this.description}/${key} is not valid JSON`);
+    }
+    const parsed = RepositorySettingsRecord.safeParse(raw);
     if (!parsed.success) throw new Error(`settings record ${this.description}/${key} is malformed: ${parsed.error.message}`);
     return parsed.data;
   }
@@ -272,7 +324,7 @@ export class BackupStore implements ImageEndpoint {
   async readManifest(descriptor: { digest: string; mediaType?: string; size?: number }): Promise<Manifest> {
     let bytes: Buffer;
     try {
-      bytes = await this.objects.getBytes(blobKey(descriptor.digest));
+      bytes = await readCapped(this.objects, blobKey(descriptor.digest), MAX_STORED_MANIFEST_BYTES);
     } catch (error) {
       if (error instanceof NotFoundError) throw new ManifestNotFoundError(`manifest ${descriptor.digest} is not in ${this.description}`);
       throw error;
@@ -302,9 +354,27 @@ export class BackupStore implements ImageEndpoint {
     this.presence.set(digest, { size, at: performance.now() });
   }
 
-  /** Whether a parsed record key is visible at this store's asOf (digest records are checked after reading). */
+  /**
+   * Whether a parsed record key is visible at this store's asOf (digest records are checked after
+   * reading). A tag key dated in the future is never visible: it would pin the tag and hide every
+   * later backup; it is reported in `rejectedRecords`.
+   */
   visible(key: CatalogKey): boolean {
-    return key.kind !== 'tag' || this.asOf === undefined || parseCompactTime(key.time).getTime() <= this.asOf.getTime();
+    if (key.kind !== 'tag') return true;
+    if (!this.plausible(key)) return false;
+    return this.asOf === undefined || parseCompactTime(key.time).getTime() <= this.asOf.getTime();
+  }
+
+  /** "Now" for judging future-dated records: the wall clock, or the store's clock when it is ahead (tests). */
+  private clockForReads(): Date {
+    return new Date(Math.max(Date.now(), this.now().getTime()));
+  }
+
+  /** False (and reported) for a tag key dated beyond the allowed clock skew. */
+  plausible(key: CatalogKey): boolean {
+    if (key.kind !== 'tag' || !isFutureTime(parseCompactTime(key.time), this.clockForReads())) return true;
+    this.reject(key, `catalog record ${key.key} rejected: dated ${parseCompactTime(key.time).toISOString()}, in the future`);
+    return false;
   }
 
   assertWritable(): void {
@@ -353,14 +423,14 @@ export class BackupRepository implements ImageRepository {
    */
   async listImages(): Promise<ImageListing[]> {
     const index = await readCatalogIndex(this.objects, this.name);
+    for (const f of index.future) this.store.noteRejected({ key: f.key, repository: this.name, tag: f.tag, reason: `catalog record ${f.key} rejected: dated in the future` });
     const current = [...index.tags.values()].map((entries) => currentRecord(entries, this.store.asOf)).filter((k) => k !== undefined);
     const digestKeys = index.digests;
-    const limit = this.store.concurrency;
-    const tagged = await mapLimited(current, limit, (k) => this.store.readRecord(k.key));
+    const tagged = (await this.store.readRecords(current)).filter((r): r is CatalogRecord => r !== undefined);
     const listings: ImageListing[] = tagged.map(recordListing);
-    const untagged = await mapLimited(digestKeys, limit, (k) => this.store.readRecord(k.key));
+    const untagged = await this.store.readRecords(digestKeys);
     for (const r of untagged) {
-      if (this.store.asOf === undefined || Date.parse(r.backedUpAt) <= this.store.asOf.getTime()) {
+      if (r && (this.store.asOf === undefined || Date.parse(r.backedUpAt) <= this.store.asOf.getTime())) {
         listings.push({ digest: r.digest, sizeBytes: r.imageBytes, time: r.backedUpAt });
       }
     }
@@ -403,7 +473,8 @@ export class BackupRepository implements ImageRepository {
       body.destroy();
       throw error;
     }
-    await this.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size } });
+    // ifAbsent (S3: If-None-Match): stored content is never replaced, whoever writes the same key.
+    await this.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size }, ifAbsent: true });
     this.store.notePresence(descriptor.digest, descriptor.size);
   }
 

@@ -14,6 +14,7 @@
 // duplicate changes neither the current value nor any point-in-time answer.
 import { CATALOG_PREFIX, parseCatalogKey, parseCompactTime, parseSettingsKey, parseTombstoneKey, tagPrefix, type CatalogKey } from './layout.ts';
 import type { ObjectStore } from './object-store.ts';
+import { isFutureTime } from './record.ts';
 
 export type TagRecordKey = Extract<CatalogKey, { kind: 'tag' }>;
 export type DigestRecordKey = Extract<CatalogKey, { kind: 'digest' }>;
@@ -29,6 +30,11 @@ export interface CatalogIndex {
   digests: DigestRecordKey[];
   /** Settings record keys, oldest first. */
   settings: { key: string; time: string }[];
+  /**
+   * Tag records and tombstones dated beyond the allowed clock skew (record.ts): left out of `tags`,
+   * because one dated 9999 would pin the tag and hide every later backup.
+   */
+  future: { key: string; tag: string }[];
 }
 
 /** Lists `catalog/<repository>/` once and parses it (keys of nested repositories are skipped). */
@@ -45,7 +51,13 @@ async function collect(objects: ObjectStore, prefix: string, repository: string)
   const byTag = new Map<string, { key: string; time: string; entry: TagEntry }[]>();
   const digests: DigestRecordKey[] = [];
   const settings: { key: string; time: string }[] = [];
+  const future: { key: string; tag: string }[] = [];
+  const now = new Date();
   const add = (tag: string, key: string, time: string, entry: TagEntry) => {
+    if (isFutureTime(parseCompactTime(time), now)) {
+      future.push({ key, tag });
+      return;
+    }
     const list = byTag.get(tag) ?? [];
     list.push({ key, time, entry });
     byTag.set(tag, list);
@@ -80,7 +92,7 @@ async function collect(objects: ObjectStore, prefix: string, repository: string)
     tags.set(tag, entries);
   }
   settings.sort((a, b) => (a.key < b.key ? -1 : 1));
-  return { repository, tags, digests, settings };
+  return { repository, tags, digests, settings, future };
 }
 
 function sameEntry(a: TagEntry, b: TagEntry): boolean {

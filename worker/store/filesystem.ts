@@ -1,8 +1,14 @@
 // A local directory as an ObjectStore. A put writes `<root>/.tmp/<random>`, fsyncs it and renames it
 // into place (a hard link when the key must not be replaced), then fsyncs the directory: a reader or
 // a crash sees the old state or the complete object, never a partial file.
+//
+// Symbolic links inside the store are never followed: every directory between the root and a key
+// must be a real directory (lstat), and files are opened with O_NOFOLLOW, so a link planted in the
+// store cannot make a read or a write reach outside it. New files are 0600 and new directories 0700:
+// backups are private whatever the umask.
 import { randomUUID } from 'node:crypto';
-import { link, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,6 +26,12 @@ import {
 } from './object-store.ts';
 
 const TMP = '.tmp';
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/** A symbolic link (or other non-directory) where the store needs a directory. */
+export class UnsafePathError extends Error {
+  override name = 'UnsafePathError';
+}
 
 function errno(error: unknown): string | undefined {
   return (error as NodeJS.ErrnoException | undefined)?.code;
@@ -28,6 +40,11 @@ function errno(error: unknown): string | undefined {
 export class FileSystemObjectStore implements ObjectStore {
   readonly root: string;
   readonly description: string;
+  /**
+   * Directories under the root already checked to be real directories. Checked once per store object
+   * (one CLI run or task): a link swapped in while a run is going is seen by the next run.
+   */
+  private readonly checkedDirs = new Set<string>();
 
   constructor(root: string) {
     this.root = resolve(root);
@@ -44,36 +61,72 @@ export class FileSystemObjectStore implements ObjectStore {
     return path;
   }
 
-  async get(key: string): Promise<Readable> {
+  /**
+   * Checks (or, with `create`, makes with mode 0700) every directory between the root and `path`'s
+   * parent: each must be a real directory, never a symbolic link. False when one is missing.
+   */
+  private async safeParent(path: string, create = false): Promise<boolean> {
+    const parts = path.slice(this.root.length + 1).split(sep).slice(0, -1);
+    if (create && !this.checkedDirs.has(this.root)) {
+      await mkdir(this.root, { recursive: true, mode: 0o700 });
+      this.checkedDirs.add(this.root);
+    }
+    let dir = this.root;
+    for (const part of parts) {
+      dir = join(dir, part);
+      if (this.checkedDirs.has(dir)) continue;
+      if (create) await mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
+        if (errno(error) !== 'EEXIST') throw error;
+      });
+      const info = await lstat(dir).catch((error: unknown) => {
+        if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
+        throw error;
+      });
+      if (!info) return false;
+      if (!info.isDirectory()) throw new UnsafePathError(`${this.description}: ${dir.slice(this.root.length + 1)} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to follow it`);
+      this.checkedDirs.add(dir);
+    }
+    return true;
+  }
+
+  /** Opens a stored file for reading without following links; NotFoundError when absent. */
+  private async openFile(key: string) {
     const path = this.path(key);
+    if (!(await this.safeParent(path))) throw new NotFoundError(key, this.description);
     let handle;
     try {
-      handle = await open(path, 'r');
+      handle = await open(path, READ_FLAGS);
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') throw new NotFoundError(key, this.description);
+      if (errno(error) === 'ELOOP') throw new UnsafePathError(`${this.description}: ${key} is a symbolic link; refusing to follow it`);
       throw error;
     }
     if (!(await handle.stat()).isFile()) {
       await handle.close();
       throw new NotFoundError(key, this.description);
     }
+    return handle;
+  }
+
+  async get(key: string): Promise<Readable> {
+    const handle = await this.openFile(key);
     return handle.createReadStream();
   }
 
   async getBytes(key: string): Promise<Buffer> {
-    const path = this.path(key);
+    const handle = await this.openFile(key);
     try {
-      return await readFile(path);
-    } catch (error) {
-      if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR' || errno(error) === 'EISDIR') throw new NotFoundError(key, this.description);
-      throw error;
+      return await handle.readFile();
+    } finally {
+      await handle.close();
     }
   }
 
   async head(key: string): Promise<{ size: number; lastModified: Date } | undefined> {
     const path = this.path(key);
     try {
-      const info = await stat(path);
+      if (!(await this.safeParent(path))) return undefined;
+      const info = await lstat(path);
       return info.isFile() ? { size: info.size, lastModified: info.mtime } : undefined;
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
@@ -93,8 +146,8 @@ export class FileSystemObjectStore implements ObjectStore {
     const tmp = join(tmpDir, randomUUID());
     let committed = false;
     try {
-      await mkdir(tmpDir, { recursive: true });
-      const handle = await open(tmp, 'wx', 0o644);
+      await this.safeParent(tmp, true);
+      const handle = await open(tmp, 'wx', 0o600);
       try {
         const { expected } = options;
         if (Buffer.isBuffer(body)) {
@@ -111,7 +164,7 @@ export class FileSystemObjectStore implements ObjectStore {
         await handle.close();
       }
       const parent = dirname(target);
-      await mkdir(parent, { recursive: true });
+      await this.safeParent(target, true);
       let created = true;
       if (options.ifAbsent) {
         try {
@@ -120,7 +173,7 @@ export class FileSystemObjectStore implements ObjectStore {
           if (errno(error) === 'EEXIST') created = false;
           else if (errno(error) === 'EPERM' || errno(error) === 'ENOTSUP' || errno(error) === 'EOPNOTSUPP') {
             // A filesystem without hard links: check then rename (not atomic against a concurrent writer).
-            if (await stat(target).then(() => true, () => false)) created = false;
+            if (await lstat(target).then(() => true, () => false)) created = false;
             else {
               await rename(tmp, target);
               committed = true;
@@ -144,7 +197,10 @@ export class FileSystemObjectStore implements ObjectStore {
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     assertPrefix(prefix);
     const slash = prefix.lastIndexOf('/');
-    yield* this.walk(slash >= 0 ? prefix.slice(0, slash) : '', prefix);
+    const dirKey = slash >= 0 ? prefix.slice(0, slash) : '';
+    // The walk itself sees links as links (and skips them); the directories above it are checked here.
+    if (dirKey && !(await this.safeParent(join(this.root, ...dirKey.split('/'), '_')))) return;
+    yield* this.walk(dirKey, prefix);
   }
 
   /** Yields files under `dirKey` whose key starts with `prefix`, in ascending key order. */
@@ -167,7 +223,7 @@ export class FileSystemObjectStore implements ObjectStore {
         const asDir = `${key}/`;
         if (asDir.startsWith(prefix) || prefix.startsWith(asDir)) yield* this.walk(key, prefix);
       } else if (key.startsWith(prefix)) {
-        const info = await stat(join(this.root, ...key.split('/'))).catch((error: unknown) => {
+        const info = await lstat(join(this.root, ...key.split('/'))).catch((error: unknown) => {
           if (errno(error) === 'ENOENT') return undefined; // deleted while listing
           throw error;
         });
@@ -179,6 +235,7 @@ export class FileSystemObjectStore implements ObjectStore {
   async delete(key: string): Promise<void> {
     const path = this.path(key);
     try {
+      if (!(await this.safeParent(path))) return;
       await unlink(path);
     } catch (error) {
       if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return;

@@ -32,13 +32,14 @@
 // Deletions go through ObjectStore.deleteMany. On S3 with Object Lock, locked objects are reported and
 // left in place; a locked catalog record stays in the catalog, so its blobs stay marked.
 import type { BackupStore } from './backup-store.ts';
-import { BLOBS_PREFIX, CATALOG_PREFIX, parseCatalogKey, parseCompactTime, type CatalogKey } from './layout.ts';
-import { deleteKeys, NotFoundError, readJson, type DeleteManyResult, type ObjectStore } from './object-store.ts';
+import { blobKey, BLOBS_PREFIX, CATALOG_PREFIX, parseCatalogKey, parseCompactTime, type CatalogKey } from './layout.ts';
+import { deleteKeys, NotFoundError, type DeleteManyResult, type ObjectStore } from './object-store.ts';
 import { deletionOrder } from './prune-order.ts';
 import { applyRetention, assertRetentionRule, assignTagValues, type RetentionEntry, type RetentionRule } from './retention.ts';
 
 export { applyRetention, assertRetentionRule, RetentionRuleError, type RetentionEntry, type RetentionRule } from './retention.ts';
 import { ReferenceWalker, type TreeProblem } from './references.ts';
+import { readRecordJson } from './record.ts';
 import { mapLimited } from '../limiter.ts';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
@@ -176,7 +177,7 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
         return { key: k.key, group: `${k.repository}\0${k.tag}`, untagged: false, time: time.getTime(), parsed: k, backedUpAt: time.toISOString() };
       }
       try {
-        const raw = await readJson<{ backedUpAt?: unknown }>(objects, k.key);
+        const raw = await readRecordJson<{ backedUpAt?: unknown }>(objects, k.key);
         const time = typeof raw.backedUpAt === 'string' ? Date.parse(raw.backedUpAt) : NaN;
         if (Number.isNaN(time)) throw new Error('no backedUpAt');
         return { key: k.key, group: `${k.repository}\0`, untagged: true, time, parsed: k, backedUpAt: new Date(time).toISOString() };
@@ -217,8 +218,9 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
   const markRecord = async (k: CatalogKey): Promise<{ refs: string[]; problems: PruneProblem[] }> => {
     let mediaType: string | undefined;
     try {
-      const raw = await readJson<{ mediaType?: unknown }>(objects, k.key);
-      if (storedOutsideBlobs(raw)) return { refs: [], problems: [] };
+      const raw = await readRecordJson<{ mediaType?: unknown }>(objects, k.key);
+      // The key is the truth: a body claiming another format cannot unmark a manifest that is stored.
+      if (storedOutsideBlobs(raw) && !(await objects.head(blobKey(k.digest)))) return { refs: [], problems: [] };
       if (typeof raw.mediaType === 'string') mediaType = raw.mediaType;
     } catch {
       // An unreadable record still names its image in its key: walk that.

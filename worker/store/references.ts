@@ -6,6 +6,7 @@ import { blobsOf, childManifests, manifestFromBytes } from '../model/manifest.ts
 import { createLimiter, type Limiter } from '../limiter.ts';
 import { blobKey } from './layout.ts';
 import { NotFoundError, type ObjectStore } from './object-store.ts';
+import { MAX_STORED_MANIFEST_BYTES, readCapped } from './record.ts';
 
 export interface TreeProblem {
   /** The manifest that could not be used. */
@@ -81,14 +82,16 @@ export class ReferenceWalker {
       node = this.limit(async (): Promise<NodeResult> => {
         let bytes: Buffer;
         try {
-          bytes = await this.objects.getBytes(blobKey(d.digest));
+          bytes = await readCapped(this.objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES);
         } catch (error) {
           if (error instanceof NotFoundError) return { ok: false, problem: { digest: d.digest, problem: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` } };
           return { ok: false, problem: { digest: d.digest, problem: 'unreadable', detail: message(error) } };
         }
         try {
           assertDigest(bytes, { digest: d.digest });
-          const manifest = manifestFromBytes(bytes, { digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) });
+          // The bytes decide what the manifest is, never a record's or an index's claim about it: a
+          // lying mediaType must not hide what an image references from prune.
+          const manifest = manifestFromBytes(bytes, { digest: d.digest });
           // manifestFromBytes infers a type from the shape, so an image config parses too: a real
           // manifest names everything it references by digest.
           if (![...childManifests(manifest), ...blobsOf(manifest)].every((r) => typeof r?.digest === 'string' && r.digest.includes(':'))) {

@@ -3,10 +3,13 @@
 // read and hashed once however many images share it; problems are reported per image.
 import { createHash } from 'node:crypto';
 import { childManifests, blobsOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
-import { MalformedRecordError, type BackupStore } from './backup-store.ts';
+import type { BackupStore } from './backup-store.ts';
 import { blobKey, recordFormat, type CatalogRecord } from './layout.ts';
 import { createLimiter, mapLimited } from '../limiter.ts';
 import { NotFoundError } from './object-store.ts';
+import { InvalidRecordError, MAX_STORED_MANIFEST_BYTES, readCapped } from './record.ts';
+import { isDigest } from '../../schema/names.ts';
+import { errorText } from '../redact.ts';
 
 export type VerifyProblemKind = 'missing' | 'corrupt' | 'unreadable';
 
@@ -40,7 +43,15 @@ export interface VerifyOptions {
 
 type Check = { status: 'ok'; manifest?: Manifest } | { status: VerifyProblemKind; detail: string };
 
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const message = errorText;
+
+/** A descriptor with a malformed digest or size is reported (corrupt) and skipped; the walk goes on. */
+function wellFormed(d: { digest: unknown; size: unknown }, report: (blob: string, check: Check) => void): boolean {
+  if (typeof d.digest === 'string' && isDigest(d.digest) && Number.isSafeInteger(d.size) && (d.size as number) >= 0) return true;
+  const shown = JSON.stringify(d.digest ?? null).slice(0, 100);
+  report(String(d.digest).slice(0, 100), { status: 'corrupt', detail: `malformed descriptor: digest ${shown}, size ${JSON.stringify(d.size ?? null)}` });
+  return false;
+}
 
 export async function verifyStore(store: BackupStore, options: VerifyOptions = {}): Promise<VerifyReport> {
   const objects = store.objects;
@@ -61,7 +72,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
       check = limit(async (): Promise<Check> => {
         let bytes: Buffer;
         try {
-          bytes = await objects.getBytes(blobKey(d.digest));
+          bytes = await readCapped(objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES);
         } catch (error) {
           if (error instanceof NotFoundError) return { status: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` };
           return { status: 'unreadable', detail: message(error) };
@@ -123,14 +134,16 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
     const visit = async (d: { digest: string; size: number; mediaType?: string }): Promise<void> => {
       if (seen.has(d.digest)) return;
       seen.add(d.digest);
+      if (!wellFormed(d, report)) return;
       const check = await checkManifest(d);
       report(d.digest, check);
       if (check.status !== 'ok' || !check.manifest) return;
       const blobs = blobsOf(check.manifest).filter((b) => !seen.has(b.digest));
       for (const b of blobs) seen.add(b.digest);
+
       await Promise.all([
         ...childManifests(check.manifest).map(visit),
-        ...blobs.map(async (b) => report(b.digest, await checkBlob(b))),
+        ...blobs.filter((b) => wellFormed(b, report)).map(async (b) => report(b.digest, await checkBlob(b))),
       ]);
     };
     await visit({ digest: record.digest, size: record.manifestSize, mediaType: record.mediaType });
@@ -154,7 +167,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           digest: key.digest,
           blob: key.key,
           // Only a record that was read and is wrong is corrupt; a failed read says nothing about it.
-          problem: error instanceof NotFoundError ? 'missing' : error instanceof SyntaxError || error instanceof MalformedRecordError ? 'corrupt' : 'unreadable',
+          problem: error instanceof NotFoundError ? 'missing' : error instanceof InvalidRecordError ? 'corrupt' : 'unreadable',
           detail: `catalog record: ${message(error)}`,
         });
         return;

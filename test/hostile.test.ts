@@ -1,0 +1,311 @@
+// The hostile-input corpus: a scripted hostile registry, tampered directory stores and hostile
+// execution inputs. For each case: the clear error, the exit code, that the rest of the run
+// completed, and that nothing outside the store was touched.
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { planImages, type PlanSkip } from '../worker/engine/plan.ts';
+import { RegistryEndpoint } from '../worker/registry/registry.ts';
+import { BackupStore } from '../worker/store/backup-store.ts';
+import { FileSystemObjectStore } from '../worker/store/filesystem.ts';
+import { verifyStore } from '../worker/store/verify.ts';
+import { pruneStore } from '../worker/store/prune.ts';
+import { unpackArchive } from '../worker/archive/unpack.ts';
+import { json, HostileRegistry, OCI_INDEX, sha256 } from './harness/hostile-registry.ts';
+import { runCli, runCliJson } from './harness/cli.ts';
+
+const SECRET = 'c0ffee1234567890abcdef1234567890abcdef1234567890abcdef12345678aa';
+const BASIC = 'dXNlcjpodW50ZXIyLXNlY3JldA==';
+const LONG_NAME = `${'a'.repeat(100)}/${'b'.repeat(155)}`; // 256 characters: ECR allows it
+
+let registry: HostileRegistry;
+let work: string;
+
+/** Every path under `dir` (files and directories), relative. */
+async function tree(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) out.push(join(entry.parentPath, entry.name).slice(dir.length + 1));
+  return out.sort();
+}
+
+beforeAll(async () => {
+  registry = new HostileRegistry();
+  await registry.start();
+  registry.tag('apps/one', 'v1', registry.addImage('one-v1').digest);
+  registry.tag('apps/one', 'v2', registry.addImage('one-v2').digest);
+  registry.tag('apps/two', 'v1', registry.addImage('two-v1').digest);
+  registry.tag(LONG_NAME, 'v1', registry.addImage('long').digest);
+  registry.extraCatalog.push('../../etc', 'UPPER/case', `${'c'.repeat(100)}/${'d'.repeat(156)}`);
+  work = await mkdtemp(join(tmpdir(), 'ecr-backup-hostile-'));
+});
+
+afterAll(async () => {
+  await registry.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+describe('hostile registry', () => {
+  it('an invalid repository name in _catalog is skipped and reported; every other repository is backed up (exit 1)', async () => {
+    const store = join(work, 'names', 'store');
+    await mkdir(join(work, 'names'));
+    const backup = await runCliJson<{ counts: { copied: number; failed: number }; repositoryNotes?: PlanSkip[] }>(['backup', '--registry', registry.url, '--to', store]);
+    expect(backup.exitCode, backup.stderr).toBe(1);
+    expect(backup.json.counts).toMatchObject({ copied: 4, failed: 0 });
+    const skipped = backup.json.repositoryNotes!.filter((n) => n.action === 'skipped');
+    expect(skipped.map((n) => n.repository).sort()).toEqual([`"${'c'.repeat(100)}/${'d'.repeat(156)}"`, '"../../etc"', '"UPPER/case"'].sort());
+    expect(skipped[0]!.problems![0]).toMatch(/not a valid repository name .*left out of the run/);
+    // Nothing outside the store: the only entry beside it is the store itself.
+    expect(await readdir(join(work, 'names'))).toEqual(['store']);
+    const list = await runCliJson<{ repository: string }[]>(['list', '--from', store]);
+    expect(list.json.map((e) => e.repository)).toContain(LONG_NAME);
+  });
+
+  it('an endless Link: rel=next listing fails at the page limit instead of running forever', async () => {
+    let page = 0;
+    const endless = new HostileRegistry();
+    endless.routes.push((_req, res, url) => {
+      if (url.pathname !== '/v2/_catalog') return false;
+      page++;
+      json(res, 200, { repositories: [`r${page}`] }, { link: `</v2/_catalog?last=r${page}&n=1>; rel="next"` });
+      return true;
+    });
+    await endless.start();
+    try {
+      const endpoint = new RegistryEndpoint(endless.url, { listing: { maxPages: 50 } });
+      await expect(endpoint.listRepositories()).rejects.toThrow(/goes on past 50 pages/);
+      expect(page).toBe(50);
+      await endpoint.close();
+    } finally {
+      await endless.stop();
+    }
+  });
+
+  it('a listing page of 200,000 tags is read (no call stack overflow)', async () => {
+    const tags = Array.from({ length: 200_000 }, (_, i) => `t${i}`);
+    registry.routes.push((_req, res, url) => {
+      if (url.pathname !== '/v2/huge/tags/list') return false;
+      json(res, 200, { name: 'huge', tags });
+      return true;
+    });
+    const endpoint = new RegistryEndpoint(registry.url);
+    expect(await endpoint.repository('huge').listImages()).toHaveLength(200_000);
+    await endpoint.close();
+  });
+
+  it('a body trickling one byte at a time hits the small-body deadline', async () => {
+    registry.routes.push((_req, res, url) => {
+      if (url.pathname !== '/v2/slow/manifests/v1') return false;
+      res.writeHead(200, { 'content-type': 'application/vnd.oci.image.manifest.v1+json' });
+      const timer = setInterval(() => res.write(' '), 100);
+      res.on('close', () => clearInterval(timer));
+      return true;
+    });
+    const endpoint = new RegistryEndpoint(registry.url, { http: { smallBodyDeadlineMs: 1000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 } } });
+    await expect(endpoint.repository('slow').getManifest({ tag: 'v1' })).rejects.toThrow(/response body not complete after 1 s/);
+    await endpoint.close();
+  });
+
+  it('an error that echoes credentials reaches no output: CLI --json, report.json and report.md are redacted', async () => {
+    registry.tag('apps/echo', 'v1', registry.addImage('echo').digest);
+    registry.routes.push((_req, res, url) => {
+      if (!url.pathname.startsWith('/v2/apps/echo/manifests/')) return false;
+      json(res, 400, {
+        errors: [{ code: 'MANIFEST_INVALID', message: `bad request Authorization: Basic ${BASIC} from https://x.s3.amazonaws.com/l?X-Amz-Signature=${SECRET}` }],
+      });
+      return true;
+    });
+    const store = join(work, 'echo');
+    const backup = await runCli(['backup', '--registry', registry.url, '--to', store, '--repositories', 'apps/echo', '--json']);
+    expect(backup.exitCode).toBe(1);
+    expect(backup.stdout).toContain('MANIFEST_INVALID');
+    expect(backup.stdout).toContain('[REDACTED]');
+    const written = (await tree(store)).filter((p) => p.startsWith('runs/') && /report\.(json|md)$/.test(p));
+    expect(written).toHaveLength(2);
+    for (const text of [backup.stdout, backup.stderr, ...(await Promise.all(written.map((p) => readFile(join(store, p), 'utf8'))))]) {
+      expect(text).not.toContain(SECRET);
+      expect(text).not.toContain(BASIC);
+    }
+  });
+
+  it('an index listing the same child twice per level is copied with one request per manifest', async () => {
+    let child = registry.addImage('nested');
+    const depth = 12; // walked naively: 2^12 child fetches
+    for (let level = 0; level < depth; level++) {
+      const entry = { mediaType: child.mediaType, digest: child.digest, size: child.size, platform: { os: 'linux', architecture: 'amd64' } };
+      child = registry.addManifest({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [entry, entry] }, OCI_INDEX);
+    }
+    registry.tag('apps/nested', 'v1', child.digest);
+    const store = join(work, 'nested');
+    const before = registry.count('GET /v2/apps/nested/manifests/');
+    const backup = await runCliJson<{ counts: { copied: number } }>(['backup', '--registry', registry.url, '--to', store, '--repositories', 'apps/nested']);
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    expect(backup.json.counts.copied).toBe(1);
+    expect(registry.count('GET /v2/apps/nested/manifests/') - before).toBeLessThanOrEqual(depth + 2);
+    expect((await verifyStore(new BackupStore(new FileSystemObjectStore(store)))).problems).toEqual([]);
+  });
+});
+
+describe('tampered directory store', () => {
+  let store: string;
+  let objects: FileSystemObjectStore;
+  const recordsOf = async (repository: string, tag: string) =>
+    (await tree(join(store, 'catalog', repository, '_tags', tag))).map((f) => `catalog/${repository}/_tags/${tag}/${f}`);
+
+  beforeAll(async () => {
+    store = join(work, 'tampered', 'store');
+    await mkdir(join(work, 'tampered'));
+    const backup = await runCli(['backup', '--registry', registry.url, '--to', store, '--repositories', 'apps/one', 'apps/two']);
+    expect(backup.exitCode, backup.stderr).toBe(0);
+    objects = new FileSystemObjectStore(store);
+  });
+
+  it('new files are 0600 and new directories 0700 whatever the umask', async () => {
+    const [record] = await recordsOf('apps/one', 'v1');
+    expect((await stat(join(store, record!))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(store, 'catalog', 'apps'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('bad records affect only themselves: list goes on and warns, verify reports each one (exit 1)', async () => {
+    // apps/one:v2's record claims to be v1 (it would hide v2 from restore); apps/two:v1's is not JSON.
+    const [v2] = await recordsOf('apps/one', 'v2');
+    const body = JSON.parse(await readFile(join(store, v2!), 'utf8')) as Record<string, unknown>;
+    await writeFile(join(store, v2!), JSON.stringify({ ...body, tag: 'v1' }));
+    const [two] = await recordsOf('apps/two', 'v1');
+    const original = await readFile(join(store, two!));
+    await writeFile(join(store, two!), '{"repository": ');
+    // A 2 MiB record is refused without being parsed.
+    const huge = join(store, 'catalog/apps/one/_tags/big', `20260101T000000000Z_${'0'.repeat(64)}.json`);
+    await mkdir(join(huge, '..'), { recursive: true });
+    await writeFile(huge, Buffer.alloc(2 * 1024 * 1024, 0x20));
+    try {
+      const list = await runCliJson<{ repository: string; tag: string }[]>(['list', '--from', store]);
+      expect(list.exitCode).toBe(0);
+      expect(list.json.map((e) => `${e.repository}:${e.tag}`)).toEqual(['apps/one:v1']);
+      expect(list.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/v2\/.* rejected: its body names tag "v1", its key v2/);
+      expect(list.stderr).toMatch(/warning: skipped apps\/two: catalog record .* rejected: not valid JSON/);
+      expect(list.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/big\/.* rejected: .*is 2097152 bytes, more than the 1048576 allowed/);
+
+      const verify = await runCliJson<{ problems: { repository: string; tag?: string; problem: string; detail: string }[] }>(['verify', '--from', store]);
+      expect(verify.exitCode).toBe(1);
+      expect(verify.json.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual(['apps/one:big:corrupt', 'apps/one:v2:corrupt', 'apps/two:v1:corrupt']);
+    } finally {
+      await writeFile(join(store, v2!), JSON.stringify(body));
+      await writeFile(join(store, two!), original);
+      await rm(join(huge, '..'), { recursive: true });
+    }
+  });
+
+  it('a record dated 9999 does not pin its tag: it is ignored and the next backup is visible', async () => {
+    const [v1] = await recordsOf('apps/two', 'v1');
+    const body = JSON.parse(await readFile(join(store, v1!), 'utf8')) as { digest: string; backedUpAt: string };
+    // The same key as the real record, dated 9999 (the key's time is what orders a tag's history).
+    const future = join(store, `catalog/apps/two/_tags/v1/99991231T000000000Z${v1!.split('/').at(-1)!.slice(19)}`);
+    await writeFile(future, JSON.stringify({ ...body, backedUpAt: '9999-12-31T00:00:00.000Z' }));
+    try {
+      const view = new BackupStore(objects);
+      expect((await view.repository('apps/two').resolveTag('v1'))?.key).toBe(v1);
+      expect((await view.repository('apps/two').listImages()).map((l) => l.time)).toEqual([body.backedUpAt]);
+      expect(view.rejectedRecords()).toEqual([expect.objectContaining({ repository: 'apps/two', tag: 'v1', reason: expect.stringMatching(/99991231T000000000Z.* rejected: dated in the future/) })]);
+    } finally {
+      await rm(future);
+    }
+  });
+
+  it('prune keeps live data whatever a record body claims (mediaType index, format docker-archive)', async () => {
+    const [v1] = await recordsOf('apps/one', 'v1');
+    const [two] = await recordsOf('apps/two', 'v1');
+    const oneBody = JSON.parse(await readFile(join(store, v1!), 'utf8')) as Record<string, unknown>;
+    const twoBody = JSON.parse(await readFile(join(store, two!), 'utf8')) as Record<string, unknown>;
+    await writeFile(join(store, v1!), JSON.stringify({ ...oneBody, mediaType: OCI_INDEX }));
+    await writeFile(join(store, two!), JSON.stringify({ ...twoBody, format: 'docker-archive', archive: { key: 'x/apps/two/v1.tar', sha256: `sha256:${'1'.repeat(64)}`, size: 1, compression: 'none', platform: 'linux/amd64', configDigest: `sha256:${'2'.repeat(64)}` } }));
+    const blobsBefore = await tree(join(store, 'blobs'));
+    try {
+      const report = await pruneStore(objects, { keepLast: 5, graceMs: 0 });
+      expect(report.blobs.deleted).toBe(0);
+      expect(await tree(join(store, 'blobs'))).toEqual(blobsBefore);
+      const verify = await verifyStore(new BackupStore(objects));
+      // verify names both: the image's type disagrees with its manifest, the claimed archive is not there.
+      expect(verify.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual(['apps/one:v1:corrupt', 'apps/two:v1:missing']);
+    } finally {
+      await writeFile(join(store, v1!), JSON.stringify(oneBody));
+      await writeFile(join(store, two!), JSON.stringify(twoBody));
+    }
+  });
+
+  it('verify reports a malformed layer digest and checks the other images', async () => {
+    const configDigest = sha256(Buffer.from('x'));
+    await objects.put(`blobs/sha256/${configDigest.slice(7)}`, Buffer.from('x'));
+    const bytes = Buffer.from(
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'a', digest: configDigest, size: 1 }, layers: [{ mediaType: 'b', digest: 'sha256:../../zz', size: 3 }] }),
+    );
+    const digest = sha256(bytes);
+    await objects.put(`blobs/sha256/${digest.slice(7)}`, bytes);
+    const time = '20260101T000000000Z';
+    const key = `catalog/apps/bad/_tags/v1/${time}_${digest.slice(7)}.json`;
+    await objects.put(key, Buffer.from(JSON.stringify({ repository: 'apps/bad', tag: 'v1', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', manifestSize: bytes.length, imageBytes: 1, backedUpAt: '2026-01-01T00:00:00.000Z' })));
+    try {
+      const report = await verifyStore(new BackupStore(objects));
+      expect(report.problems).toEqual([expect.objectContaining({ repository: 'apps/bad', tag: 'v1', problem: 'corrupt', detail: expect.stringMatching(/malformed descriptor: digest "sha256:..\/..\/zz"/) })]);
+      expect(report.checkedImages).toBe(4); // apps/one v1 v2, apps/two v1, apps/bad v1
+    } finally {
+      await rm(join(store, 'catalog/apps/bad'), { recursive: true });
+    }
+  });
+
+  it('symbolic links planted in the store are never followed, for reads or writes', async () => {
+    const outside = join(work, 'tampered', 'outside');
+    await mkdir(outside);
+    await writeFile(join(outside, 'secret.json'), '{"secret": true}');
+    // A record that is a link to a file outside, and a .tmp that is a link to a directory outside.
+    const link = join(store, 'catalog/apps/two/_tags/v1', `20200101T000000000Z_${'3'.repeat(64)}.json`);
+    await symlink(join(outside, 'secret.json'), link);
+    await symlink(outside, join(store, '.tmp-target'));
+    await rm(join(store, '.tmp'), { recursive: true, force: true });
+    await symlink(outside, join(store, '.tmp'));
+    try {
+      const fresh = new FileSystemObjectStore(store); // a new process: nothing checked yet
+      await expect(fresh.getBytes(link.slice(store.length + 1))).rejects.toThrow(/symbolic link; refusing to follow it/);
+      await expect(fresh.put('runs/x/y.json', Buffer.from('{}'))).rejects.toThrow(/\.tmp is a symbolic link; refusing to follow it/);
+      const backup = await runCli(['backup', '--registry', registry.url, '--to', store, '--repositories', 'apps/one']);
+      expect(backup.exitCode).not.toBe(0);
+      expect(await readdir(outside)).toEqual(['secret.json']);
+      expect((await lstat(join(store, '.tmp'))).isSymbolicLink()).toBe(true);
+    } finally {
+      await rm(link);
+      await rm(join(store, '.tmp'));
+      await rm(join(store, '.tmp-target'));
+    }
+  });
+
+  it('planning a restore from a store with bad records plans the rest and reports the skips', async () => {
+    const [v2] = await recordsOf('apps/one', 'v2');
+    const body = await readFile(join(store, v2!));
+    await writeFile(join(store, v2!), 'not json');
+    try {
+      const view = new BackupStore(objects);
+      const skips: PlanSkip[] = [];
+      const items = await planImages(view, {}, 8, (n) => skips.push(n));
+      expect(items.map((i) => `${i.repository}:${i.tag}`)).toEqual(['apps/one:v1', 'apps/two:v1']);
+      expect(view.rejectedRecords()).toEqual([expect.objectContaining({ repository: 'apps/one', tag: 'v2', reason: expect.stringMatching(/not valid JSON/) })]);
+    } finally {
+      await writeFile(join(store, v2!), body);
+    }
+  });
+});
+
+describe('tampered docker-archive', () => {
+  it('a tampered archive is refused before anything is decompressed; a bomb stops at the cap', async () => {
+    const dir = join(work, 'archive');
+    await mkdir(join(dir, 'unpack'), { recursive: true });
+    const objects = new FileSystemObjectStore(join(dir, 'store'));
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
+    await objects.put('l/apps/x/v1.tar.gz', bomb);
+    const recorded = { key: 'l/apps/x/v1.tar.gz', sha256: `sha256:${'4'.repeat(64)}`, size: bomb.length, compression: 'gzip' as const };
+    await expect(unpackArchive(objects, recorded, join(dir, 'unpack'))).rejects.toThrow(/hashes to|digest/);
+    expect(await readdir(join(dir, 'unpack'))).toEqual([]);
+    await expect(unpackArchive(objects, { ...recorded, sha256: sha256(bomb) }, join(dir, 'unpack'), { maxBytes: 1024 * 1024 })).rejects.toThrow(/decompresses to more than 1048576 bytes/);
+    expect(await readdir(join(dir, 'unpack'))).toEqual([]);
+  });
+});
