@@ -52,7 +52,7 @@ export type RoleName = 'backup task' | 'restore task' | 'listing Lambda' | 'summ
 export const REQUIRED_OUTPUTS = ['StateMachineArn', 'StoreUrl', 'BackupTaskRoleArn', 'RestoreTaskRoleArn', 'TopicArn'] as const;
 
 /** Lambda roles are not outputs: found among the stack's resources by the logical ids infra/ecr-backup.ts gives them. */
-const LAMBDA_ROLES: ReadonlyArray<[RoleName, RegExp, boolean]> = [
+export const LAMBDA_ROLES: ReadonlyArray<[RoleName, RegExp, boolean]> = [
   ['listing Lambda', /ListImagesRole[0-9A-F]{8}$/, true],
   ['summary Lambda', /SummarizeRunRole[0-9A-F]{8}$/, true],
   ['prune Lambda', /PruneStoreRole[0-9A-F]{8}$/, false],
