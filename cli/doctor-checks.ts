@@ -70,11 +70,17 @@ export async function readStack(clients: DoctorClients, stackName: string): Prom
     if (!/does not exist/i.test((error as Error).message)) throw error;
   }
   if (!stack) return { check: { name, status: 'FAIL', detail: 'no such stack in this account and region', fix: 'check --stack, AWS_PROFILE and AWS_REGION, or deploy it (npm run deploy)' } };
+  const status = stack.StackStatus ?? 'unknown';
+  // A stack mid-operation or left failed may not match its outputs; UPDATE_ROLLBACK_COMPLETE is the
+  // previous, working version.
+  if (/_IN_PROGRESS$|FAILED$|^ROLLBACK_|^DELETE_|^IMPORT_ROLLBACK/.test(status)) {
+    return { check: { name, status: 'FAIL', detail: `the stack is ${status}`, fix: 'wait for the operation to finish, or read the stack\'s events in the CloudFormation console, repair it and redeploy (npm run deploy)' } };
+  }
   const outputs = new Map((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
   const find = (suffix: string) => [...outputs].find(([key]) => key.endsWith(suffix))?.[1];
   const missing = REQUIRED_OUTPUTS.filter((suffix) => !find(suffix));
   if (missing.length) {
-    return { check: { name, status: 'FAIL', detail: `${stack.StackStatus}, output(s) missing: ${missing.join(', ')}`, fix: FIX_REDEPLOY } };
+    return { check: { name, status: 'FAIL', detail: `${status}, output(s) missing: ${missing.join(', ')}`, fix: FIX_REDEPLOY } };
   }
   const stateMachineArn = find('StateMachineArn')!;
   const arn = /^arn:(aws[a-z-]*):states:([a-z0-9-]+):(\d{12}):stateMachine:/.exec(stateMachineArn);
@@ -95,7 +101,7 @@ export async function readStack(clients: DoctorClients, stackName: string): Prom
     if (found?.PhysicalResourceId) roles[role] = `arn:${partition}:iam::${account}:role/${found.PhysicalResourceId}`;
   }
   const facts: StackFacts = { stackName, partition, region, account, stateMachineArn, bucket: store[1]!, prefix: store[2]!, topicArn: find('TopicArn')!, roles, resources };
-  return { check: { name, status: 'ok', detail: `${stack.StackStatus}, ${outputs.size} outputs, ${resources.length} resources` }, facts };
+  return { check: { name, status: 'ok', detail: `${status}, ${outputs.size} outputs, ${resources.length} resources` }, facts };
 }
 
 interface Permission {

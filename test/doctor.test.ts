@@ -7,7 +7,7 @@
 // the real workflow (the canary uses a scripted Step Functions client).
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
+import { CloudFormationClient, CreateStackCommand, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { SimulatePrincipalPolicyCommand, type IAMClient } from '@aws-sdk/client-iam';
 import { STSClient, type AssumeRoleCommand } from '@aws-sdk/client-sts';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -164,6 +164,20 @@ describe('doctor against moto', () => {
     const result = await runDoctor(options(), clients());
     expect(result.ok).toBe(false);
     expect(result.checks).toEqual([expect.objectContaining({ status: 'FAIL', detail: expect.stringMatching(/missing: TopicArn/), fix: expect.stringMatching(FIX_REDEPLOY) })]);
+  });
+
+  it('fails the stack check when the stack is left in a failed state (scripted CloudFormation status: moto creates stacks complete)', async () => {
+    const real = new CloudFormationClient(config);
+    const cloudformation = {
+      send: async (command: DescribeStacksCommand) => {
+        const output = await real.send(command as never);
+        if (command instanceof DescribeStacksCommand) for (const stack of (output as { Stacks?: Array<{ StackStatus?: string }> }).Stacks ?? []) stack.StackStatus = 'UPDATE_ROLLBACK_FAILED';
+        return output;
+      },
+    } as unknown as CloudFormationClient;
+    const result = await runDoctor(options(), clients({ cloudformation }));
+    expect(result.ok).toBe(false);
+    expect(result.checks).toEqual([expect.objectContaining({ status: 'FAIL', detail: 'the stack is UPDATE_ROLLBACK_FAILED', fix: expect.stringMatching(/CloudFormation console/) })]);
   });
 
   it('names each denied call and its role (scripted IAM client: moto does not implement SimulatePrincipalPolicy)', async () => {
