@@ -11,6 +11,7 @@ import { registerStoreCommands } from './store-commands.ts';
 import { registerMaintenanceCommands } from './maintenance-commands.ts';
 import { registerWorkflowCommands } from './workflow.ts';
 import { registerDrillCommand } from './drill-command.ts';
+import { registerDoctorCommand } from './doctor.ts';
 
 function buildProgram(): Command {
   const program = new Command('ecr-backup')
@@ -22,6 +23,7 @@ function buildProgram(): Command {
   registerMaintenanceCommands(program);
   registerWorkflowCommands(program);
   registerDrillCommand(program);
+  registerDoctorCommand(program);
   return program;
 }
 
