@@ -27,6 +27,7 @@ import { STACK_NAME_TAG, type ArchiveCompression, type ArchiveFormat } from '../
 import { buildDefinition } from '../state-machine/definition.ts';
 import { PRUNE_ENV } from '../state-machine/lambdas/prune.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
+import { ECR_PUSH_ACTIONS } from './ecr-actions.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
 import { allowAlarmPublishing } from './alarm-topic.ts';
 import { retainVpcCustomResourceLogs } from './vpc-log-retention.ts';
@@ -495,15 +496,8 @@ export class EcrBackup extends Construct {
       new iam.PolicyStatement({
         sid: 'PushRestored',
         actions: [
-          'ecr:CreateRepository',
-          'ecr:DescribeRepositories',
+          ...ECR_PUSH_ACTIONS,
           'ecr:DescribeImages',
-          'ecr:BatchGetImage',
-          'ecr:BatchCheckLayerAvailability',
-          'ecr:InitiateLayerUpload',
-          'ecr:UploadLayerPart',
-          'ecr:CompleteLayerUpload',
-          'ecr:PutImage',
           // Repository settings: create with tags, set the recorded policies, compare an existing repository's.
           'ecr:TagResource',
           'ecr:PutLifecyclePolicy',

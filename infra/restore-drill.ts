@@ -18,6 +18,7 @@ import { RestoreTarget } from '../schema/contract.ts';
 import { DEFAULT_SCRATCH_ROOT, DRILL_ENV, DRILL_METRICS } from '../schema/drill.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
+import { ECR_PUSH_ACTIONS } from './ecr-actions.ts';
 
 /** The worker image's drill command (scripts/build.ts bundles worker/drill-main.ts as drill.mjs). */
 export const DRILL_CONTAINER_COMMAND: readonly string[] = ['node', '/app/drill.mjs'];
@@ -76,14 +77,7 @@ export class RestoreDrill extends Construct {
       new iam.PolicyStatement({
         sid: 'ScratchRepositories',
         actions: [
-          'ecr:CreateRepository',
-          'ecr:DescribeRepositories',
-          'ecr:BatchGetImage',
-          'ecr:BatchCheckLayerAvailability',
-          'ecr:InitiateLayerUpload',
-          'ecr:UploadLayerPart',
-          'ecr:CompleteLayerUpload',
-          'ecr:PutImage',
+          ...ECR_PUSH_ACTIONS,
           'ecr:BatchDeleteImage',
           'ecr:DeleteRepository',
         ],
