@@ -14,6 +14,9 @@ import type { BackupStore } from '../worker/store/backup-store.ts';
 import { openBackupStore, UsageError } from './endpoints.ts';
 import { formatBytes, table } from './format.ts';
 
+/** Temp files and multipart uploads untouched this long belong to no running backup. */
+const ABANDONED_WRITES_AGE_MS = 24 * 3_600_000;
+
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `90`, `90s`, `15m`, `1h`, `2d`, `500ms` -> milliseconds (a bare number is seconds). */
@@ -75,6 +78,12 @@ function printPrune(report: PruneReport, store: string): void {
     if (report.locked.length > 20) out(`    ... and ${report.locked.length - 20} more`);
   }
   if (report.dryRun) out('  (a dry run does not check Object Lock)');
+  const leftovers = report.abandonedWrites ?? [];
+  if (leftovers.length > 0) {
+    out(`  ${report.dryRun ? 'would remove' : 'removed'} ${leftovers.length} leftover(s) of killed runs (temp files, incomplete multipart uploads) untouched for 24 h:`);
+    for (const l of leftovers.slice(0, 20)) out(`    ${l.key} (since ${l.since}${l.bytes !== undefined ? `, ${formatBytes(l.bytes)}` : ''})`);
+    if (leftovers.length > 20) out(`    ... and ${leftovers.length - 20} more`);
+  }
   for (const f of report.failed) out(`  failed to delete ${f.key}: ${f.error}`);
   if (report.sweep === 'skipped') out(`  blobs not swept: ${report.sweepSkippedReason}`);
   for (const p of report.problems.slice(0, 20)) out(`  ${p.problem}: ${p.record}: ${p.detail}`);
@@ -111,6 +120,7 @@ export function registerMaintenanceCommands(program: Command): void {
         ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
         ...(options.keepDays !== undefined ? { keepDays: options.keepDays } : {}),
         graceMs,
+        abandonedWritesAgeMs: ABANDONED_WRITES_AGE_MS,
         dryRun: options.dryRun,
         onProgress: (message) => {
           if (!options.json && process.stderr.isTTY) process.stderr.write(`${message}\n`);

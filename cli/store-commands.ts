@@ -3,8 +3,9 @@ import type { Command } from 'commander';
 import { planImages, rejectedRecordNotes, type PlanSkip } from '../worker/engine/plan.ts';
 import { verifyStore } from '../worker/store/verify.ts';
 import { recordFormat } from '../worker/store/layout.ts';
-import { openBackupStore } from './endpoints.ts';
-import { addFilterOptions, type FilterOptions } from './options.ts';
+import { addFilterOptions, addRegistryOptions, type FilterOptions } from './options.ts';
+import { runRepair } from './repair-command.ts';
+import { openBackupStore, UsageError, type RegistryOptions } from './endpoints.ts';
 import { formatBytes, table } from './format.ts';
 
 export function registerStoreCommands(program: Command): void {
@@ -38,12 +39,16 @@ export function registerStoreCommands(program: Command): void {
       }
     });
 
-  program
-    .command('verify')
-    .description('check that every blob the catalog references exists and hashes to its digest')
-    .requiredOption('--from <store>', 'backup store')
-    .option('--json', 'print JSON')
-    .action(async (options: { from: string; json?: boolean }) => {
+  addRegistryOptions(
+    program
+      .command('verify')
+      .description('check that every blob the catalog references exists and hashes to its digest')
+      .requiredOption('--from <store>', 'backup store')
+      .option('--json', 'print JSON')
+      .option('--repair', 'copy missing or corrupt blobs and manifests again from the source registry (--registry), then verify again'),
+  ).action(async (options: RegistryOptions & { from: string; json?: boolean; repair?: boolean }) => {
+      if (options.repair) return runRepair(openBackupStore(options.from), options);
+      if (options.registry || options.username) throw new UsageError('--registry and --username apply to verify --repair only');
       const report = await verifyStore(openBackupStore(options.from));
       if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else {
@@ -51,7 +56,7 @@ export function registerStoreCommands(program: Command): void {
         for (const p of report.problems) process.stdout.write(`  ${p.problem}: ${p.repository}:${p.tag ?? p.digest} blob ${p.blob}${p.detail ? ` (${p.detail})` : ''}\n`);
       }
       if (report.problems.length > 0) process.exitCode = 1;
-    });
+  });
 
 }
 

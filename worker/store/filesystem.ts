@@ -15,6 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import { pathToFileURL } from 'node:url';
 import { assertDigest, verifyingStream } from '../model/digest.ts';
 import {
+  type AbandonedWrites,
   assertKey,
   assertPrefix,
   InvalidKeyError,
@@ -230,6 +231,35 @@ export class FileSystemObjectStore implements ObjectStore {
         if (info?.isFile()) yield { key, size: info.size, lastModified: info.mtime };
       }
     }
+  }
+
+  /**
+   * Temp files of writes that were killed. A live write keeps its file's mtime current, so a file
+   * untouched since `before` belongs to no running write.
+   */
+  async removeAbandonedWrites(before: Date, options: { dryRun?: boolean } = {}): Promise<AbandonedWrites> {
+    const result: AbandonedWrites = { removed: [], failed: [] };
+    const dir = join(this.root, TMP);
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (error) {
+      if (errno(error) === 'ENOENT') return result;
+      throw error;
+    }
+    for (const name of names.sort()) {
+      const key = `${TMP}/${name}`;
+      try {
+        const info = await stat(join(dir, name));
+        if (!info.isFile() || info.mtime.getTime() >= before.getTime()) continue;
+        if (!options.dryRun) await unlink(join(dir, name));
+        result.removed.push({ key, since: info.mtime.toISOString(), bytes: info.size });
+      } catch (error) {
+        // Renamed into place or removed by its writer meanwhile: not garbage, nothing to report.
+        if (errno(error) !== 'ENOENT') result.failed.push({ key, error: error instanceof Error ? error.message : String(error) });
+      }
+    }
+    return result;
   }
 
   async delete(key: string): Promise<void> {

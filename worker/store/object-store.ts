@@ -56,6 +56,18 @@ export interface ObjectStore {
    * instead of throwing for one. Optional: `deleteKeys` falls back to `delete` one key at a time.
    */
   deleteMany?(keys: readonly string[]): Promise<DeleteManyResult>;
+  /**
+   * Removes what interrupted writes left behind (a directory's `.tmp/` files, S3's incomplete
+   * multipart uploads) that has not been written to since `before`; `dryRun` only lists it.
+   * Optional: a backend without such leftovers does not implement it.
+   */
+  removeAbandonedWrites?(before: Date, options?: { dryRun?: boolean }): Promise<AbandonedWrites>;
+}
+
+export interface AbandonedWrites {
+  /** Removed (dry run: would be): the temp file or the upload's key, when it was started or last written, bytes when known. */
+  removed: { key: string; since: string; bytes?: number }[];
+  failed: { key: string; error: string }[];
 }
 
 export interface DeleteManyResult {

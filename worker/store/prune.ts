@@ -33,7 +33,7 @@
 // left in place; a locked catalog record stays in the catalog, so its blobs stay marked.
 import type { BackupStore } from './backup-store.ts';
 import { blobKey, BLOBS_PREFIX, CATALOG_PREFIX, parseCatalogKey, parseCompactTime, type CatalogKey } from './layout.ts';
-import { deleteKeys, NotFoundError, type DeleteManyResult, type ObjectStore } from './object-store.ts';
+import { deleteKeys, NotFoundError, type AbandonedWrites, type DeleteManyResult, type ObjectStore } from './object-store.ts';
 import { deletionOrder } from './prune-order.ts';
 import { applyRetention, assertRetentionRule, assignTagValues, type RetentionEntry, type RetentionRule } from './retention.ts';
 
@@ -52,6 +52,12 @@ export interface PruneOptions extends RetentionRule {
   dryRun?: boolean;
   /** Unreferenced blobs modified less than this long before the prune started are kept (default 1 h). */
   graceMs?: number;
+  /**
+   * Also remove what killed runs left (a directory's .tmp/ files, S3's incomplete multipart uploads)
+   * untouched for this long before the prune started. Unset: left alone (the deployed bucket's
+   * lifecycle aborts incomplete uploads itself). The CLI sets 24 h.
+   */
+  abandonedWritesAgeMs?: number;
   /** Clock (tests). */
   now?: () => Date;
   /** Reads in flight (default 16). */
@@ -110,6 +116,8 @@ export interface PruneReport {
   conflicts: { key: string; blob: string }[];
   sweep: 'done' | 'dry-run' | 'skipped';
   sweepSkippedReason?: string;
+  /** Leftovers of killed runs removed (dry run: would be), when abandonedWritesAgeMs was set; failures are in `failed`. */
+  abandonedWrites?: AbandonedWrites['removed'];
 }
 
 interface Entry extends RetentionEntry {
@@ -339,6 +347,15 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
     if (deletedDigests.size > 0) {
       const { roots } = await recheck();
       for (const [key, refs] of roots) for (const d of refs) if (deletedDigests.has(d)) report.conflicts.push({ key, blob: d });
+    }
+  }
+  if (options.abandonedWritesAgeMs !== undefined && objects.removeAbandonedWrites) {
+    try {
+      const leftovers = await objects.removeAbandonedWrites(new Date(started.getTime() - options.abandonedWritesAgeMs), { dryRun });
+      report.abandonedWrites = leftovers.removed;
+      report.failed.push(...leftovers.failed);
+    } catch (error) {
+      report.failed.push({ key: '(abandoned writes)', error: error instanceof Error ? error.message : String(error) });
     }
   }
   report.finishedAt = clock().toISOString();

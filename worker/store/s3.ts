@@ -7,12 +7,15 @@
 // digest the digest itself, so S3 refuses bytes that do not hash to it. Throttling (SlowDown, 503) is
 // retried by the SDK's adaptive retry mode.
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
   GetObjectLockConfigurationCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  ListPartsCommand,
   S3Client,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
@@ -24,6 +27,7 @@ import { mapLimited } from '../limiter.ts';
 import { uploadShape } from './part-size.ts';
 import { resumableStream } from '../resumable.ts';
 import {
+  type AbandonedWrites,
   assertKey,
   assertPrefix,
   NotFoundError,
@@ -221,6 +225,46 @@ export class S3ObjectStore implements ObjectStore {
       }
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  /**
+   * Aborts incomplete multipart uploads under the store's prefix (left by killed runs) that were
+   * started before `before` and have had no part uploaded since: a live upload, however long, keeps
+   * adding parts.
+   */
+  async removeAbandonedWrites(before: Date, options: { dryRun?: boolean } = {}): Promise<AbandonedWrites> {
+    const result: AbandonedWrites = { removed: [], failed: [] };
+    let KeyMarker: string | undefined;
+    let UploadIdMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix || undefined, KeyMarker, UploadIdMarker }));
+      for (const upload of page.Uploads ?? []) {
+        if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before.getTime()) continue;
+        const key = upload.Key.slice(this.prefix.length);
+        try {
+          const latest = await this.latestPart(upload.Key, upload.UploadId);
+          if (latest && latest.getTime() >= before.getTime()) continue;
+          if (!options.dryRun) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
+          result.removed.push({ key, since: (latest ?? upload.Initiated).toISOString() });
+        } catch (error) {
+          result.failed.push({ key, error: error instanceof Error ? error.message : String(error) });
+        }
+      }
+      [KeyMarker, UploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];
+    } while (KeyMarker !== undefined);
+    return result;
+  }
+
+  /** When the upload's last part arrived (undefined: no part yet). */
+  private async latestPart(Key: string, UploadId: string): Promise<Date | undefined> {
+    let latest: Date | undefined;
+    let PartNumberMarker: string | undefined;
+    do {
+      const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key, UploadId, PartNumberMarker }));
+      for (const part of page.Parts ?? []) if (part.LastModified && (!latest || part.LastModified > latest)) latest = part.LastModified;
+      PartNumberMarker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
+    } while (PartNumberMarker !== undefined);
+    return latest;
   }
 
   async delete(key: string): Promise<void> {
