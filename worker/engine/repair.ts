@@ -158,9 +158,14 @@ class RepairingRepository implements ImageRepository {
     return this.inner.hasBlob(descriptor);
   }
 
-  /** The store's verified put, which replaces the object: reached only for a blob absent or still damaged. */
+  /**
+   * Reached only for a blob absent or still damaged. The store's own putBlob is create-if-absent (stored
+   * history is never replaced), so a corrupt blob needs this deliberate, still digest-checked replace.
+   */
   async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
-    await this.inner.putBlob(descriptor, body);
+    const store = this.check.store;
+    await store.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size } });
+    store.notePresence(descriptor.digest, descriptor.size);
     this.check.replaced.add(descriptor.digest);
   }
 
