@@ -101,7 +101,7 @@ export function registerMaintenanceCommands(program: Command): void {
     .action(async (options: { from: string; keepLast?: number; keepDays?: number; grace: string; dryRun?: boolean; json?: boolean }) => {
       if (options.keepLast === undefined && options.keepDays === undefined) throw new UsageError('prune needs --keep-last N or --keep-days D');
       const graceMs = parseDuration(options.grace ?? `${DEFAULT_GRACE_MS / 1000}`);
-      const store = openBackupStore(options.from);
+      const store = openBackupStore(options.from, { existing: true });
       const report = await pruneStore(store, {
         ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
         ...(options.keepDays !== undefined ? { keepDays: options.keepDays } : {}),
@@ -122,7 +122,7 @@ export function registerMaintenanceCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print JSON')
     .action(async (options: { from: string; json?: boolean }) => {
-      const stats = await storeStats(openBackupStore(options.from));
+      const stats = await storeStats(openBackupStore(options.from, { existing: true }));
       if (options.json) {
         process.stdout.write(JSON.stringify(stats, null, 2) + '\n');
         return;
@@ -159,7 +159,7 @@ export function registerMaintenanceCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print report.json')
     .action(async (run: string | undefined, options: { from: string; json?: boolean }) => {
-      const store = openBackupStore(options.from);
+      const store = openBackupStore(options.from, { existing: true });
       if (run !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(run)) throw new UsageError(`invalid run id ${JSON.stringify(run)}`);
       const runId = run ?? (await latestRunId(store));
       if (runId === undefined) throw new UsageError(`no run reports in ${store.description}`);

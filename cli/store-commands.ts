@@ -12,7 +12,7 @@ export function registerStoreCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print JSON')
     .action(async (options: FilterOptions & { from: string; json?: boolean }) => {
-      const store = openBackupStore(options.from);
+      const store = openBackupStore(options.from, { existing: true });
       const items = await planImages(store, { repositories: options.repositories, tags: options.tags, excludeTags: options.excludeTags, includeUntagged: true });
       const entries = await store.describe(items);
       if (options.json) {
@@ -43,7 +43,7 @@ export function registerStoreCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print JSON')
     .action(async (options: { from: string; json?: boolean }) => {
-      const report = await verifyStore(openBackupStore(options.from));
+      const report = await verifyStore(openBackupStore(options.from, { existing: true }));
       if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else {
         process.stdout.write(`checked ${report.checkedBlobs} blob(s), ${formatBytes(report.checkedBytes)}: ${report.problems.length} problem(s)\n`);
