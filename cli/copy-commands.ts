@@ -41,7 +41,7 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
     throw new UsageError(`--repository-prefix ${JSON.stringify(options.repositoryPrefix)} is not a valid repository prefix (lowercase path components, e.g. restored/)`);
   }
   const archiveSettings = mode === 'backup' ? archiveSettingsFromOptions(options) : undefined;
-  const store = openBackupStore((mode === 'backup' ? options.to : options.from)!, { asOf: options.asOf });
+  const store = openBackupStore((mode === 'backup' ? options.to : options.from)!, { asOf: options.asOf, existing: mode === 'restore' });
   if (options.passwordStdin) options.password = await readPasswordFromStdin();
   const registry = openRegistry(options);
   const [source, destination] = mode === 'backup' ? [registry, store] : [store, registry];

@@ -43,7 +43,8 @@ export function openRegistry(options: RegistryOptions): ImageEndpoint {
   }
 }
 
-export function openBackupStore(url: string, options: { asOf?: string } = {}): BackupStore {
+/** `existing`: the command only reads the store, so a missing local directory is an error (exit 2). */
+export function openBackupStore(url: string, options: { asOf?: string; existing?: boolean } = {}): BackupStore {
   let asOf: Date | undefined;
   if (options.asOf !== undefined) {
     asOf = new Date(options.asOf);
@@ -52,7 +53,7 @@ export function openBackupStore(url: string, options: { asOf?: string } = {}): B
     }
   }
   try {
-    return openStoreAt(url, asOf ? { asOf } : {});
+    return openStoreAt(url, { ...(asOf ? { asOf } : {}), store: { existing: options.existing ?? false } });
   } catch (error) {
     if (error instanceof StoreUrlError) throw new UsageError(error.message);
     throw error;

@@ -27,7 +27,31 @@ function buildProgram(): Command {
   return program;
 }
 
+/**
+ * The AWS SDK prints a 7-line warning on every run under node < 22 (its releases after early January
+ * 2027 need node 22). Node 20 still works today, so say it once, in one line, and only to a person.
+ */
+function quietNodeVersionWarning(): void {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major >= 22 || process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED !== undefined) return;
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+  if (process.stderr.isTTY) process.stderr.write(`ecr-backup: note: node ${process.versions.node} works, but AWS SDK releases after January 2027 need node 22\n`);
+}
+
+/** Configuration errors the AWS SDK raises without a hint of the fix: reworded, and exit 2. */
+const SDK_CONFIGURATION_HINTS: Record<string, string> = {
+  'Region is missing': 'no AWS region configured: set AWS_REGION (or a region in your AWS profile); a --registry URL with a directory store needs none',
+};
+
+/** The message of the innermost `cause`: endpoints wrap SDK errors with their context. */
+function rootCauseMessage(error: unknown): string {
+  let current = error;
+  while (current instanceof Error && current.cause !== undefined) current = current.cause;
+  return current instanceof Error ? current.message : String(current);
+}
+
 async function main(argv: string[]): Promise<number> {
+  quietNodeVersionWarning();
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
@@ -37,8 +61,9 @@ async function main(argv: string[]): Promise<number> {
       // --help and --version exit 0; every other commander error is a usage error.
       return error.exitCode === 0 ? 0 : 2;
     }
-    process.stderr.write(`ecr-backup: ${errorText(error)}\n`);
-    return error instanceof UsageError || error instanceof UnknownRepositoryError ? 2 : 1;
+    const hint = SDK_CONFIGURATION_HINTS[rootCauseMessage(error)];
+    process.stderr.write(`ecr-backup: ${hint ?? errorText(error)}\n`);
+    return error instanceof UsageError || error instanceof UnknownRepositoryError || hint !== undefined ? 2 : 1;
   }
 }
 

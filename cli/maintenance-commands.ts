@@ -115,7 +115,7 @@ export function registerMaintenanceCommands(program: Command): void {
     .action(async (options: { from: string; keepLast?: number; keepDays?: number; grace: string; dryRun?: boolean; json?: boolean }) => {
       if (options.keepLast === undefined && options.keepDays === undefined) throw new UsageError('prune needs --keep-last N or --keep-days D');
       const graceMs = parseDuration(options.grace ?? `${DEFAULT_GRACE_MS / 1000}`);
-      const store = openBackupStore(options.from);
+      const store = openBackupStore(options.from, { existing: true });
       const report = await pruneStore(store, {
         ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
         ...(options.keepDays !== undefined ? { keepDays: options.keepDays } : {}),
@@ -137,7 +137,7 @@ export function registerMaintenanceCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print JSON')
     .action(async (options: { from: string; json?: boolean }) => {
-      const store = openBackupStore(options.from);
+      const store = openBackupStore(options.from, { existing: true });
       const stats = await storeStats(store);
       for (const note of rejectedRecordNotes(store.rejectedRecords())) warnSkipped(note);
       if (options.json) {
@@ -179,7 +179,7 @@ export function registerMaintenanceCommands(program: Command): void {
     .option('--json', 'print report.json')
     .option('--html [file]', 'write a self-contained HTML page (default: report-<run>.html here)')
     .action(async (run: string | undefined, options: { from: string; json?: boolean; html?: string | true }) => {
-      const store = openBackupStore(options.from);
+      const store = openBackupStore(options.from, { existing: true });
       if (run !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(run)) throw new UsageError(`invalid run id ${JSON.stringify(run)}`);
       const runId = run ?? (await latestRunId(store));
       if (runId === undefined) throw new UsageError(`no run reports in ${store.description}`);

@@ -13,7 +13,7 @@ export function registerStoreCommands(program: Command): void {
     .requiredOption('--from <store>', 'backup store')
     .option('--json', 'print JSON')
     .action(async (options: FilterOptions & { from: string; json?: boolean }) => {
-      const store = openBackupStore(options.from);
+      const store = openBackupStore(options.from, { existing: true });
       const items = await planImages(store, { repositories: options.repositories, tags: options.tags, excludeTags: options.excludeTags, includeUntagged: true }, 8, warnSkipped);
       const entries = await store.describe(items);
       for (const note of rejectedRecordNotes(store.rejectedRecords())) warnSkipped(note);
@@ -47,9 +47,9 @@ export function registerStoreCommands(program: Command): void {
       .option('--json', 'print JSON')
       .option('--repair', 'copy missing or corrupt blobs and manifests again from the source registry (--registry), then verify again'),
   ).action(async (options: RegistryOptions & { from: string; json?: boolean; repair?: boolean }) => {
-      if (options.repair) return runRepair(openBackupStore(options.from), options);
+      if (options.repair) return runRepair(openBackupStore(options.from, { existing: true }), options);
       if (options.registry || options.username) throw new UsageError('--registry and --username apply to verify --repair only');
-      const report = await verifyStore(openBackupStore(options.from));
+      const report = await verifyStore(openBackupStore(options.from, { existing: true }));
       if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
       else {
         process.stdout.write(`checked ${report.checkedBlobs} blob(s), ${formatBytes(report.checkedBytes)}: ${report.problems.length} problem(s)\n`);

@@ -12,10 +12,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function runCli(args: string[], options: { env?: Record<string, string>; input?: string } = {}): Promise<CliResult> {
+export async function runCli(args: string[], options: { env?: Record<string, string | undefined>; input?: string } = {}): Promise<CliResult> {
   const result = await execa('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), ...args], {
     cwd: ROOT,
-    env: { ...options.env, NODE_NO_WARNINGS: '1' },
+    env: { NODE_NO_WARNINGS: '1', ...options.env },
     input: options.input,
     reject: false,
     timeout: 300_000,

@@ -1,5 +1,6 @@
 // Store URLs: `s3://bucket[/prefix]` -> S3ObjectStore, `file:///abs/dir` or a plain path ->
 // FileSystemObjectStore. Anything else is refused with a message that names the accepted forms.
+import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BackupStore, type BackupStoreOptions } from './backup-store.ts';
@@ -13,9 +14,20 @@ export class StoreUrlError extends Error {
 
 const ACCEPTED = 'expected s3://bucket[/prefix], file:///absolute/dir, or a directory path';
 
-export type OpenStoreOptions = Omit<S3ObjectStoreOptions, 'bucket' | 'prefix'>;
+export type OpenStoreOptions = Omit<S3ObjectStoreOptions, 'bucket' | 'prefix'> & {
+  /**
+   * The caller only reads (restore, list, verify, stats, report, prune): a local directory that does
+   * not exist is then a typo, not an empty store. S3 needs no such check: a missing bucket fails loudly.
+   */
+  existing?: boolean;
+};
 
 export function openStore(url: string, options: OpenStoreOptions = {}): ObjectStore {
+  const { existing, ...s3Options } = options;
+  const directoryStore = (path: string): ObjectStore => {
+    if (existing && !existsSync(path)) throw new StoreUrlError(`no backup store at ${path}: the directory does not exist (a backup creates it)`);
+    return new FileSystemObjectStore(path);
+  };
   if (typeof url !== 'string' || url.trim() === '') throw new StoreUrlError(`empty store location; ${ACCEPTED}`);
   if (url.includes('\0')) throw new StoreUrlError(`store location contains NUL; ${ACCEPTED}`);
   const scheme = /^([a-zA-Z][a-zA-Z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase();
@@ -25,7 +37,7 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
     const bucket = m[1]!;
     const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '');
     try {
-      return new S3ObjectStore({ ...options, bucket, prefix });
+      return new S3ObjectStore({ ...s3Options, bucket, prefix });
     } catch (error) {
       throw new StoreUrlError(`invalid S3 store URL ${JSON.stringify(url)}: ${error instanceof Error ? error.message : String(error)}`);
     }
@@ -37,13 +49,13 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
     } catch (error) {
       throw new StoreUrlError(`invalid file URL ${JSON.stringify(url)} (${error instanceof Error ? error.message : String(error)}); ${ACCEPTED}`);
     }
-    return new FileSystemObjectStore(path);
+    return directoryStore(path);
   }
   // A one-letter "scheme" is a Windows drive letter, not a URL; anything longer is an unsupported URL.
   if (scheme !== undefined && scheme.length > 1 && /^[a-zA-Z][a-zA-Z0-9+.-]*:\/\//.test(url)) {
     throw new StoreUrlError(`unsupported store URL scheme ${JSON.stringify(scheme)} in ${JSON.stringify(url)}; ${ACCEPTED}`);
   }
-  return new FileSystemObjectStore(isAbsolute(url) ? url : resolve(url));
+  return directoryStore(isAbsolute(url) ? url : resolve(url));
 }
 
 export function openBackupStore(url: string, options: BackupStoreOptions & { store?: OpenStoreOptions } = {}): BackupStore {
