@@ -250,7 +250,7 @@ export class FileSystemObjectStore implements ObjectStore {
     for (const name of names.sort()) {
       const key = `${TMP}/${name}`;
       try {
-        const info = await stat(join(dir, name));
+        const info = await lstat(join(dir, name));
         if (!info.isFile() || info.mtime.getTime() >= before.getTime()) continue;
         if (!options.dryRun) await unlink(join(dir, name));
         result.removed.push({ key, since: info.mtime.toISOString(), bytes: info.size });
