@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The ecr-backup command line: the copy engine run locally against any registry and store, and the
 // deployed workflow started and watched from here. Each command group lives in its own module.
-// Exit codes: 0 everything done, 1 some images failed (the rest were still done), 2 usage error.
+// Exit codes: 0 everything done, 1 some images failed (the rest were still done), 2 usage error,
+// 3 every image done but the run report could not be stored.
 import { Command, CommanderError } from 'commander';
 import { UnknownRepositoryError } from '../worker/engine/plan.ts';
 import { UsageError } from './endpoints.ts';
