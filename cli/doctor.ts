@@ -2,7 +2,6 @@
 // with the operator's credentials, and prints a checklist with a fix for every failure. Read-only,
 // except `--canary`, which runs a backup and a restore of a scratch repository through the real
 // workflow. Exit 0 when every check passes (or does not apply), 1 when any fails, 2 on usage errors.
-import { Command, Option } from 'commander';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { IAMClient } from '@aws-sdk/client-iam';
 import { STSClient } from '@aws-sdk/client-sts';
@@ -12,9 +11,8 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { UsageError } from './endpoints.ts';
 import { checkEndpoints, checkHeadMissing, checkPermissions, checkSchedule, checkTopicPolicy, readStack, type Check, type DoctorClients } from './doctor-checks.ts';
-import { runCanary, CANARY_REPOSITORY, type CanaryClients } from './doctor-canary.ts';
+import { runCanary, type CanaryClients } from './doctor-canary.ts';
 
 export interface DoctorOptions {
   stack?: string;
@@ -32,32 +30,8 @@ export interface DoctorResult {
   checks: Check[];
 }
 
-export function registerDoctorCommand(program: Command): void {
-  program
-    .command('doctor')
-    .description('check a deployed stack: outputs, simulated IAM permissions, store 404s, topic policy, VPC endpoints, schedule; --canary also runs a tiny backup and restore')
-    .option('--stack <name>', 'the CloudFormation stack that deployed ecr-backup')
-    .option('--repository <name>', 'a repository the stack backs up, for the simulated ECR permissions', CANARY_REPOSITORY)
-    .option('--canary', 'also back up and restore a scratch repository through the real workflow and compare digests (writes the store and one restored repository)')
-    .option('--canary-repository <name>', 'the scratch repository (must exist with at least one tagged image, within the stack\'s repositories)', CANARY_REPOSITORY)
-    .addOption(new Option('--poll-interval <seconds>', 'canary: how often executions are polled').default(5).argParser(pollSeconds))
-    .option('--json', 'print the checks as JSON on stdout')
-    .action(async (options: DoctorOptions) => {
-      if (!options.stack) throw new UsageError('doctor: give --stack NAME (the CloudFormation stack that deployed ecr-backup)');
-      const result = await runDoctor(options, defaultClients());
-      process.stdout.write(options.json ? JSON.stringify(result, null, 2) + '\n' : formatChecklist(result));
-      process.exitCode = result.ok ? 0 : 1;
-    });
-}
-
-function pollSeconds(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new UsageError(`--poll-interval must be a number of seconds from 0 to 3600, got ${JSON.stringify(value)}`);
-  return n;
-}
-
 /** Clients from the standard SDK configuration chain (profile, env, AWS_ENDPOINT_URL for emulators). */
-function defaultClients(): DoctorClients & CanaryClients {
+export function defaultClients(): DoctorClients & CanaryClients {
   const pathStyle = Boolean(process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL);
   return {
     cloudformation: new CloudFormationClient({}),

@@ -12,7 +12,7 @@ import { registerStoreCommands } from './store-commands.ts';
 import { registerMaintenanceCommands } from './maintenance-commands.ts';
 import { registerWorkflowCommands } from './workflow.ts';
 import { registerDrillCommand } from './drill-command.ts';
-import { registerDoctorCommand } from './doctor.ts';
+import { registerDoctorCommand } from './doctor-command.ts';
 
 function buildProgram(): Command {
   const program = new Command('ecr-backup')
