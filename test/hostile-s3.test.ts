@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupStore } from '../worker/store/backup-store.ts';
 import { createS3Client, S3ObjectStore } from '../worker/store/s3.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
-import { HostileRegistry } from './harness/hostile-registry.ts';
+import { HostileRegistry, OCI_MANIFEST } from './harness/hostile-registry.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { fingerprint, recordKeys, withTampered, type TamperableStore } from './harness/tampered-store.ts';
@@ -98,7 +98,7 @@ describe('tampered S3 store (moto)', () => {
         expect(l.exitCode, l.stderr).toBe(0);
         expect(listed(l.json)).toEqual(['apps/one:v1']);
         expect(l.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/v2\/.* rejected: its body names tag "v1", its key v2/);
-        expect(l.stderr).toMatch(/warning: skipped apps\/two: catalog record .*_tags\/v1\/.* rejected: .*digest/);
+        expect(l.stderr).toMatch(/warning: skipped apps\/two: catalog record .*_tags\/v1\/.* rejected: its body names digest sha256:[0-9a-f]{64}, its key sha256:[0-9a-f]{64}/);
         const v = await verify();
         expect(v.exitCode).toBe(1);
         expect(problems(v.json.problems)).toEqual(['apps/one:v2:corrupt', 'apps/two:v1:corrupt']);
@@ -156,6 +156,11 @@ describe('tampered S3 store (moto)', () => {
       const tags = async (repository: string) => ((await (await fetch(`${target.url}/v2/${repository}/tags/list`)).json()) as { tags?: string[] }).tags ?? [];
       expect(await tags('r/apps/one')).toEqual(['v2']);
       expect(await tags('r/apps/two')).toEqual(['v1']);
+      // The others restored digest for digest.
+      const restored = async (repository: string, tag: string) =>
+        (await fetch(`${target.url}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: OCI_MANIFEST } })).headers.get('docker-content-digest');
+      expect(await restored('r/apps/one', 'v2')).toBe((await record('apps/one', 'v2')).body.digest);
+      expect(await restored('r/apps/two', 'v1')).toBe((await record('apps/two', 'v1')).body.digest);
     });
   });
 });
