@@ -196,16 +196,13 @@ describe('tampered directory store', () => {
     const [v1] = await recordsOf('apps/two', 'v1');
     const body = JSON.parse(await readFile(join(store, v1!), 'utf8')) as { digest: string; backedUpAt: string };
     // The same key as the real record, dated 9999 (the key's time is what orders a tag's history).
-    const future = join(store, `catalog/apps/two/_tags/v1/99991231T000000000Z${v1!.split('/').at(-1)!.slice(19)}`);
-    await writeFile(future, JSON.stringify({ ...body, backedUpAt: '9999-12-31T00:00:00.000Z' }));
-    try {
+    const future = `catalog/apps/two/_tags/v1/99991231T000000000Z${v1!.split('/').at(-1)!.slice(19)}`;
+    await withTampered(tamperable(), { [future]: Buffer.from(JSON.stringify({ ...body, backedUpAt: '9999-12-31T00:00:00.000Z' })) }, async () => {
       const view = new BackupStore(objects);
       expect((await view.repository('apps/two').resolveTag('v1'))?.key).toBe(v1);
       expect((await view.repository('apps/two').listImages()).map((l) => l.time)).toEqual([body.backedUpAt]);
       expect(view.rejectedRecords()).toEqual([expect.objectContaining({ repository: 'apps/two', tag: 'v1', reason: expect.stringMatching(/99991231T000000000Z.* rejected: dated in the future/) })]);
-    } finally {
-      await rm(future);
-    }
+    });
   });
 
   it('prune keeps live data whatever a record body claims (mediaType index, format docker-archive)', async () => {
