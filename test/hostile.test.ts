@@ -15,6 +15,7 @@ import { pruneStore } from '../worker/store/prune.ts';
 import { unpackArchive } from '../worker/archive/unpack.ts';
 import { json, HostileRegistry, OCI_INDEX, sha256 } from './harness/hostile-registry.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
+import { withTampered, type TamperableStore } from './harness/tampered-store.ts';
 
 const SECRET = 'c0ffee1234567890abcdef1234567890abcdef1234567890abcdef12345678aa';
 const BASIC = 'dXNlcjpodW50ZXIyLXNlY3JldA==';
@@ -150,6 +151,7 @@ describe('hostile registry', () => {
 describe('tampered directory store', () => {
   let store: string;
   let objects: FileSystemObjectStore;
+  const tamperable = (): TamperableStore => ({ url: store, objects, write: (key, bytes) => objects.put(key, bytes).then(() => undefined) });
   const recordsOf = async (repository: string, tag: string) =>
     (await tree(join(store, 'catalog', repository, '_tags', tag))).map((f) => `catalog/${repository}/_tags/${tag}/${f}`);
 
@@ -171,15 +173,11 @@ describe('tampered directory store', () => {
     // apps/one:v2's record claims to be v1 (it would hide v2 from restore); apps/two:v1's is not JSON.
     const [v2] = await recordsOf('apps/one', 'v2');
     const body = JSON.parse(await readFile(join(store, v2!), 'utf8')) as Record<string, unknown>;
-    await writeFile(join(store, v2!), JSON.stringify({ ...body, tag: 'v1' }));
     const [two] = await recordsOf('apps/two', 'v1');
-    const original = await readFile(join(store, two!));
-    await writeFile(join(store, two!), '{"repository": ');
     // A 2 MiB record is refused without being parsed.
-    const huge = join(store, 'catalog/apps/one/_tags/big', `20260101T000000000Z_${'0'.repeat(64)}.json`);
-    await mkdir(join(huge, '..'), { recursive: true });
-    await writeFile(huge, Buffer.alloc(2 * 1024 * 1024, 0x20));
-    try {
+    const huge = `catalog/apps/one/_tags/big/20260101T000000000Z_${'0'.repeat(64)}.json`;
+    const edits = { [v2!]: Buffer.from(JSON.stringify({ ...body, tag: 'v1' })), [two!]: Buffer.from('{"repository": '), [huge]: Buffer.alloc(2 * 1024 * 1024, 0x20) };
+    await withTampered(tamperable(), edits, async () => {
       const list = await runCliJson<{ repository: string; tag: string }[]>(['list', '--from', store]);
       expect(list.exitCode).toBe(0);
       expect(list.json.map((e) => `${e.repository}:${e.tag}`)).toEqual(['apps/one:v1']);
@@ -190,27 +188,21 @@ describe('tampered directory store', () => {
       const verify = await runCliJson<{ problems: { repository: string; tag?: string; problem: string; detail: string }[] }>(['verify', '--from', store]);
       expect(verify.exitCode).toBe(1);
       expect(verify.json.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual(['apps/one:big:corrupt', 'apps/one:v2:corrupt', 'apps/two:v1:corrupt']);
-    } finally {
-      await writeFile(join(store, v2!), JSON.stringify(body));
-      await writeFile(join(store, two!), original);
-      await rm(join(huge, '..'), { recursive: true });
-    }
+    });
+    await rm(join(store, 'catalog/apps/one/_tags/big'), { recursive: true, force: true }); // the tag directory the delete may leave
   });
 
   it('a record dated 9999 does not pin its tag: it is ignored and the next backup is visible', async () => {
     const [v1] = await recordsOf('apps/two', 'v1');
     const body = JSON.parse(await readFile(join(store, v1!), 'utf8')) as { digest: string; backedUpAt: string };
     // The same key as the real record, dated 9999 (the key's time is what orders a tag's history).
-    const future = join(store, `catalog/apps/two/_tags/v1/99991231T000000000Z${v1!.split('/').at(-1)!.slice(19)}`);
-    await writeFile(future, JSON.stringify({ ...body, backedUpAt: '9999-12-31T00:00:00.000Z' }));
-    try {
+    const future = `catalog/apps/two/_tags/v1/99991231T000000000Z${v1!.split('/').at(-1)!.slice(19)}`;
+    await withTampered(tamperable(), { [future]: Buffer.from(JSON.stringify({ ...body, backedUpAt: '9999-12-31T00:00:00.000Z' })) }, async () => {
       const view = new BackupStore(objects);
       expect((await view.repository('apps/two').resolveTag('v1'))?.key).toBe(v1);
       expect((await view.repository('apps/two').listImages()).map((l) => l.time)).toEqual([body.backedUpAt]);
       expect(view.rejectedRecords()).toEqual([expect.objectContaining({ repository: 'apps/two', tag: 'v1', reason: expect.stringMatching(/99991231T000000000Z.* rejected: dated in the future/) })]);
-    } finally {
-      await rm(future);
-    }
+    });
   });
 
   it('prune keeps live data whatever a record body claims (mediaType index, format docker-archive)', async () => {
