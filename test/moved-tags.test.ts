@@ -82,4 +82,29 @@ describe('tags moved at the source', () => {
     expect(middle.exitCode, middle.stderr).toBe(0);
     expect((await inspectRaw(`${target.host}/mid/team/app:prod`)).digest).toBe(after.digest);
   });
+
+  it('the summary notification lists failures, moved tags and deleted tags, and says nothing for a quiet run', () => {
+    const base: RunReport = { runId: 'r1', mode: 'backup', startedAt: 'a', finishedAt: 'b', counts: { images: 2, copied: 1, unchanged: 0, failed: 1, planned: 0, bytesCopied: 0, bytesDeduplicated: 0 }, failures: [], results: [] };
+    const moved = { repository: 'team/app', tag: 'prod', digest: `sha256:${'b'.repeat(64)}`, previousDigest: `sha256:${'a'.repeat(64)}`, status: 'copied' as const, blobsCopied: 1, bytesCopied: 1, bytesDeduplicated: 0, durationMs: 1 };
+    const failed = { repository: 'team/db', tag: '1', status: 'failed' as const, blobsCopied: 0, bytesCopied: 0, bytesDeduplicated: 0, durationMs: 1, error: 'team/db:1: manifest unknown' };
+    const notice = notificationText(
+      { ...base, results: [moved, failed], failures: [failed], deletedAtSource: [{ repository: 'team/app', tag: 'old', lastDigest: `sha256:${'c'.repeat(64)}`, deletedAt: 'now' }] },
+      'store/runs/r1/report.json',
+    )!;
+    expect(notice.Subject).toBe('ecr-backup backup r1: 1 of 2 image(s) failed');
+    expect(notice.Message.split('\n')).toEqual([
+      '1 of 2 image(s) failed in backup run r1.',
+      'Report: store/runs/r1/report.json',
+      '',
+      '- team/db:1: manifest unknown',
+      '',
+      'Moved tags:',
+      `- tag team/app:prod moved from sha256:${'a'.repeat(64)} to sha256:${'b'.repeat(64)}`,
+      '',
+      'Deleted at source:',
+      `- tag team/app:old deleted at source (was sha256:${'c'.repeat(64)})`,
+    ]);
+    // A restore result with a previous digest is never a move; a quiet run sends nothing.
+    expect(notificationText({ ...base, mode: 'restore', counts: { ...base.counts, failed: 0 }, results: [moved] }, 'x')).toBeUndefined();
+  });
 });
