@@ -4,6 +4,7 @@ import { buildReport, newRunId, writeRunReport } from '../worker/engine/report.t
 import { redact } from '../worker/redact.ts';
 import { copyImages } from '../worker/engine/run.ts';
 import { runBackup } from '../worker/engine/backup.ts';
+import { movedLine, movedTags } from '../worker/engine/moved.ts';
 import type { ProgressEvent } from '../worker/engine/copy.ts';
 import { planImages, rejectedRecordNotes } from '../worker/engine/plan.ts';
 import { RestoreTarget, type DeletedTag, type ImageResult, type RepositoryNote, type RunReport } from '../schema/contract.ts';
@@ -133,6 +134,7 @@ function printRunSummary(report: RunReport, from: string, to: string, options: C
       `${c.failed} failed; ${formatBytes(c.bytesCopied)} copied, ${formatBytes(c.bytesDeduplicated)} already present\n`,
   );
   for (const failure of report.failures) process.stdout.write(`  failed: ${failure.error}\n`);
+  for (const m of movedTags(report)) process.stdout.write(`  ${movedLine(m)}\n`);
   for (const d of report.deletedAtSource ?? []) process.stdout.write(`  deleted at source since the last run: ${d.repository}:${d.tag} (was ${d.lastDigest})\n`);
   for (const line of archiveLines(report)) process.stdout.write(`  ${line}\n`);
   for (const line of repositoryNoteLines(report.repositoryNotes ?? [])) process.stdout.write(`  ${line}\n`);

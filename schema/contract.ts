@@ -105,6 +105,8 @@ export const WorkItem = z
     digest: Digest.optional(),
     /** Compressed bytes the image references, when the lister knows it; used to size batches. */
     sizeBytes: z.number().int().nonnegative().optional(),
+    /** Backup: the digest the store's current record of this tag holds, when the tag is being re-copied (it may have moved). */
+    previousDigest: Digest.optional(),
   })
   .strict()
   .refine((item) => item.tag !== undefined || item.digest !== undefined, { message: 'a work item needs a tag or a digest' });
@@ -120,6 +122,8 @@ export const ImageResult = z.object({
   targetRepository: z.string().optional(),
   tag: z.string().optional(),
   digest: z.string().optional(),
+  /** Backup: the digest the tag held in the store before this run; differs from `digest` when the tag moved. */
+  previousDigest: z.string().optional(),
   status: ImageStatus,
   blobsCopied: z.number().int().nonnegative(),
   bytesCopied: z.number().int().nonnegative(),

@@ -10,6 +10,7 @@ import { BatchRef, DeletedTag, ImageResult, ListingOutput, RepositoryNote, WorkB
 import { ENV, loadSummaryEnvironment } from '../../schema/environment.ts';
 import { buildReport, writeRunReport } from '../../worker/engine/report.ts';
 import { uncopiedResult } from '../../worker/engine/run.ts';
+import { movedLine, movedTags } from '../../worker/engine/moved.ts';
 import { mapLimited } from '../../worker/limiter.ts';
 import { openBackupStore } from '../../worker/store/url.ts';
 import type { BackupStore } from '../../worker/store/backup-store.ts';
@@ -62,21 +63,8 @@ async function handle(event: SummarizeEvent): Promise<SummaryOutput> {
       .catch((error: unknown) => log('warn', 'cannot update the backup ages', { runId: report.runId, error }));
   }
   const { failed, images } = report.counts;
-  if (failed > 0 && env[ENV.TOPIC_ARN]) {
-    await new SNSClient({}).send(
-      new PublishCommand({
-        TopicArn: env[ENV.TOPIC_ARN],
-        Subject: `ecr-backup ${report.mode} ${report.runId}: ${failed} of ${images} image(s) failed`.slice(0, 100),
-        Message: [
-          `${failed} of ${images} image(s) failed in ${report.mode} run ${report.runId}.`,
-          `Report: ${store.objects.description}/${reportKey}`,
-          '',
-          ...report.failures.slice(0, 50).map((f) => `- ${f.error}`),
-          ...(report.failures.length > 50 ? [`... and ${report.failures.length - 50} more (see the report)`] : []),
-        ].join('\n'),
-      }),
-    );
-  }
+  const notice = notificationText(report, `${store.objects.description}/${reportKey}`);
+  if (notice && env[ENV.TOPIC_ARN]) await new SNSClient({}).send(new PublishCommand({ TopicArn: env[ENV.TOPIC_ARN], ...notice }));
   const tolerance = env[ENV.FAILURE_TOLERANCE_PERCENT];
   const percent = images === 0 ? 0 : (failed / images) * 100;
   if (failed > 0 && percent > tolerance) {
@@ -166,4 +154,34 @@ async function publishMetrics(namespace: string, report: RunReport): Promise<voi
       ],
     }),
   );
+}
+
+const LISTED = 50;
+
+/**
+ * The SNS notification for a run: sent when images failed, or when a backup found tags moved to
+ * another digest or deleted at the source (both change what a restore of "latest" brings back).
+ * Undefined when there is nothing to tell.
+ */
+export function notificationText(report: RunReport, reportLocation: string): { Subject: string; Message: string } | undefined {
+  const { failed, images } = report.counts;
+  const moved = movedTags(report);
+  const deleted = report.deletedAtSource ?? [];
+  if (failed === 0 && moved.length === 0 && deleted.length === 0) return undefined;
+  const changes = [moved.length ? `${moved.length} tag(s) moved` : '', deleted.length ? `${deleted.length} tag(s) deleted at source` : ''].filter(Boolean).join(', ');
+  const headline = failed > 0 ? `${failed} of ${images} image(s) failed` : changes;
+  const list = <T>(items: readonly T[], line: (item: T) => string) => [
+    ...items.slice(0, LISTED).map((item) => `- ${line(item)}`),
+    ...(items.length > LISTED ? [`... and ${items.length - LISTED} more (see the report)`] : []),
+  ];
+  return {
+    Subject: `ecr-backup ${report.mode} ${report.runId}: ${headline}`.slice(0, 100),
+    Message: [
+      `${failed > 0 ? headline : `${images} image(s) backed up; ${changes}`} in ${report.mode} run ${report.runId}.`,
+      `Report: ${reportLocation}`,
+      ...(failed > 0 ? ['', ...list(report.failures, (f) => f.error ?? `${f.repository}:${f.tag ?? f.digest ?? ''}`)] : []),
+      ...(moved.length ? ['', 'Moved tags:', ...list(moved, movedLine)] : []),
+      ...(deleted.length ? ['', 'Deleted at source:', ...list(deleted, (d) => `tag ${d.repository}:${d.tag} deleted at source (was ${d.lastDigest})`)] : []),
+    ].join('\n'),
+  };
 }

@@ -3,6 +3,7 @@
 // reasons, repository notes, the largest images, and a time line of the images in the run.
 import type { ImageResult, RunReport } from '../../schema/contract.ts';
 import { formatBytes } from '../format.ts';
+import { movedTags } from './moved.ts';
 
 const MAX_ROWS = 1000;
 const LARGEST = 10;
@@ -47,6 +48,20 @@ export function renderReportHtml(report: RunReport): string {
         ['repository', 'action', 'details'],
         notes.map((n) => [escape(n.targetRepository ?? n.repository), escape(n.action), escape([...(n.differences ?? []), ...(n.problems ?? []).map((p) => `problem: ${p}`)].join('; '))]),
       ),
+    );
+  }
+  const moved = movedTags(report);
+  if (moved.length) {
+    sections.push(
+      `<h2>Moved tags (${moved.length})</h2>`,
+      table(['image', 'from', 'to'], moved.slice(0, MAX_ROWS).map((m) => [escape(`${m.repository}:${m.tag}`), `<code>${escape(m.from)}</code>`, `<code>${escape(m.to)}</code>`])),
+    );
+  }
+  const deleted = report.deletedAtSource ?? [];
+  if (deleted.length) {
+    sections.push(
+      `<h2>Deleted at source (${deleted.length})</h2>`,
+      table(['image', 'last digest', 'recorded'], deleted.slice(0, MAX_ROWS).map((d) => [escape(`${d.repository}:${d.tag}`), `<code>${escape(d.lastDigest)}</code>`, escape(d.deletedAt)])),
     );
   }
   const largest = [...report.results].sort((a, b) => imageBytes(b) - imageBytes(a)).slice(0, LARGEST).filter((r) => imageBytes(r) > 0);

@@ -3,6 +3,7 @@ import { RunReport, runKeys, summarize, type ImageResult } from '../../schema/co
 import { formatBytes } from '../format.ts';
 import { writeJson, type ObjectStore } from '../store/object-store.ts';
 import { redact } from '../redact.ts';
+import { movedTags } from './moved.ts';
 
 export function buildReport(runId: string, mode: RunReport['mode'], startedAt: Date, allResults: readonly ImageResult[]): RunReport {
   // Results come from workers and stores too: their error texts are redacted once more here.
@@ -91,6 +92,12 @@ export function renderReportMarkdown(report: RunReport): string {
     lines.push('', '## Deleted at source since the last run', '', '| repository | tag | last digest | recorded |', '|---|---|---|---|');
     for (const d of deleted.slice(0, MAX_RESULT_ROWS)) lines.push(`| ${cell(d.repository)} | ${cell(d.tag)} | \`${cell(d.lastDigest)}\` | ${cell(d.deletedAt)} |`);
     if (deleted.length > MAX_RESULT_ROWS) lines.push('', `… and ${deleted.length - MAX_RESULT_ROWS} more tag(s): see report.json.`);
+  }
+  const moved = movedTags(report);
+  if (moved.length > 0) {
+    lines.push('', '## Moved tags', '', '| repository | tag | from | to |', '|---|---|---|---|');
+    for (const m of moved.slice(0, MAX_RESULT_ROWS)) lines.push(`| ${cell(m.repository)} | ${cell(m.tag)} | \`${cell(m.from)}\` | \`${cell(m.to)}\` |`);
+    if (moved.length > MAX_RESULT_ROWS) lines.push('', `… and ${moved.length - MAX_RESULT_ROWS} more tag(s): see report.json.`);
   }
   if (report.results.length > 0) {
     lines.push('', '## Images', '', '| repository | tag | digest | status | copied | already present | duration |', '|---|---|---|---|---:|---:|---:|');

@@ -96,7 +96,8 @@ export async function copyImages(options: CopyRunOptions): Promise<ImageResult[]
     }
   }
   return mapLimited(items, options.imageConcurrency ?? 4, async (item, index) => {
-    const result = await copyItem(item);
+    const copied = await copyItem(item);
+    const result = item.previousDigest !== undefined ? { ...copied, previousDigest: item.previousDigest } : copied;
     await options.onResult?.(result, index);
     return result;
   });

@@ -47,6 +47,8 @@ export async function splitUnchanged(
   const repositories = [...new Set([...listings.keys(), ...byRepository.keys()])].sort();
   const concurrency = options.concurrency ?? 16;
   const unchanged = new Map<WorkItem, string>();
+  // A tag re-copied while the store holds another value of it: the value it may be moving from.
+  const previous = new Map<WorkItem, string>();
   const deleted: DeletedTag[] = [];
   await mapLimited(repositories, concurrency, async (repository) => {
     const index = await readCatalogIndex(store.objects, repository);
@@ -63,7 +65,11 @@ export async function splitUnchanged(
       const record = entries && currentRecord(entries);
       if (!record) return;
       const digest = item.digest ?? digests.get(item.tag) ?? (await sourceRepository.resolveTagDigest?.(item.tag));
-      if (digest === undefined || record.digest !== digest || record.format !== options.format) return;
+      if (digest === undefined || record.digest !== digest) {
+        previous.set(item, record.digest);
+        return;
+      }
+      if (record.format !== options.format) return;
       if (options.format === 'docker-archive') {
         const stored = recordListing(await store.readRecord(record.key));
         if (!listingIsCurrent(stored, { repository, tag: item.tag, digest, format: options.format, ...(options.settings ? { settings: options.settings } : {}) })) return;
@@ -76,7 +82,7 @@ export async function splitUnchanged(
     if (gone.length) deleted.push(...(await store.repository(repository).recordDeletions(gone.sort())));
   });
   return {
-    work: items.filter((item) => !unchanged.has(item)),
+    work: items.filter((item) => !unchanged.has(item)).map((item) => (previous.has(item) ? { ...item, previousDigest: previous.get(item)! } : item)),
     unchanged: items.filter((item) => unchanged.has(item)).map((item) => ({ ...item, digest: unchanged.get(item)! })),
     deleted: deleted.sort((a, b) => (a.repository === b.repository ? (a.tag < b.tag ? -1 : 1) : a.repository < b.repository ? -1 : 1)),
   };
