@@ -263,7 +263,7 @@ describe('docker-archive', () => {
         new PutImageCommand({ repositoryName: 'team/app', imageTag: '2.0', imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: manifest.digest }),
       );
       await s3.send(new CreateBucketCommand({ Bucket: 'wf-archive' }));
-      const config: EcrBackupContext = { stackName: 'EcrBackupArchiveTest', repositories: ['team/**'], schedule: null, prefix: 'p/', imageFormat: 'docker-archive' };
+      const config: EcrBackupContext = { stackName: 'EcrBackupArchiveTest', repositories: ['team/**'], restoreRepositories: ['team/**', 'restored/**'], schedule: null, prefix: 'p/', imageFormat: 'docker-archive' };
       const workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
       const run = (input: unknown) =>
         workflow.run(input, {

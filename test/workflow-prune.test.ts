@@ -22,6 +22,7 @@ const PREFIX = 'backups/';
 const config: EcrBackupContext = {
   stackName: 'EcrBackupPruneTest',
   repositories: ['team/**'],
+  restoreRepositories: ['team/**', 'restored/**'],
   schedule: null,
   prefix: PREFIX,
   imageFormat: 'oci',
