@@ -97,6 +97,9 @@ async function collect(objects: ObjectStore, prefix: string, repository: string)
 
 function sameEntry(a: TagEntry, b: TagEntry): boolean {
   if (a.kind === 'deleted' || b.kind === 'deleted') return a.kind === b.kind;
+  // A docker-archive record of the same source digest can still name another tar (new platform,
+  // label or compression): each one is a value of its own, the newest the current one.
+  if (a.record.format === 'docker-archive' || b.record.format === 'docker-archive') return false;
   return a.record.digest === b.record.digest && a.record.format === b.record.format;
 }
 
