@@ -8,6 +8,7 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts/build.ts ./scripts/build.ts
 COPY schema ./schema
+COPY core ./core
 COPY worker ./worker
 COPY cli ./cli
 # One self-contained ESM file (scripts/build.ts, the same build as `npm run build`): no

@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts', 'worker/**/*.test.ts', 'cli/**/*.test.ts', 'state-machine/**/*.test.ts', 'infra/**/*.test.ts', 'schema/**/*.test.ts'],
+    include: ['test/**/*.test.ts'],
     testTimeout: 120_000,
     hookTimeout: 180_000,
     pool: 'forks',

@@ -11,16 +11,16 @@
 // show trends, not AWS latencies.
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
-import { planImages } from '../worker/engine/plan.ts';
-import { runBackup } from '../worker/engine/backup.ts';
-import { recordingListings, splitUnchanged } from '../worker/engine/unchanged.ts';
-import { recordRepositorySettings } from '../worker/engine/run.ts';
-import { mapLimited } from '../worker/limiter.ts';
-import { EcrEndpoint } from '../worker/registry/ecr.ts';
-import { RegistryEndpoint } from '../worker/registry/registry.ts';
-import { BackupStore } from '../worker/store/backup-store.ts';
-import { createS3Client, S3ObjectStore } from '../worker/store/s3.ts';
-import type { ImageListing } from '../worker/model/endpoint.ts';
+import { planImages } from '../core/engine/plan.ts';
+import { runBackup } from '../core/engine/backup.ts';
+import { recordingListings, splitUnchanged } from '../core/engine/unchanged.ts';
+import { recordRepositorySettings } from '../core/engine/run.ts';
+import { mapLimited } from '../core/limiter.ts';
+import { EcrEndpoint } from '../core/registry/ecr.ts';
+import { RegistryEndpoint } from '../core/registry/registry.ts';
+import { BackupStore } from '../core/store/backup-store.ts';
+import { createS3Client, S3ObjectStore } from '../core/store/s3.ts';
+import type { ImageListing } from '../core/model/endpoint.ts';
 
 const { startRegistry } = await import('../test/harness/registry.ts');
 const { startMoto, applyAwsEnv } = await import('../test/harness/moto.ts');

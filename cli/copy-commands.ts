@@ -1,18 +1,18 @@
 // `backup` and `restore`: the copy engine between a registry and a backup store, in either direction.
 import { Option, type Command } from 'commander';
-import { buildReport, newRunId, writeRunReport } from '../worker/engine/report.ts';
-import { redact } from '../worker/redact.ts';
-import { copyImages } from '../worker/engine/run.ts';
-import { runBackup } from '../worker/engine/backup.ts';
-import { movedLine, movedTags } from '../worker/engine/moved.ts';
-import type { ProgressEvent } from '../worker/engine/copy.ts';
-import { planImages, rejectedRecordNotes } from '../worker/engine/plan.ts';
+import { buildReport, newRunId, writeRunReport } from '../core/engine/report.ts';
+import { redact } from '../core/redact.ts';
+import { copyImages } from '../core/engine/run.ts';
+import { runBackup } from '../core/engine/backup.ts';
+import { movedLine, movedTags } from '../core/engine/moved.ts';
+import type { ProgressEvent } from '../core/engine/copy.ts';
+import { planImages, rejectedRecordNotes } from '../core/engine/plan.ts';
 import { RestoreTarget, type DeletedTag, type ImageResult, type RepositoryNote, type RunReport } from '../schema/contract.ts';
 import { openBackupStore, openRegistry, readPasswordFromStdin, UsageError } from './endpoints.ts';
 import { addFilterOptions, addRegistryOptions, addRunOptions, type CommonOptions } from './options.ts';
 import { createProgress } from './progress.ts';
 import { formatBytes, table } from './format.ts';
-import { ArchiveError, archiveHandler, resolveArchiveSettings, type ArchiveSettings } from '../worker/archive/archive.ts';
+import { ArchiveError, archiveHandler, resolveArchiveSettings, type ArchiveSettings } from '../core/archive/archive.ts';
 
 interface ArchiveOptions {
   format?: 'oci' | 'docker-archive';

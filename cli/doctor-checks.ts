@@ -119,7 +119,7 @@ const BLOB = 'blobs/sha256/00000000000000000000000000000000000000000000000000000
 
 /** The calls the workflow makes, per role, with the resources the code names (one row per call). */
 export const PERMISSIONS: readonly Permission[] = [
-  // listing Lambda (state-machine/lambdas/list-images.ts)
+  // listing Lambda (lambdas/list-images.ts)
   { role: 'listing Lambda', action: 'ecr:DescribeRepositories', resource: repo },
   { role: 'listing Lambda', action: 'ecr:DescribeImages', resource: repo },
   { role: 'listing Lambda', action: 'ecr:GetLifecyclePolicy', resource: repo },
@@ -129,7 +129,7 @@ export const PERMISSIONS: readonly Permission[] = [
   { role: 'listing Lambda', action: 's3:GetObject', resource: object('catalog/doctor/_tags/latest/0.json') },
   { role: 'listing Lambda', action: 's3:PutObject', resource: object('runs/doctor/batches.json') },
   { role: 'listing Lambda', action: 's3:PutObject', resource: object('catalog/doctor/_settings/0.json') },
-  // backup worker (worker/)
+  // backup worker (worker/main.ts)
   { role: 'backup task', action: 'ecr:GetAuthorizationToken', resource: any },
   { role: 'backup task', action: 'ecr:BatchGetImage', resource: repo },
   { role: 'backup task', action: 'ecr:GetDownloadUrlForLayer', resource: repo },

@@ -1,8 +1,8 @@
-// `drill`: a restore drill against a registry (worker/drill/drill.ts): restore a sample into a scratch
+// `drill`: a restore drill against a registry (core/drill/drill.ts): restore a sample into a scratch
 // prefix, compare digests, measure, clean up, write runs/<drill>/drill.json. Exit 1 when it failed.
 import { Option, type Command } from 'commander';
 import { RestoreTarget } from '../schema/contract.ts';
-import { runDrill } from '../worker/drill/drill.ts';
+import { runDrill } from '../core/drill/drill.ts';
 import { drillReportKey, type DrillReport } from '../schema/drill.ts';
 import { openBackupStore, openRegistry, readPasswordFromStdin, UsageError } from './endpoints.ts';
 import { addRegistryOptions, positiveInt, type CommonOptions } from './options.ts';

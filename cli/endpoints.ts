@@ -1,12 +1,12 @@
 // Builds the two ends of a CLI run from its options: the registry (any OCI registry by URL, or the
 // caller's ECR registry) and the backup store (by URL). Configuration errors become UsageError so
 // they exit 2 with one clear line.
-import { EcrEndpoint } from '../worker/registry/ecr.ts';
-import { RegistryEndpoint } from '../worker/registry/registry.ts';
-import { RegistryConfigError } from '../worker/registry/errors.ts';
-import { openBackupStore as openStoreAt, StoreUrlError } from '../worker/store/url.ts';
-import type { BackupStore } from '../worker/store/backup-store.ts';
-import type { ImageEndpoint } from '../worker/model/endpoint.ts';
+import { EcrEndpoint } from '../core/registry/ecr.ts';
+import { RegistryEndpoint } from '../core/registry/registry.ts';
+import { RegistryConfigError } from '../core/registry/errors.ts';
+import { openBackupStore as openStoreAt, StoreUrlError } from '../core/store/url.ts';
+import type { BackupStore } from '../core/store/backup-store.ts';
+import type { ImageEndpoint } from '../core/model/endpoint.ts';
 import { ENV } from '../schema/environment.ts';
 
 export class UsageError extends Error {

@@ -4,9 +4,9 @@
 // Exit codes: 0 everything done, 1 some images failed (the rest were still done), 2 usage error,
 // 3 every image done but the run report could not be stored.
 import { Command, CommanderError } from 'commander';
-import { UnknownRepositoryError } from '../worker/engine/plan.ts';
+import { UnknownRepositoryError } from '../core/engine/plan.ts';
 import { UsageError } from './endpoints.ts';
-import { errorText } from '../worker/redact.ts';
+import { errorText } from '../core/redact.ts';
 import { registerCopyCommands } from './copy-commands.ts';
 import { registerStoreCommands } from './store-commands.ts';
 import { registerMaintenanceCommands } from './maintenance-commands.ts';

@@ -1,16 +1,16 @@
 // `prune`, `stats` and `report`: keeping a backup store in shape and looking at what it holds.
 import { writeFile } from 'node:fs/promises';
-import { renderReportHtml } from '../worker/engine/report-html.ts';
-import { rejectedRecordNotes } from '../worker/engine/plan.ts';
+import { renderReportHtml } from '../core/engine/report-html.ts';
+import { rejectedRecordNotes } from '../core/engine/plan.ts';
 import { warnSkipped } from './store-commands.ts';
 import type { Command } from 'commander';
 import { RunReport, runKeys } from '../schema/contract.ts';
-import { renderReportMarkdown } from '../worker/engine/report.ts';
-import { NotFoundError } from '../worker/store/object-store.ts';
-import { DEFAULT_GRACE_MS, pruneStore, type PruneReport } from '../worker/store/prune.ts';
-import { storeStats } from '../worker/store/stats.ts';
-import { PRICE_SOURCE } from '../worker/store/cost.ts';
-import type { BackupStore } from '../worker/store/backup-store.ts';
+import { renderReportMarkdown } from '../core/engine/report.ts';
+import { NotFoundError } from '../core/store/object-store.ts';
+import { DEFAULT_GRACE_MS, pruneStore, type PruneReport } from '../core/store/prune.ts';
+import { storeStats } from '../core/store/stats.ts';
+import { PRICE_SOURCE } from '../core/store/cost.ts';
+import type { BackupStore } from '../core/store/backup-store.ts';
 import { openBackupStore, UsageError } from './endpoints.ts';
 import { formatBytes, table } from './format.ts';
 

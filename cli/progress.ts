@@ -1,7 +1,7 @@
 // Progress for people: a redrawn status line on a TTY, one line per finished image otherwise. It
 // writes to stderr so `--json` output on stdout stays machine-readable.
 import type { ImageResult } from '../schema/contract.ts';
-import type { ProgressEvent } from '../worker/engine/copy.ts';
+import type { ProgressEvent } from '../core/engine/copy.ts';
 import { formatBytes } from './format.ts';
 
 export interface Progress {

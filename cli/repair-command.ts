@@ -1,8 +1,8 @@
 // `verify --repair`: re-copies what verify found missing or corrupt from the source registry, then
 // verifies again. Exit 1 when anything is still damaged (the source no longer has it, or a problem
 // repair does not handle).
-import { repairStore } from '../worker/engine/repair.ts';
-import type { BackupStore } from '../worker/store/backup-store.ts';
+import { repairStore } from '../core/engine/repair.ts';
+import type { BackupStore } from '../core/store/backup-store.ts';
 import { openRegistry, readPasswordFromStdin, type RegistryOptions } from './endpoints.ts';
 import { formatBytes } from './format.ts';
 

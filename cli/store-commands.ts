@@ -1,8 +1,8 @@
 // `list` and `verify`: reading a backup store.
 import type { Command } from 'commander';
-import { planImages, rejectedRecordNotes, type PlanSkip } from '../worker/engine/plan.ts';
-import { verifyStore } from '../worker/store/verify.ts';
-import { recordFormat } from '../worker/store/layout.ts';
+import { planImages, rejectedRecordNotes, type PlanSkip } from '../core/engine/plan.ts';
+import { verifyStore } from '../core/store/verify.ts';
+import { recordFormat } from '../core/store/layout.ts';
 import { addFilterOptions, addRegistryOptions, type FilterOptions } from './options.ts';
 import { runRepair } from './repair-command.ts';
 import { openBackupStore, UsageError, type RegistryOptions } from './endpoints.ts';

@@ -10,6 +10,7 @@
 // listing state names the bucket and the batches key, which carries the store prefix.
 import { Command, Option } from 'commander';
 import { STACK_NAME_TAG } from '../schema/contract.ts';
+import { STATE } from '../schema/workflow-states.ts';
 import { addFilterOptions } from './options.ts';
 import {
   DescribeExecutionCommand,
@@ -28,10 +29,10 @@ import {
   type MapRunItemCounts,
 } from '@aws-sdk/client-sfn';
 import { InvalidInputError, ListingOutput, RunCounts, RunReport, parseExecutionInput, runKeys, type ExecutionInput } from '../schema/contract.ts';
-import { mapLimited } from '../worker/limiter.ts';
-import type { BackupStore } from '../worker/store/backup-store.ts';
-import { NotFoundError } from '../worker/store/object-store.ts';
-import { openBackupStore as openStoreAt, StoreUrlError } from '../worker/store/url.ts';
+import { mapLimited } from '../core/limiter.ts';
+import type { BackupStore } from '../core/store/backup-store.ts';
+import { NotFoundError } from '../core/store/object-store.ts';
+import { openBackupStore as openStoreAt, StoreUrlError } from '../core/store/url.ts';
 import { UsageError } from './endpoints.ts';
 import { formatBytes, table } from './format.ts';
 
@@ -39,7 +40,6 @@ import { formatBytes, table } from './format.ts';
  * State names of state-machine/definition.ts (STATE.list, STATE.map), repeated here so the CLI does
  * not load aws-cdk-lib; test/cli-workflow.test.ts checks that they agree.
  */
-export const WORKFLOW_STATES = { list: 'List images', map: 'Copy batches' } as const;
 
 const TERMINAL: ReadonlySet<ExecutionStatus> = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
 const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):stateMachine:[^:\s]+(:[^:\s]+)?$/;
@@ -277,7 +277,7 @@ function mapProgress(c: MapRunItemCounts, listing: ListingOutput | undefined): s
   const done = (c.succeeded ?? 0) + failed;
   const total = listing?.batchCount ?? c.total ?? 0;
   const images = listing ? ` (${listing.itemCount} image(s))` : '';
-  return `${WORKFLOW_STATES.map}: ${done}/${total} batch(es)${images} done, ${c.running ?? 0} running${failed ? `, ${failed} failed` : ''}`;
+  return `${STATE.map}: ${done}/${total} batch(es)${images} done, ${c.running ?? 0} running${failed ? `, ${failed} failed` : ''}`;
 }
 
 /**
@@ -426,7 +426,7 @@ export async function resolveStateMachine(options: TargetOptions): Promise<Resol
 function isWorkflowDefinition(definition: string | undefined): boolean {
   try {
     const states = (JSON.parse(definition ?? '{}') as { States?: Record<string, unknown> }).States ?? {};
-    return WORKFLOW_STATES.list in states && WORKFLOW_STATES.map in states;
+    return STATE.list in states && STATE.map in states;
   } catch {
     return false;
   }
@@ -445,7 +445,7 @@ export async function findListing(sfn: SFNClient, executionArn: string): Promise
     }
     for (const event of history.events ?? []) {
       const exited = event.stateExitedEventDetails;
-      if (exited?.name !== WORKFLOW_STATES.list || !exited.output) continue;
+      if (exited?.name !== STATE.list || !exited.output) continue;
       try {
         const parsed = ListingOutput.safeParse((JSON.parse(exited.output) as { listing?: unknown }).listing);
         if (parsed.success) return parsed.data;

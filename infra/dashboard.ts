@@ -2,7 +2,7 @@
 // own (executions, duration), the summary Lambda's EcrBackup metrics (ImagesCopied, ImagesUnchanged,
 // ImagesFailed, BytesCopied, BytesDeduplicated), S3's daily bucket size, the drill's (DrillPassed,
 // RTO estimate, StoreStoredBytes, StoreDedupRatio) and the per-repository backup age the summary
-// publishes when this construct turns it on (state-machine/lambdas/backup-age.ts).
+// publishes when this construct turns it on (lambdas/backup-age.ts).
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -13,8 +13,8 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { DRILL_METRICS } from '../schema/drill.ts';
-import { DEFAULT_METRICS_NAMESPACE } from '../schema/environment.ts';
-import { BACKUP_AGE_METRICS, LAST_BACKUPS_KEY, TRACK_BACKUP_AGE_ENV } from '../state-machine/lambdas/backup-age.ts';
+import { runKeys } from '../schema/contract.ts';
+import { BACKUP_AGE_METRICS, DEFAULT_METRICS_NAMESPACE, TRACK_BACKUP_AGE_ENV } from '../schema/environment.ts';
 
 export interface EcrBackupDashboard {
   /** The RPO alarm fires when any protected repository has had no successful backup for longer. @default 26 hours (a daily schedule plus margin) */
@@ -52,7 +52,7 @@ export class Dashboard extends Construct {
     // The summary keeps runs/_status/last-backups.json and publishes the ages from it.
     props.summarizeFunction.addEnvironment(TRACK_BACKUP_AGE_ENV, '1');
     props.summarizeFunction.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'WriteBackupAges', actions: ['s3:PutObject'], resources: [props.bucket.arnForObjects(`${props.prefix}${LAST_BACKUPS_KEY}`)] }),
+      new iam.PolicyStatement({ sid: 'WriteBackupAges', actions: ['s3:PutObject'], resources: [props.bucket.arnForObjects(`${props.prefix}${runKeys.lastBackups}`)] }),
     );
 
     const hour = Duration.hours(1);

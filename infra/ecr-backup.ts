@@ -25,8 +25,7 @@ import { Construct } from 'constructs';
 import type { z } from 'zod';
 import { STACK_NAME_TAG, type ArchiveCompression, type ArchiveFormat } from '../schema/contract.ts';
 import { buildDefinition } from '../state-machine/definition.ts';
-import { PRUNE_ENV } from '../state-machine/lambdas/prune.ts';
-import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
+import { DEFAULT_METRICS_NAMESPACE, ENV, PRUNE_ENV } from '../schema/environment.ts';
 import { ECR_PUSH_ACTIONS } from './ecr-actions.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
 import { allowAlarmPublishing } from './alarm-topic.ts';
@@ -46,11 +45,11 @@ export type ImageFormat = z.infer<typeof ArchiveFormat>;
 
 /** Repository root: the Docker build context and the base of the Lambda entry points. */
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const LIST_HANDLER_ENTRY = path.join(REPO_ROOT, 'state-machine/lambdas/list-images.ts');
-export const SUMMARIZE_HANDLER_ENTRY = path.join(REPO_ROOT, 'state-machine/lambdas/summarize.ts');
-export const PRUNE_HANDLER_ENTRY = path.join(REPO_ROOT, 'state-machine/lambdas/prune.ts');
+export const LIST_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambdas/list-images.ts');
+export const SUMMARIZE_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambdas/summarize.ts');
+export const PRUNE_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambdas/prune.ts');
 
-/** Container names in the two task definitions (also how infra/local.ts finds them in a template). */
+/** Container names in the two task definitions (also how test/harness/synthesized-workflow.ts finds them in a template). */
 export const WORKER_CONTAINER = { backup: 'backup-worker', restore: 'restore-worker' } as const;
 
 export interface EcrBackupSchedule {

@@ -1,5 +1,5 @@
 // Event-driven backups (EcrBackup `pushBackups` prop): ECR push events -> EventBridge rule -> SQS
-// queue (batching window) -> the push Lambda (state-machine/lambdas/start-on-push.ts, reserved
+// queue (batching window) -> the push Lambda (lambdas/start-on-push.ts, reserved
 // concurrency 1) -> one backup execution per batch with exactly the pushed images. The schedule
 // stays as the safety net; see the README ("Backups within minutes of a push") for the RPO bound.
 import * as path from 'node:path';
@@ -14,10 +14,10 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { MAX_PUSHED_IMAGES } from '../schema/contract.ts';
-import { PUSH_ENV } from '../state-machine/lambdas/start-on-push.ts';
+import { PUSH_ENV } from '../schema/environment.ts';
 import { acknowledge } from './nag.ts';
 
-export const PUSH_HANDLER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'state-machine/lambdas/start-on-push.ts');
+export const PUSH_HANDLER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'lambdas/start-on-push.ts');
 
 export interface EcrBackupPushBackups {
   /** How long the queue gathers pushes before handing a batch to the Lambda (1-300 s). @default 30 */

@@ -77,7 +77,7 @@ export const ExecutionInput = z
     excludeTags: z.array(glob).max(100).optional(),
     includeUntagged: z.boolean().optional(),
     /**
-     * Backup only: exactly these images (a push-started run, see state-machine/lambdas/start-on-push.ts).
+     * Backup only: exactly these images (a push-started run, see lambdas/start-on-push.ts).
      * Applied on top of the other filters; bounded so the input stays far below Step Functions' 256 KiB.
      */
     images: z.array(PushedImage).min(1).max(MAX_PUSHED_IMAGES).optional(),
@@ -279,6 +279,8 @@ export type ListingOutput = z.infer<typeof ListingOutput>;
 
 /** Store-relative keys of a run's files. */
 export const runKeys = {
+  /** Each repository's last complete backup time (the dashboard's backup-age metric). */
+  lastBackups: 'runs/_status/last-backups.json',
   dir: (runId: string) => `runs/${runId}/`,
   batches: (runId: string) => `runs/${runId}/batches.json`,
   batch: (runId: string, index: number) => `runs/${runId}/batches/${String(index).padStart(6, '0')}.json`,

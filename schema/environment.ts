@@ -39,6 +39,28 @@ export const ENV = {
 
 export const DEFAULT_METRICS_NAMESPACE = 'EcrBackup';
 
+/** Push Lambda (lambdas/start-on-push.ts). */
+export const PUSH_ENV = {
+  STATE_MACHINE_ARN: 'STATE_MACHINE_ARN',
+  /** JSON array of the protected repository globs (the rule's pattern is a superset). */
+  PROTECTED_REPOSITORIES: 'PROTECTED_REPOSITORIES',
+  /** Executions of the state machine (scheduled ones included) allowed to run at once. */
+  MAX_RUNNING_EXECUTIONS: 'MAX_RUNNING_EXECUTIONS',
+} as const;
+
+/** Prune Lambda (lambdas/prune.ts) and the prune task: the retention rule. */
+export const PRUNE_ENV = {
+  KEEP_LAST: 'PRUNE_KEEP_LAST',
+  KEEP_DAYS: 'PRUNE_KEEP_DAYS',
+  /** Unreferenced blobs younger than this are kept: set to the longest a backup task may run. */
+  GRACE_SECONDS: 'PRUNE_GRACE_SECONDS',
+} as const;
+
+/** Summary Lambda: `1` tracks each repository's last complete backup and publishes its age (dashboard prop). */
+export const TRACK_BACKUP_AGE_ENV = 'TRACK_BACKUP_AGE';
+/** The backup-age metrics the summary Lambda publishes and the dashboard charts. */
+export const BACKUP_AGE_METRICS = { perRepository: 'LastBackupAgeSeconds', oldest: 'OldestBackupAgeSeconds' } as const;
+
 const storeUrl = z.string().regex(/^s3:\/\/[^/]+(\/.*)?$|^(file:\/\/)?\//, 'must be s3://bucket/prefix or an absolute directory');
 const optionalUrl = z
   .string()

@@ -26,25 +26,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ENV } from '../schema/environment.ts';
+import { STATE } from '../schema/workflow-states.ts';
 import { StoreResultWriter } from './map-results.ts';
-
-/** State names, as they appear in the ASL (and as aws-local-stepfunctions handler keys). */
-export const STATE = {
-  list: 'List images',
-  anythingToCopy: 'Anything to copy?',
-  map: 'Copy batches',
-  backupOrRestore: 'Backup or restore?',
-  backup: 'Back up batch',
-  restore: 'Restore batch',
-  batchFailed: 'Record batch failure',
-  summarize: 'Summarize run',
-  notifyListingFailed: 'Notify listing failure',
-  listingFailed: 'Listing failed',
-  /** Only with the EcrBackup `prune` prop: */
-  pruneAfterBackup: 'Prune after backup?',
-  prune: 'Prune store',
-  done: 'Done',
-} as const;
 
 /** Errors on which starting a Fargate task is retried: capacity shortages and throttling. */
 export const ECS_RETRY_ERRORS = [

@@ -5,10 +5,10 @@ import { CreateBucketCommand, CreateMultipartUploadCommand, ListMultipartUploads
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PruneReport } from '../worker/store/prune.ts';
-import { pruneStore } from '../worker/store/prune.ts';
-import { writeJson } from '../worker/store/object-store.ts';
-import { openStore } from '../worker/store/url.ts';
+import type { PruneReport } from '../core/store/prune.ts';
+import { pruneStore } from '../core/store/prune.ts';
+import { writeJson } from '../core/store/object-store.ts';
+import { openStore } from '../core/store/url.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';

@@ -18,8 +18,8 @@ import { startLyingProxy } from './harness/lying-proxy.ts';
 import { cleanupFixtures, inspectConfigDigest, inspectRaw, pushImage, pushMultiArchIndex, type PushedImage } from './harness/fixtures.ts';
 import { parseExecutionInput, type RunReport } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';
-import type { EcrBackupContext } from '../infra/stack.ts';
-import type { CatalogRecord } from '../worker/store/layout.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
+import type { CatalogRecord } from '../core/store/layout.ts';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'archives';

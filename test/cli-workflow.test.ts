@@ -19,8 +19,7 @@ import {
 import { startMoto, type TestMoto } from './harness/moto.ts';
 import { runCli, type CliResult } from './harness/cli.ts';
 import { parseExecutionInput, runKeys, STACK_NAME_TAG, type RunReport } from '../schema/contract.ts';
-import { STATE } from '../state-machine/definition.ts';
-import { WORKFLOW_STATES } from '../cli/workflow.ts';
+import { STATE } from '../schema/workflow-states.ts';
 
 const BUCKET = 'workflow-store';
 const PREFIX = 'backups/';
@@ -123,10 +122,6 @@ async function putReport(value: RunReport) {
 async function executionsOf(stateMachineArn: string) {
   return (await sfn.send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? [];
 }
-
-it('the CLI knows the workflow state names of state-machine/definition.ts', () => {
-  expect(WORKFLOW_STATES).toEqual({ list: STATE.list, map: STATE.map });
-});
 
 describe('run (moto: executions stored, not executed)', () => {
   it('starts an execution whose input is the validated execution input', async () => {

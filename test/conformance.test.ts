@@ -3,10 +3,10 @@
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
-import { RegistryEndpoint } from '../worker/registry/registry.ts';
-import { BackupStore } from '../worker/store/backup-store.ts';
-import { FileSystemObjectStore } from '../worker/store/filesystem.ts';
-import { createS3Client, S3ObjectStore } from '../worker/store/s3.ts';
+import { RegistryEndpoint } from '../core/registry/registry.ts';
+import { BackupStore } from '../core/store/backup-store.ts';
+import { FileSystemObjectStore } from '../core/store/filesystem.ts';
+import { createS3Client, S3ObjectStore } from '../core/store/s3.ts';
 import { describeImageRepositoryConformance } from './harness/conformance.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';

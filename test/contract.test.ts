@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError, parseExecutionInput, summarize, type ImageResult } from '../schema/contract.ts';
 import { loadWorkerEnvironment, ConfigurationError } from '../schema/environment.ts';
 import { matchGlob, matchesFilters } from '../schema/glob.ts';
-import { batchItems } from '../state-machine/batching.ts';
-import { planImages, UnknownRepositoryError } from '../worker/engine/plan.ts';
-import type { ImageEndpoint } from '../worker/model/endpoint.ts';
+import { batchItems } from '../core/engine/batching.ts';
+import { planImages, UnknownRepositoryError } from '../core/engine/plan.ts';
+import type { ImageEndpoint } from '../core/model/endpoint.ts';
 
 describe('execution input', () => {
   it('treats {} (the schedule) as a backup of everything protected', () => {

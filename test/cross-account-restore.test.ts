@@ -6,7 +6,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RestoreTarget } from '../schema/contract.ts';
-import { targetEcr } from '../worker/registry/target-account.ts';
+import { targetEcr } from '../core/registry/target-account.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 
 const TARGET_ROLE = 'arn:aws:iam::210987654321:role/ecr-backup-restore-target';

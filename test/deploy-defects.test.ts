@@ -9,9 +9,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grantCrossAccountRestore } from '../infra/cross-account.ts';
-import { cdkJsonContext, concreteAsl, FAKE_ACCOUNT, FAKE_REGION, resolveValue, synthesizeTemplate, type CfnTemplate } from '../infra/local.ts';
-import { createApp, type EcrBackupContext, type EcrBackupStack } from '../infra/stack.ts';
-import { LISTING_INFRASTRUCTURE_ERRORS, STATE } from '../state-machine/definition.ts';
+import { cdkJsonContext, concreteAsl, FAKE_ACCOUNT, FAKE_REGION, resolveValue, synthesizeTemplate, type CfnTemplate } from './harness/synthesized-workflow.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
+import { createApp, type EcrBackupStack } from '../infra/stack.ts';
+import { LISTING_INFRASTRUCTURE_ERRORS } from '../state-machine/definition.ts';
+import { STATE } from '../schema/workflow-states.ts';
 import { TemplatePolicies } from './harness/iam.ts';
 
 const TARGET_ROLE = 'arn:aws:iam::210987654321:role/ecr-backup-restore-target';

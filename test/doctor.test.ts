@@ -22,7 +22,7 @@ import { formatChecklist, runDoctor, type DoctorOptions } from '../cli/doctor.ts
 import { CANARY_REPOSITORY, CANARY_RESTORE_PREFIX } from '../cli/doctor-canary.ts';
 import { LAMBDA_ROLES, PERMISSIONS, REQUIRED_OUTPUTS, type DoctorClients, type RoleName, type StackFacts } from '../cli/doctor-checks.ts';
 import type { CfnRole, IRole } from 'aws-cdk-lib/aws-iam';
-import { FAKE_ACCOUNT, FAKE_PARTITION, FAKE_REGION, resolveValue, synthesizeTemplate } from '../infra/local.ts';
+import { FAKE_ACCOUNT, FAKE_PARTITION, FAKE_REGION, resolveValue, synthesizeTemplate } from './harness/synthesized-workflow.ts';
 import { TemplatePolicies } from './harness/iam.ts';
 import type { CanaryClients } from '../cli/doctor-canary.ts';
 

@@ -9,7 +9,7 @@ import { cleanupFixtures, pushImage, pushMultiArchIndex, type PushedImage } from
 import { runCli, runCliJson } from './harness/cli.ts';
 import { tempDir } from './harness/process.ts';
 import { DrillReport, drillReportKey } from '../schema/drill.ts';
-import { blobKey } from '../worker/store/layout.ts';
+import { blobKey } from '../core/store/layout.ts';
 
 let source: TestRegistry; // where the images came from
 let target: TestRegistry; // the registry drills restore into

@@ -1,8 +1,8 @@
 // ECR throttling during a large listing (scripted client: moto never throttles).
 import { DescribeImagesCommand, DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
 import { describe, expect, it } from 'vitest';
-import { planImages } from '../worker/engine/plan.ts';
-import { EcrEndpoint, type EcrClientLike } from '../worker/registry/ecr.ts';
+import { planImages } from '../core/engine/plan.ts';
+import { EcrEndpoint, type EcrClientLike } from '../core/registry/ecr.ts';
 
 const digest = (n: number) => `sha256:${String(n).padStart(64, '0')}`;
 

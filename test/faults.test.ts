@@ -7,10 +7,10 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
-import { MANIFEST_ACCEPT } from '../worker/model/manifest.ts';
-import { BackupStore } from '../worker/store/backup-store.ts';
-import { openStore } from '../worker/store/url.ts';
-import { verifyStore } from '../worker/store/verify.ts';
+import { MANIFEST_ACCEPT } from '../core/model/manifest.ts';
+import { BackupStore } from '../core/store/backup-store.ts';
+import { openStore } from '../core/store/url.ts';
+import { verifyStore } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
 import { startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';

@@ -2,8 +2,8 @@
 // (restoreDrill), the dashboard and the RPO alarm (dashboard), each set from the `ecrBackup` context.
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { synthesizeTemplate, type CfnTemplate } from '../infra/local.ts';
-import type { EcrBackupContext } from '../infra/stack.ts';
+import { synthesizeTemplate, type CfnTemplate } from './harness/synthesized-workflow.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
 import { DRILL_CONTAINER, DRILL_CONTAINER_COMMAND } from '../infra/restore-drill.ts';
 
 const config: EcrBackupContext = {

@@ -5,8 +5,8 @@ import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MediaType } from '../worker/model/manifest.ts';
-import { sha256Digest } from '../worker/model/digest.ts';
+import { MediaType } from '../core/model/manifest.ts';
+import { sha256Digest } from '../core/model/digest.ts';
 import {
   COSIGN_SIMPLESIGNING_MEDIA_TYPE,
   cleanupFixtures,

@@ -3,8 +3,8 @@
 // rest of the run completed, and that nothing else in the bucket changed.
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackupStore } from '../worker/store/backup-store.ts';
-import { createS3Client, S3ObjectStore } from '../worker/store/s3.ts';
+import { BackupStore } from '../core/store/backup-store.ts';
+import { createS3Client, S3ObjectStore } from '../core/store/s3.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { HostileRegistry, OCI_MANIFEST } from './harness/hostile-registry.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';

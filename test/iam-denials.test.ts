@@ -2,8 +2,9 @@
 // (harness/iam.ts): identity policy of each role plus the store's bucket policy.
 import type { CfnRole, IRole } from 'aws-cdk-lib/aws-iam';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { synthesizeTemplate } from '../infra/local.ts';
-import type { EcrBackupContext, EcrBackupStack } from '../infra/stack.ts';
+import { synthesizeTemplate } from './harness/synthesized-workflow.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
+import type { EcrBackupStack } from '../infra/stack.ts';
 import { TemplatePolicies, type Decision } from './harness/iam.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import type { LocalWorkflow } from './harness/local-workflow.ts';

@@ -10,9 +10,10 @@ import type { IRole } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from '../infra/ecr-backup.ts';
-import { concreteAsl, synthesizeTemplate, workerLaunchForRunTask, workerTasks, type CfnTemplate } from '../infra/local.ts';
-import type { EcrBackupContext, EcrBackupStack } from '../infra/stack.ts';
-import { STATE } from '../state-machine/definition.ts';
+import { concreteAsl, synthesizeTemplate, workerLaunchForRunTask, workerTasks, type CfnTemplate } from './harness/synthesized-workflow.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
+import type { EcrBackupStack } from '../infra/stack.ts';
+import { STATE } from '../schema/workflow-states.ts';
 import { STACK_NAME_TAG } from '../schema/contract.ts';
 
 const require = createRequire(import.meta.url);

@@ -10,8 +10,8 @@ import { tempDir } from './harness/process.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, inspectRaw, pushImage } from './harness/fixtures.ts';
 import { WorkItem, type RunReport } from '../schema/contract.ts';
-import { renderReportHtml } from '../worker/engine/report-html.ts';
-import { notificationText } from '../state-machine/lambdas/summarize.ts';
+import { renderReportHtml } from '../core/engine/report-html.ts';
+import { notificationText } from '../lambdas/summarize.ts';
 
 let source: TestRegistry;
 let target: TestRegistry;

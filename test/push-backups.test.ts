@@ -12,14 +12,13 @@ import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './
 import { deliverToQueue, ecrPushEvent } from './harness/event-delivery.ts';
 import { MAX_PUSHED_IMAGES, parseExecutionInput, RunReport, runKeys, type ExecutionInput } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';
-import type { EcrBackupContext } from '../infra/stack.ts';
-import { startOnPush, TooManyRunningError, type ExecutionStarter } from '../state-machine/lambdas/start-on-push.ts';
-import { openBackupStore } from '../worker/store/url.ts';
-import { LAST_BACKUPS_KEY } from '../state-machine/lambdas/backup-age.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
+import { startOnPush, TooManyRunningError, type ExecutionStarter } from '../lambdas/start-on-push.ts';
+import { openBackupStore } from '../core/store/url.ts';
 import { CloudWatchClient, ListMetricsCommand } from '@aws-sdk/client-cloudwatch';
 import { execa } from 'execa';
 import { DRILL_CONTAINER, DRILL_CONTAINER_COMMAND } from '../infra/restore-drill.ts';
-import { resolveValue } from '../infra/local.ts';
+import { resolveValue } from './harness/synthesized-workflow.ts';
 import { DrillReport, drillReportKey } from '../schema/drill.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
@@ -145,7 +144,7 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     console.log(`local RPO path (events -> queue -> handler -> workflow -> image in the store): ${rpoMs} ms for ${burst.length} events, 2 images`);
 
     // The dashboard's backup age: both repositories have a last successful backup now, published per repository.
-    const last = (await store().readJson(LAST_BACKUPS_KEY)) as Record<string, string>;
+    const last = (await store().readJson(runKeys.lastBackups)) as Record<string, string>;
     expect(Object.keys(last).sort()).toEqual(['team/app', 'team/lib']);
     const metrics = await new CloudWatchClient(awsConfig()).send(new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'LastBackupAgeSeconds' }));
     expect(metrics.Metrics!.map((m) => m.Dimensions![0]!.Value).sort()).toEqual(['team/app', 'team/lib']);

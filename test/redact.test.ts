@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { errorText, redact, redactingErrors } from '../worker/redact.ts';
+import { errorText, redact, redactingErrors } from '../core/redact.ts';
 
 const SECRETS = [
   'AQoDYXdzEJr1K2token/with+slash==',

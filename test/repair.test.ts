@@ -5,10 +5,10 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RepairReport } from '../worker/engine/repair.ts';
-import type { VerifyReport } from '../worker/store/verify.ts';
-import { blobKey } from '../worker/store/layout.ts';
-import { openStore } from '../worker/store/url.ts';
+import type { RepairReport } from '../core/engine/repair.ts';
+import type { VerifyReport } from '../core/store/verify.ts';
+import { blobKey } from '../core/store/layout.ts';
+import { openStore } from '../core/store/url.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';

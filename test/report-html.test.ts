@@ -9,8 +9,8 @@ import { cleanupFixtures, pushImage } from './harness/fixtures.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { tempDir } from './harness/process.ts';
 import { RunReport } from '../schema/contract.ts';
-import { writeRunReport } from '../worker/engine/report.ts';
-import { openBackupStore } from '../worker/store/url.ts';
+import { writeRunReport } from '../core/engine/report.ts';
+import { openBackupStore } from '../core/store/url.ts';
 
 let registry: TestRegistry;
 let store: string;

@@ -24,7 +24,9 @@ import { tempDir } from './harness/process.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
 import type { RepositoryNote, RunReport } from '../schema/contract.ts';
-import { createRepositoryWithSettings, diffRepositorySettings, type RepositorySettings } from '../worker/registry/repository-settings.ts';
+import { diffRepositorySettings } from '../core/model/repository-settings.ts';
+import { createRepositoryWithSettings } from '../core/registry/repository-settings.ts';
+import type { RepositorySettings } from '../schema/repository-settings.ts';
 
 const REPO = 'team/app';
 const KMS_KEY = 'arn:aws:kms:us-east-1:123456789012:key/0b4c2f1e-1111-2222-3333-444455556666';

@@ -2,10 +2,10 @@
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BackupStore } from '../worker/store/backup-store.ts';
-import { STORAGE_PRICES_USD_PER_GB_MONTH, storageCost } from '../worker/store/cost.ts';
-import { createS3Client, S3ObjectStore } from '../worker/store/s3.ts';
-import { storeStats } from '../worker/store/stats.ts';
+import { BackupStore } from '../core/store/backup-store.ts';
+import { STORAGE_PRICES_USD_PER_GB_MONTH, storageCost } from '../core/store/cost.ts';
+import { createS3Client, S3ObjectStore } from '../core/store/s3.ts';
+import { storeStats } from '../core/store/stats.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 
 let moto: TestMoto;

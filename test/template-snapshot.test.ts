@@ -1,11 +1,11 @@
 // The permissions and the workflow of the sample deployment (cdk.json), committed as
 // test/snapshots/template.json so that every IAM or state machine change shows in a diff.
-// Intrinsics are resolved to the fake ARNs of infra/local.ts; asset hashes do not appear (Lambda
+// Intrinsics are resolved to the fake ARNs of test/harness/synthesized-workflow.ts; asset hashes do not appear (Lambda
 // code and the worker image are not part of the snapshot). Update: `npm run snapshot:update`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { concreteAsl, resolveValue, synthesizeTemplate, type CfnTemplate } from '../infra/local.ts';
+import { concreteAsl, resolveValue, synthesizeTemplate, type CfnTemplate } from './harness/synthesized-workflow.ts';
 
 const FILE = path.join(import.meta.dirname, 'snapshots', 'template.json');
 

@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EcrBackupContext } from '../infra/stack.ts';
-import { STATE } from '../state-machine/definition.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
+import { STATE } from '../schema/workflow-states.ts';
 import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './harness/local-workflow.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 

@@ -4,11 +4,11 @@
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { EcrBackupContext } from '../infra/stack.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
 import { ENV } from '../schema/environment.ts';
-import { STATE } from '../state-machine/definition.ts';
-import type { PruneReport } from '../worker/store/prune.ts';
-import { openBackupStore } from '../worker/store/url.ts';
+import { STATE } from '../schema/workflow-states.ts';
+import type { PruneReport } from '../core/store/prune.ts';
+import { openBackupStore } from '../core/store/url.ts';
 import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
 import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './harness/local-workflow.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';

@@ -15,9 +15,9 @@ import { createLocalWorkflow, type LocalExecution, type LocalWorkflow, type RunO
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { ListingOutput, RunReport, runKeys } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';
-import { STATE } from '../state-machine/definition.ts';
-import type { EcrBackupContext } from '../infra/stack.ts';
-import { openBackupStore } from '../worker/store/url.ts';
+import { STATE } from '../schema/workflow-states.ts';
+import type { EcrBackupContext } from '../infra/context.ts';
+import { openBackupStore } from '../core/store/url.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';

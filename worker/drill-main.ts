@@ -6,10 +6,10 @@ import { z } from 'zod';
 import { describeIssues } from '../schema/contract.ts';
 import { DEFAULT_SCRATCH_ROOT, DRILL_ENV, DRILL_METRICS, type DrillReport } from '../schema/drill.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
-import { runDrill } from './drill/drill.ts';
-import { EcrEndpoint } from './registry/ecr.ts';
-import { openBackupStore } from './store/url.ts';
-import { log } from './log.ts';
+import { runDrill } from '../core/drill/drill.ts';
+import { EcrEndpoint } from '../core/registry/ecr.ts';
+import { openBackupStore } from '../core/store/url.ts';
+import { log } from '../core/log.ts';
 
 const DrillEnvironment = z.object({
   [ENV.STORE_URL]: z.string().min(1),

@@ -5,12 +5,12 @@
 // non-zero only when the batch could not run at all; failed images are results, not task failures.
 import { WorkBatch, runKeys, type RepositoryNote } from '../schema/contract.ts';
 import { ENV, loadWorkerEnvironment } from '../schema/environment.ts';
-import { copyImages } from './engine/run.ts';
-import { archiveHandler } from './archive/archive.ts';
-import { EcrEndpoint } from './registry/ecr.ts';
-import { targetEcr } from './registry/target-account.ts';
-import { openBackupStore } from './store/url.ts';
-import { log } from './log.ts';
+import { copyImages } from '../core/engine/run.ts';
+import { archiveHandler } from '../core/archive/archive.ts';
+import { EcrEndpoint } from '../core/registry/ecr.ts';
+import { targetEcr } from '../core/registry/target-account.ts';
+import { openBackupStore } from '../core/store/url.ts';
+import { log } from '../core/log.ts';
 
 async function main(): Promise<void> {
   const env = loadWorkerEnvironment();

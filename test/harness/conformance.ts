@@ -4,9 +4,9 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import type { ImageEndpoint } from '../../worker/model/endpoint.ts';
-import { sha256Digest } from '../../worker/model/digest.ts';
-import { manifestFromBytes, MediaType, type Descriptor, type Manifest } from '../../worker/model/manifest.ts';
+import type { ImageEndpoint } from '../../core/model/endpoint.ts';
+import { sha256Digest } from '../../core/model/digest.ts';
+import { manifestFromBytes, MediaType, type Descriptor, type Manifest } from '../../core/model/manifest.ts';
 
 export interface ConformanceTarget {
   name: string;

@@ -3,7 +3,7 @@
 // (every request by method and kind: manifests, blobs, tags, other).
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { ObjectStore } from '../../worker/store/object-store.ts';
+import type { ObjectStore } from '../../core/store/object-store.ts';
 
 export type Counts = Record<string, number>;
 

@@ -4,7 +4,7 @@
 // mapping's BatchSize allows. The batching window is not emulated: a burst is delivered at once.
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
-import type { CfnTemplate } from '../../infra/local.ts';
+import type { CfnTemplate } from './synthesized-workflow.ts';
 
 type Pattern = { [key: string]: Pattern | (string | { wildcard: string } | { prefix: string })[] };
 

@@ -17,8 +17,8 @@ import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { MediaType, type Platform } from '../../worker/model/manifest.ts';
-import { sha256Digest, type Digest } from '../../worker/model/digest.ts';
+import { MediaType, type Platform } from '../../core/model/manifest.ts';
+import { sha256Digest, type Digest } from '../../core/model/digest.ts';
 import { tempDir } from './process.ts';
 
 // ---------------------------------------------------------------------------------------------

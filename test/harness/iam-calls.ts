@@ -1,7 +1,7 @@
 // Evaluates the AWS calls recorded during local workflow runs (harness/aws-calls.ts) against the
 // synthesized policies (harness/iam.ts): each component's role identity policy, the bucket policy
 // and the KMS key policies. A call the template does not grant is a finding.
-import { FAKE_ACCOUNT, resolveValue } from '../../infra/local.ts';
+import { FAKE_ACCOUNT, resolveValue } from './synthesized-workflow.ts';
 import { iamRequests, type Component } from './aws-calls.ts';
 import { TemplatePolicies } from './iam.ts';
 import type { LocalWorkflow } from './local-workflow.ts';

@@ -1,9 +1,9 @@
 // Offline IAM evaluation of the synthesized template with a real policy evaluator
 // (@cloud-copilot/iam-simulate: identity + resource policies, conditions, KMS key-policy trust).
-// Everything is resolved with the fake account/ARNs of infra/local.ts, so a recorded call against
+// Everything is resolved with the fake account/ARNs of test/harness/synthesized-workflow.ts, so a recorded call against
 // a run's bucket is evaluated against the store bucket the template declares.
 import { runSimulation } from '@cloud-copilot/iam-simulate';
-import { FAKE_ACCOUNT, FAKE_REGION, resolveValue, type CfnTemplate } from '../../infra/local.ts';
+import { FAKE_ACCOUNT, FAKE_REGION, resolveValue, type CfnTemplate } from './synthesized-workflow.ts';
 
 type Doc = { Version?: string; Statement: unknown[] };
 export type Decision = 'Allowed' | 'ExplicitlyDenied' | 'ImplicitlyDenied';

@@ -1,7 +1,7 @@
 // The synthesized state machine, executed locally by a real ASL interpreter (aws-local-stepfunctions)
 // with the real components behind its Task states:
 //
-//   lambda:invoke       -> the real handler (state-machine/lambdas/*.ts) called in-process with the
+//   lambda:invoke       -> the real handler (lambdas/*.ts) called in-process with the
 //                          Lambda's environment from the template; LambdaInvoke's `{Payload}` result
 //                          wrapping and its error shape (Error = errorType, Cause = the runtime's
 //                          `{"errorType","errorMessage","trace"}` JSON) are emulated.
@@ -45,12 +45,12 @@ import {
   synthesizeTemplate,
   workerLaunchForRunTask,
   type CfnTemplate,
-} from '../../infra/local.ts';
-import type { EcrBackupContext } from '../../infra/stack.ts';
+} from './synthesized-workflow.ts';
+import type { EcrBackupContext } from '../../infra/context.ts';
 import { ENV } from '../../schema/environment.ts';
-import { handler as listImagesHandler } from '../../state-machine/lambdas/list-images.ts';
-import { handler as summarizeHandler } from '../../state-machine/lambdas/summarize.ts';
-import { handler as pruneHandler } from '../../state-machine/lambdas/prune.ts';
+import { handler as listImagesHandler } from '../../lambdas/list-images.ts';
+import { handler as summarizeHandler } from '../../lambdas/summarize.ts';
+import { handler as pruneHandler } from '../../lambdas/prune.ts';
 
 // aws-local-stepfunctions 3 targets node 22; on node 20 it needs Promise.withResolvers.
 const PromiseWithResolvers = Promise as unknown as { withResolvers?: () => unknown };

@@ -2,7 +2,7 @@
 // objects it overwrites, runs its checks, and the original bytes are put back afterwards, so the
 // hostile-input cases are written once and run against every store kind.
 import { createHash } from 'node:crypto';
-import type { ObjectStore } from '../../worker/store/object-store.ts';
+import type { ObjectStore } from '../../core/store/object-store.ts';
 
 export interface TamperableStore {
   /** What `--from`/`--to` take for this store. */

@@ -80,7 +80,7 @@ export async function planImages(source: ImageEndpoint, filters: ImageFilters = 
   return perRepository.flat();
 }
 
-/** Skip notes for the catalog records a store's readers left out (worker/store/record.ts). */
+/** Skip notes for the catalog records a store's readers left out (core/store/record.ts). */
 export function rejectedRecordNotes(rejected: readonly { repository: string; reason: string }[]): PlanSkip[] {
   return rejected.map((r) => skipNote(r.repository, r.reason));
 }

@@ -5,7 +5,7 @@ import { errorText } from '../redact.ts';
 import type { ImageResult, RepositoryNote, WorkItem } from '../../schema/contract.ts';
 import { isRepositoryName } from '../../schema/names.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
-import type { RepositorySettings } from '../registry/repository-settings.ts';
+import type { RepositorySettings } from '../../schema/repository-settings.ts';
 import { Copier, type ProgressEvent } from './copy.ts';
 import { mapLimited } from '../limiter.ts';
 
@@ -31,7 +31,7 @@ export interface CopyRunOptions {
   /** Called as each image finishes, with its position in `items`. */
   onResult?: (result: ImageResult, index: number) => Promise<void> | void;
   /**
-   * Per-item format dispatch (worker/archive `archiveHandler`): takes over an item that is to be
+   * Per-item format dispatch (core/archive `archiveHandler`): takes over an item that is to be
    * stored (backup) or is stored (restore) as a docker-archive tar and returns its result, or
    * returns undefined to leave the item to the copy engine. Runs after the repository is prepared.
    */

@@ -15,20 +15,13 @@ import { createHash } from 'node:crypto';
 import { ExecutionAlreadyExists, ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import type { SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { describeIssues, MAX_PUSHED_IMAGES, parseExecutionInput, type ExecutionInput, type PushedImage } from '../../schema/contract.ts';
-import { matchesFilters } from '../../schema/glob.ts';
-import { isRepositoryName, isTag } from '../../schema/names.ts';
-import { jsonStringArray } from '../../schema/environment.ts';
-import { log } from '../../worker/log.ts';
+import { describeIssues, MAX_PUSHED_IMAGES, parseExecutionInput, type ExecutionInput, type PushedImage } from '../schema/contract.ts';
+import { matchesFilters } from '../schema/glob.ts';
+import { isRepositoryName, isTag } from '../schema/names.ts';
+import { jsonStringArray, PUSH_ENV } from '../schema/environment.ts';
+import { log } from '../core/log.ts';
 
 /** Environment variables the construct sets on this function. */
-export const PUSH_ENV = {
-  STATE_MACHINE_ARN: 'STATE_MACHINE_ARN',
-  /** JSON array of the protected repository globs (the rule's pattern is a superset). */
-  PROTECTED_REPOSITORIES: 'PROTECTED_REPOSITORIES',
-  /** Executions of the state machine (scheduled ones included) allowed to run at once. */
-  MAX_RUNNING_EXECUTIONS: 'MAX_RUNNING_EXECUTIONS',
-} as const;
 
 const PushEnvironment = z.object({
   [PUSH_ENV.STATE_MACHINE_ARN]: z.string().min(1),

@@ -2,22 +2,22 @@
 // catalog for a restore), leaves out images the store already holds under the same tag, and writes
 // the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
 // 256 KiB, and an account may hold tens of thousands of tags.
-import { redactingErrors } from '../../worker/redact.ts';
-import { BatchRef, InvalidInputError, ListingOutput, parseExecutionInput, runKeys, type ExecutionInput, type RepositoryNote, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
-import { ENV, loadListingEnvironment } from '../../schema/environment.ts';
-import { planImages, rejectedRecordNotes } from '../../worker/engine/plan.ts';
-import { recordRepositorySettings, targetRepositoryName } from '../../worker/engine/run.ts';
-import { matchesFilters } from '../../schema/glob.ts';
-import { mapLimited } from '../../worker/limiter.ts';
-import { EcrEndpoint } from '../../worker/registry/ecr.ts';
-import { openBackupStore } from '../../worker/store/url.ts';
-import type { BackupStore } from '../../worker/store/backup-store.ts';
-import { S3ObjectStore } from '../../worker/store/s3.ts';
-import { log } from '../../worker/log.ts';
-import type { ImageEndpoint, ImageListing } from '../../worker/model/endpoint.ts';
-import { batchItems } from '../batching.ts';
-import { resolveArchiveSettings } from '../../worker/archive/settings.ts';
-import { recordingListings, splitUnchanged } from '../../worker/engine/unchanged.ts';
+import { redactingErrors } from '../core/redact.ts';
+import { BatchRef, InvalidInputError, ListingOutput, parseExecutionInput, runKeys, type ExecutionInput, type RepositoryNote, type WorkBatch, type WorkItem } from '../schema/contract.ts';
+import { ENV, loadListingEnvironment } from '../schema/environment.ts';
+import { planImages, rejectedRecordNotes } from '../core/engine/plan.ts';
+import { recordRepositorySettings, targetRepositoryName } from '../core/engine/run.ts';
+import { matchesFilters } from '../schema/glob.ts';
+import { mapLimited } from '../core/limiter.ts';
+import { EcrEndpoint } from '../core/registry/ecr.ts';
+import { openBackupStore } from '../core/store/url.ts';
+import type { BackupStore } from '../core/store/backup-store.ts';
+import { S3ObjectStore } from '../core/store/s3.ts';
+import { log } from '../core/log.ts';
+import type { ImageEndpoint, ImageListing } from '../core/model/endpoint.ts';
+import { batchItems } from '../core/engine/batching.ts';
+import { resolveArchiveSettings } from '../core/archive/settings.ts';
+import { recordingListings, splitUnchanged } from '../core/engine/unchanged.ts';
 
 export interface ListImagesEvent {
   /** The execution ARN (`$$.Execution.Id`); its last segment, the execution name, is the run id. */
@@ -25,7 +25,7 @@ export interface ListImagesEvent {
   input: unknown;
 }
 
-/** The execution failure cause this handler throws is redacted (worker/redact.ts). */
+/** The execution failure cause this handler throws is redacted (core/redact.ts). */
 export const handler = redactingErrors(handle);
 
 async function handle(event: ListImagesEvent): Promise<ListingOutput> {

@@ -55,7 +55,7 @@ import { z } from 'zod';
 import { isDigest, isRepositoryName, isTag } from '../../schema/names.ts';
 import { ArchiveCompression, ArchiveFormat } from '../../schema/contract.ts';
 import { digestHex } from '../model/digest.ts';
-import { RepositorySettings } from '../registry/repository-settings.ts';
+import { RepositorySettings } from '../../schema/repository-settings.ts';
 
 export const BLOBS_PREFIX = 'blobs/sha256/';
 export const CATALOG_PREFIX = 'catalog/';

@@ -3,7 +3,8 @@
 // with the two ends swapped, and the engine never knows where bytes come from.
 import type { Readable } from 'node:stream';
 import type { Descriptor, Manifest } from './manifest.ts';
-import type { ApplyOptions, RepositoryPreparation, RepositorySettings } from '../registry/repository-settings.ts';
+import type { RepositorySettings } from '../../schema/repository-settings.ts';
+import type { ApplyOptions, RepositoryPreparation } from './repository-settings.ts';
 
 /** A tagged (or, for untagged images, digest-only) image as a listing reports it. */
 export interface ImageListing {

@@ -2,7 +2,7 @@
 // repository's tags stay together, so a task's blob deduplication works within a batch), and a
 // batch closes when it reaches the byte or the image limit. An image larger than the byte limit
 // gets a batch of its own rather than being refused.
-import type { WorkItem } from '../schema/contract.ts';
+import type { WorkItem } from '../../schema/contract.ts';
 
 export interface BatchLimits {
   maxBytes: number;

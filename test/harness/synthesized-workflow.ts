@@ -10,9 +10,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { REPO_ROOT, WORKER_CONTAINER } from './ecr-backup.ts';
-import { ENV } from '../schema/environment.ts';
-import { createApp, type EcrBackupStack } from './stack.ts';
+import { REPO_ROOT, WORKER_CONTAINER } from '../../infra/ecr-backup.ts';
+import { ENV } from '../../schema/environment.ts';
+import { createApp, type EcrBackupStack } from '../../infra/stack.ts';
 
 export const FAKE_ACCOUNT = '123456789012';
 export const FAKE_REGION = 'us-east-1';

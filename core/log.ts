@@ -1,7 +1,7 @@
 // Structured JSON logs, one object per line, for CloudWatch Logs Insights. Callers pass their own
 // fields; nothing here reads credentials, and error values are reduced to name and message so a
 // request object carrying an Authorization header can never be serialised into a log; the line is
-// redacted as a whole (worker/redact.ts) in case a message or field echoes a credential.
+// redacted as a whole (core/redact.ts) in case a message or field echoes a credential.
 import { redact } from './redact.ts';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';

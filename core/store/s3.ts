@@ -128,7 +128,7 @@ export class S3ObjectStore implements ObjectStore {
     return this.prefix + key;
   }
 
-  /** Streams an object; a body that breaks is resumed with a Range GET (worker/resumable.ts). */
+  /** Streams an object; a body that breaks is resumed with a Range GET (core/resumable.ts). */
   async get(key: string): Promise<Readable> {
     const Key = this.key(key);
     const open = async (offset: number) => {

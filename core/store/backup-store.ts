@@ -25,7 +25,8 @@ import {
   tombstoneKey,
   type CatalogKey,
 } from './layout.ts';
-import { RepositorySettings, sameRepositorySettings } from '../registry/repository-settings.ts';
+import { RepositorySettings } from '../../schema/repository-settings.ts';
+import { sameRepositorySettings } from '../model/repository-settings.ts';
 import { mapLimited } from '../limiter.ts';
 import type { DeletedTag } from '../../schema/contract.ts';
 import { currentRecord, readCatalogIndex, readTagEntries, timeAfter } from './catalog-index.ts';
@@ -543,7 +544,7 @@ export class BackupRepository implements ImageRepository {
   }
 
   /**
-   * Records a tag's new value stored as a docker-archive (worker/archive writes the tar first, then
+   * Records a tag's new value stored as a docker-archive (core/archive writes the tar first, then
    * calls this). The record's digest is the source manifest's; its time is kept after the latest one.
    */
   async putArchiveRecord(

@@ -18,14 +18,9 @@ import type { Credentials, CredentialsProvider } from './credentials.ts';
 import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
 import { validRepository } from './reference.ts';
 import { RegistryEndpoint, type RegistryEndpointOptions, type RegistryRepository } from './registry.ts';
-import {
-  compareExistingRepository,
-  createRepositoryWithSettings,
-  readRepositorySettings,
-  type ApplyOptions,
-  type RepositoryPreparation,
-  type RepositorySettings,
-} from './repository-settings.ts';
+import type { RepositorySettings } from '../../schema/repository-settings.ts';
+import type { ApplyOptions, RepositoryPreparation } from '../model/repository-settings.ts';
+import { compareExistingRepository, createRepositoryWithSettings, readRepositorySettings } from './repository-settings.ts';
 
 /** The part of ECRClient we use, so tests can hand in a scripted client. */
 export type EcrClientLike = Pick<ECRClient, 'send'>;

@@ -67,7 +67,7 @@ export class RegistryEndpoint implements ImageEndpoint {
   private readonly pageSize: number;
   private readonly listing: ListingLimits;
   private readonly auth: Authenticator;
-  /** Where this endpoint's credentials come from (also handed to skopeo by worker/archive). */
+  /** Where this endpoint's credentials come from (also handed to skopeo by core/archive). */
   readonly credentials: CredentialsProvider;
   private ping?: Promise<void>;
   /** digest -> a repository of this registry known to hold the blob: where a mount can come from. */
@@ -303,7 +303,7 @@ export class RegistryRepository implements ImageRepository {
   /**
    * Streams a blob. A body that breaks or ends short is resumed from where it stopped (a Range
    * request; a registry that ignores Range sends the whole blob again and the delivered part is
-   * skipped), within the retry policy (worker/resumable.ts).
+   * skipped), within the retry policy (core/resumable.ts).
    */
   async openBlob(descriptor: Descriptor): Promise<Readable> {
     const digest = validDigest(descriptor.digest);

@@ -6,14 +6,12 @@
 // Two runs finishing at once may lose one update; the next run writes it again (times only grow).
 import { CloudWatchClient, PutMetricDataCommand, StandardUnit, type MetricDatum } from '@aws-sdk/client-cloudwatch';
 import { z } from 'zod';
-import type { RunReport } from '../../schema/contract.ts';
-import type { BackupStore } from '../../worker/store/backup-store.ts';
-import { NotFoundError } from '../../worker/store/object-store.ts';
+import { runKeys, type RunReport } from '../schema/contract.ts';
+import { BACKUP_AGE_METRICS } from '../schema/environment.ts';
+import type { BackupStore } from '../core/store/backup-store.ts';
+import { NotFoundError } from '../core/store/object-store.ts';
 
 /** Set to `1` on the summary Lambda by the dashboard construct (which grants the status file's write). */
-export const TRACK_BACKUP_AGE_ENV = 'TRACK_BACKUP_AGE';
-export const LAST_BACKUPS_KEY = 'runs/_status/last-backups.json';
-export const BACKUP_AGE_METRICS = { perRepository: 'LastBackupAgeSeconds', oldest: 'OldestBackupAgeSeconds' } as const;
 const LastBackups = z.record(z.string(), z.iso.datetime());
 
 /** Repositories a backup run covered (images in its results, or planned by its listing) with no failed image. */
@@ -27,13 +25,13 @@ export function repositoriesBackedUp(report: RunReport): string[] {
 export async function updateBackupAges(store: BackupStore, report: RunReport, now = new Date()): Promise<Record<string, number>> {
   let last: Record<string, string> = {};
   try {
-    last = LastBackups.parse(await store.readJson(LAST_BACKUPS_KEY));
+    last = LastBackups.parse(await store.readJson(runKeys.lastBackups));
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
   }
   const backedUp = repositoriesBackedUp(report);
   for (const repository of backedUp) last[repository] = now.toISOString();
-  if (backedUp.length) await store.writeJson(LAST_BACKUPS_KEY, last);
+  if (backedUp.length) await store.writeJson(runKeys.lastBackups, last);
   return Object.fromEntries(Object.entries(last).map(([repository, time]) => [repository, Math.max(0, Math.round((now.getTime() - Date.parse(time)) / 1000))]));
 }
 

@@ -1,24 +1,18 @@
 // Prune Lambda (optional workflow step, EcrBackup `prune` prop): after a backup run is summarized,
-// applies the stack's retention rule to the store (worker/store/prune.ts), writes the full prune
+// applies the stack's retention rule to the store (core/store/prune.ts), writes the full prune
 // report to runs/<run>/prune.json and returns the run summary with the prune counts added. A dry-run
 // execution prunes as a dry run. Objects under S3 Object Lock are counted, not errors; failed
 // deletions, unreadable images or conflicts with a concurrent backup fail the execution.
-import { redactingErrors } from '../../worker/redact.ts';
+import { redactingErrors } from '../core/redact.ts';
 import { z } from 'zod';
-import { describeIssues, runKeys } from '../../schema/contract.ts';
-import { ENV } from '../../schema/environment.ts';
-import { log } from '../../worker/log.ts';
-import { writeJson } from '../../worker/store/object-store.ts';
-import { DEFAULT_GRACE_MS, pruneStore } from '../../worker/store/prune.ts';
-import { openBackupStore } from '../../worker/store/url.ts';
+import { describeIssues, runKeys } from '../schema/contract.ts';
+import { ENV, PRUNE_ENV } from '../schema/environment.ts';
+import { log } from '../core/log.ts';
+import { writeJson } from '../core/store/object-store.ts';
+import { DEFAULT_GRACE_MS, pruneStore } from '../core/store/prune.ts';
+import { openBackupStore } from '../core/store/url.ts';
 
 /** Environment variables the construct sets on this function (besides STORE_URL). */
-export const PRUNE_ENV = {
-  KEEP_LAST: 'PRUNE_KEEP_LAST',
-  KEEP_DAYS: 'PRUNE_KEEP_DAYS',
-  /** Unreferenced blobs younger than this are kept: set to the longest a backup task may run. */
-  GRACE_SECONDS: 'PRUNE_GRACE_SECONDS',
-} as const;
 
 const optionalNumber = z
   .string()
@@ -63,7 +57,7 @@ export class PruneFailedError extends Error {
 
 export const pruneReportKey = (runId: string) => `${runKeys.dir(runId)}prune.json`;
 
-/** The execution failure cause this handler throws is redacted (worker/redact.ts). */
+/** The execution failure cause this handler throws is redacted (core/redact.ts). */
 export const handler = redactingErrors(handle);
 
 async function handle(event: PruneEvent): Promise<Record<string, unknown> & { prune: PruneSummary }> {

@@ -10,8 +10,7 @@ import type { Readable } from 'node:stream';
 import { assertDigest, DigestMismatchError, type Digest } from '../model/digest.ts';
 import type { Descriptor } from '../model/manifest.ts';
 import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
-import { discard, header } from './http.ts';
-import type { RegistryEndpoint } from './registry.ts';
+import { discard, header, type HttpClient, type HttpRequest, type HttpResponse } from './http.ts';
 
 export interface UploadOptions {
   /** Blobs up to this size go up in one PUT (buffered, retryable); default 8 MiB. */
@@ -20,16 +19,33 @@ export interface UploadOptions {
   chunkBytes: number;
 }
 
+/** What an upload needs of its registry endpoint (RegistryEndpoint is one): declared here so the two modules do not import each other. */
+export interface UploadTransport {
+  readonly http: Pick<HttpClient, 'retry'>;
+  readonly upload: UploadOptions;
+  url(path: string): URL;
+  /** One authorised attempt, whatever the status. */
+  send(req: HttpRequest, scopes: string[], context: string): Promise<HttpResponse>;
+  /** One authorised attempt that must answer one of `ok`; not retried. */
+  attempt(req: HttpRequest, scopes: string[], context: string, ok?: number[]): Promise<HttpResponse>;
+  /** `attempt` with retries. */
+  call(req: HttpRequest, scopes: string[], context: string, ok?: number[]): Promise<HttpResponse>;
+  /** A registry-provided location, resolved and checked to be on the registry's origin. */
+  resolve(location: string | undefined, base: URL, context: string): URL;
+  /** Another repository that holds `digest`, to mount from. */
+  blobHome(digest: string, except: string): string | undefined;
+}
+
 type BlobDescriptor = Descriptor & { digest: Digest };
 const OCTETS = { 'content-type': 'application/octet-stream' };
 
-export async function uploadBlob(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
+export async function uploadBlob(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
   if (descriptor.size <= endpoint.upload.monolithicMaxBytes) await monolithic(endpoint, repository, descriptor, body, context);
   else await chunked(endpoint, repository, descriptor, body, context);
 }
 
 /** Mounts the blob from another repository of this registry known to hold it; false when not possible. */
-export async function mountBlob(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string): Promise<boolean> {
+export async function mountBlob(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, context: string): Promise<boolean> {
   const session = await tryMount(endpoint, repository, descriptor, context);
   if (session instanceof URL) await cancel(endpoint, repository, session, context);
   return session === 'mounted';
@@ -40,7 +56,7 @@ export async function mountBlob(endpoint: RegistryEndpoint, repository: string, 
  * The registry answers 201 when it mounted, or 202 with an ordinary upload session (returned, to be
  * used). A mount we may not make (no pull on the source, source gone) is just a missed shortcut.
  */
-async function tryMount(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, context: string): Promise<URL | 'mounted' | undefined> {
+async function tryMount(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, context: string): Promise<URL | 'mounted' | undefined> {
   const from = endpoint.blobHome(descriptor.digest, repository);
   if (!from) return undefined;
   const url = endpoint.url(`/v2/${repository}/blobs/uploads/`);
@@ -55,20 +71,20 @@ async function tryMount(endpoint: RegistryEndpoint, repository: string, descript
 }
 
 /** A fresh upload session. */
-async function open(endpoint: RegistryEndpoint, repository: string, context: string): Promise<URL> {
+async function open(endpoint: UploadTransport, repository: string, context: string): Promise<URL> {
   const session = await start(endpoint, endpoint.url(`/v2/${repository}/blobs/uploads/`), [push(repository)], context);
   if (session === 'mounted') throw new RegistryError(`${context}: the registry answered an upload request as a mount`);
   return session;
 }
 
 /** POST to the uploads URL. Retrying it is safe: at worst a session is left for the registry's upload purge. */
-async function start(endpoint: RegistryEndpoint, url: URL, scopes: string[], context: string): Promise<URL | 'mounted'> {
+async function start(endpoint: UploadTransport, url: URL, scopes: string[], context: string): Promise<URL | 'mounted'> {
   const res = await endpoint.call({ method: 'POST', url, body: Buffer.alloc(0) }, scopes, context, [201, 202]);
   await discard(res);
   return res.statusCode === 201 ? 'mounted' : endpoint.resolve(header(res, 'location'), url, context);
 }
 
-async function monolithic(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
+async function monolithic(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
   const bytes = await readExactly(body, descriptor);
   // A session is single-use, so every attempt opens its own.
   await endpoint.http.retry(async () => {
@@ -78,7 +94,7 @@ async function monolithic(endpoint: RegistryEndpoint, repository: string, descri
   });
 }
 
-async function chunked(endpoint: RegistryEndpoint, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
+async function chunked(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
   let upload = await open(endpoint, repository, context);
   const hash = createHash('sha256');
   let offset = 0;
@@ -104,7 +120,7 @@ async function chunked(endpoint: RegistryEndpoint, repository: string, descripto
 }
 
 /** Best effort: the registry purges abandoned sessions anyway. */
-async function cancel(endpoint: RegistryEndpoint, repository: string, upload: URL, context: string): Promise<void> {
+async function cancel(endpoint: UploadTransport, repository: string, upload: URL, context: string): Promise<void> {
   await endpoint
     .send({ method: 'DELETE', url: upload }, [push(repository)], context)
     .then(discard)

@@ -3,20 +3,20 @@
 // no result as failed (its Fargate task died or never started), writes runs/<run>/report.json (+ report.md),
 // publishes metrics, notifies on failures, and fails the execution when failures exceed the
 // tolerance, with the counts in the cause.
-import { redactingErrors } from '../../worker/redact.ts';
+import { redactingErrors } from '../core/redact.ts';
 import { CloudWatchClient, PutMetricDataCommand, StandardUnit } from '@aws-sdk/client-cloudwatch';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { BatchRef, DeletedTag, ImageResult, ListingOutput, RepositoryNote, WorkBatch, runKeys, type RunCounts, type RunReport } from '../../schema/contract.ts';
-import { ENV, loadSummaryEnvironment } from '../../schema/environment.ts';
-import { buildReport, writeRunReport } from '../../worker/engine/report.ts';
-import { uncopiedResult } from '../../worker/engine/run.ts';
-import { movedLine, movedTags } from '../../worker/engine/moved.ts';
-import { mapLimited } from '../../worker/limiter.ts';
-import { openBackupStore } from '../../worker/store/url.ts';
-import type { BackupStore } from '../../worker/store/backup-store.ts';
-import { NotFoundError } from '../../worker/store/object-store.ts';
-import { log } from '../../worker/log.ts';
-import { publishBackupAges, TRACK_BACKUP_AGE_ENV, updateBackupAges } from './backup-age.ts';
+import { BatchRef, DeletedTag, ImageResult, ListingOutput, RepositoryNote, WorkBatch, runKeys, type RunCounts, type RunReport } from '../schema/contract.ts';
+import { ENV, loadSummaryEnvironment, TRACK_BACKUP_AGE_ENV } from '../schema/environment.ts';
+import { buildReport, writeRunReport } from '../core/engine/report.ts';
+import { uncopiedResult } from '../core/engine/run.ts';
+import { movedLine, movedTags } from '../core/engine/moved.ts';
+import { mapLimited } from '../core/limiter.ts';
+import { openBackupStore } from '../core/store/url.ts';
+import type { BackupStore } from '../core/store/backup-store.ts';
+import { NotFoundError } from '../core/store/object-store.ts';
+import { log } from '../core/log.ts';
+import { publishBackupAges, updateBackupAges } from './backup-age.ts';
 
 export interface SummarizeEvent {
   runId: string;
@@ -36,7 +36,7 @@ export interface SummaryOutput {
   reportKey: string;
 }
 
-/** The execution failure cause this handler throws is redacted (worker/redact.ts). */
+/** The execution failure cause this handler throws is redacted (core/redact.ts). */
 export const handler = redactingErrors(handle);
 
 async function handle(event: SummarizeEvent): Promise<SummaryOutput> {

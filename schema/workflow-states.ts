@@ -1,0 +1,19 @@
+// The state machine's state names: the ASL is built with them (state-machine/definition.ts) and the
+// CLI reads execution history by them (cli/workflow.ts), so they are one contract.
+/** State names, as they appear in the ASL (and as aws-local-stepfunctions handler keys). */
+export const STATE = {
+  list: 'List images',
+  anythingToCopy: 'Anything to copy?',
+  map: 'Copy batches',
+  backupOrRestore: 'Backup or restore?',
+  backup: 'Back up batch',
+  restore: 'Restore batch',
+  batchFailed: 'Record batch failure',
+  summarize: 'Summarize run',
+  notifyListingFailed: 'Notify listing failure',
+  listingFailed: 'Listing failed',
+  /** Only with the EcrBackup `prune` prop: */
+  pruneAfterBackup: 'Prune after backup?',
+  prune: 'Prune store',
+  done: 'Done',
+} as const;
