@@ -70,7 +70,15 @@ export async function runBaseline(options: {
         destination.kind === 's3'
           ? await runMeasured(
               AWS_CLI,
-              ['s3', 'cp', tar, `s3://${destination.bucket}/${options.label}/${repository}/${tag}.tar`, '--endpoint-url', destination.endpoint, '--only-show-errors'],
+              [
+                's3',
+                'cp',
+                tar,
+                `s3://${destination.bucket}/${options.label}/${repository}/${tag}.tar`,
+                '--endpoint-url',
+                destination.endpoint,
+                '--only-show-errors',
+              ],
               { env: options.env, sampler, rssFile },
             )
           : await (async () => {

@@ -20,7 +20,11 @@ export async function treeBytes(dir: string, skip: (path: string) => boolean = (
     const path = join(dir, entry.name);
     if (skip(path)) continue;
     if (entry.isDirectory()) total += await treeBytes(path, skip);
-    else if (entry.isFile()) total += await lstat(path).then((s) => s.size, () => 0);
+    else if (entry.isFile())
+      total += await lstat(path).then(
+        (s) => s.size,
+        () => 0,
+      );
   }
   return total;
 }
@@ -109,7 +113,11 @@ export class Sampler {
         for (const root of [...this.pids]) {
           for (const pid of await descendants(root)) {
             for (const path of await writableFiles(pid)) {
-              if (!this.options.allowedWriteRoots.some((allowed) => path === allowed || path.startsWith(allowed.endsWith('/') ? allowed : `${allowed}/`))) {
+              if (
+                !this.options.allowedWriteRoots.some(
+                  (allowed) => path === allowed || path.startsWith(allowed.endsWith('/') ? allowed : `${allowed}/`),
+                )
+              ) {
                 this.unexpectedWrites.add(path);
               }
             }
@@ -185,7 +193,9 @@ export async function runMeasured(
     cpuMs: Number.isFinite(user) && Number.isFinite(system) ? (user! + system!) * 1000 : 0,
   };
   if (exitCode !== 0 && !options.allowFailure) {
-    throw new CommandError(`${command} ${args.join(' ')} exited ${exitCode}\nstderr: ${result.stderr.slice(-4000)}\nstdout: ${result.stdout.slice(-2000)}`);
+    throw new CommandError(
+      `${command} ${args.join(' ')} exited ${exitCode}\nstderr: ${result.stderr.slice(-4000)}\nstdout: ${result.stdout.slice(-2000)}`,
+    );
   }
   return result;
 }

@@ -9,7 +9,6 @@ import { runMeasured, Sampler } from './measure.ts';
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'dist/ecr-backup.mjs');
 
-
 export interface OursResult {
   wallMs: number;
   /** startedAt -> finishedAt of the run report: the run without process start-up and module loading. */
@@ -63,10 +62,14 @@ export async function runOurs(options: {
   try {
     report = JSON.parse(run.stdout) as RunReport;
   } catch {
-    throw new Error(`ecr-backup ${options.args.join(' ')} exited ${run.exitCode} without a JSON report\nstderr: ${run.stderr.slice(-4000)}`);
+    throw new Error(
+      `ecr-backup ${options.args.join(' ')} exited ${run.exitCode} without a JSON report\nstderr: ${run.stderr.slice(-4000)}`,
+    );
   }
   if (run.exitCode !== 0 || report.counts.failed > 0) {
-    throw new Error(`ecr-backup ${options.args.join(' ')} exited ${run.exitCode}: ${report.failures.map((f) => f.error).join('; ')}\nstderr: ${run.stderr.slice(-2000)}`);
+    throw new Error(
+      `ecr-backup ${options.args.join(' ')} exited ${run.exitCode}: ${report.failures.map((f) => f.error).join('; ')}\nstderr: ${run.stderr.slice(-2000)}`,
+    );
   }
   return {
     wallMs: run.wallMs,

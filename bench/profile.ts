@@ -60,7 +60,13 @@ function bundle(): Promise<string> {
   bundlePath ??= (async () => {
     const out = join(await scratchDir(), 'cli.mjs');
     await promisify(execFile)(join(ROOT, 'node_modules/.bin/esbuild'), [
-      join(ROOT, 'cli/main.ts'), '--bundle', '--platform=node', '--target=node20', '--format=esm', '--main-fields=module,main', '--log-level=error',
+      join(ROOT, 'cli/main.ts'),
+      '--bundle',
+      '--platform=node',
+      '--target=node20',
+      '--format=esm',
+      '--main-fields=module,main',
+      '--log-level=error',
       "--banner:js=import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
       `--outfile=${out}`,
     ]);
@@ -139,14 +145,20 @@ const moto = await startMoto().catch(async (error: unknown) => {
   await registry.stop();
   throw error;
 });
-const s3 = new S3Client({ endpoint: moto.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+const s3 = new S3Client({
+  endpoint: moto.url,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+});
 try {
   const needs = new Set(variants.map((v) => v.split(':')[0]));
   if (needs.has('big')) await pushImage(registry, { repository: 'profile/big', layerSizes: [256 * MiB, 256 * MiB, 256 * MiB, 256 * MiB] });
   if (needs.has('unrelated')) await pushRandomImages(registry, { count: 4, size: 50 * MiB, repository: (i) => `profile/unrelated-${i}` });
   for (const variant of variants) {
     const [workload, concurrency = '4', ...flags] = variant.split(':');
-    const flag = (name: string) => flags.find((f) => f === name || f.startsWith(`${name}=`))?.split('=')[1] ?? (flags.includes(name) ? '' : undefined);
+    const flag = (name: string) =>
+      flags.find((f) => f === name || f.startsWith(`${name}=`))?.split('=')[1] ?? (flags.includes(name) ? '' : undefined);
     const memoryFile = join(await scratchDir(), 'memory.json');
     await rm(memoryFile, { force: true });
     const nodeArgs: string[] = ['--require', await memorySamplerPreload()];
@@ -190,7 +202,10 @@ try {
           ...(flag('gc') ? { BENCH_FORCE_GC_MS: flag('gc') } : {}),
           ...(flag('queue') ? { BENCH_UPLOAD_QUEUE: flag('queue') } : {}),
           ...(flag('part') ? { BENCH_UPLOAD_PART_MIB: flag('part') } : {}),
-        }, rssFile: join(registry.dir, 'rss.txt'), allowFailure: true },
+        },
+        rssFile: join(registry.dir, 'rss.txt'),
+        allowFailure: true,
+      },
     );
     const motoCpu = (await cpuSeconds(moto.pid)) - motoBefore;
     const report = JSON.parse(run.stdout) as { startedAt: string; finishedAt: string; counts: { failed: number; bytesCopied: number } };
@@ -199,7 +214,10 @@ try {
       `${variant.padEnd(14)} wall ${(run.wallMs / 1000).toFixed(2)} s, engine ${engine.toFixed(2)} s, ${(report.counts.bytesCopied / MiB / engine).toFixed(0)} MiB/s, ` +
         `peak RSS ${(run.maxRssBytes / MiB).toFixed(0)} MiB, CLI CPU ${(run.cpuMs / 1000).toFixed(2)} s, moto CPU ${motoCpu.toFixed(2)} s, failed ${report.counts.failed}`,
     );
-    const memory = JSON.parse(await readFile(memoryFile, 'utf8').catch(() => '{}')) as { peak?: Record<string, number>; atRssPeak?: Record<string, number> };
+    const memory = JSON.parse(await readFile(memoryFile, 'utf8').catch(() => '{}')) as {
+      peak?: Record<string, number>;
+      atRssPeak?: Record<string, number>;
+    };
     if (memory.atRssPeak) {
       const m = memory.atRssPeak;
       const f = (n: number | undefined) => `${((n ?? 0) / MiB).toFixed(0)}`;

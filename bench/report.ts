@@ -78,21 +78,48 @@ export function verdicts(rows: readonly Row[]): Verdict[] {
     }
     if (r.baseline && r.incremental) {
       const x = r.baseline.wallMs / r.incremental.wallMs;
-      out.push({ target: `incremental ≥ ${TARGETS.incrementalSpeedup}x faster than baseline full`, row: name, value: ratio(x), ok: x >= TARGETS.incrementalSpeedup });
+      out.push({
+        target: `incremental ≥ ${TARGETS.incrementalSpeedup}x faster than baseline full`,
+        row: name,
+        value: ratio(x),
+        ok: x >= TARGETS.incrementalSpeedup,
+      });
     }
     if (r.full) {
       const x = r.full.storedBytes / r.uniqueBytes;
-      out.push({ target: `stored bytes ≤ ${TARGETS.storedRatio}x unique compressed`, row: name, value: ratio(x), ok: x <= TARGETS.storedRatio });
+      out.push({
+        target: `stored bytes ≤ ${TARGETS.storedRatio}x unique compressed`,
+        row: name,
+        value: ratio(x),
+        ok: x <= TARGETS.storedRatio,
+      });
       const temp = Math.max(r.full.peakTempBytes, r.incremental?.peakTempBytes ?? 0);
       const writes = [...r.full.unexpectedWrites, ...(r.incremental?.unexpectedWrites ?? [])];
-      out.push({ target: 'zero temp disk', row: name, value: writes.length ? `${mib(temp)}; writes: ${writes.join(', ')}` : mib(temp), ok: temp === 0 && writes.length === 0 });
-      if (r.rssTarget) out.push({ target: 'peak RSS < 300 MiB copying a 1 GB image', row: name, value: mib(r.full.maxRssBytes), ok: r.full.maxRssBytes < TARGETS.rssBytes });
+      out.push({
+        target: 'zero temp disk',
+        row: name,
+        value: writes.length ? `${mib(temp)}; writes: ${writes.join(', ')}` : mib(temp),
+        ok: temp === 0 && writes.length === 0,
+      });
+      if (r.rssTarget)
+        out.push({
+          target: 'peak RSS < 300 MiB copying a 1 GB image',
+          row: name,
+          value: mib(r.full.maxRssBytes),
+          ok: r.full.maxRssBytes < TARGETS.rssBytes,
+        });
     }
   }
   return out;
 }
 
-export function renderReport(options: { title: string; machine: [string, string][]; rows: readonly Row[]; notes: string[]; setup: [string, string][] }): string {
+export function renderReport(options: {
+  title: string;
+  machine: [string, string][];
+  rows: readonly Row[];
+  notes: string[];
+  setup: [string, string][];
+}): string {
   const { rows } = options;
   const timeRows = rows.map((r) => {
     const speed = r.baseline && r.full ? r.baseline.wallMs / r.full.wallMs : undefined;
@@ -101,10 +128,16 @@ export function renderReport(options: { title: string; machine: [string, string]
       r.title,
       dest(r.destination),
       `${r.images} / ${mib(r.uniqueBytes)}`,
-      r.baseline ? `${secs(r.baseline.wallMs)} (export ${secs(r.baseline.exportMs)}, ${r.destination === 's3' ? 'upload' : 'cp'} ${secs(r.baseline.uploadMs)})` : na,
+      r.baseline
+        ? `${secs(r.baseline.wallMs)} (export ${secs(r.baseline.exportMs)}, ${r.destination === 's3' ? 'upload' : 'cp'} ${secs(r.baseline.uploadMs)})`
+        : na,
       r.full ? `${secs(r.full.wallMs)} (engine ${secs(r.full.engineMs)})` : na,
       speed !== undefined ? ratio(speed) : na,
-      r.speedTarget !== undefined ? (speed !== undefined ? `≥ ${r.speedTarget}x: ${met(speed >= r.speedTarget)}` : `≥ ${r.speedTarget}x`) : na,
+      r.speedTarget !== undefined
+        ? speed !== undefined
+          ? `≥ ${r.speedTarget}x: ${met(speed >= r.speedTarget)}`
+          : `≥ ${r.speedTarget}x`
+        : na,
       r.incremental ? `${secs(r.incremental.wallMs)} (engine ${secs(r.incremental.engineMs)})` : na,
       incr !== undefined ? ratio(incr) : na,
       incr !== undefined ? `≥ ${TARGETS.incrementalSpeedup}x: ${met(incr >= TARGETS.incrementalSpeedup)}` : na,
@@ -150,22 +183,49 @@ export function renderReport(options: { title: string; machine: [string, string]
     dest(r.destination),
     cpu(r.baseline, r.destination === 's3'),
     cpu(r.full, r.destination === 's3'),
-    r.baseline && r.full ? ratio((r.baseline.cpuMs + r.baseline.services.registryMs + r.baseline.services.motoMs) / (r.full.cpuMs + r.full.services.registryMs + r.full.services.motoMs)) : na,
+    r.baseline && r.full
+      ? ratio(
+          (r.baseline.cpuMs + r.baseline.services.registryMs + r.baseline.services.motoMs) /
+            (r.full.cpuMs + r.full.services.registryMs + r.full.services.motoMs),
+        )
+      : na,
     cpu(r.incremental, r.destination === 's3'),
   ]);
-  const spread = (xs: number[] | undefined) => (xs && xs.length ? (xs.length === 1 ? secs(xs[0]!) : `${secs(Math.min(...xs))} – ${secs(Math.max(...xs))}`) : na);
-  const spreadRows = rows.map((r) => [r.title, dest(r.destination), String(r.samples?.full.length ?? 0), spread(r.samples?.baseline), spread(r.samples?.full), spread(r.samples?.incremental)]);
+  const spread = (xs: number[] | undefined) =>
+    xs?.length ? (xs.length === 1 ? secs(xs[0]!) : `${secs(Math.min(...xs))} – ${secs(Math.max(...xs))}`) : na;
+  const spreadRows = rows.map((r) => [
+    r.title,
+    dest(r.destination),
+    String(r.samples?.full.length ?? 0),
+    spread(r.samples?.baseline),
+    spread(r.samples?.full),
+    spread(r.samples?.incremental),
+  ]);
   const v = verdicts(rows);
   const errors = rows.flatMap((r) => r.errors.map((e) => `- ${r.title} → ${dest(r.destination)}: ${e.split('\n')[0]}`));
   return [
     `# ${options.title}`,
     '',
-    table(['', ''], options.machine.map(([k, val]) => [k, val])),
+    table(
+      ['', ''],
+      options.machine.map(([k, val]) => [k, val]),
+    ),
     '',
     '## Wall time',
     '',
     table(
-      ['Workload', 'Destination', 'Images / unique compressed', 'Baseline full', 'Ours full', 'Speed-up (baseline/ours)', 'Target', 'Ours incremental', 'Incremental vs baseline full', 'Target'],
+      [
+        'Workload',
+        'Destination',
+        'Images / unique compressed',
+        'Baseline full',
+        'Ours full',
+        'Speed-up (baseline/ours)',
+        'Target',
+        'Ours incremental',
+        'Incremental vs baseline full',
+        'Target',
+      ],
       timeRows,
     ),
     '',
@@ -175,7 +235,16 @@ export function renderReport(options: { title: string; machine: [string, string]
       'Throughput = bytes copied / engine time (ours), unique compressed bytes / wall time (baseline).',
     '',
     table(
-      ['Workload', 'Destination', 'Full: start / engine / exit', 'Ours engine throughput', 'Baseline throughput', 'Speed-up, engine only', 'Incremental: start / engine / exit', 'Incremental engine only vs baseline full'],
+      [
+        'Workload',
+        'Destination',
+        'Full: start / engine / exit',
+        'Ours engine throughput',
+        'Baseline throughput',
+        'Speed-up, engine only',
+        'Incremental: start / engine / exit',
+        'Incremental engine only vs baseline full',
+      ],
       breakdownRows,
     ),
     '',
@@ -188,13 +257,29 @@ export function renderReport(options: { title: string; machine: [string, string]
     '## Storage, memory, temp disk',
     '',
     table(
-      ['Workload', 'Destination', 'Unique compressed', 'Stored: ours', 'Stored: baseline', 'Target (ours)', 'Peak RSS: ours', 'Target', 'Peak RSS: baseline (largest process)', 'Peak temp disk: ours', 'Target', 'Peak temp disk: baseline'],
+      [
+        'Workload',
+        'Destination',
+        'Unique compressed',
+        'Stored: ours',
+        'Stored: baseline',
+        'Target (ours)',
+        'Peak RSS: ours',
+        'Target',
+        'Peak RSS: baseline (largest process)',
+        'Peak temp disk: ours',
+        'Target',
+        'Peak temp disk: baseline',
+      ],
       resourceRows,
     ),
     '',
     `## Targets: ${v.filter((x) => x.ok).length} of ${v.length} met`,
     '',
-    table(['Target', 'Run', 'Value', 'Result'], v.map((x) => [x.target, x.row, x.value, met(x.ok)])),
+    table(
+      ['Target', 'Run', 'Value', 'Result'],
+      v.map((x) => [x.target, x.row, x.value, met(x.ok)]),
+    ),
     '',
     ...(errors.length ? ['## Errors', '', ...errors, ''] : []),
     '## Run-to-run spread (wall time, min – max)',

@@ -23,7 +23,13 @@ const exec = promisify(execFile);
 // Options
 
 function parseArgs(argv: string[]) {
-  const options = { quick: false, repeat: 0, only: undefined as string[] | undefined, dest: ['s3', 'dir'] as DestinationKind[], out: undefined as string | undefined };
+  const options = {
+    quick: false,
+    repeat: 0,
+    only: undefined as string[] | undefined,
+    dest: ['s3', 'dir'] as DestinationKind[],
+    out: undefined as string | undefined,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
@@ -44,7 +50,9 @@ function parseArgs(argv: string[]) {
 
 function usage(error?: string): never {
   if (error) process.stderr.write(`bench: ${error}\n`);
-  process.stderr.write('usage: npm run bench -- [--quick] [--only shared-base,unrelated,1gb] [--dest s3,dir] [--repeat N] [--out FILE.md]\n');
+  process.stderr.write(
+    'usage: npm run bench -- [--quick] [--only shared-base,unrelated,1gb] [--dest s3,dir] [--repeat N] [--out FILE.md]\n',
+  );
   process.exit(error ? 2 : 0);
 }
 
@@ -96,7 +104,12 @@ const allWorkloads: Workload[] = [
     repositories: ['bench/shared-base'],
     speedTarget: 4,
     async push(registry) {
-      const pushed = await pushSharedBaseTags(registry, { repository: 'bench/shared-base', tags: sizes.tags, baseSize: sizes.base, uniqueSize: sizes.unique });
+      const pushed = await pushSharedBaseTags(registry, {
+        repository: 'bench/shared-base',
+        tags: sizes.tags,
+        baseSize: sizes.base,
+        uniqueSize: sizes.unique,
+      });
       return { images: pushed.images.map((i) => ({ repository: i.repository, tag: i.tag })), uniqueBytes: pushed.blobBytes };
     },
   },
@@ -106,8 +119,15 @@ const allWorkloads: Workload[] = [
     repositories: ['bench/unrelated-*'],
     speedTarget: 1.5,
     async push(registry) {
-      const pushed = await pushRandomImages(registry, { count: sizes.unrelatedCount, size: sizes.unrelated, repository: (i) => `bench/unrelated-${i}` });
-      return { images: pushed.map((i) => ({ repository: i.repository, tag: i.tag })), uniqueBytes: pushed.reduce((s, i) => s + i.blobBytes, 0) };
+      const pushed = await pushRandomImages(registry, {
+        count: sizes.unrelatedCount,
+        size: sizes.unrelated,
+        repository: (i) => `bench/unrelated-${i}`,
+      });
+      return {
+        images: pushed.map((i) => ({ repository: i.repository, tag: i.tag })),
+        uniqueBytes: pushed.reduce((s, i) => s + i.blobBytes, 0),
+      };
     },
   },
   {
@@ -116,7 +136,11 @@ const allWorkloads: Workload[] = [
     repositories: ['bench/big'],
     rssTarget: true,
     async push(registry) {
-      const pushed = await pushImage(registry, { repository: 'bench/big', tag: 'latest', layerSizes: Array.from({ length: sizes.bigLayers }, () => sizes.bigLayer) });
+      const pushed = await pushImage(registry, {
+        repository: 'bench/big',
+        tag: 'latest',
+        layerSizes: Array.from({ length: sizes.bigLayers }, () => sizes.bigLayer),
+      });
       return { images: [{ repository: pushed.repository, tag: pushed.tag }], uniqueBytes: pushed.blobBytes };
     },
   },
@@ -162,7 +186,9 @@ async function s3Bytes(client: S3Client, prefix: string): Promise<number> {
   let total = 0;
   let token: string | undefined;
   do {
-    const out = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/`, ...(token ? { ContinuationToken: token } : {}) }));
+    const out = await client.send(
+      new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${prefix}/`, ...(token ? { ContinuationToken: token } : {}) }),
+    );
     for (const o of out.Contents ?? []) total += o.Size ?? 0;
     token = out.IsTruncated ? out.NextContinuationToken : undefined;
   } while (token);
@@ -188,7 +214,9 @@ function maxOf<T>(runs: readonly T[], key: { [K in keyof T]: T[K] extends number
 }
 
 /** Our repetitions: the median run, with the worst RSS, temp disk and unexpected writes of them all. */
-function mergeOurs<T extends { wallMs: number; maxRssBytes: number; peakTempBytes: number; unexpectedWrites: string[] }>(runs: readonly T[]): T {
+function mergeOurs<T extends { wallMs: number; maxRssBytes: number; peakTempBytes: number; unexpectedWrites: string[] }>(
+  runs: readonly T[],
+): T {
   return {
     ...representative(runs),
     maxRssBytes: Math.max(...runs.map((r) => r.maxRssBytes)),
@@ -227,7 +255,9 @@ const load = [loadavg()[0]!];
 let exitCode = 0;
 
 try {
-  log(`root ${benchRoot}; ${options.quick ? 'quick' : 'full'} sizes; workloads ${workloads.map((w) => w.id).join(', ')}; destinations ${options.dest.join(', ')}`);
+  log(
+    `root ${benchRoot}; ${options.quick ? 'quick' : 'full'} sizes; workloads ${workloads.map((w) => w.id).join(', ')}; destinations ${options.dest.join(', ')}`,
+  );
   let t = performance.now();
   // We measure what users run: the bundled CLI (dist/ecr-backup.mjs), built from this checkout.
   await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: ROOT });
@@ -235,7 +265,7 @@ try {
   t = performance.now();
   const needS3 = options.dest.includes('s3');
   [registry, moto] = await Promise.all([startRegistry(), needS3 ? startMoto() : Promise.resolve(undefined)]);
-  setup.push(['start docker-registry' + (needS3 ? ' + moto' : ''), secs(performance.now() - t)]);
+  setup.push([`start docker-registry${needS3 ? ' + moto' : ''}`, secs(performance.now() - t)]);
   const awsEnv: Record<string, string> = moto?.env ?? {};
   const s3 = needS3 ? s3Client(awsEnv) : undefined;
   const resetS3 = async () => {
@@ -253,11 +283,27 @@ try {
   const sourcesTmp = join(benchRoot, 'tsx-tmp');
   await mkdir(sourcesTmp, { recursive: true });
   const bundled = await runMeasured('node', [join(ROOT, 'dist/ecr-backup.mjs'), '--help'], { cwd: ROOT, env, rssFile, allowFailure: true });
-  setup.push(['CLI start-up: `node dist/ecr-backup.mjs --help` (measured below): wall, CPU, peak RSS', `${secs(bundled.wallMs)}, ${secs(bundled.cpuMs)}, ${mib(bundled.maxRssBytes)}`]);
+  setup.push([
+    'CLI start-up: `node dist/ecr-backup.mjs --help` (measured below): wall, CPU, peak RSS',
+    `${secs(bundled.wallMs)}, ${secs(bundled.cpuMs)}, ${mib(bundled.maxRssBytes)}`,
+  ]);
   const sourcesEnv = cliEnv(awsEnv, sourcesTmp);
-  await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], { cwd: ROOT, env: sourcesEnv, rssFile, allowFailure: true });
-  const sources = await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], { cwd: ROOT, env: sourcesEnv, rssFile, allowFailure: true });
-  setup.push(['CLI start-up from sources: `node --import tsx cli/main.ts --help` (warm tsx cache): wall, CPU, peak RSS', `${secs(sources.wallMs)}, ${secs(sources.cpuMs)}, ${mib(sources.maxRssBytes)}`]);
+  await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], {
+    cwd: ROOT,
+    env: sourcesEnv,
+    rssFile,
+    allowFailure: true,
+  });
+  const sources = await runMeasured('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), '--help'], {
+    cwd: ROOT,
+    env: sourcesEnv,
+    rssFile,
+    allowFailure: true,
+  });
+  setup.push([
+    'CLI start-up from sources: `node --import tsx cli/main.ts --help` (warm tsx cache): wall, CPU, peak RSS',
+    `${secs(sources.wallMs)}, ${secs(sources.cpuMs)}, ${mib(sources.maxRssBytes)}`,
+  ]);
   const baselineEnv: NodeJS.ProcessEnv = { ...process.env, ...awsEnv };
 
   for (const workload of workloads) {
@@ -326,15 +372,22 @@ try {
             return { ...result, services: await serviceCpuSince(cpu0) };
           };
           const { report, ...full } = await run('full');
-          if (report.counts.copied !== pushed.images.length) row.errors.push(`full run copied ${report.counts.copied} of ${pushed.images.length} images`);
+          if (report.counts.copied !== pushed.images.length)
+            row.errors.push(`full run copied ${report.counts.copied} of ${pushed.images.length} images`);
           fulls.push({ ...full, storedBytes: await stored(), bytesCopied: report.counts.bytesCopied });
-          log(`  ours full ${secs(full.wallMs)} (start ${secs(full.startLagMs)}, engine ${secs(full.engineMs)}, exit ${secs(full.exitLagMs)}), copied ${mib(report.counts.bytesCopied)}, RSS ${mib(full.maxRssBytes)}`);
+          log(
+            `  ours full ${secs(full.wallMs)} (start ${secs(full.startLagMs)}, engine ${secs(full.engineMs)}, exit ${secs(full.exitLagMs)}), copied ${mib(report.counts.bytesCopied)}, RSS ${mib(full.maxRssBytes)}`,
+          );
           const { report: incrementalReport, ...incremental } = await run('incremental');
           if (incrementalReport.counts.unchanged !== pushed.images.length) {
-            row.errors.push(`incremental run: ${incrementalReport.counts.unchanged} of ${pushed.images.length} images unchanged, ${incrementalReport.counts.bytesCopied} bytes copied`);
+            row.errors.push(
+              `incremental run: ${incrementalReport.counts.unchanged} of ${pushed.images.length} images unchanged, ${incrementalReport.counts.bytesCopied} bytes copied`,
+            );
           }
           incrementals.push({ ...incremental, storedBytes: await stored(), unchanged: incrementalReport.counts.unchanged });
-          log(`  ours incremental ${secs(incremental.wallMs)} (start ${secs(incremental.startLagMs)}, engine ${secs(incremental.engineMs)}, exit ${secs(incremental.exitLagMs)}), RSS ${mib(incremental.maxRssBytes)}`);
+          log(
+            `  ours incremental ${secs(incremental.wallMs)} (start ${secs(incremental.startLagMs)}, engine ${secs(incremental.engineMs)}, exit ${secs(incremental.exitLagMs)}), RSS ${mib(incremental.maxRssBytes)}`,
+          );
         } catch (error) {
           row.errors.push(`ours: ${error instanceof Error ? error.message : String(error)}`);
           log(`  ours FAILED: ${row.errors.at(-1)}`);
@@ -343,8 +396,17 @@ try {
           if (destination === 's3') await moto!.reset().catch(() => undefined);
         }
       }
-      row.samples = { baseline: baselines.map((b) => b.wallMs), full: fulls.map((f) => f.wallMs), incremental: incrementals.map((i) => i.wallMs) };
-      if (baselines.length) row.baseline = { ...representative(baselines), maxRssBytes: maxOf(baselines, 'maxRssBytes'), peakTempBytes: maxOf(baselines, 'peakTempBytes') };
+      row.samples = {
+        baseline: baselines.map((b) => b.wallMs),
+        full: fulls.map((f) => f.wallMs),
+        incremental: incrementals.map((i) => i.wallMs),
+      };
+      if (baselines.length)
+        row.baseline = {
+          ...representative(baselines),
+          maxRssBytes: maxOf(baselines, 'maxRssBytes'),
+          peakTempBytes: maxOf(baselines, 'peakTempBytes'),
+        };
       if (fulls.length) row.full = mergeOurs(fulls);
       if (incrementals.length) row.incremental = mergeOurs(incrementals);
     }
@@ -362,23 +424,31 @@ try {
     ['Registry', await version('docker-registry', ['--version'])],
     ['skopeo', await version('skopeo', ['--version'])],
     ['aws CLI', await version(AWS_CLI, ['--version'])],
-    ['moto', needS3 ? await version(process.env.MOTO_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python', ['-c', 'import moto; print(moto.__version__)']) : 'not used'],
+    [
+      'moto',
+      needS3
+        ? await version(process.env.MOTO_PYTHON ?? '/root/.pyenv/versions/3.11.7/bin/python', [
+            '-c',
+            'import moto; print(moto.__version__)',
+          ])
+        : 'not used',
+    ],
     ['Load average (1 min) start / end', load.map((l) => l.toFixed(2)).join(' / ')],
     ['Total bench time', secs(Date.now() - startedAt.getTime())],
   ];
   notes.push(
-    'Baseline = the original script\'s pipeline per tag, sequential: `skopeo copy -q --src-tls-verify=false docker://HOST/REPO:TAG docker-archive:FILE` ' +
+    "Baseline = the original script's pipeline per tag, sequential: `skopeo copy -q --src-tls-verify=false docker://HOST/REPO:TAG docker-archive:FILE` " +
       '(with `--tmpdir`), then `aws s3 cp FILE s3://BUCKET/<label>/<repo>/<tag>.tar --endpoint-url MOTO` (directory: `cp FILE DIR/<label>/<repo>/<tag>.tar`), then `rm FILE`. ' +
       (awsWorks ? 'The real aws CLI is used.' : 'The aws CLI was NOT usable.') +
       ' It has no incremental mode, so its second run is another full run: "Incremental vs baseline full" divides the baseline full time by our incremental time.',
     'Ours = `node dist/ecr-backup.mjs backup --registry URL --to STORE --repositories GLOB --json` (the bundle `npm run build` makes) as a child process, default `--concurrency 4`; ' +
       'full run into an empty store, then an incremental run into the same store. Wall time includes process start-up; "engine" is the report\'s startedAt→finishedAt.',
-    'Unique compressed = the fixtures\' unique config + layer blob bytes (each counted once). Stored = every object under the run\'s S3 prefix / every file under the directory ' +
+    "Unique compressed = the fixtures' unique config + layer blob bytes (each counted once). Stored = every object under the run's S3 prefix / every file under the directory " +
       '(ours: blobs, manifests, catalog records and run reports, after the full run). Baseline tars hold layers uncompressed; the layers are random data, so compressed ≈ uncompressed.',
     'Peak RSS = GNU time %M (ru_maxrss) of the CLI process; for the baseline, the largest of its skopeo / aws / cp processes.',
-    'Peak temp disk (ours) = peak size of the CLI\'s dedicated TMPDIR sampled every 50 ms, ' +
+    "Peak temp disk (ours) = peak size of the CLI's dedicated TMPDIR sampled every 50 ms, " +
       'plus every file the CLI held open for writing outside the directory store (sampled from /proc/<pid>/fd). The directory store writes each blob to STORE/.tmp and renames it into place: that is the final copy, not temp space. ' +
-      'Baseline: peak size of its work dir (the tar plus skopeo\'s --tmpdir).',
+      "Baseline: peak size of its work dir (the tar plus skopeo's --tmpdir).",
     'Everything runs on one machine over loopback: the registry, moto (a single Python process, often the bottleneck for S3 writes), the CLI and the baseline compete for the same cores. ' +
       `Other work on the machine (load average above) adds noise: each time is the run with the median wall time of ${options.repeat} repetition(s) (baseline and ours alternate), ` +
       'its breakdown and CPU are from that same run; peak RSS and temp disk are the worst of all repetitions; the spread table shows the range.',
@@ -390,7 +460,7 @@ try {
   const out = options.out ?? join(ROOT, 'bench/results', options.quick ? 'latest-quick.md' : 'latest.md');
   await mkdir(join(out, '..'), { recursive: true });
   await writeFile(out, report);
-  await writeFile(out.replace(/\.md$/, '.json'), JSON.stringify({ options, sizes, machine, setup, rows }, null, 2) + '\n');
+  await writeFile(out.replace(/\.md$/, '.json'), `${JSON.stringify({ options, sizes, machine, setup, rows }, null, 2)}\n`);
   log(`wrote ${out}`);
   if (rows.some((r) => r.errors.length)) exitCode = 1;
 } catch (error) {

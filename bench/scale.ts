@@ -50,7 +50,9 @@ try {
       const t0 = performance.now();
       const prefix = `s${images}`;
       const pushed = await pushSyntheticOrg(registry, { repositories, tagsPerRepository, concurrency: 8, prefix });
-      process.stderr.write(`${pushed.length} images in ${repositories} repositories pushed in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+      process.stderr.write(
+        `${pushed.length} images in ${repositories} repositories pushed in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`,
+      );
       const s3 = createS3Client();
       const s3Count = countSdkRequests(s3);
       const bucket = `scale-${images}`;
@@ -71,7 +73,7 @@ try {
           seconds,
           perImage: {
             'ms/image': Math.round((seconds * 1000) / pushed.length),
-            's3': per(s3Count.total(), pushed.length),
+            s3: per(s3Count.total(), pushed.length),
             's3 GET': per(s3Count.counts.GetObject ?? 0, pushed.length),
             's3 HEAD': per(s3Count.counts.HeadObject ?? 0, pushed.length),
             's3 LIST': per(s3Count.counts.ListObjectsV2 ?? 0, pushed.length),
@@ -94,11 +96,26 @@ try {
       // DescribeImages, split against the store's catalog, settings recorded for every repository.
       const ecrClient = new ECRClient({});
       const ecrCount = countSdkRequests(ecrClient);
-      await mapLimited([...new Set(pushed.map((p) => p.repository))], 8, (name) => ecrClient.send(new CreateRepositoryCommand({ repositoryName: name })));
-      await mapLimited(pushed, 8, (p) =>
-        ecrClient.send(new PutImageCommand({ repositoryName: p.repository, imageTag: p.tag, imageManifest: p.manifest.toString('utf8'), imageManifestMediaType: p.mediaType, imageDigest: p.digest })),
+      await mapLimited([...new Set(pushed.map((p) => p.repository))], 8, (name) =>
+        ecrClient.send(new CreateRepositoryCommand({ repositoryName: name })),
       );
-      const ecr = new EcrEndpoint({ client: ecrClient, registryUrl: proxy.url, registry: { insecure: true }, throttle: { ratePerSecond: 1000 } });
+      await mapLimited(pushed, 8, (p) =>
+        ecrClient.send(
+          new PutImageCommand({
+            repositoryName: p.repository,
+            imageTag: p.tag,
+            imageManifest: p.manifest.toString('utf8'),
+            imageManifestMediaType: p.mediaType,
+            imageDigest: p.digest,
+          }),
+        ),
+      );
+      const ecr = new EcrEndpoint({
+        client: ecrClient,
+        registryUrl: proxy.url,
+        registry: { insecure: true },
+        throttle: { ratePerSecond: 1000 },
+      });
       const cliStore = () => new BackupStore(new S3ObjectStore({ bucket, prefix: 'cli', client: s3 }));
       let listingStore = () => new BackupStore(new S3ObjectStore({ bucket, prefix: 'wf', client: s3 }));
       const workflowStore = () => listingStore();
@@ -134,6 +151,8 @@ const kinds = [...new Set(rows.flatMap((r) => Object.keys(r.perImage)))];
 const lines = [
   `| images | run | seconds | ${kinds.join(' | ')} |`,
   `|---:|---|---:|${kinds.map(() => '---:').join('|')}|`,
-  ...rows.map((r) => `| ${r.images} | ${r.run} | ${r.seconds.toFixed(1)} | ${kinds.map((k) => (r.perImage[k] ?? '')).join(' | ')} |`),
+  ...rows.map((r) => `| ${r.images} | ${r.run} | ${r.seconds.toFixed(1)} | ${kinds.map((k) => r.perImage[k] ?? '').join(' | ')} |`),
 ];
-process.stdout.write(`Requests per image by kind (${tagsPerRepository} tags per repository; moto S3/ECR, docker-registry on loopback)\n\n${lines.join('\n')}\n`);
+process.stdout.write(
+  `Requests per image by kind (${tagsPerRepository} tags per repository; moto S3/ECR, docker-registry on loopback)\n\n${lines.join('\n')}\n`,
+);

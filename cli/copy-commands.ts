@@ -36,10 +36,22 @@ function archiveSettingsFromOptions(options: ArchiveOptions): ArchiveSettings | 
   }
 }
 
-async function runCopy(mode: RunReport['mode'], options: CommonOptions & { includeUntagged?: boolean; asOf?: string; repositoryPrefix?: string; applyPolicies?: boolean; to?: string; from?: string } & ArchiveOptions) {
+async function runCopy(
+  mode: RunReport['mode'],
+  options: CommonOptions & {
+    includeUntagged?: boolean;
+    asOf?: string;
+    repositoryPrefix?: string;
+    applyPolicies?: boolean;
+    to?: string;
+    from?: string;
+  } & ArchiveOptions,
+) {
   const started = new Date();
   if (options.repositoryPrefix !== undefined && !RestoreTarget.shape.repositoryPrefix.safeParse(options.repositoryPrefix).success) {
-    throw new UsageError(`--repository-prefix ${JSON.stringify(options.repositoryPrefix)} is not a valid repository prefix (lowercase path components, e.g. restored/)`);
+    throw new UsageError(
+      `--repository-prefix ${JSON.stringify(options.repositoryPrefix)} is not a valid repository prefix (lowercase path components, e.g. restored/)`,
+    );
   }
   const archiveSettings = mode === 'backup' ? archiveSettingsFromOptions(options) : undefined;
   const store = openBackupStore((mode === 'backup' ? options.to : options.from)!, { asOf: options.asOf, existing: mode === 'restore' });
@@ -100,7 +112,8 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
   const report: RunReport = buildReport(newRunId('cli'), mode, started, outcome.results);
   if (outcome.deleted.length) report.deletedAtSource = outcome.deleted;
   for (const note of [...skipped, ...rejectedRecordNotes(store.rejectedRecords())]) repositoryNotes.push(note);
-  if (repositoryNotes.length) report.repositoryNotes = repositoryNotes.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
+  if (repositoryNotes.length)
+    report.repositoryNotes = repositoryNotes.sort((a, b) => (a.repository < b.repository ? -1 : a.repository > b.repository ? 1 : 0));
   // The summary is printed (and --json written) even when the report cannot be stored: the images'
   // outcome must never be lost with it. Exit 3 says "images done, report not stored".
   let reportError: string | undefined;
@@ -108,7 +121,9 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
     try {
       await writeRunReport(store.objects, report);
     } catch (error) {
-      reportError = redact(`the run report could not be written to ${store.description}/runs/${report.runId}/: ${error instanceof Error ? error.message : String(error)}`);
+      reportError = redact(
+        `the run report could not be written to ${store.description}/runs/${report.runId}/: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
   printRunSummary(report, source.description, destination.description, options, reportError);
@@ -119,13 +134,15 @@ async function runCopy(mode: RunReport['mode'], options: CommonOptions & { inclu
 
 function printRunSummary(report: RunReport, from: string, to: string, options: CommonOptions, reportError?: string) {
   if (options.json) {
-    process.stdout.write(JSON.stringify({ ...report, source: from, destination: to, ...(reportError ? { reportError } : {}) }, null, 2) + '\n');
+    process.stdout.write(
+      `${JSON.stringify({ ...report, source: from, destination: to, ...(reportError ? { reportError } : {}) }, null, 2)}\n`,
+    );
     return;
   }
   const c = report.counts;
   if (options.dryRun) {
     const rows = report.results.map((r: ImageResult) => [r.repository, r.tag ?? '', r.digest ?? '', r.targetRepository ?? '']);
-    if (rows.length) process.stdout.write(table(['REPOSITORY', 'TAG', 'DIGEST', 'TARGET'], rows) + '\n');
+    if (rows.length) process.stdout.write(`${table(['REPOSITORY', 'TAG', 'DIGEST', 'TARGET'], rows)}\n`);
     process.stdout.write(`dry run: ${c.images} image(s) would be copied from ${from} to ${to}\n`);
     return;
   }
@@ -135,7 +152,8 @@ function printRunSummary(report: RunReport, from: string, to: string, options: C
   );
   for (const failure of report.failures) process.stdout.write(`  failed: ${failure.error}\n`);
   for (const m of movedTags(report)) process.stdout.write(`  ${movedLine(m)}\n`);
-  for (const d of report.deletedAtSource ?? []) process.stdout.write(`  deleted at source since the last run: ${d.repository}:${d.tag} (was ${d.lastDigest})\n`);
+  for (const d of report.deletedAtSource ?? [])
+    process.stdout.write(`  deleted at source since the last run: ${d.repository}:${d.tag} (was ${d.lastDigest})\n`);
   for (const line of archiveLines(report)) process.stdout.write(`  ${line}\n`);
   for (const line of repositoryNoteLines(report.repositoryNotes ?? [])) process.stdout.write(`  ${line}\n`);
 }
@@ -151,7 +169,9 @@ export function archiveLines(report: RunReport): string[] {
       lines.push(`${name}: multi-arch source (${a.sourcePlatforms.join(', ')}): docker-archive holds ${a.platform} only`);
     }
     if (report.mode === 'restore' && a.restoredDigest) {
-      lines.push(`${name}: restored from docker-archive ${a.key} (${a.platform}) as ${a.restoredDigest}; the source manifest was ${r.digest}`);
+      lines.push(
+        `${name}: restored from docker-archive ${a.key} (${a.platform}) as ${a.restoredDigest}; the source manifest was ${r.digest}`,
+      );
     }
   }
   if (archived.length) {
@@ -173,7 +193,9 @@ export function repositoryNoteLines(notes: readonly RepositoryNote[]): string[] 
     if (n.action === 'unrecorded') lines.push(`settings not recorded: ${name}`);
     if (n.action === 'created') {
       const skipped = n.skipped?.length ? ` (left out: ${n.skipped.join(', ')})` : '';
-      lines.push(n.settingsApplied ? `created ${name} with the recorded settings${skipped}` : `created ${name} (no settings recorded in the backup)`);
+      lines.push(
+        n.settingsApplied ? `created ${name} with the recorded settings${skipped}` : `created ${name} (no settings recorded in the backup)`,
+      );
     }
     if (n.action === 'exists' && n.differences?.length) {
       lines.push(`${name} exists and was left unchanged; its settings differ from the backup:`);
@@ -186,24 +208,35 @@ export function repositoryNoteLines(notes: readonly RepositoryNote[]): string[] 
 }
 
 export function registerCopyCommands(program: Command): void {
-  addRunOptions(addFilterOptions(addRegistryOptions(program.command('backup').description('copy images from a registry into a backup store'))))
+  addRunOptions(
+    addFilterOptions(addRegistryOptions(program.command('backup').description('copy images from a registry into a backup store'))),
+  )
     .requiredOption('--to <store>', 'backup store: s3://bucket/prefix, a directory, or file:///dir')
     .option('--include-untagged', 'also back up untagged images, by digest (ECR sources)')
     .addOption(
-      new Option('--format <format>', 'oci: content-addressed blobs, restores digest for digest; docker-archive: one `docker load`-able tar per tag (keeps the image ID, not the manifest digest)')
+      new Option(
+        '--format <format>',
+        'oci: content-addressed blobs, restores digest for digest; docker-archive: one `docker load`-able tar per tag (keeps the image ID, not the manifest digest)',
+      )
         .choices(['oci', 'docker-archive'])
         .default('oci'),
     )
     .option('--label <label>', 'docker-archive: first key segment, <label>/<repository>/<tag>.tar (default: $AWS_REGION, else local)')
-    .addOption(new Option('--compression <compression>', 'docker-archive: compress each tar (default: none)').choices(['none', 'gzip', 'zstd']))
+    .addOption(
+      new Option('--compression <compression>', 'docker-archive: compress each tar (default: none)').choices(['none', 'gzip', 'zstd']),
+    )
     .option('--platform <os/arch>', 'docker-archive: the platform to keep from a multi-arch source (default: linux/amd64)')
     .action((options) => runCopy('backup', options));
 
-  addRunOptions(addFilterOptions(addRegistryOptions(program.command('restore').description('copy images from a backup store into a registry'))))
+  addRunOptions(
+    addFilterOptions(addRegistryOptions(program.command('restore').description('copy images from a backup store into a registry'))),
+  )
     .requiredOption('--from <store>', 'backup store: s3://bucket/prefix, a directory, or file:///dir')
     .option('--as-of <iso8601>', 'restore each tag as it was at this time (point in time)')
     .option('--repository-prefix <prefix>', 'prepend this to every restored repository name (e.g. restored/)')
-    .option('--apply-policies', 'also set the recorded lifecycle and repository policies on repositories the restore creates (off: a policy grants access)')
+    .option(
+      '--apply-policies',
+      'also set the recorded lifecycle and repository policies on repositories the restore creates (off: a policy grants access)',
+    )
     .action((options) => runCopy('restore', options));
-
 }

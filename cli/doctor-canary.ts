@@ -20,7 +20,11 @@ export interface CanaryClients {
 
 const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']);
 
-export async function runCanary(clients: CanaryClients, facts: StackFacts, options: { repository: string; pollMs: number }): Promise<Check> {
+export async function runCanary(
+  clients: CanaryClients,
+  facts: StackFacts,
+  options: { repository: string; pollMs: number },
+): Promise<Check> {
   const name = `canary: backup and restore of ${options.repository}`;
   const source = await tagDigests(clients.ecr, options.repository);
   if (!source || source.size === 0) {
@@ -38,7 +42,11 @@ export async function runCanary(clients: CanaryClients, facts: StackFacts, optio
   ]) {
     const parsed = parseExecutionInput(input);
     const started = await clients.sfn.send(
-      new StartExecutionCommand({ stateMachineArn: facts.stateMachineArn, name: defaultExecutionName(`doctor-${parsed.mode}`), input: JSON.stringify(parsed) }),
+      new StartExecutionCommand({
+        stateMachineArn: facts.stateMachineArn,
+        name: defaultExecutionName(`doctor-${parsed.mode}`),
+        input: JSON.stringify(parsed),
+      }),
     );
     const execution = await waitFor(clients.sfn, started.executionArn!, options.pollMs);
     if (execution.status !== 'SUCCEEDED') {
@@ -51,10 +59,21 @@ export async function runCanary(clients: CanaryClients, facts: StackFacts, optio
     }
   }
   const copy = (await tagDigests(clients.ecr, restored)) ?? new Map<string, string>();
-  const differing = [...source].filter(([tag, digest]) => copy.get(tag) !== digest).map(([tag, digest]) => `${tag}: ${digest} -> ${copy.get(tag) ?? 'missing'}`);
+  const differing = [...source]
+    .filter(([tag, digest]) => copy.get(tag) !== digest)
+    .map(([tag, digest]) => `${tag}: ${digest} -> ${copy.get(tag) ?? 'missing'}`);
   return differing.length
-    ? { name, status: 'FAIL', detail: `restored digests differ: ${differing.join('; ')}`, fix: 'this is a bug in ecr-backup: report it with the run reports under runs/ in the store' }
-    : { name, status: 'ok', detail: `${source.size} tag(s) backed up and restored to ${restored}, digests equal (delete ${restored} when done)` };
+    ? {
+        name,
+        status: 'FAIL',
+        detail: `restored digests differ: ${differing.join('; ')}`,
+        fix: 'this is a bug in ecr-backup: report it with the run reports under runs/ in the store',
+      }
+    : {
+        name,
+        status: 'ok',
+        detail: `${source.size} tag(s) backed up and restored to ${restored}, digests equal (delete ${restored} when done)`,
+      };
 }
 
 async function waitFor(sfn: SFNClient, executionArn: string, pollMs: number) {

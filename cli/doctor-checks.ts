@@ -1,10 +1,15 @@
 // The checks of `ecr-backup doctor` (cli/doctor.ts): each reads the deployed stack with the operator's
 // credentials and answers ok, FAIL (with a one-line fix) or skip (does not apply to this stack).
 // Clients are passed in so tests can point them at moto or replace one moto does not implement.
-import { DescribeStacksCommand, ListStackResourcesCommand, type CloudFormationClient, type StackResourceSummary } from '@aws-sdk/client-cloudformation';
+import {
+  DescribeStacksCommand,
+  ListStackResourcesCommand,
+  type CloudFormationClient,
+  type StackResourceSummary,
+} from '@aws-sdk/client-cloudformation';
 import { SimulatePrincipalPolicyCommand, type ContextEntry, type IAMClient } from '@aws-sdk/client-iam';
 import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
-import { HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetTopicAttributesCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { DescribeVpcEndpointsCommand, type EC2Client, type VpcEndpoint } from '@aws-sdk/client-ec2';
 import { GetScheduleCommand, ListSchedulesCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
@@ -69,12 +74,27 @@ export async function readStack(clients: DoctorClients, stackName: string): Prom
   } catch (error) {
     if (!/does not exist/i.test((error as Error).message)) throw error;
   }
-  if (!stack) return { check: { name, status: 'FAIL', detail: 'no such stack in this account and region', fix: 'check --stack, AWS_PROFILE and AWS_REGION, or deploy it (npm run deploy)' } };
+  if (!stack)
+    return {
+      check: {
+        name,
+        status: 'FAIL',
+        detail: 'no such stack in this account and region',
+        fix: 'check --stack, AWS_PROFILE and AWS_REGION, or deploy it (npm run deploy)',
+      },
+    };
   const status = stack.StackStatus ?? 'unknown';
   // A stack mid-operation or left failed may not match its outputs; UPDATE_ROLLBACK_COMPLETE is the
   // previous, working version.
   if (/_IN_PROGRESS$|FAILED$|^ROLLBACK_|^DELETE_|^IMPORT_ROLLBACK/.test(status)) {
-    return { check: { name, status: 'FAIL', detail: `the stack is ${status}`, fix: 'wait for the operation to finish, or read the stack\'s events in the CloudFormation console, repair it and redeploy (npm run deploy)' } };
+    return {
+      check: {
+        name,
+        status: 'FAIL',
+        detail: `the stack is ${status}`,
+        fix: "wait for the operation to finish, or read the stack's events in the CloudFormation console, repair it and redeploy (npm run deploy)",
+      },
+    };
   }
   const outputs = new Map((stack.Outputs ?? []).map((o) => [o.OutputKey ?? '', o.OutputValue ?? '']));
   const find = (suffix: string) => [...outputs].find(([key]) => key.endsWith(suffix))?.[1];
@@ -85,7 +105,8 @@ export async function readStack(clients: DoctorClients, stackName: string): Prom
   const stateMachineArn = find('StateMachineArn')!;
   const arn = /^arn:(aws[a-z-]*):states:([a-z0-9-]+):(\d{12}):stateMachine:/.exec(stateMachineArn);
   const store = /^s3:\/\/([^/]+)\/(.*)$/.exec(find('StoreUrl')!);
-  if (!arn || !store) return { check: { name, status: 'FAIL', detail: `outputs malformed: ${stateMachineArn} / ${find('StoreUrl')}`, fix: FIX_REDEPLOY } };
+  if (!arn || !store)
+    return { check: { name, status: 'FAIL', detail: `outputs malformed: ${stateMachineArn} / ${find('StoreUrl')}`, fix: FIX_REDEPLOY } };
 
   const resources: StackResourceSummary[] = [];
   let nextToken: string | undefined;
@@ -95,12 +116,26 @@ export async function readStack(clients: DoctorClients, stackName: string): Prom
     nextToken = page.NextToken;
   } while (nextToken);
   const [, partition, region, account] = arn as unknown as [string, string, string, string];
-  const roles: Partial<Record<RoleName, string>> = { 'backup task': find('BackupTaskRoleArn')!, 'restore task': find('RestoreTaskRoleArn')! };
+  const roles: Partial<Record<RoleName, string>> = {
+    'backup task': find('BackupTaskRoleArn')!,
+    'restore task': find('RestoreTaskRoleArn')!,
+  };
   for (const [role, logicalId] of LAMBDA_ROLES) {
     const found = resources.find((r) => r.ResourceType === 'AWS::IAM::Role' && logicalId.test(r.LogicalResourceId ?? ''));
     if (found?.PhysicalResourceId) roles[role] = `arn:${partition}:iam::${account}:role/${found.PhysicalResourceId}`;
   }
-  const facts: StackFacts = { stackName, partition, region, account, stateMachineArn, bucket: store[1]!, prefix: store[2]!, topicArn: find('TopicArn')!, roles, resources };
+  const facts: StackFacts = {
+    stackName,
+    partition,
+    region,
+    account,
+    stateMachineArn,
+    bucket: store[1]!,
+    prefix: store[2]!,
+    topicArn: find('TopicArn')!,
+    roles,
+    resources,
+  };
   return { check: { name, status: 'ok', detail: `${status}, ${outputs.size} outputs, ${resources.length} resources` }, facts };
 }
 
@@ -163,9 +198,20 @@ export const PERMISSIONS: readonly Permission[] = [
 ];
 
 /** Whether `role` may call `action` on `resource`, by IAM's policy simulator (identity policies). */
-async function simulate(clients: DoctorClients, roleArn: string, action: string, resource: string, context?: ContextEntry[]): Promise<string> {
+async function simulate(
+  clients: DoctorClients,
+  roleArn: string,
+  action: string,
+  resource: string,
+  context?: ContextEntry[],
+): Promise<string> {
   const result = await clients.iam.send(
-    new SimulatePrincipalPolicyCommand({ PolicySourceArn: roleArn, ActionNames: [action], ResourceArns: [resource], ...(context ? { ContextEntries: context } : {}) }),
+    new SimulatePrincipalPolicyCommand({
+      PolicySourceArn: roleArn,
+      ActionNames: [action],
+      ResourceArns: [resource],
+      ...(context ? { ContextEntries: context } : {}),
+    }),
   );
   return result.EvaluationResults?.[0]?.EvalDecision ?? 'no result';
 }
@@ -178,7 +224,11 @@ export async function checkPermissions(clients: DoctorClients, facts: StackFacts
     const roleArn = facts.roles[role];
     if (!roleArn) {
       const required = LAMBDA_ROLES.find(([r]) => r === role)?.[2] ?? true;
-      checks.push(required ? { name, status: 'FAIL', detail: 'role not found among the stack\'s resources', fix: FIX_REDEPLOY } : { name, status: 'skip', detail: 'the stack has no prune step' });
+      checks.push(
+        required
+          ? { name, status: 'FAIL', detail: "role not found among the stack's resources", fix: FIX_REDEPLOY }
+          : { name, status: 'skip', detail: 'the stack has no prune step' },
+      );
       continue;
     }
     const denied: string[] = [];
@@ -190,7 +240,12 @@ export async function checkPermissions(clients: DoctorClients, facts: StackFacts
     }
     checks.push(
       denied.length
-        ? { name, status: 'FAIL', detail: `denied: ${denied.join('; ')}`, fix: `the role's policy no longer grants what the workflow calls: ${FIX_REDEPLOY} (if only some repositories are backed up, pass --repository NAME of one)` }
+        ? {
+            name,
+            status: 'FAIL',
+            detail: `denied: ${denied.join('; ')}`,
+            fix: `the role's policy no longer grants what the workflow calls: ${FIX_REDEPLOY} (if only some repositories are backed up, pass --repository NAME of one)`,
+          }
         : { name, status: 'ok', detail: `${rows.length} call(s) allowed (${roleArn})` },
     );
   }
@@ -205,20 +260,30 @@ export async function checkPermissions(clients: DoctorClients, facts: StackFacts
  */
 export async function checkHeadMissing(clients: DoctorClients, facts: StackFacts): Promise<Check> {
   const name = 'store: HEAD of a missing key answers 404 for the backup task role';
-  const fix = 'grant the task roles s3:ListBucket on the bucket for requests without s3:prefix (StringLikeIfExists): ' + FIX_REDEPLOY;
+  const fix = `grant the task roles s3:ListBucket on the bucket for requests without s3:prefix (StringLikeIfExists): ${FIX_REDEPLOY}`;
   const roleArn = facts.roles['backup task']!;
   let credentials;
   try {
-    credentials = (await clients.sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'ecr-backup-doctor', DurationSeconds: 900 }))).Credentials;
+    credentials = (
+      await clients.sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'ecr-backup-doctor', DurationSeconds: 900 }))
+    ).Credentials;
   } catch {
     // Not allowed to assume it (the usual case): simulate instead.
   }
   if (credentials?.AccessKeyId && credentials.SecretAccessKey) {
-    const s3 = clients.s3With({ accessKeyId: credentials.AccessKeyId, secretAccessKey: credentials.SecretAccessKey, sessionToken: credentials.SessionToken }, facts.region);
+    const s3 = clients.s3With(
+      { accessKeyId: credentials.AccessKeyId, secretAccessKey: credentials.SecretAccessKey, sessionToken: credentials.SessionToken },
+      facts.region,
+    );
     const key = `${facts.prefix}${BLOB.slice(0, -6)}doctor`;
     try {
       await s3.send(new HeadObjectCommand({ Bucket: facts.bucket, Key: key }));
-      return { name, status: 'FAIL', detail: `s3://${facts.bucket}/${key} exists: cannot test a missing key`, fix: 'delete that object (it is not a real blob)' };
+      return {
+        name,
+        status: 'FAIL',
+        detail: `s3://${facts.bucket}/${key} exists: cannot test a missing key`,
+        fix: 'delete that object (it is not a real blob)',
+      };
     } catch (error) {
       const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
       if (status === 404) return { name, status: 'ok', detail: '404 (role assumed, HeadObject sent)' };
@@ -242,11 +307,20 @@ export async function checkTopicPolicy(clients: DoctorClients, facts: StackFacts
   const allows = statements.some((s) => {
     const service = list((s.Principal as { Service?: unknown } | undefined)?.Service);
     const actions = list(s.Action);
-    return s.Effect === 'Allow' && service.includes('cloudwatch.amazonaws.com') && actions.some((a) => a === 'sns:Publish' || a === 'sns:*' || a === '*');
+    return (
+      s.Effect === 'Allow' &&
+      service.includes('cloudwatch.amazonaws.com') &&
+      actions.some((a) => a === 'sns:Publish' || a === 'sns:*' || a === '*')
+    );
   });
   return allows
     ? { name, status: 'ok', detail: 'cloudwatch.amazonaws.com may sns:Publish' }
-    : { name, status: 'FAIL', detail: `no Allow of sns:Publish for cloudwatch.amazonaws.com in ${facts.topicArn}'s policy: alarms go to ALARM and nobody hears`, fix: FIX_REDEPLOY };
+    : {
+        name,
+        status: 'FAIL',
+        detail: `no Allow of sns:Publish for cloudwatch.amazonaws.com in ${facts.topicArn}'s policy: alarms go to ALARM and nobody hears`,
+        fix: FIX_REDEPLOY,
+      };
 }
 
 /** Services the worker reaches from isolated subnets (no NAT): one VPC endpoint each. */
@@ -261,16 +335,25 @@ export const REQUIRED_ENDPOINTS = [
 export async function checkEndpoints(clients: DoctorClients, facts: StackFacts): Promise<Check> {
   const name = 'network: VPC endpoints for the isolated subnets';
   const vpcId = facts.resources.find((r) => r.ResourceType === 'AWS::EC2::VPC')?.PhysicalResourceId;
-  if (!vpcId) return { name, status: 'skip', detail: 'the stack uses an existing VPC: its subnets need a route to S3, ECR, CloudWatch Logs and STS' };
+  if (!vpcId)
+    return { name, status: 'skip', detail: 'the stack uses an existing VPC: its subnets need a route to S3, ECR, CloudWatch Logs and STS' };
   const endpoints: VpcEndpoint[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await clients.ec2.send(new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }], NextToken: nextToken }));
+    const page = await clients.ec2.send(
+      new DescribeVpcEndpointsCommand({ Filters: [{ Name: 'vpc-id', Values: [vpcId] }], NextToken: nextToken }),
+    );
     endpoints.push(...(page.VpcEndpoints ?? []));
     nextToken = page.NextToken;
   } while (nextToken);
-  const missing = REQUIRED_ENDPOINTS.filter(([service, type]) =>
-    !endpoints.some((e) => e.ServiceName === `com.amazonaws.${facts.region}.${service}` && e.VpcEndpointType === type && !['deleted', 'deleting', 'failed', 'rejected'].includes((e.State ?? '').toLowerCase())),
+  const missing = REQUIRED_ENDPOINTS.filter(
+    ([service, type]) =>
+      !endpoints.some(
+        (e) =>
+          e.ServiceName === `com.amazonaws.${facts.region}.${service}` &&
+          e.VpcEndpointType === type &&
+          !['deleted', 'deleting', 'failed', 'rejected'].includes((e.State ?? '').toLowerCase()),
+      ),
   ).map(([service, type]) => `${service} (${type})`);
   return missing.length
     ? { name, status: 'FAIL', detail: `${vpcId} lacks: ${missing.join(', ')}; tasks there cannot reach them`, fix: FIX_REDEPLOY }
@@ -284,7 +367,8 @@ export async function checkSchedule(clients: DoctorClients, facts: StackFacts): 
   let nextToken: string | undefined;
   do {
     const page = await clients.scheduler.send(new ListSchedulesCommand({ NextToken: nextToken }));
-    for (const s of page.Schedules ?? []) if (s.Target?.Arn === facts.stateMachineArn && s.Name) names.push({ Name: s.Name, GroupName: s.GroupName });
+    for (const s of page.Schedules ?? [])
+      if (s.Target?.Arn === facts.stateMachineArn && s.Name) names.push({ Name: s.Name, GroupName: s.GroupName });
     nextToken = page.NextToken;
   } while (nextToken);
   if (names.length === 0) {
@@ -299,6 +383,11 @@ export async function checkSchedule(clients: DoctorClients, facts: StackFacts): 
     if (schedule.State !== 'ENABLED') disabled.push(`${id.Name} is ${schedule.State}`);
   }
   return disabled.length
-    ? { name, status: 'FAIL', detail: disabled.join('; '), fix: `enable it: aws scheduler update-schedule (with its current settings and --state ENABLED), or ${FIX_REDEPLOY}` }
+    ? {
+        name,
+        status: 'FAIL',
+        detail: disabled.join('; '),
+        fix: `enable it: aws scheduler update-schedule (with its current settings and --state ENABLED), or ${FIX_REDEPLOY}`,
+      }
     : { name, status: 'ok', detail: names.map((n) => `${n.Name} ENABLED`).join(', ') };
 }

@@ -11,7 +11,16 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { ECRClient } from '@aws-sdk/client-ecr';
-import { checkEndpoints, checkHeadMissing, checkPermissions, checkSchedule, checkTopicPolicy, readStack, type Check, type DoctorClients } from './doctor-checks.ts';
+import {
+  checkEndpoints,
+  checkHeadMissing,
+  checkPermissions,
+  checkSchedule,
+  checkTopicPolicy,
+  readStack,
+  type Check,
+  type DoctorClients,
+} from './doctor-checks.ts';
 import { runCanary, type CanaryClients } from './doctor-canary.ts';
 
 export interface DoctorOptions {
@@ -57,7 +66,12 @@ export async function runDoctor(options: DoctorOptions, clients: DoctorClients &
         checks.push(...[await run()].flat());
       } catch (error) {
         const e = error as Error;
-        checks.push({ name, status: 'FAIL', detail: `${e.name}: ${e.message}`, fix: 'the call above failed: check that your credentials may read this stack\'s resources' });
+        checks.push({
+          name,
+          status: 'FAIL',
+          detail: `${e.name}: ${e.message}`,
+          fix: "the call above failed: check that your credentials may read this stack's resources",
+        });
       }
     };
     await guarded('permissions (IAM SimulatePrincipalPolicy)', () => checkPermissions(clients, facts, options.repository));
@@ -65,7 +79,10 @@ export async function runDoctor(options: DoctorOptions, clients: DoctorClients &
     await guarded('notifications: topic policy', () => checkTopicPolicy(clients, facts));
     await guarded('network: VPC endpoints', () => checkEndpoints(clients, facts));
     await guarded('schedule', () => checkSchedule(clients, facts));
-    if (options.canary) await guarded('canary', () => runCanary(clients, facts, { repository: options.canaryRepository, pollMs: options.pollInterval * 1000 }));
+    if (options.canary)
+      await guarded('canary', () =>
+        runCanary(clients, facts, { repository: options.canaryRepository, pollMs: options.pollInterval * 1000 }),
+      );
   }
   return { stack: stackName, ok: checks.every((c) => c.status !== 'FAIL'), checks };
 }
@@ -77,5 +94,5 @@ export function formatChecklist(result: DoctorResult): string {
   ]);
   const failed = result.checks.filter((c) => c.status === 'FAIL').length;
   lines.push(failed ? `${failed} check(s) failed for stack ${result.stack}` : `all checks passed for stack ${result.stack}`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

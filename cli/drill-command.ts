@@ -30,23 +30,32 @@ export function drillLines(report: DrillReport): string[] {
 }
 
 export function registerDrillCommand(program: Command): void {
-  addRegistryOptions(program.command('drill').description('restore drill: restore a sample into a scratch prefix, compare digests, measure the RTO, delete the scratch images'))
+  addRegistryOptions(
+    program
+      .command('drill')
+      .description('restore drill: restore a sample into a scratch prefix, compare digests, measure the RTO, delete the scratch images'),
+  )
     .requiredOption('--from <store>', 'backup store')
-    .addOption(new Option('--sample <n>', 'images to restore (a random sample of the current tags), or "all"').default(10).argParser(sampleSize))
+    .addOption(
+      new Option('--sample <n>', 'images to restore (a random sample of the current tags), or "all"').default(10).argParser(sampleSize),
+    )
     .option('--prefix <prefix>', 'scratch repository prefix (default: ecr-backup-drill/<drill id>/)')
     .addOption(new Option('--concurrency <n>', 'images restored at once').default(4).argParser(positiveInt))
     .option('--json', 'print the drill report as JSON')
     .action(async (options: CommonOptions & { from: string; sample: number | 'all'; prefix?: string }) => {
       if (options.prefix !== undefined) {
         const prefix = options.prefix.endsWith('/') ? options.prefix : `${options.prefix}/`;
-        if (!RestoreTarget.shape.repositoryPrefix.safeParse(prefix).success) throw new UsageError(`--prefix ${JSON.stringify(options.prefix)} is not a valid repository prefix (lowercase path components, e.g. drill/)`);
+        if (!RestoreTarget.shape.repositoryPrefix.safeParse(prefix).success)
+          throw new UsageError(
+            `--prefix ${JSON.stringify(options.prefix)} is not a valid repository prefix (lowercase path components, e.g. drill/)`,
+          );
         options.prefix = prefix;
       }
       const store = openBackupStore(options.from);
       if (options.passwordStdin) options.password = await readPasswordFromStdin();
       const registry = openRegistry(options);
       const report = await runDrill({ store, registry, sample: options.sample, prefix: options.prefix, concurrency: options.concurrency });
-      process.stdout.write(options.json ? JSON.stringify(report, null, 2) + '\n' : drillLines(report).join('\n') + '\n');
+      process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : `${drillLines(report).join('\n')}\n`);
       if (!report.ok) process.exitCode = 1;
     });
 }

@@ -26,7 +26,8 @@ export interface RegistryOptions {
  * names (tests point it at a local registry; a VPC endpoint DNS name is the production use).
  */
 export function openRegistry(options: RegistryOptions): ImageEndpoint {
-  if (options.username && !options.passwordStdin) throw new UsageError('--username needs --password-stdin (passwords are never taken as arguments)');
+  if (options.username && !options.passwordStdin)
+    throw new UsageError('--username needs --password-stdin (passwords are never taken as arguments)');
   if (options.passwordStdin && !options.username) throw new UsageError('--password-stdin needs --username');
   if (!options.registry) {
     if (options.username) throw new UsageError('--username applies to --registry; ECR credentials come from the AWS SDK');
@@ -64,7 +65,9 @@ export async function readPasswordFromStdin(): Promise<string> {
   if (process.stdin.isTTY) throw new UsageError('--password-stdin expects the password on standard input (pipe it in)');
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const password = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  const password = Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
   if (!password) throw new UsageError('--password-stdin: standard input was empty');
   return password;
 }

@@ -36,12 +36,14 @@ function quietNodeVersionWarning(): void {
   const major = Number(process.versions.node.split('.')[0]);
   if (major >= 22 || process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED !== undefined) return;
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-  if (process.stderr.isTTY) process.stderr.write(`ecr-backup: note: node ${process.versions.node} works, but AWS SDK releases after January 2027 need node 22\n`);
+  if (process.stderr.isTTY)
+    process.stderr.write(`ecr-backup: note: node ${process.versions.node} works, but AWS SDK releases after January 2027 need node 22\n`);
 }
 
 /** Configuration errors the AWS SDK raises without a hint of the fix: reworded, and exit 2. */
 const SDK_CONFIGURATION_HINTS: Record<string, string> = {
-  'Region is missing': 'no AWS region configured: set AWS_REGION (or a region in your AWS profile); a --registry URL with a directory store needs none',
+  'Region is missing':
+    'no AWS region configured: set AWS_REGION (or a region in your AWS profile); a --registry URL with a directory store needs none',
 };
 
 /** The message of the innermost `cause`: endpoints wrap SDK errors with their context. */

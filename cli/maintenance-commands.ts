@@ -50,7 +50,7 @@ function printPrune(report: PruneReport, store: string): void {
     report.rule.keepDays !== undefined ? `keep ${report.rule.keepDays} day(s)` : undefined,
     `grace ${describeGrace(report.rule.graceSeconds * 1000)}`,
   ].filter(Boolean);
-  const out = (line: string) => process.stdout.write(line + '\n');
+  const out = (line: string) => process.stdout.write(`${line}\n`);
   const b = report.blobs;
   if (report.dryRun) {
     out(
@@ -63,9 +63,12 @@ function printPrune(report: PruneReport, store: string): void {
         `deleted ${b.deleted} of ${b.total} blob(s), freed ${formatBytes(b.bytesFreed)}`,
     );
   }
-  for (const r of report.droppedRecords.slice(0, 20)) out(`  ${report.dryRun ? 'would drop' : 'dropped'} ${r.repository}:${r.tag ?? '<untagged>'} ${r.digest} (${r.backedUpAt})`);
+  for (const r of report.droppedRecords.slice(0, 20))
+    out(`  ${report.dryRun ? 'would drop' : 'dropped'} ${r.repository}:${r.tag ?? '<untagged>'} ${r.digest} (${r.backedUpAt})`);
   if (report.droppedRecords.length > 20) out(`  ... and ${report.droppedRecords.length - 20} more record(s) (--json lists all)`);
-  out(`  kept ${report.records.kept} record(s); ${b.referenced} blob(s) referenced, ${b.withinGrace} unreferenced blob(s) newer than the grace period kept`);
+  out(
+    `  kept ${report.records.kept} record(s); ${b.referenced} blob(s) referenced, ${b.withinGrace} unreferenced blob(s) newer than the grace period kept`,
+  );
   if (report.deleteMarkers > 0) {
     out(
       `  versioned bucket: ${report.deleteMarkers} delete marker(s) added; ${formatBytes(report.bytesNoncurrent)} of blobs stay as noncurrent versions ` +
@@ -80,14 +83,18 @@ function printPrune(report: PruneReport, store: string): void {
   if (report.dryRun) out('  (a dry run does not check Object Lock)');
   const leftovers = report.abandonedWrites ?? [];
   if (leftovers.length > 0) {
-    out(`  ${report.dryRun ? 'would remove' : 'removed'} ${leftovers.length} leftover(s) of killed runs (temp files, incomplete multipart uploads) untouched for 24 h:`);
-    for (const l of leftovers.slice(0, 20)) out(`    ${l.key} (since ${l.since}${l.bytes !== undefined ? `, ${formatBytes(l.bytes)}` : ''})`);
+    out(
+      `  ${report.dryRun ? 'would remove' : 'removed'} ${leftovers.length} leftover(s) of killed runs (temp files, incomplete multipart uploads) untouched for 24 h:`,
+    );
+    for (const l of leftovers.slice(0, 20))
+      out(`    ${l.key} (since ${l.since}${l.bytes !== undefined ? `, ${formatBytes(l.bytes)}` : ''})`);
     if (leftovers.length > 20) out(`    ... and ${leftovers.length - 20} more`);
   }
   for (const f of report.failed) out(`  failed to delete ${f.key}: ${f.error}`);
   if (report.sweep === 'skipped') out(`  blobs not swept: ${report.sweepSkippedReason}`);
   for (const p of report.problems.slice(0, 20)) out(`  ${p.problem}: ${p.record}: ${p.detail}`);
-  for (const c of report.conflicts) out(`  conflict: ${c.key} was written during the prune and names deleted blob ${c.blob}; run that backup again`);
+  for (const c of report.conflicts)
+    out(`  conflict: ${c.key} was written during the prune and names deleted blob ${c.blob}; run that backup again`);
 }
 
 /** The run id of the newest report.json under runs/ (by write time). */
@@ -97,7 +104,8 @@ async function latestRunId(store: BackupStore): Promise<string | undefined> {
     const m = /^runs\/([^/]+)\/report\.json$/.exec(object.key);
     if (!m) continue;
     const time = object.lastModified.getTime();
-    if (!latest || time > latest.time || (time === latest.time && object.key > latest.key)) latest = { runId: m[1]!, time, key: object.key };
+    if (!latest || time > latest.time || (time === latest.time && object.key > latest.key))
+      latest = { runId: m[1]!, time, key: object.key };
   }
   return latest?.runId;
 }
@@ -113,7 +121,8 @@ export function registerMaintenanceCommands(program: Command): void {
     .option('--dry-run', 'report what would be dropped and deleted, delete nothing')
     .option('--json', 'print the prune report as JSON')
     .action(async (options: { from: string; keepLast?: number; keepDays?: number; grace: string; dryRun?: boolean; json?: boolean }) => {
-      if (options.keepLast === undefined && options.keepDays === undefined) throw new UsageError('prune needs --keep-last N or --keep-days D');
+      if (options.keepLast === undefined && options.keepDays === undefined)
+        throw new UsageError('prune needs --keep-last N or --keep-days D');
       const graceMs = parseDuration(options.grace ?? `${DEFAULT_GRACE_MS / 1000}`);
       const store = openBackupStore(options.from, { existing: true });
       const report = await pruneStore(store, {
@@ -126,7 +135,7 @@ export function registerMaintenanceCommands(program: Command): void {
           if (!options.json && process.stderr.isTTY) process.stderr.write(`${message}\n`);
         },
       });
-      if (options.json) process.stdout.write(JSON.stringify({ store: store.description, ...report }, null, 2) + '\n');
+      if (options.json) process.stdout.write(`${JSON.stringify({ store: store.description, ...report }, null, 2)}\n`);
       else printPrune(report, store.description);
       if (report.failed.length > 0 || report.problems.length > 0 || report.conflicts.length > 0) process.exitCode = 1;
     });
@@ -141,7 +150,7 @@ export function registerMaintenanceCommands(program: Command): void {
       const stats = await storeStats(store);
       for (const note of rejectedRecordNotes(store.rejectedRecords())) warnSkipped(note);
       if (options.json) {
-        process.stdout.write(JSON.stringify(stats, null, 2) + '\n');
+        process.stdout.write(`${JSON.stringify(stats, null, 2)}\n`);
         return;
       }
       const t = stats.totals;
@@ -157,17 +166,25 @@ export function registerMaintenanceCommands(program: Command): void {
         r.newestBackup ?? '',
       ]);
       process.stdout.write(`store ${stats.store}\n`);
-      if (rows.length) process.stdout.write(table(['REPOSITORY', 'TAGS', 'UNTAGGED', 'RECORDS', 'LOGICAL', 'CURRENT', 'STORED', 'OLDEST BACKUP', 'NEWEST BACKUP'], rows) + '\n');
+      if (rows.length)
+        process.stdout.write(
+          table(['REPOSITORY', 'TAGS', 'UNTAGGED', 'RECORDS', 'LOGICAL', 'CURRENT', 'STORED', 'OLDEST BACKUP', 'NEWEST BACKUP'], rows) +
+            '\n',
+        );
       const ratio = t.dedupRatio === null ? 'n/a' : `${t.dedupRatio.toFixed(2)}x`;
       process.stdout.write(
         `total: ${t.repositories} repositories, ${t.tags} tags, ${t.untagged} untagged, ${t.records} records; ` +
           `logical ${formatBytes(t.logicalBytes)} (current images ${formatBytes(t.currentLogicalBytes)}), ` +
           `stored ${formatBytes(t.storedBytes)} in ${t.blobs} blobs${t.archiveBytes ? ` + ${formatBytes(t.archiveBytes)} of archives` : ''}; dedup ratio ${ratio}\n`,
       );
-      process.stdout.write(`unreferenced blobs: ${formatBytes(t.unreferencedBytes)} (prune collects them); catalog: ${formatBytes(t.catalogBytes)}\n`);
+      process.stdout.write(
+        `unreferenced blobs: ${formatBytes(t.unreferencedBytes)} (prune collects them); catalog: ${formatBytes(t.catalogBytes)}\n`,
+      );
       if (t.oldestBackup) process.stdout.write(`oldest backup ${t.oldestBackup}, newest ${t.newestBackup}\n`);
       if (t.unreadableImages) process.stdout.write(`${t.unreadableImages} image(s) could not be read; run verify\n`);
-      const classes = t.storageClasses.map((c) => `${c.storageClass} ${formatBytes(c.bytes)}${c.monthlyUsd === null ? ' (no list price)' : ` $${c.monthlyUsd.toFixed(2)}`}`);
+      const classes = t.storageClasses.map(
+        (c) => `${c.storageClass} ${formatBytes(c.bytes)}${c.monthlyUsd === null ? ' (no list price)' : ` $${c.monthlyUsd.toFixed(2)}`}`,
+      );
       process.stdout.write(`monthly storage estimate: $${t.monthlyStorageUsd.toFixed(2)} (${classes.join(', ')}; ${PRICE_SOURCE})\n`);
     });
 
@@ -180,7 +197,8 @@ export function registerMaintenanceCommands(program: Command): void {
     .option('--html [file]', 'write a self-contained HTML page (default: report-<run>.html here)')
     .action(async (run: string | undefined, options: { from: string; json?: boolean; html?: string | true }) => {
       const store = openBackupStore(options.from, { existing: true });
-      if (run !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(run)) throw new UsageError(`invalid run id ${JSON.stringify(run)}`);
+      if (run !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(run))
+        throw new UsageError(`invalid run id ${JSON.stringify(run)}`);
       const runId = run ?? (await latestRunId(store));
       if (runId === undefined) throw new UsageError(`no run reports in ${store.description}`);
       let raw: unknown;
@@ -196,7 +214,7 @@ export function registerMaintenanceCommands(program: Command): void {
         const file = options.html === true ? `report-${runId}.html` : options.html;
         await writeFile(file, renderReportHtml(parsed.data));
         process.stdout.write(`wrote ${file}\n`);
-      } else if (options.json) process.stdout.write(JSON.stringify(raw, null, 2) + '\n');
+      } else if (options.json) process.stdout.write(`${JSON.stringify(raw, null, 2)}\n`);
       else process.stdout.write(renderReportMarkdown(parsed.data));
     });
 }

@@ -1,5 +1,5 @@
 // Option groups shared by the commands, so each flag is spelled and described once.
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { UsageError, type RegistryOptions } from './endpoints.ts';
 
 export interface FilterOptions {
@@ -16,13 +16,14 @@ export interface CommonOptions extends RegistryOptions, FilterOptions {
 
 export const positiveInt = (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 256) throw new UsageError(`--concurrency must be an integer from 1 to 256, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 256)
+    throw new UsageError(`--concurrency must be an integer from 1 to 256, got ${JSON.stringify(value)}`);
   return n;
 };
 
 export function addRegistryOptions(command: Command): Command {
   return command
-    .option('--registry <url>', 'an OCI registry (https://host[:port]); default: the ECR registry of the caller\'s AWS account and region')
+    .option('--registry <url>', "an OCI registry (https://host[:port]); default: the ECR registry of the caller's AWS account and region")
     .option('--insecure', 'allow plain http:// to a non-loopback registry')
     .option('--username <name>', 'registry user name (with --password-stdin)')
     .option('--password-stdin', 'read the registry password from standard input');
@@ -41,4 +42,3 @@ export function addRunOptions(command: Command): Command {
     .option('--dry-run', 'list what would be copied, copy nothing')
     .option('--json', 'print a JSON summary on stdout');
 }
-

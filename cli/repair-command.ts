@@ -10,18 +10,22 @@ export async function runRepair(store: BackupStore, options: RegistryOptions & {
   if (options.passwordStdin) options.password = await readPasswordFromStdin();
   const report = await repairStore(store, openRegistry(options));
   const healthy = report.after.problems.length === 0 && report.unrepaired.length === 0;
-  if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
+  if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   else {
-    const out = (line: string) => process.stdout.write(line + '\n');
-    out(`before repair: ${report.before.problems.length} problem(s) in ${report.before.checkedBlobs} blob(s), ${formatBytes(report.before.checkedBytes)}`);
+    const out = (line: string) => process.stdout.write(`${line}\n`);
+    out(
+      `before repair: ${report.before.problems.length} problem(s) in ${report.before.checkedBlobs} blob(s), ${formatBytes(report.before.checkedBytes)}`,
+    );
     out(`replaced ${report.replaced.length} blob(s)/manifest(s) from the source`);
     for (const u of report.unrepaired) {
       out(`  not repaired: ${u.repository}${u.tags.length ? `:${u.tags.join(',')}` : ''} ${u.digest}: ${u.error}`);
       out(`    damaged in the store: ${u.damaged.join(', ')}`);
     }
-    for (const p of report.skipped) out(`  not repairable here: ${p.problem}: ${p.repository}:${p.tag ?? p.digest} ${p.blob} (${p.detail})`);
+    for (const p of report.skipped)
+      out(`  not repairable here: ${p.problem}: ${p.repository}:${p.tag ?? p.digest} ${p.blob} (${p.detail})`);
     out(`after repair: ${report.after.problems.length} problem(s)`);
-    for (const p of report.after.problems) out(`  ${p.problem}: ${p.repository}:${p.tag ?? p.digest} blob ${p.blob}${p.detail ? ` (${p.detail})` : ''}`);
+    for (const p of report.after.problems)
+      out(`  ${p.problem}: ${p.repository}:${p.tag ?? p.digest} blob ${p.blob}${p.detail ? ` (${p.detail})` : ''}`);
   }
   if (!healthy) process.exitCode = 1;
 }

@@ -14,11 +14,16 @@ export function registerStoreCommands(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (options: FilterOptions & { from: string; json?: boolean }) => {
       const store = openBackupStore(options.from, { existing: true });
-      const items = await planImages(store, { repositories: options.repositories, tags: options.tags, excludeTags: options.excludeTags, includeUntagged: true }, 8, warnSkipped);
+      const items = await planImages(
+        store,
+        { repositories: options.repositories, tags: options.tags, excludeTags: options.excludeTags, includeUntagged: true },
+        8,
+        warnSkipped,
+      );
       const entries = await store.describe(items);
       for (const note of rejectedRecordNotes(store.rejectedRecords())) warnSkipped(note);
       if (options.json) {
-        process.stdout.write(JSON.stringify(entries, null, 2) + '\n');
+        process.stdout.write(`${JSON.stringify(entries, null, 2)}\n`);
         return;
       }
       const rows = entries.map((e) => [
@@ -30,7 +35,7 @@ export function registerStoreCommands(program: Command): void {
         e.backedUpAt,
         e.archive?.platform ?? e.platforms?.join(',') ?? '',
       ]);
-      process.stdout.write(table(['REPOSITORY', 'TAG', 'FORMAT', 'DIGEST', 'SIZE', 'BACKED UP', 'PLATFORMS'], rows) + '\n');
+      process.stdout.write(`${table(['REPOSITORY', 'TAG', 'FORMAT', 'DIGEST', 'SIZE', 'BACKED UP', 'PLATFORMS'], rows)}\n`);
       if (entries.some((e) => recordFormat(e) === 'docker-archive')) {
         process.stdout.write(
           '* docker-archive entries keep the image ID (config digest), not the manifest digest: DIGEST is the source manifest, ' +
@@ -47,17 +52,19 @@ export function registerStoreCommands(program: Command): void {
       .option('--json', 'print JSON')
       .option('--repair', 'copy missing or corrupt blobs and manifests again from the source registry (--registry), then verify again'),
   ).action(async (options: RegistryOptions & { from: string; json?: boolean; repair?: boolean }) => {
-      if (options.repair) return runRepair(openBackupStore(options.from, { existing: true }), options);
-      if (options.registry || options.username) throw new UsageError('--registry and --username apply to verify --repair only');
-      const report = await verifyStore(openBackupStore(options.from, { existing: true }));
-      if (options.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-      else {
-        process.stdout.write(`checked ${report.checkedBlobs} blob(s), ${formatBytes(report.checkedBytes)}: ${report.problems.length} problem(s)\n`);
-        for (const p of report.problems) process.stdout.write(`  ${p.problem}: ${p.repository}:${p.tag ?? p.digest} blob ${p.blob}${p.detail ? ` (${p.detail})` : ''}\n`);
-      }
-      if (report.problems.length > 0) process.exitCode = 1;
+    if (options.repair) return runRepair(openBackupStore(options.from, { existing: true }), options);
+    if (options.registry || options.username) throw new UsageError('--registry and --username apply to verify --repair only');
+    const report = await verifyStore(openBackupStore(options.from, { existing: true }));
+    if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+    else {
+      process.stdout.write(
+        `checked ${report.checkedBlobs} blob(s), ${formatBytes(report.checkedBytes)}: ${report.problems.length} problem(s)\n`,
+      );
+      for (const p of report.problems)
+        process.stdout.write(`  ${p.problem}: ${p.repository}:${p.tag ?? p.digest} blob ${p.blob}${p.detail ? ` (${p.detail})` : ''}\n`);
+    }
+    if (report.problems.length > 0) process.exitCode = 1;
   });
-
 }
 
 /** `list` and `stats` go on without a bad record or name, and say so on stderr (stdout stays data). */

@@ -8,7 +8,7 @@
 // this workflow's states.
 // Which store (for run reports): `--store`, or derived from the execution itself: the output of its
 // listing state names the bucket and the batches key, which carries the store prefix.
-import { Command, Option } from 'commander';
+import { type Command, Option } from 'commander';
 import { STACK_NAME_TAG } from '../schema/contract.ts';
 import { STATE } from '../schema/workflow-states.ts';
 import { addFilterOptions } from './options.ts';
@@ -28,7 +28,15 @@ import {
   type ExecutionStatus,
   type MapRunItemCounts,
 } from '@aws-sdk/client-sfn';
-import { InvalidInputError, ListingOutput, RunCounts, RunReport, parseExecutionInput, runKeys, type ExecutionInput } from '../schema/contract.ts';
+import {
+  InvalidInputError,
+  ListingOutput,
+  RunCounts,
+  RunReport,
+  parseExecutionInput,
+  runKeys,
+  type ExecutionInput,
+} from '../schema/contract.ts';
 import { mapLimited } from '../core/limiter.ts';
 import type { BackupStore } from '../core/store/backup-store.ts';
 import { NotFoundError } from '../core/store/object-store.ts';
@@ -75,13 +83,15 @@ interface RunsOptions extends TargetOptions {
 
 const pollSeconds = (value: string) => {
   const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new UsageError(`--poll-interval must be a number of seconds from 0 to 3600, got ${JSON.stringify(value)}`);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600)
+    throw new UsageError(`--poll-interval must be a number of seconds from 0 to 3600, got ${JSON.stringify(value)}`);
   return n;
 };
 
 const maxExecutions = (value: string) => {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 1 || n > 1000) throw new UsageError(`--max must be an integer from 1 to 1000, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw new UsageError(`--max must be an integer from 1 to 1000, got ${JSON.stringify(value)}`);
   return n;
 };
 
@@ -101,17 +111,17 @@ export function registerWorkflowCommands(program: Command): void {
       .requiredOption('--mode <mode>', 'backup or restore'),
   );
   addFilterOptions(run)
-      .option('--include-untagged', 'also copy untagged images, by digest')
-      .option('--as-of <iso8601>', 'restore: each tag as it was at this time')
-      .option('--target-region <region>', 'restore: into this region\'s registry')
-      .option('--target-account <id>', 'restore: into this account\'s registry')
-      .option('--repository-prefix <prefix>', 'restore: prepend this to every restored repository name')
-      .option('--apply-policies', 'restore: also set the recorded lifecycle and repository policies on repositories it creates')
-      .option('--dry-run', 'list what would be copied, copy nothing')
-      .option('--name <name>', 'execution name, also the run id (default: manual-<mode>-<UTC time>-<random>)')
-      .option('--wait', 'wait for the execution to finish, showing progress; exit 1 unless it succeeds')
-      .addOption(new Option('--poll-interval <seconds>', 'how often --wait polls').default(5).argParser(pollSeconds))
-      .action((options: RunOptions) => runWorkflow(options));
+    .option('--include-untagged', 'also copy untagged images, by digest')
+    .option('--as-of <iso8601>', 'restore: each tag as it was at this time')
+    .option('--target-region <region>', "restore: into this region's registry")
+    .option('--target-account <id>', "restore: into this account's registry")
+    .option('--repository-prefix <prefix>', 'restore: prepend this to every restored repository name')
+    .option('--apply-policies', 'restore: also set the recorded lifecycle and repository policies on repositories it creates')
+    .option('--dry-run', 'list what would be copied, copy nothing')
+    .option('--name <name>', 'execution name, also the run id (default: manual-<mode>-<UTC time>-<random>)')
+    .option('--wait', 'wait for the execution to finish, showing progress; exit 1 unless it succeeds')
+    .addOption(new Option('--poll-interval <seconds>', 'how often --wait polls').default(5).argParser(pollSeconds))
+    .action((options: RunOptions) => runWorkflow(options));
 
   addTargetOptions(program.command('runs').description('list recent executions of the deployed workflow, with their counts'))
     .addOption(new Option('--max <n>', 'how many executions, newest first').default(10).argParser(maxExecutions))
@@ -147,7 +157,10 @@ export function executionInputFromOptions(options: RunOptions): ExecutionInput {
 }
 
 export function defaultExecutionName(mode: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
+  const stamp = now
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/[-:]/g, '');
   return `manual-${mode}-${stamp}-${Math.random().toString(16).slice(2, 6).padEnd(4, '0')}`;
 }
 
@@ -165,7 +178,10 @@ async function runWorkflow(options: RunOptions) {
   const executionArn = started.executionArn!;
   if (!options.json) process.stdout.write(`${executionArn}\n`);
   if (!options.wait) {
-    if (options.json) process.stdout.write(JSON.stringify({ executionArn, name, stateMachineArn: target.arn, startDate: started.startDate, input }, null, 2) + '\n');
+    if (options.json)
+      process.stdout.write(
+        `${JSON.stringify({ executionArn, name, stateMachineArn: target.arn, startDate: started.startDate, input }, null, 2)}\n`,
+      );
     return;
   }
 
@@ -179,7 +195,7 @@ async function runWorkflow(options: RunOptions) {
 
   if (options.json) {
     process.stdout.write(
-      JSON.stringify(
+      `${JSON.stringify(
         {
           executionArn,
           name,
@@ -196,11 +212,14 @@ async function runWorkflow(options: RunOptions) {
         },
         null,
         2,
-      ) + '\n',
+      )}\n`,
     );
     return;
   }
-  const took = execution.startDate && execution.stopDate ? ` after ${formatDuration(execution.stopDate.getTime() - execution.startDate.getTime())}` : '';
+  const took =
+    execution.startDate && execution.stopDate
+      ? ` after ${formatDuration(execution.stopDate.getTime() - execution.startDate.getTime())}`
+      : '';
   process.stdout.write(`${status}${took}: ${name}\n`);
   if (status !== 'SUCCEEDED') {
     if (execution.error) process.stdout.write(`error: ${execution.error}\n`);
@@ -208,7 +227,8 @@ async function runWorkflow(options: RunOptions) {
   }
   if (report) {
     process.stdout.write(`${report.mode} ${report.runId}: ${countsLine(report.counts)}\n`);
-    for (const failure of report.failures.slice(0, 20)) process.stdout.write(`  failed: ${failure.error ?? `${failure.repository}:${failure.tag ?? failure.digest}`}\n`);
+    for (const failure of report.failures.slice(0, 20))
+      process.stdout.write(`  failed: ${failure.error ?? `${failure.repository}:${failure.tag ?? failure.digest}`}\n`);
     if (report.failures.length > 20) process.stdout.write(`  ... and ${report.failures.length - 20} more failure(s) in the report\n`);
     process.stdout.write(`report: ${store!.objects.description}/${runKeys.report(name)}\n`);
   } else {
@@ -320,7 +340,9 @@ async function listRuns(options: RunsOptions) {
   let nextToken: string | undefined;
   do {
     const page = await sfnCall(() =>
-      sfn.send(new ListExecutionsCommand({ stateMachineArn: target.arn, maxResults: Math.min(options.max - executions.length, 1000), nextToken })),
+      sfn.send(
+        new ListExecutionsCommand({ stateMachineArn: target.arn, maxResults: Math.min(options.max - executions.length, 1000), nextToken }),
+      ),
     );
     executions.push(...(page.executions ?? []));
     nextToken = page.nextToken;
@@ -349,7 +371,10 @@ async function listRuns(options: RunsOptions) {
 
   if (options.json) {
     const executionsJson = rows.map((r) => ({ ...r, counts: r.counts ?? null }));
-    process.stdout.write(JSON.stringify({ stateMachineArn: target.arn, store: store?.objects.description ?? null, executions: executionsJson }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify({ stateMachineArn: target.arn, store: store?.objects.description ?? null, executions: executionsJson }, null, 2) +
+        '\n',
+    );
     return;
   }
   if (rows.length === 0) {
@@ -358,7 +383,7 @@ async function listRuns(options: RunsOptions) {
   }
   const cell = (n: number | undefined) => (n === undefined ? '' : String(n));
   process.stdout.write(
-    table(
+    `${table(
       ['NAME', 'STATUS', 'STARTED', 'DURATION', 'IMAGES', 'COPIED', 'UNCHANGED', 'FAILED', 'COPIED BYTES'],
       rows.map((r) => [
         r.name,
@@ -371,7 +396,7 @@ async function listRuns(options: RunsOptions) {
         cell(r.counts?.failed),
         r.counts ? formatBytes(r.counts.bytesCopied) : '',
       ]),
-    ) + '\n',
+    )}\n`,
   );
   if (!store) process.stderr.write('counts of failed runs need the store: pass --store s3://bucket/prefix\n');
 }
@@ -388,7 +413,10 @@ interface ResolvedStateMachine {
 export async function resolveStateMachine(options: TargetOptions): Promise<ResolvedStateMachine> {
   if (options.stateMachineArn !== undefined) {
     const m = STATE_MACHINE_ARN.exec(options.stateMachineArn);
-    if (!m) throw new UsageError(`--state-machine-arn: not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): ${JSON.stringify(options.stateMachineArn)}`);
+    if (!m)
+      throw new UsageError(
+        `--state-machine-arn: not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>): ${JSON.stringify(options.stateMachineArn)}`,
+      );
     return { arn: options.stateMachineArn, client: new SFNClient({ region: m[1]! }), region: m[1]! };
   }
   if (options.stack === undefined || options.stack === '') throw new UsageError('give --stack NAME or --state-machine-arn ARN');
@@ -416,7 +444,10 @@ export async function resolveStateMachine(options: TargetOptions): Promise<Resol
     ).filter((arn): arn is string => arn !== undefined);
   }
   if (matches.length !== 1) {
-    const found = matches.length === 0 ? `none of the ${arns.length} state machine(s) in this region carries the tag ${STACK_NAME_TAG}=${options.stack}` : `several match: ${matches.join(', ')}`;
+    const found =
+      matches.length === 0
+        ? `none of the ${arns.length} state machine(s) in this region carries the tag ${STACK_NAME_TAG}=${options.stack}`
+        : `several match: ${matches.join(', ')}`;
     throw new UsageError(`--stack ${options.stack}: ${found}; pass --state-machine-arn instead`);
   }
   const region = STATE_MACHINE_ARN.exec(matches[0]!)?.[1];
@@ -510,7 +541,17 @@ async function sfnCall<T>(call: () => Promise<T>): Promise<T> {
     return await call();
   } catch (error) {
     const name = (error as { name?: string }).name;
-    if (name && ['StateMachineDoesNotExist', 'InvalidArn', 'ExecutionAlreadyExists', 'InvalidName', 'ExecutionDoesNotExist', 'InvalidExecutionInput'].includes(name)) {
+    if (
+      name &&
+      [
+        'StateMachineDoesNotExist',
+        'InvalidArn',
+        'ExecutionAlreadyExists',
+        'InvalidName',
+        'ExecutionDoesNotExist',
+        'InvalidExecutionInput',
+      ].includes(name)
+    ) {
       throw new UsageError(`${name}: ${(error as Error).message}`);
     }
     throw error;

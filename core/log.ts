@@ -11,5 +11,5 @@ export function log(level: Level, message: string, fields: Record<string, unknow
   for (const [key, value] of Object.entries(fields)) {
     entry[key] = value instanceof Error ? { name: value.name, message: value.message } : value;
   }
-  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(redact(JSON.stringify(entry)) + '\n');
+  (level === 'error' || level === 'warn' ? process.stderr : process.stdout).write(`${redact(JSON.stringify(entry))}\n`);
 }

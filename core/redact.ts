@@ -7,7 +7,10 @@ const REDACTED = '[REDACTED]';
 
 const RULES: [RegExp, string][] = [
   // Presigned URL and SigV4 parameters, in a query string or a header: X-Amz-Signature=..., Signature=...
-  [/((?:X-Amz-(?:Security-Token|Signature|Credential)|Signature|AWSAccessKeyId|access_token|refresh_token|client_secret|sig)["']?\s*[:=]\s*["']?)[^&\s"'<>\\,;]+/gi, `$1${REDACTED}`],
+  [
+    /((?:X-Amz-(?:Security-Token|Signature|Credential)|Signature|AWSAccessKeyId|access_token|refresh_token|client_secret|sig)["']?\s*[:=]\s*["']?)[^&\s"'<>\\,;]+/gi,
+    `$1${REDACTED}`,
+  ],
   // Authorization: Basic ... / Bearer ... / AWS4-HMAC-SHA256 ... (header text, or a JSON field)
   [/(authorization["']?\s*[:=]\s*["']?)(?:(?:basic|bearer|aws4-hmac-sha256)\s+)?[^\s"'\\,;]+/gi, `$1${REDACTED}`],
   [/\b(Basic|Bearer)\s+[A-Za-z0-9._~+/=-]{8,}/g, `$1 ${REDACTED}`],

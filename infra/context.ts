@@ -71,7 +71,9 @@ export function resolveConfig(raw: EcrBackupContext | string | undefined, base: 
   try {
     parsed = JSON.parse(raw);
   } catch (error) {
-    throw new Error(`-c ${CONTEXT_KEY}: not JSON (${(error as Error).message}); quote it: -c ${CONTEXT_KEY}='{"repositories":["team/**"]}'`);
+    throw new Error(
+      `-c ${CONTEXT_KEY}: not JSON (${(error as Error).message}); quote it: -c ${CONTEXT_KEY}='{"repositories":["team/**"]}'`,
+    );
   }
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error(`-c ${CONTEXT_KEY}: expected a JSON object`);
   return { ...base(), ...(parsed as EcrBackupContext) };

@@ -14,8 +14,11 @@ export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
 export function grantCrossAccountRestore(role: iam.IRole, targetRoles: readonly string[]): void {
   for (const arn of targetRoles) {
-    if (!ROLE_ARN.test(arn)) throw new Error(`restoreTargetRoles: ${JSON.stringify(arn)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
+    if (!ROLE_ARN.test(arn))
+      throw new Error(`restoreTargetRoles: ${JSON.stringify(arn)} is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)`);
   }
   if (targetRoles.length === 0) return;
-  role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'AssumeRestoreTargetRoles', actions: ['sts:AssumeRole'], resources: [...targetRoles] }));
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({ sid: 'AssumeRestoreTargetRoles', actions: ['sts:AssumeRole'], resources: [...targetRoles] }),
+  );
 }

@@ -38,7 +38,13 @@ export interface DashboardProps extends EcrBackupDashboard {
 }
 
 const metric = (metricName: string, statistic: string, period: Duration, dimensionsMap?: Record<string, string>) =>
-  new cloudwatch.Metric({ namespace: DEFAULT_METRICS_NAMESPACE, metricName, statistic, period, ...(dimensionsMap ? { dimensionsMap } : {}) });
+  new cloudwatch.Metric({
+    namespace: DEFAULT_METRICS_NAMESPACE,
+    metricName,
+    statistic,
+    period,
+    ...(dimensionsMap ? { dimensionsMap } : {}),
+  });
 
 export class Dashboard extends Construct {
   readonly dashboard: cloudwatch.Dashboard;
@@ -52,7 +58,11 @@ export class Dashboard extends Construct {
     // The summary keeps runs/_status/last-backups.json and publishes the ages from it.
     props.summarizeFunction.addEnvironment(TRACK_BACKUP_AGE_ENV, '1');
     props.summarizeFunction.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'WriteBackupAges', actions: ['s3:PutObject'], resources: [props.bucket.arnForObjects(`${props.prefix}${runKeys.lastBackups}`)] }),
+      new iam.PolicyStatement({
+        sid: 'WriteBackupAges',
+        actions: ['s3:PutObject'],
+        resources: [props.bucket.arnForObjects(`${props.prefix}${runKeys.lastBackups}`)],
+      }),
     );
 
     const hour = Duration.hours(1);
@@ -91,10 +101,16 @@ export class Dashboard extends Construct {
         metric('ImagesUnchanged', 'Sum', hour, backup),
         metric('ImagesFailed', 'Sum', hour, backup),
       ]),
-      graph('Bytes copied and deduplicated', [metric('BytesCopied', 'Sum', hour, backup), metric('BytesDeduplicated', 'Sum', hour, backup)]),
+      graph('Bytes copied and deduplicated', [
+        metric('BytesCopied', 'Sum', hour, backup),
+        metric('BytesDeduplicated', 'Sum', hour, backup),
+      ]),
     );
     this.dashboard.addWidgets(
-      graph('Run duration (ms)', [sm.metric('ExecutionTime', { period: hour, statistic: 'Maximum' }), sm.metric('ExecutionTime', { period: hour, statistic: 'Average' })]),
+      graph('Run duration (ms)', [
+        sm.metric('ExecutionTime', { period: hour, statistic: 'Maximum' }),
+        sm.metric('ExecutionTime', { period: hour, statistic: 'Average' }),
+      ]),
       graph(
         'Store size',
         [
@@ -131,11 +147,24 @@ export class Dashboard extends Construct {
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', width: 8, height: 8, alarms: [this.rpoAlarm, ...(props.alarms ?? [])] }),
     );
     if (props.replicationMetrics?.length) {
-      this.dashboard.addWidgets(new cloudwatch.GraphWidget({ title: 'Replica: replication lag (s) and pending operations', width: 24, height: 6, left: props.replicationMetrics }));
+      this.dashboard.addWidgets(
+        new cloudwatch.GraphWidget({
+          title: 'Replica: replication lag (s) and pending operations',
+          width: 24,
+          height: 6,
+          left: props.replicationMetrics,
+        }),
+      );
     }
     if (!props.drill) {
       // Without scheduled drills the drill widget stays empty; say why instead of leaving a blank graph.
-      this.dashboard.addWidgets(new cloudwatch.TextWidget({ markdown: 'Restore drills are off (EcrBackup `restoreDrill` prop); run `ecr-backup drill` by hand.', width: 24, height: 2 }));
+      this.dashboard.addWidgets(
+        new cloudwatch.TextWidget({
+          markdown: 'Restore drills are off (EcrBackup `restoreDrill` prop); run `ecr-backup drill` by hand.',
+          width: 24,
+          height: 2,
+        }),
+      );
     }
   }
 }

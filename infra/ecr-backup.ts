@@ -204,9 +204,11 @@ export class EcrBackup extends Construct {
     const stack = Stack.of(this);
     if (props.repositories.length === 0) throw new Error(`EcrBackup ${this.node.path}: repositories: give at least one glob`);
     const tolerance = props.failureTolerancePercent ?? 0;
-    if (!(tolerance >= 0 && tolerance <= 100)) throw new Error(`EcrBackup ${this.node.path}: failureTolerancePercent must be within 0..100`);
+    if (!(tolerance >= 0 && tolerance <= 100))
+      throw new Error(`EcrBackup ${this.node.path}: failureTolerancePercent must be within 0..100`);
     const concurrency = props.mapConcurrency ?? 10;
-    if (!Number.isInteger(concurrency) || concurrency < 1) throw new Error(`EcrBackup ${this.node.path}: mapConcurrency must be a positive integer`);
+    if (!Number.isInteger(concurrency) || concurrency < 1)
+      throw new Error(`EcrBackup ${this.node.path}: mapConcurrency must be a positive integer`);
     this.prefix = normalizePrefix(props.prefix ?? '');
     const retention = props.logRetention ?? logs.RetentionDays.ONE_MONTH;
     const imageFormat: ImageFormat = props.imageFormat ?? 'oci';
@@ -214,7 +216,10 @@ export class EcrBackup extends Construct {
     // ---- Store bucket ------------------------------------------------------------------------
     if (props.bucket) {
       if (props.objectLock) throw new Error(`EcrBackup ${this.node.path}: objectLock can only be set on a bucket this construct creates`);
-      if (props.blobStorageClass) throw new Error(`EcrBackup ${this.node.path}: blobStorageClass can only be set on a bucket this construct creates (add the lifecycle rule to your bucket)`);
+      if (props.blobStorageClass)
+        throw new Error(
+          `EcrBackup ${this.node.path}: blobStorageClass can only be set on a bucket this construct creates (add the lifecycle rule to your bucket)`,
+        );
       this.bucket = props.bucket;
       this.encryptionKey = props.encryptionKey ?? props.bucket.encryptionKey;
     } else {
@@ -260,7 +265,10 @@ export class EcrBackup extends Construct {
                   objectSizeGreaterThan: 128 * 1024,
                   transitions: [
                     {
-                      storageClass: props.blobStorageClass.storageClass === 'GLACIER_IR' ? s3.StorageClass.GLACIER_INSTANT_RETRIEVAL : s3.StorageClass.INTELLIGENT_TIERING,
+                      storageClass:
+                        props.blobStorageClass.storageClass === 'GLACIER_IR'
+                          ? s3.StorageClass.GLACIER_INSTANT_RETRIEVAL
+                          : s3.StorageClass.INTELLIGENT_TIERING,
                       transitionAfter: Duration.days(props.blobStorageClass.afterDays),
                     },
                   ],
@@ -270,7 +278,11 @@ export class EcrBackup extends Construct {
         ],
       });
       if (!props.accessLogsBucket) {
-        acknowledge(bucket, 'AwsSolutions-S1', 'Server access logs are opt-in (accessLogsBucket prop): the store is written only by this stack\'s roles, every execution leaves a report under runs/, and object-level auditing is better served by CloudTrail S3 data events, which the account owner controls.');
+        acknowledge(
+          bucket,
+          'AwsSolutions-S1',
+          "Server access logs are opt-in (accessLogsBucket prop): the store is written only by this stack's roles, every execution leaves a report under runs/, and object-level auditing is better served by CloudTrail S3 data events, which the account owner controls.",
+        );
       }
       this.bucket = bucket;
       this.encryptionKey = key;
@@ -280,7 +292,11 @@ export class EcrBackup extends Construct {
     // ---- Notifications -------------------------------------------------------------------------
     // A dedicated key: CloudWatch alarms can only publish to an encrypted topic whose key policy lets
     // cloudwatch.amazonaws.com use it, which an existing store key may not allow.
-    const topicKey = new kms.Key(this, 'TopicKey', { description: 'ecr-backup notifications', enableKeyRotation: true, removalPolicy: RemovalPolicy.DESTROY });
+    const topicKey = new kms.Key(this, 'TopicKey', {
+      description: 'ecr-backup notifications',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     topicKey.addToResourcePolicy(
       new iam.PolicyStatement({
         principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
@@ -387,11 +403,19 @@ export class EcrBackup extends Construct {
       }),
     );
     listRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'RecordRepositorySettings', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_settings/*`)] }),
+      new iam.PolicyStatement({
+        sid: 'RecordRepositorySettings',
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_settings/*`)],
+      }),
     );
     // ...and tombstones of tags deleted at the source (catalog/<repository>/_tags/<tag>/<time>_deleted.json).
     listRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'RecordDeletedTags', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_tags/*_deleted.json`)] }),
+      new iam.PolicyStatement({
+        sid: 'RecordDeletedTags',
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_tags/*_deleted.json`)],
+      }),
     );
 
     // Summary: read the run's results, write its report, publish metrics and notifications.
@@ -401,11 +425,16 @@ export class EcrBackup extends Construct {
       new iam.PolicyStatement({
         sid: 'WriteReport',
         actions: ['s3:PutObject'],
-        resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/report.json`), this.bucket.arnForObjects(`${this.prefix}runs/*/report.md`)],
+        resources: [
+          this.bucket.arnForObjects(`${this.prefix}runs/*/report.json`),
+          this.bucket.arnForObjects(`${this.prefix}runs/*/report.md`),
+        ],
       }),
     );
     if (this.encryptionKey) {
-      summarizeRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptReport', actions: ['kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }));
+      summarizeRole.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'EncryptReport', actions: ['kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }),
+      );
     }
     summarizeRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -415,7 +444,9 @@ export class EcrBackup extends Construct {
         conditions: { StringEquals: { 'cloudwatch:namespace': DEFAULT_METRICS_NAMESPACE } },
       }),
     );
-    summarizeRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'Notify', actions: ['sns:Publish'], resources: [this.topic.topicArn] }));
+    summarizeRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'Notify', actions: ['sns:Publish'], resources: [this.topic.topicArn] }),
+    );
     summarizeRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'NotifyEncrypted', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [topicKey.keyArn] }),
     );
@@ -435,7 +466,10 @@ export class EcrBackup extends Construct {
     const makeWorker = (mode: 'backup' | 'restore') => {
       const role = new iam.Role(this, mode === 'backup' ? 'BackupTaskRole' : 'RestoreTaskRole', {
         assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com', {
-          conditions: { ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'ecs', resource: '*' }) }, StringEquals: { 'aws:SourceAccount': stack.account } },
+          conditions: {
+            ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'ecs', resource: '*' }) },
+            StringEquals: { 'aws:SourceAccount': stack.account },
+          },
         }),
         description: `ecr-backup ${mode} worker`,
       });
@@ -458,7 +492,11 @@ export class EcrBackup extends Construct {
         logging: ecs.LogDrivers.awsLogs({ logGroup: workerLogs, streamPrefix: mode }),
         essential: true,
       });
-      acknowledge(taskDefinition, 'AwsSolutions-ECS2', 'The environment holds no secrets: the store URL, image format and region. The worker authenticates with its task role.');
+      acknowledge(
+        taskDefinition,
+        'AwsSolutions-ECS2',
+        'The environment holds no secrets: the store URL, image format and region. The worker authenticates with its task role.',
+      );
       return { role, taskDefinition, container };
     };
     const backup = makeWorker('backup');
@@ -470,7 +508,9 @@ export class EcrBackup extends Construct {
     // recorded by the listing Lambda, once per run).
     const ecrAuth = new iam.PolicyStatement({ sid: 'RegistryLogin', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] });
     backup.role.addToPrincipalPolicy(ecrAuth);
-    backup.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ListRepositories', actions: ['ecr:DescribeRepositories'], resources: allReposHere }));
+    backup.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ListRepositories', actions: ['ecr:DescribeRepositories'], resources: allReposHere }),
+    );
     backup.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'PullProtected',
@@ -547,7 +587,11 @@ export class EcrBackup extends Construct {
     // The distributed Map's ItemReader reads the run's batch list (bucket/key come from the listing
     // output, so CDK cannot derive this statement itself).
     this.stateMachine.addToRolePolicy(
-      new iam.PolicyStatement({ sid: 'ReadBatchList', actions: ['s3:GetObject'], resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/batches.json`)] }),
+      new iam.PolicyStatement({
+        sid: 'ReadBatchList',
+        actions: ['s3:GetObject'],
+        resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/batches.json`)],
+      }),
     );
     // ...and its ResultWriter writes the children's outputs (not the Map's state) under runs/map-results/.
     this.stateMachine.addToRolePolicy(
@@ -559,11 +603,17 @@ export class EcrBackup extends Construct {
     );
     if (this.encryptionKey) {
       this.stateMachine.addToRolePolicy(
-        new iam.PolicyStatement({ sid: 'DecryptBatchList', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }),
+        new iam.PolicyStatement({
+          sid: 'DecryptBatchList',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [this.encryptionKey.keyArn],
+        }),
       );
     }
     // A listing failure (e.g. a Lambda timeout) is published before the execution fails.
-    this.stateMachine.addToRolePolicy(new iam.PolicyStatement({ sid: 'NotifyEncrypted', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [topicKey.keyArn] }));
+    this.stateMachine.addToRolePolicy(
+      new iam.PolicyStatement({ sid: 'NotifyEncrypted', actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resources: [topicKey.keyArn] }),
+    );
 
     for (const [id, metric] of [
       ['ExecutionsFailedAlarm', this.stateMachine.metricFailed({ period: Duration.minutes(5), statistic: 'Sum' })],
@@ -585,7 +635,10 @@ export class EcrBackup extends Construct {
     if (schedule) {
       this.schedule = new scheduler.Schedule(this, 'Schedule', {
         description: 'ecr-backup: back up the protected repositories',
-        schedule: scheduler.ScheduleExpression.expression(normalizeScheduleExpression(schedule.expression), TimeZone.of(schedule.timeZone ?? 'UTC')),
+        schedule: scheduler.ScheduleExpression.expression(
+          normalizeScheduleExpression(schedule.expression),
+          TimeZone.of(schedule.timeZone ?? 'UTC'),
+        ),
         target: new schedulerTargets.StepFunctionsStartExecution(this.stateMachine, {
           input: scheduler.ScheduleTargetInput.fromObject({}),
           retryAttempts: 3,
@@ -619,8 +672,14 @@ export class EcrBackup extends Construct {
       });
     }
     if (props.replica) {
-      if (!(this.bucket instanceof s3.Bucket) || !this.encryptionKey) throw new Error(`EcrBackup ${this.node.path}: replica needs the bucket this construct creates`);
-      this.replica = new StoreReplica(this, 'Replica', { ...props.replica, bucket: this.bucket, prefix: this.prefix, sourceKey: this.encryptionKey });
+      if (!(this.bucket instanceof s3.Bucket) || !this.encryptionKey)
+        throw new Error(`EcrBackup ${this.node.path}: replica needs the bucket this construct creates`);
+      this.replica = new StoreReplica(this, 'Replica', {
+        ...props.replica,
+        bucket: this.bucket,
+        prefix: this.prefix,
+        sourceKey: this.encryptionKey,
+      });
     }
     if (props.dashboard) {
       this.dashboard = new Dashboard(this, 'Dashboard', {
@@ -640,12 +699,32 @@ export class EcrBackup extends Construct {
     const outputPrefix = this.node.id.replace(/[^A-Za-z0-9]/g, '');
     // `ecr-backup run --stack NAME` finds the state machine by this tag, with Step Functions calls alone.
     Tags.of(this.stateMachine).add(STACK_NAME_TAG, Stack.of(this).stackName);
-    new CfnOutput(this, 'StateMachineArn', { key: `${outputPrefix}StateMachineArn`, description: 'ecr-backup workflow state machine', value: this.stateMachine.stateMachineArn });
-    new CfnOutput(this, 'StoreUrl', { key: `${outputPrefix}StoreUrl`, description: 'ecr-backup store (s3://bucket/prefix)', value: this.storeUrl });
+    new CfnOutput(this, 'StateMachineArn', {
+      key: `${outputPrefix}StateMachineArn`,
+      description: 'ecr-backup workflow state machine',
+      value: this.stateMachine.stateMachineArn,
+    });
+    new CfnOutput(this, 'StoreUrl', {
+      key: `${outputPrefix}StoreUrl`,
+      description: 'ecr-backup store (s3://bucket/prefix)',
+      value: this.storeUrl,
+    });
     // For `ecr-backup doctor` and for the trust policy of a cross-account restore target role.
-    new CfnOutput(this, 'BackupTaskRoleArn', { key: `${outputPrefix}BackupTaskRoleArn`, description: 'ecr-backup backup task role', value: backup.role.roleArn });
-    new CfnOutput(this, 'RestoreTaskRoleArn', { key: `${outputPrefix}RestoreTaskRoleArn`, description: 'ecr-backup restore task role (trusted by cross-account target roles)', value: restore.role.roleArn });
-    new CfnOutput(this, 'TopicArn', { key: `${outputPrefix}TopicArn`, description: 'ecr-backup notifications', value: this.topic.topicArn });
+    new CfnOutput(this, 'BackupTaskRoleArn', {
+      key: `${outputPrefix}BackupTaskRoleArn`,
+      description: 'ecr-backup backup task role',
+      value: backup.role.roleArn,
+    });
+    new CfnOutput(this, 'RestoreTaskRoleArn', {
+      key: `${outputPrefix}RestoreTaskRoleArn`,
+      description: 'ecr-backup restore task role (trusted by cross-account target roles)',
+      value: restore.role.roleArn,
+    });
+    new CfnOutput(this, 'TopicArn', {
+      key: `${outputPrefix}TopicArn`,
+      description: 'ecr-backup notifications',
+      value: this.topic.topicArn,
+    });
 
     // ---- Acknowledged cdk-nag findings (each with its reason) ----------------------------------
     acknowledgeIam5(this, [
@@ -662,27 +741,32 @@ export class EcrBackup extends Construct {
       {
         pattern: /^Resource::arn:<AWS::Partition>:ecr:(<AWS::Region>|\*):<AWS::AccountId>:repository\/.*\*.*$/,
         where: [listRole, backup.role, restore.role],
-        reason: 'Repository ARNs come from the configured repository globs (DescribeRepositories lists this account\'s repositories to match them); restore targets may be created at run time under a prefix.',
+        reason:
+          "Repository ARNs come from the configured repository globs (DescribeRepositories lists this account's repositories to match them); restore targets may be created at run time under a prefix.",
       },
       {
         pattern: /^Resource::<[^>]+\.Arn>\/[^*]*(blobs|catalog|runs)\/\*.*$/,
         where: [listRole, summarizeRole, backup.role, restore.role, this.stateMachine.role],
-        reason: 'Object permissions are limited to the store prefix\'s blobs/, catalog/ or runs/ areas (or files in them), whose keys are digests and run ids known only at run time.',
+        reason:
+          "Object permissions are limited to the store prefix's blobs/, catalog/ or runs/ areas (or files in them), whose keys are digests and run ids known only at run time.",
       },
       {
         pattern: /^Resource::\*$/,
         where: [backup.taskDefinition.executionRole!, restore.taskDefinition.executionRole!],
-        reason: 'Standard ECS task execution role created by CDK: ecr:GetAuthorizationToken (to pull the worker image) has no resource type.',
+        reason:
+          'Standard ECS task execution role created by CDK: ecr:GetAuthorizationToken (to pull the worker image) has no resource type.',
       },
       {
         pattern: /^Resource::\*$/,
         where: [this.stateMachine.role],
-        reason: 'Granted by CDK for features whose APIs take no resource: X-Ray tracing and CloudWatch Logs delivery; plus ecs:DescribeTasks/StopTask for the .sync ECS integration, whose task ARNs exist only at run time.',
+        reason:
+          'Granted by CDK for features whose APIs take no resource: X-Ray tracing and CloudWatch Logs delivery; plus ecs:DescribeTasks/StopTask for the .sync ECS integration, whose task ARNs exist only at run time.',
       },
       {
         pattern: /^Resource::<[^>]+\.Arn>\/[^*]*runs\/map-results\/\*$/,
         where: [this.stateMachine.role],
-        reason: 'The distributed Map\'s ResultWriter writes under runs/map-results/<map run id>/, an id Step Functions generates at run time.',
+        reason:
+          "The distributed Map's ResultWriter writes under runs/map-results/<map run id>/, an id Step Functions generates at run time.",
       },
       {
         pattern: /^Resource::<[^>]+\.Arn>:\*$/,
@@ -692,11 +776,21 @@ export class EcrBackup extends Construct {
       {
         pattern: /^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*:\*$/,
         where: [this.stateMachine.node.findChild('DistributedMapPolicy')],
-        reason: 'The distributed Map runs, describes, stops and redrives child executions of this state machine only; their names are generated at run time.',
+        reason:
+          'The distributed Map runs, describes, stops and redrives child executions of this state machine only; their names are generated at run time.',
       },
     ]);
-    for (const fn of [this.listFunction, this.summarizeFunction, ...(this.pruneFunction ? [this.pruneFunction] : []), ...(this.pushBackups ? [this.pushBackups.function] : [])]) {
-      acknowledge(fn, 'AwsSolutions-L1', 'Node.js 22 is deliberate: it matches the worker image (node:22) and the bundle target, and is supported by Lambda; move to 24 together with the worker image.');
+    for (const fn of [
+      this.listFunction,
+      this.summarizeFunction,
+      ...(this.pruneFunction ? [this.pruneFunction] : []),
+      ...(this.pushBackups ? [this.pushBackups.function] : []),
+    ]) {
+      acknowledge(
+        fn,
+        'AwsSolutions-L1',
+        'Node.js 22 is deliberate: it matches the worker image (node:22) and the bundle target, and is supported by Lambda; move to 24 together with the worker image.',
+      );
     }
   }
 
@@ -708,7 +802,8 @@ export class EcrBackup extends Construct {
   private addPrune(rule: EcrBackupPrune, retention: logs.RetentionDays, taskTimeout: Duration): nodejs.NodejsFunction {
     const where = `EcrBackup ${this.node.path}: prune`;
     if (rule.keepLast === undefined && rule.keepDays === undefined) throw new Error(`${where}: set keepLast or keepDays`);
-    if (rule.keepLast !== undefined && !(Number.isInteger(rule.keepLast) && rule.keepLast >= 1)) throw new Error(`${where}: keepLast must be an integer >= 1`);
+    if (rule.keepLast !== undefined && !(Number.isInteger(rule.keepLast) && rule.keepLast >= 1))
+      throw new Error(`${where}: keepLast must be an integer >= 1`);
     if (rule.keepDays !== undefined && !(rule.keepDays > 0)) throw new Error(`${where}: keepDays must be > 0`);
     const fn = this.handler('PruneStore', PRUNE_HANDLER_ENTRY, retention, Duration.minutes(15), {
       [ENV.STORE_URL]: this.storeUrl,
@@ -721,23 +816,44 @@ export class EcrBackup extends Construct {
     this.grantStore(role, { read: ['blobs/', 'catalog/'], write: [] });
     const areas = [this.bucket.arnForObjects(`${this.prefix}blobs/*`), this.bucket.arnForObjects(`${this.prefix}catalog/*`)];
     role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'DeletePruned', actions: ['s3:DeleteObject'], resources: areas }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadObjectLock', actions: ['s3:GetObjectRetention', 's3:GetObjectLegalHold'], resources: areas }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ReadBucketObjectLock', actions: ['s3:GetBucketObjectLockConfiguration'], resources: [this.bucket.bucketArn] }));
     role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'WritePruneReport', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/prune.json`)] }),
+      new iam.PolicyStatement({ sid: 'ReadObjectLock', actions: ['s3:GetObjectRetention', 's3:GetObjectLegalHold'], resources: areas }),
     );
-    if (this.encryptionKey) role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'EncryptPruneReport', actions: ['kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadBucketObjectLock',
+        actions: ['s3:GetBucketObjectLockConfiguration'],
+        resources: [this.bucket.bucketArn],
+      }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WritePruneReport',
+        actions: ['s3:PutObject'],
+        resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/prune.json`)],
+      }),
+    );
+    if (this.encryptionKey)
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({ sid: 'EncryptPruneReport', actions: ['kms:GenerateDataKey'], resources: [this.encryptionKey.keyArn] }),
+      );
     if (this.bucket instanceof s3.Bucket) {
       const days = Duration.days(rule.noncurrentVersionDays ?? 30);
       for (const area of ['blobs', 'catalog']) {
-        this.bucket.addLifecycleRule({ id: `expire-pruned-${area}`, prefix: `${this.prefix}${area}/`, noncurrentVersionExpiration: days, expiredObjectDeleteMarker: true });
+        this.bucket.addLifecycleRule({
+          id: `expire-pruned-${area}`,
+          prefix: `${this.prefix}${area}/`,
+          noncurrentVersionExpiration: days,
+          expiredObjectDeleteMarker: true,
+        });
       }
     }
     acknowledgeIam5(this, [
       {
         pattern: /^Resource::<[^>]+\.Arn>\/[^*]*(blobs|catalog|runs)\/\*.*$/,
         where: [role],
-        reason: 'The prune Lambda reads and deletes objects only in the store prefix\'s blobs/ and catalog/ areas (digests and tags known only at run time) and writes runs/<run>/prune.json.',
+        reason:
+          "The prune Lambda reads and deletes objects only in the store prefix's blobs/ and catalog/ areas (digests and tags known only at run time) and writes runs/<run>/prune.json.",
       },
     ]);
     return fn;
@@ -746,7 +862,10 @@ export class EcrBackup extends Construct {
   /** A Lambda bundled by the local esbuild (ESM, no Docker) with its own role and log group (also for the feature constructs). */
   handler(id: string, entry: string, retention: logs.RetentionDays, timeout: Duration, environment: Record<string, string>) {
     const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
-    const role = new iam.Role(this, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: `ecr-backup ${id} Lambda` });
+    const role = new iam.Role(this, `${id}Role`, {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `ecr-backup ${id} Lambda`,
+    });
     const fn = new nodejs.NodejsFunction(this, id, {
       entry,
       handler: 'handler',
@@ -774,7 +893,9 @@ export class EcrBackup extends Construct {
       },
     });
     // Logging: only its own log group (no AWSLambdaBasicExecutionRole managed policy).
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }));
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
+    );
     return fn;
   }
 
@@ -797,7 +918,11 @@ export class EcrBackup extends Construct {
     );
     if (access.read.length) {
       role.addToPrincipalPolicy(
-        new iam.PolicyStatement({ sid: 'ReadStore', actions: ['s3:GetObject'], resources: access.read.map((a) => this.bucket.arnForObjects(`${this.prefix}${a}*`)) }),
+        new iam.PolicyStatement({
+          sid: 'ReadStore',
+          actions: ['s3:GetObject'],
+          resources: access.read.map((a) => this.bucket.arnForObjects(`${this.prefix}${a}*`)),
+        }),
       );
     }
     if (access.write.length) {

@@ -3,7 +3,7 @@
 // text contains logical ids, so they are acknowledged by pattern: an aspect computes the findings of
 // the named roles exactly as cdk-nag does and acknowledges only those that match a reviewed pattern.
 // Any other wildcard still fails the check.
-import { Aspects, CfnResource, Stack, Validations, type IAspect } from 'aws-cdk-lib';
+import { Aspects, type CfnResource, Stack, Validations, type IAspect } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { IConstruct } from 'constructs';

@@ -52,8 +52,10 @@ export class PushBackups extends Construct {
     const batchSize = props.batchSize ?? 1000;
     const maxRunning = props.maxRunningExecutions ?? 3;
     const where = `EcrBackup ${this.node.path}`;
-    if (!(Number.isInteger(window) && window >= 1 && window <= 300)) throw new Error(`${where}: batchWindowSeconds must be an integer within 1..300`);
-    if (!(Number.isInteger(batchSize) && batchSize >= 10 && batchSize <= MAX_PUSHED_IMAGES)) throw new Error(`${where}: batchSize must be an integer within 10..${MAX_PUSHED_IMAGES}`);
+    if (!(Number.isInteger(window) && window >= 1 && window <= 300))
+      throw new Error(`${where}: batchWindowSeconds must be an integer within 1..300`);
+    if (!(Number.isInteger(batchSize) && batchSize >= 10 && batchSize <= MAX_PUSHED_IMAGES))
+      throw new Error(`${where}: batchSize must be an integer within 10..${MAX_PUSHED_IMAGES}`);
     if (!(Number.isInteger(maxRunning) && maxRunning >= 1)) throw new Error(`${where}: maxRunningExecutions must be a positive integer`);
 
     const timeout = Duration.seconds(30);

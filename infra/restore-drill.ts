@@ -63,11 +63,15 @@ export class RestoreDrill extends Construct {
     if (!RestoreTarget.shape.repositoryPrefix.safeParse(scratch).success || !scratch.endsWith('/')) {
       throw new Error(`EcrBackup ${this.node.path}: scratchPrefix must be a repository prefix ending in / (e.g. ecr-backup-drill/)`);
     }
-    if (sample !== 'all' && !(Number.isInteger(sample) && sample >= 1)) throw new Error(`EcrBackup ${this.node.path}: sample must be a positive integer or 'all'`);
+    if (sample !== 'all' && !(Number.isInteger(sample) && sample >= 1))
+      throw new Error(`EcrBackup ${this.node.path}: sample must be a positive integer or 'all'`);
 
     const role = new iam.Role(this, 'TaskRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com', {
-        conditions: { ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'ecs', resource: '*' }) }, StringEquals: { 'aws:SourceAccount': stack.account } },
+        conditions: {
+          ArnLike: { 'aws:SourceArn': stack.formatArn({ service: 'ecs', resource: '*' }) },
+          StringEquals: { 'aws:SourceAccount': stack.account },
+        },
       }),
       description: 'ecr-backup restore drill',
     });
@@ -76,11 +80,7 @@ export class RestoreDrill extends Construct {
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ScratchRepositories',
-        actions: [
-          ...ECR_PUSH_ACTIONS,
-          'ecr:BatchDeleteImage',
-          'ecr:DeleteRepository',
-        ],
+        actions: [...ECR_PUSH_ACTIONS, 'ecr:BatchDeleteImage', 'ecr:DeleteRepository'],
         resources: [stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${scratch}*` })],
       }),
     );
@@ -115,7 +115,11 @@ export class RestoreDrill extends Construct {
       logging: ecs.LogDrivers.awsLogs({ logGroup, streamPrefix: 'drill' }),
       essential: true,
     });
-    acknowledge(this.taskDefinition, 'AwsSolutions-ECS2', 'The environment holds no secrets: the store URL, region, sample size and scratch prefix. The task authenticates with its task role.');
+    acknowledge(
+      this.taskDefinition,
+      'AwsSolutions-ECS2',
+      'The environment holds no secrets: the store URL, region, sample size and scratch prefix. The task authenticates with its task role.',
+    );
 
     this.schedule = new scheduler.Schedule(this, 'Schedule', {
       description: 'ecr-backup: restore drill',
@@ -128,22 +132,48 @@ export class RestoreDrill extends Construct {
       }),
     });
 
-    this.passedMetric = new cloudwatch.Metric({ namespace: DEFAULT_METRICS_NAMESPACE, metricName: DRILL_METRICS.passed, statistic: 'Minimum', period: Duration.days(1) });
+    this.passedMetric = new cloudwatch.Metric({
+      namespace: DEFAULT_METRICS_NAMESPACE,
+      metricName: DRILL_METRICS.passed,
+      statistic: 'Minimum',
+      period: Duration.days(1),
+    });
     this.alarm = new cloudwatch.Alarm(this, 'FailedAlarm', {
       metric: this.passedMetric,
       threshold: 1,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-      alarmDescription: 'ecr-backup: a restore drill failed (a digest mismatch, a failed restore or scratch images left behind); see runs/<drill>/drill.json',
+      alarmDescription:
+        'ecr-backup: a restore drill failed (a digest mismatch, a failed restore or scratch images left behind); see runs/<drill>/drill.json',
     });
     this.alarm.addAlarmAction(new cwActions.SnsAction(props.topic));
 
     acknowledgeIam5(this, [
-      { pattern: /^Resource::\*$/, where: [role], reason: 'ecr:GetAuthorizationToken has no resource type; cloudwatch:PutMetricData has none either and is limited to the EcrBackup namespace by condition.' },
-      { pattern: /^Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository\/.*\*$/, where: [role], reason: 'The drill creates, fills and deletes scratch repositories under its prefix only; their names carry the drill id, known at run time.' },
-      { pattern: /^Resource::<[^>]+\.Arn>\/[^*]*(blobs|catalog|runs)\/\*.*$/, where: [role], reason: 'The drill reads the store prefix\'s blobs/ and catalog/ (digests and tags known at run time) and writes its report under runs/.' },
-      { pattern: /^Resource::\*$/, where: [this.taskDefinition.executionRole!], reason: 'Standard ECS task execution role created by CDK: ecr:GetAuthorizationToken (to pull the worker image) has no resource type.' },
+      {
+        pattern: /^Resource::\*$/,
+        where: [role],
+        reason:
+          'ecr:GetAuthorizationToken has no resource type; cloudwatch:PutMetricData has none either and is limited to the EcrBackup namespace by condition.',
+      },
+      {
+        pattern: /^Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository\/.*\*$/,
+        where: [role],
+        reason:
+          'The drill creates, fills and deletes scratch repositories under its prefix only; their names carry the drill id, known at run time.',
+      },
+      {
+        pattern: /^Resource::<[^>]+\.Arn>\/[^*]*(blobs|catalog|runs)\/\*.*$/,
+        where: [role],
+        reason:
+          "The drill reads the store prefix's blobs/ and catalog/ (digests and tags known at run time) and writes its report under runs/.",
+      },
+      {
+        pattern: /^Resource::\*$/,
+        where: [this.taskDefinition.executionRole!],
+        reason:
+          'Standard ECS task execution role created by CDK: ecr:GetAuthorizationToken (to pull the worker image) has no resource type.',
+      },
     ]);
   }
 }

@@ -21,7 +21,9 @@ export class EcrBackupStack extends Stack {
       restoreRepositories: config.restoreRepositories,
       restoreTargetRoles: config.restoreTargetRoles,
       schedule: config.schedule,
-      bucket: config.bucketName ? s3.Bucket.fromBucketAttributes(this, 'ExistingBucket', { bucketName: config.bucketName, encryptionKey }) : undefined,
+      bucket: config.bucketName
+        ? s3.Bucket.fromBucketAttributes(this, 'ExistingBucket', { bucketName: config.bucketName, encryptionKey })
+        : undefined,
       prefix: config.prefix,
       encryptionKey,
       objectLock: config.objectLock,
@@ -51,7 +53,10 @@ export class EcrBackupStack extends Stack {
 }
 
 /** Builds the app as `cdk synth` does: the stack from context, cdk-nag AwsSolutions attached. */
-export function createApp(options: { context?: Record<string, unknown>; outdir?: string; nag?: boolean } = {}): { app: App; stack: EcrBackupStack } {
+export function createApp(options: { context?: Record<string, unknown>; outdir?: string; nag?: boolean } = {}): {
+  app: App;
+  stack: EcrBackupStack;
+} {
   const app = new App({ context: options.context, outdir: options.outdir });
   const raw = app.node.tryGetContext(CONTEXT_KEY) as EcrBackupContext | string | undefined;
   const config = resolveConfig(raw, () => cdkJsonConfig(REPO_ROOT));

@@ -8,7 +8,7 @@ import { Duration, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import { acknowledgeIam5 } from './nag.ts';
 
@@ -41,17 +41,32 @@ export class StoreReplica extends Construct {
   constructor(scope: Construct, id: string, props: StoreReplicaProps) {
     super(scope, id);
     const stack = Stack.of(this);
-    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(props.bucketName)) throw new Error(`EcrBackup ${this.node.path}: replica bucketName ${JSON.stringify(props.bucketName)} is not a bucket name`);
-    if (!/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/.+$/.test(props.kmsKeyArn)) throw new Error(`EcrBackup ${this.node.path}: replica kmsKeyArn must be a KMS key ARN`);
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(props.bucketName))
+      throw new Error(`EcrBackup ${this.node.path}: replica bucketName ${JSON.stringify(props.bucketName)} is not a bucket name`);
+    if (!/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/.+$/.test(props.kmsKeyArn))
+      throw new Error(`EcrBackup ${this.node.path}: replica kmsKeyArn must be a KMS key ARN`);
     const destinationArn = `arn:${stack.partition}:s3:::${props.bucketName}`;
     const crossAccount = props.account !== undefined && props.account !== stack.account;
 
-    this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'), description: 'ecr-backup store replication' });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('s3.amazonaws.com'),
+      description: 'ecr-backup store replication',
+    });
     const sourceObjects = REPLICATED_AREAS.map((a) => props.bucket.arnForObjects(`${props.prefix}${a}*`));
     const destinationObjects = REPLICATED_AREAS.map((a) => `${destinationArn}/${props.prefix}${a}*`);
-    this.role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SourceConfiguration', actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'], resources: [props.bucket.bucketArn] }));
     this.role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'ReadSourceVersions', actions: ['s3:GetObjectVersionForReplication', 's3:GetObjectVersionAcl', 's3:GetObjectVersionTagging'], resources: sourceObjects }),
+      new iam.PolicyStatement({
+        sid: 'SourceConfiguration',
+        actions: ['s3:GetReplicationConfiguration', 's3:ListBucket'],
+        resources: [props.bucket.bucketArn],
+      }),
+    );
+    this.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadSourceVersions',
+        actions: ['s3:GetObjectVersionForReplication', 's3:GetObjectVersionAcl', 's3:GetObjectVersionTagging'],
+        resources: sourceObjects,
+      }),
     );
     this.role.addToPrincipalPolicy(
       new iam.PolicyStatement({
@@ -66,7 +81,12 @@ export class StoreReplica extends Construct {
         sid: 'DecryptSource',
         actions: ['kms:Decrypt'],
         resources: [props.sourceKey.keyArn],
-        conditions: { StringLike: { 'kms:ViaService': `s3.${stack.region}.amazonaws.com`, 'kms:EncryptionContext:aws:s3:arn': [props.bucket.bucketArn, `${props.bucket.bucketArn}/*`] } },
+        conditions: {
+          StringLike: {
+            'kms:ViaService': `s3.${stack.region}.amazonaws.com`,
+            'kms:EncryptionContext:aws:s3:arn': [props.bucket.bucketArn, `${props.bucket.bucketArn}/*`],
+          },
+        },
       }),
     );
     this.role.addToPrincipalPolicy(
@@ -74,7 +94,12 @@ export class StoreReplica extends Construct {
         sid: 'EncryptReplicas',
         actions: ['kms:Encrypt', 'kms:GenerateDataKey'],
         resources: [props.kmsKeyArn],
-        conditions: { StringLike: { 'kms:ViaService': `s3.${props.region}.amazonaws.com`, 'kms:EncryptionContext:aws:s3:arn': [destinationArn, `${destinationArn}/*`] } },
+        conditions: {
+          StringLike: {
+            'kms:ViaService': `s3.${props.region}.amazonaws.com`,
+            'kms:EncryptionContext:aws:s3:arn': [destinationArn, `${destinationArn}/*`],
+          },
+        },
       }),
     );
 
@@ -103,8 +128,22 @@ export class StoreReplica extends Construct {
     this.metrics = ruleIds.flatMap((ruleId) => {
       const dimensionsMap = { SourceBucket: props.bucket.bucketName, DestinationBucket: props.bucketName, RuleId: ruleId };
       return [
-        new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'ReplicationLatency', dimensionsMap, statistic: 'Maximum', period: Duration.minutes(5), label: `${ruleId} latency (s)` }),
-        new cloudwatch.Metric({ namespace: 'AWS/S3', metricName: 'OperationsPendingReplication', dimensionsMap, statistic: 'Maximum', period: Duration.minutes(5), label: `${ruleId} pending` }),
+        new cloudwatch.Metric({
+          namespace: 'AWS/S3',
+          metricName: 'ReplicationLatency',
+          dimensionsMap,
+          statistic: 'Maximum',
+          period: Duration.minutes(5),
+          label: `${ruleId} latency (s)`,
+        }),
+        new cloudwatch.Metric({
+          namespace: 'AWS/S3',
+          metricName: 'OperationsPendingReplication',
+          dimensionsMap,
+          statistic: 'Maximum',
+          period: Duration.minutes(5),
+          label: `${ruleId} pending`,
+        }),
       ];
     });
 
@@ -112,7 +151,8 @@ export class StoreReplica extends Construct {
       {
         pattern: /^Resource::(<[^>]+\.Arn>|arn:<AWS::Partition>:s3:::[^/]+)\/[^*]*(blobs|catalog)\/\*$/,
         where: [this.role],
-        reason: 'S3 replication reads object versions of, and writes replicas into, the store prefix\'s blobs/ and catalog/ areas only; their keys are digests and tags.',
+        reason:
+          "S3 replication reads object versions of, and writes replicas into, the store prefix's blobs/ and catalog/ areas only; their keys are digests and tags.",
       },
     ]);
   }

@@ -32,14 +32,22 @@ export async function updateBackupAges(store: BackupStore, report: RunReport, no
   const backedUp = repositoriesBackedUp(report);
   for (const repository of backedUp) last[repository] = now.toISOString();
   if (backedUp.length) await store.writeJson(runKeys.lastBackups, last);
-  return Object.fromEntries(Object.entries(last).map(([repository, time]) => [repository, Math.max(0, Math.round((now.getTime() - Date.parse(time)) / 1000))]));
+  return Object.fromEntries(
+    Object.entries(last).map(([repository, time]) => [repository, Math.max(0, Math.round((now.getTime() - Date.parse(time)) / 1000))]),
+  );
 }
 
 export async function publishBackupAges(namespace: string, ages: Record<string, number>, client = new CloudWatchClient({})): Promise<void> {
   const entries = Object.entries(ages);
   if (entries.length === 0) return;
-  const data: MetricDatum[] = entries.map(([repository, age]) => ({ MetricName: BACKUP_AGE_METRICS.perRepository, Value: age, Unit: StandardUnit.Seconds, Dimensions: [{ Name: 'Repository', Value: repository }] }));
+  const data: MetricDatum[] = entries.map(([repository, age]) => ({
+    MetricName: BACKUP_AGE_METRICS.perRepository,
+    Value: age,
+    Unit: StandardUnit.Seconds,
+    Dimensions: [{ Name: 'Repository', Value: repository }],
+  }));
   data.push({ MetricName: BACKUP_AGE_METRICS.oldest, Value: Math.max(...entries.map(([, age]) => age)), Unit: StandardUnit.Seconds });
   // PutMetricData takes at most 1000 data points per call.
-  for (let i = 0; i < data.length; i += 1000) await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(i, i + 1000) }));
+  for (let i = 0; i < data.length; i += 1000)
+    await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(i, i + 1000) }));
 }

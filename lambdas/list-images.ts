@@ -3,7 +3,17 @@
 // the work to the store as batches. It returns counts and keys only: Step Functions payloads stop at
 // 256 KiB, and an account may hold tens of thousands of tags.
 import { redactingErrors } from '../core/redact.ts';
-import { BatchRef, InvalidInputError, ListingOutput, parseExecutionInput, runKeys, type ExecutionInput, type RepositoryNote, type WorkBatch, type WorkItem } from '../schema/contract.ts';
+import {
+  type BatchRef,
+  InvalidInputError,
+  ListingOutput,
+  parseExecutionInput,
+  runKeys,
+  type ExecutionInput,
+  type RepositoryNote,
+  type WorkBatch,
+  type WorkItem,
+} from '../schema/contract.ts';
 import { ENV, loadListingEnvironment } from '../schema/environment.ts';
 import { planImages, rejectedRecordNotes } from '../core/engine/plan.ts';
 import { recordRepositorySettings, targetRepositoryName } from '../core/engine/run.ts';
@@ -68,13 +78,20 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
     // planImages leaves the digest out of tagged items; the ECR listing it read has it.
     const seen = new Map<string, ImageListing[]>();
     const listed = await planImages(recordingListings(source, seen), filters, 8, onSkip);
-    const split = await splitUnchanged(source, store, listed, seen, { format: format!, ...(archive ? { settings: archive } : {}), recordDeletions: !input.dryRun });
+    const split = await splitUnchanged(source, store, listed, seen, {
+      format: format!,
+      ...(archive ? { settings: archive } : {}),
+      recordDeletions: !input.dryRun,
+    });
     items = split.work;
     unchangedCount = split.unchanged.length;
     if (!input.dryRun) {
       deletedCount = split.deleted.length;
       // The summary puts these in the run report; a lost file costs the report its list (the tombstones stay).
-      if (deletedCount) await store.writeJson(runKeys.deleted(runId), split.deleted).catch((error: unknown) => log('warn', 'cannot write the deleted tags', { runId, error }));
+      if (deletedCount)
+        await store
+          .writeJson(runKeys.deleted(runId), split.deleted)
+          .catch((error: unknown) => log('warn', 'cannot write the deleted tags', { runId, error }));
     }
     // Every planned repository's settings, whether or not any of its images changed (the workers
     // only see repositories with work, and leave settings to this step).
@@ -132,7 +149,13 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
  * whose settings could not be read or recorded is an `unrecorded` note, logged as a warning.
  * Returns how many repositories got a new settings record.
  */
-async function recordSettings(source: ImageEndpoint, store: BackupStore, runId: string, repositories: string[], skipped: RepositoryNote[]): Promise<number> {
+async function recordSettings(
+  source: ImageEndpoint,
+  store: BackupStore,
+  runId: string,
+  repositories: string[],
+  skipped: RepositoryNote[],
+): Promise<number> {
   const notes = (await mapLimited(repositories, 8, (repository) => recordRepositorySettings(source, store, repository))).filter(
     (note): note is RepositoryNote => note !== undefined,
   );
@@ -143,7 +166,8 @@ async function recordSettings(source: ImageEndpoint, store: BackupStore, runId: 
 /** The listing's notes (skipped entries, settings) in runs/<run>/notes/listing.json; problems logged. */
 async function writeListingNotes(store: BackupStore, runId: string, notes: RepositoryNote[]): Promise<void> {
   for (const note of notes) {
-    if (note.problems?.length) log('warn', note.action === 'skipped' ? 'skipped' : `repository settings ${note.action}`, { runId, ...note });
+    if (note.problems?.length)
+      log('warn', note.action === 'skipped' ? 'skipped' : `repository settings ${note.action}`, { runId, ...note });
   }
   if (!notes.length) return;
   try {
@@ -156,13 +180,17 @@ async function writeListingNotes(store: BackupStore, runId: string, notes: Repos
 /** The restore role can write only in the stack's region: a target elsewhere (same account) is refused up front. */
 function assertRestoreTarget(input: ExecutionInput, region: string | undefined): void {
   if (input.target?.region && !input.target.accountId && region && input.target.region !== region) {
-    throw new InvalidInputError(`invalid execution input: target.region ${input.target.region} is not this stack's region ${region}; restore with a stack deployed there`);
+    throw new InvalidInputError(
+      `invalid execution input: target.region ${input.target.region} is not this stack's region ${region}; restore with a stack deployed there`,
+    );
   }
 }
 
 /** Every repository the restore would write (prefix applied) must be one the stack allows. */
 function assertRestoreScope(items: readonly WorkItem[], prefix: string | undefined, allowed: readonly string[]): void {
-  const outside = [...new Set(items.map((i) => targetRepositoryName(i.repository, prefix)))].filter((name) => !matchesFilters(name, allowed));
+  const outside = [...new Set(items.map((i) => targetRepositoryName(i.repository, prefix)))].filter(
+    (name) => !matchesFilters(name, allowed),
+  );
   if (outside.length) {
     throw new InvalidInputError(
       `invalid execution input: restore would write ${outside.slice(0, 5).join(', ')}${outside.length > 5 ? ` and ${outside.length - 5} more` : ''}, ` +

@@ -66,7 +66,10 @@ export interface PushBatchOutcome {
  * The distinct pushed images of a batch, protected ones only, sorted. Untagged pushes (a digest
  * only) are left to the scheduled run (`includeUntagged`), like deletions and failed pushes.
  */
-export function pushedImages(event: SQSEvent, protectedRepositories: readonly string[]): { images: (PushedImage & { digest?: string })[]; ignored: number } {
+export function pushedImages(
+  event: SQSEvent,
+  protectedRepositories: readonly string[],
+): { images: (PushedImage & { digest?: string })[]; ignored: number } {
   const byName = new Map<string, PushedImage & { digest?: string }>();
   let ignored = 0;
   for (const record of event.Records) {
@@ -79,8 +82,7 @@ export function pushedImages(event: SQSEvent, protectedRepositories: readonly st
     const detail = parsed?.success ? parsed.data.detail : undefined;
     const tag = detail?.['image-tag'];
     if (
-      !detail ||
-      detail['action-type'] !== 'PUSH' ||
+      detail?.['action-type'] !== 'PUSH' ||
       detail.result !== 'SUCCESS' ||
       tag === undefined ||
       !isTag(tag) ||
@@ -88,14 +90,19 @@ export function pushedImages(event: SQSEvent, protectedRepositories: readonly st
       !matchesFilters(detail['repository-name'], protectedRepositories)
     ) {
       ignored += 1;
-      log('info', 'ignored a queue message', { messageId: record.messageId, reason: parsed?.success === false ? describeIssues(parsed.error) : 'not a tagged, successful push of a protected repository' });
+      log('info', 'ignored a queue message', {
+        messageId: record.messageId,
+        reason: parsed?.success === false ? describeIssues(parsed.error) : 'not a tagged, successful push of a protected repository',
+      });
       continue;
     }
     const repository = detail['repository-name'];
     // The last event for a tag wins (a tag pushed twice in one batch: its newest digest).
     byName.set(`${repository}:${tag}`, { repository, tag, ...(detail['image-digest'] ? { digest: detail['image-digest'] } : {}) });
   }
-  const images = [...byName.values()].sort((a, b) => (a.repository === b.repository ? (a.tag < b.tag ? -1 : 1) : a.repository < b.repository ? -1 : 1));
+  const images = [...byName.values()].sort((a, b) =>
+    a.repository === b.repository ? (a.tag < b.tag ? -1 : 1) : a.repository < b.repository ? -1 : 1,
+  );
   return { images, ignored };
 }
 
@@ -107,14 +114,19 @@ export function executionName(images: readonly (PushedImage & { digest?: string 
 }
 
 /** Turns one SQS batch into at most ceil(images / MAX_PUSHED_IMAGES) executions (one for any batch the construct configures). */
-export async function startOnPush(event: SQSEvent, options: { protectedRepositories: readonly string[]; maxRunning: number; starter: ExecutionStarter }): Promise<PushBatchOutcome> {
+export async function startOnPush(
+  event: SQSEvent,
+  options: { protectedRepositories: readonly string[]; maxRunning: number; starter: ExecutionStarter },
+): Promise<PushBatchOutcome> {
   const { images, ignored } = pushedImages(event, options.protectedRepositories);
   const executions: string[] = [];
   if (images.length === 0) return { images: [], ignored, executions };
   const running = await options.starter.running(options.maxRunning);
   if (running >= options.maxRunning) {
     // The whole batch goes back to the queue: SQS redelivers it after the visibility timeout.
-    throw new TooManyRunningError(`${running} executions are running (limit ${options.maxRunning}); ${images.length} pushed image(s) wait in the queue`);
+    throw new TooManyRunningError(
+      `${running} executions are running (limit ${options.maxRunning}); ${images.length} pushed image(s) wait in the queue`,
+    );
   }
   for (let i = 0; i < images.length; i += MAX_PUSHED_IMAGES) {
     const chunk = images.slice(i, i + MAX_PUSHED_IMAGES);

@@ -6,7 +6,17 @@
 import { redactingErrors } from '../core/redact.ts';
 import { CloudWatchClient, PutMetricDataCommand, StandardUnit } from '@aws-sdk/client-cloudwatch';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
-import { BatchRef, DeletedTag, ImageResult, ListingOutput, RepositoryNote, WorkBatch, runKeys, type RunCounts, type RunReport } from '../schema/contract.ts';
+import {
+  BatchRef,
+  DeletedTag,
+  ImageResult,
+  ListingOutput,
+  RepositoryNote,
+  WorkBatch,
+  runKeys,
+  type RunCounts,
+  type RunReport,
+} from '../schema/contract.ts';
 import { ENV, loadSummaryEnvironment, TRACK_BACKUP_AGE_ENV } from '../schema/environment.ts';
 import { buildReport, writeRunReport } from '../core/engine/report.ts';
 import { uncopiedResult } from '../core/engine/run.ts';
@@ -90,7 +100,9 @@ async function collectResults(store: BackupStore, listing: ListingOutput, mapFai
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
         const why = mapFailed?.Cause ?? mapFailed?.Error ?? 'its Fargate task stopped before recording it';
-        return uncopiedResult(item, 'failed', { error: `${item.repository}:${item.tag ?? item.digest}: no result recorded for batch ${batch.index} (${why})` });
+        return uncopiedResult(item, 'failed', {
+          error: `${item.repository}:${item.tag ?? item.digest}: no result recorded for batch ${batch.index} (${why})`,
+        });
       }
     });
   });
@@ -103,7 +115,8 @@ async function readBatchResults(store: BackupStore, runId: string, ref: BatchRef
     const results = ImageResult.array().parse(await store.readJson(runKeys.batchResults(runId, ref.index)));
     return results.length === ref.items ? results : undefined;
   } catch (error) {
-    if (!(error instanceof NotFoundError)) log('warn', 'cannot read the batch results; reading per-image results', { runId, batch: ref.index, error });
+    if (!(error instanceof NotFoundError))
+      log('warn', 'cannot read the batch results; reading per-image results', { runId, batch: ref.index, error });
     return undefined;
   }
 }
@@ -168,7 +181,9 @@ export function notificationText(report: RunReport, reportLocation: string): { S
   const moved = movedTags(report);
   const deleted = report.deletedAtSource ?? [];
   if (failed === 0 && moved.length === 0 && deleted.length === 0) return undefined;
-  const changes = [moved.length ? `${moved.length} tag(s) moved` : '', deleted.length ? `${deleted.length} tag(s) deleted at source` : ''].filter(Boolean).join(', ');
+  const changes = [moved.length ? `${moved.length} tag(s) moved` : '', deleted.length ? `${deleted.length} tag(s) deleted at source` : '']
+    .filter(Boolean)
+    .join(', ');
   const headline = failed > 0 ? `${failed} of ${images} image(s) failed` : changes;
   const list = <T>(items: readonly T[], line: (item: T) => string) => [
     ...items.slice(0, LISTED).map((item) => `- ${line(item)}`),
@@ -181,7 +196,9 @@ export function notificationText(report: RunReport, reportLocation: string): { S
       `Report: ${reportLocation}`,
       ...(failed > 0 ? ['', ...list(report.failures, (f) => f.error ?? `${f.repository}:${f.tag ?? f.digest ?? ''}`)] : []),
       ...(moved.length ? ['', 'Moved tags:', ...list(moved, movedLine)] : []),
-      ...(deleted.length ? ['', 'Deleted at source:', ...list(deleted, (d) => `tag ${d.repository}:${d.tag} deleted at source (was ${d.lastDigest})`)] : []),
+      ...(deleted.length
+        ? ['', 'Deleted at source:', ...list(deleted, (d) => `tag ${d.repository}:${d.tag} deleted at source (was ${d.lastDigest})`)]
+        : []),
     ].join('\n'),
   };
 }

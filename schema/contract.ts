@@ -27,21 +27,35 @@ export const ArchiveLabel = z
   .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'not a valid label ([A-Za-z0-9][A-Za-z0-9._-]{0,62})')
   .refine((label) => !RESERVED_ARCHIVE_LABELS.includes(label), { message: `must not be one of ${RESERVED_ARCHIVE_LABELS.join(', ')}` });
 /** docker-archive only: the platform taken from a multi-arch source (`os/arch[/variant]`, default linux/amd64). */
-export const PlatformName = z.string().regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'not a platform (os/arch[/variant], e.g. linux/arm64)');
+export const PlatformName = z
+  .string()
+  .regex(/^[a-z0-9]+\/[a-z0-9_]+(\/[a-z0-9]+)?$/, 'not a platform (os/arch[/variant], e.g. linux/arm64)');
 
 export const RestoreTarget = z
   .object({
-    region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region code').optional(),
-    accountId: z.string().regex(/^\d{12}$/, 'must be a 12-digit AWS account id').optional(),
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'not an AWS region code')
+      .optional(),
+    accountId: z
+      .string()
+      .regex(/^\d{12}$/, 'must be a 12-digit AWS account id')
+      .optional(),
     /** Cross-account restore: a role in the target account to assume (must be in the stack's restoreTargetRoles). */
-    roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'not an IAM role ARN (arn:aws:iam::<account>:role/<name>)').optional(),
+    roleArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'not an IAM role ARN (arn:aws:iam::<account>:role/<name>)')
+      .optional(),
     repositoryPrefix: z
       .string()
       .regex(/^[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*\/?$/, 'not a valid repository prefix')
       .optional(),
   })
   .strict()
-  .refine((t) => !t.roleArn || !t.accountId || t.roleArn.split(':')[4] === t.accountId, { path: ['accountId'], message: 'accountId differs from the account of roleArn' });
+  .refine((t) => !t.roleArn || !t.accountId || t.roleArn.split(':')[4] === t.accountId, {
+    path: ['accountId'],
+    message: 'accountId differs from the account of roleArn',
+  });
 export type RestoreTarget = z.infer<typeof RestoreTarget>;
 
 /** How a run copies, shared by the execution input and each of its batches. */
@@ -87,13 +101,23 @@ export const ExecutionInput = z
   .superRefine((input, ctx) => {
     for (const field of ['format', 'label', 'compression', 'platform'] as const) {
       if (input[field] === undefined) continue;
-      if (input.mode === 'restore') ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies to backup runs only (a restore follows each record's format)` });
-      else if (field !== 'format' && input.format === 'oci') ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies to the docker-archive format only` });
+      if (input.mode === 'restore')
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: `${field} applies to backup runs only (a restore follows each record's format)`,
+        });
+      else if (field !== 'format' && input.format === 'oci')
+        ctx.addIssue({ code: 'custom', path: [field], message: `${field} applies to the docker-archive format only` });
     }
-    if (input.mode === 'backup' && input.asOf) ctx.addIssue({ code: 'custom', path: ['asOf'], message: 'asOf applies to restore runs only' });
-    if (input.mode === 'backup' && input.applyPolicies) ctx.addIssue({ code: 'custom', path: ['applyPolicies'], message: 'applyPolicies applies to restore runs only' });
-    if (input.mode === 'restore' && input.images) ctx.addIssue({ code: 'custom', path: ['images'], message: 'images applies to backup runs only' });
-    if (input.mode === 'backup' && input.target) ctx.addIssue({ code: 'custom', path: ['target'], message: 'target applies to restore runs only' });
+    if (input.mode === 'backup' && input.asOf)
+      ctx.addIssue({ code: 'custom', path: ['asOf'], message: 'asOf applies to restore runs only' });
+    if (input.mode === 'backup' && input.applyPolicies)
+      ctx.addIssue({ code: 'custom', path: ['applyPolicies'], message: 'applyPolicies applies to restore runs only' });
+    if (input.mode === 'restore' && input.images)
+      ctx.addIssue({ code: 'custom', path: ['images'], message: 'images applies to backup runs only' });
+    if (input.mode === 'backup' && input.target)
+      ctx.addIssue({ code: 'custom', path: ['target'], message: 'target applies to restore runs only' });
   });
 export type ExecutionInput = z.infer<typeof ExecutionInput>;
 
@@ -209,7 +233,15 @@ export const RunReport = z.object({
 export type RunReport = z.infer<typeof RunReport>;
 
 export function summarize(results: readonly ImageResult[]): RunCounts {
-  const counts: RunCounts = { images: results.length, copied: 0, unchanged: 0, failed: 0, planned: 0, bytesCopied: 0, bytesDeduplicated: 0 };
+  const counts: RunCounts = {
+    images: results.length,
+    copied: 0,
+    unchanged: 0,
+    failed: 0,
+    planned: 0,
+    bytesCopied: 0,
+    bytesDeduplicated: 0,
+  };
   for (const r of results) {
     counts[r.status] += 1;
     counts.bytesCopied += r.bytesCopied;

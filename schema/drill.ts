@@ -39,7 +39,11 @@ export const DrillReport = z.object({
   /** Extrapolation: the current tags' bytes (store stats, currentLogicalBytes) at the measured throughput. */
   rto: z.object({ storeBytes: z.number().int().nonnegative(), estimatedSeconds: z.number().nonnegative().nullable() }),
   /** The store's size while the drill ran (store stats): unique bytes held, bytes of all records, their ratio. */
-  storeStats: z.object({ storedBytes: z.number().int().nonnegative(), logicalBytes: z.number().int().nonnegative(), dedupRatio: z.number().nullable() }),
+  storeStats: z.object({
+    storedBytes: z.number().int().nonnegative(),
+    logicalBytes: z.number().int().nonnegative(),
+    dedupRatio: z.number().nullable(),
+  }),
   cleanup: z.object({ deleted: z.number().int().nonnegative(), problems: z.array(z.string()) }),
   images: z.array(DrillImage),
   /** True when every sampled image restored with its recorded digest and the scratch images were deleted. */

@@ -88,7 +88,11 @@ const ListingEnvironment = z.object({
   ...common,
   [ENV.PROTECTED_REPOSITORIES]: jsonStringArray.default(['**']),
   [ENV.RESTORE_REPOSITORIES]: jsonStringArray.optional(),
-  [ENV.BATCH_MAX_BYTES]: z.coerce.number().int().positive().default(20 * 1024 ** 3),
+  [ENV.BATCH_MAX_BYTES]: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(20 * 1024 ** 3),
   [ENV.BATCH_MAX_IMAGES]: z.coerce.number().int().positive().default(200),
   [ENV.IMAGE_FORMAT]: ArchiveFormat.default('oci'),
   [ENV.ARCHIVE_LABEL]: ArchiveLabel.optional(),

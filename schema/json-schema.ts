@@ -10,4 +10,3 @@ export function executionInputJsonSchema(): Record<string, unknown> {
   if (asOf && typeof asOf === 'object') delete asOf.pattern;
   return schema as Record<string, unknown>;
 }
-

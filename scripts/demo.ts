@@ -6,7 +6,14 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRegistry, type TestRegistry } from '../test/harness/registry.ts';
-import { cleanupFixtures, inspectRaw, pushMultiArchIndex, pushSharedBaseTags, pushSignature, type PushedImage } from '../test/harness/fixtures.ts';
+import {
+  cleanupFixtures,
+  inspectRaw,
+  pushMultiArchIndex,
+  pushSharedBaseTags,
+  pushSignature,
+  type PushedImage,
+} from '../test/harness/fixtures.ts';
 import { table } from '../cli/format.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -24,7 +31,12 @@ try {
   [source, target] = await Promise.all([startRegistry(), startRegistry()]);
   process.stdout.write(`source registry ${source.url}, empty target registry ${target.url}, store ${STORE}\n`);
   process.stdout.write('pushing sample images: 3 tags sharing an 8 MiB base layer, a two-platform index, a cosign-style signature\n');
-  const web = await pushSharedBaseTags(source, { repository: 'samples/web', tags: ['1.0', '1.1', '2.0'], baseSize: 8 * MiB, uniqueSize: 512 * 1024 });
+  const web = await pushSharedBaseTags(source, {
+    repository: 'samples/web',
+    tags: ['1.0', '1.1', '2.0'],
+    baseSize: 8 * MiB,
+    uniqueSize: 512 * 1024,
+  });
   const multi = await pushMultiArchIndex(source, { repository: 'samples/multi', tag: 'latest' });
   const signature = await pushSignature(source, { repository: 'samples/web', signedDigest: web.images[0]!.digest });
   const images: PushedImage[] = [...web.images, multi, signature];
@@ -45,8 +57,10 @@ try {
     if (!equal) mismatches++;
     rows.push([`${image.repository}:${image.tag}`, image.digest.slice(0, 19), restored.digest.slice(0, 19), equal ? 'equal' : 'DIFFERENT']);
   }
-  process.stdout.write(table(['IMAGE', 'SOURCE DIGEST', 'RESTORED DIGEST', ''], rows) + '\n');
-  process.stdout.write(mismatches === 0 ? `\nall ${images.length} images restored digest for digest.\n` : `\n${mismatches} image(s) differ.\n`);
+  process.stdout.write(`${table(['IMAGE', 'SOURCE DIGEST', 'RESTORED DIGEST', ''], rows)}\n`);
+  process.stdout.write(
+    mismatches === 0 ? `\nall ${images.length} images restored digest for digest.\n` : `\n${mismatches} image(s) differ.\n`,
+  );
   process.exitCode = mismatches === 0 ? 0 : 1;
 } finally {
   await Promise.all([source?.stop(), target?.stop()]);

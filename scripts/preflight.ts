@@ -8,13 +8,19 @@ const problems: string[] = [];
 try {
   execFileSync('docker', ['info'], { stdio: 'ignore' });
 } catch {
-  problems.push('Docker engine not reachable (`docker info` failed): the worker image is built locally from the Dockerfile. Start Docker (or Colima/Podman with a docker socket).');
+  problems.push(
+    'Docker engine not reachable (`docker info` failed): the worker image is built locally from the Dockerfile. Start Docker (or Colima/Podman with a docker socket).',
+  );
 }
 try {
   const identity = await new STSClient({}).send(new GetCallerIdentityCommand({}));
-  console.log(`AWS account ${identity.Account} (${identity.Arn}), region ${process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '(from your profile)'}`);
+  console.log(
+    `AWS account ${identity.Account} (${identity.Arn}), region ${process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? '(from your profile)'}`,
+  );
 } catch (error) {
-  problems.push(`no usable AWS credentials (${(error as Error).name}): set AWS_PROFILE or run \`aws sso login\`; then \`npx cdk bootstrap aws://ACCOUNT/REGION\` once per account and region.`);
+  problems.push(
+    `no usable AWS credentials (${(error as Error).name}): set AWS_PROFILE or run \`aws sso login\`; then \`npx cdk bootstrap aws://ACCOUNT/REGION\` once per account and region.`,
+  );
 }
 try {
   const { stack } = createApp({ nag: false });

@@ -110,13 +110,22 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
   });
   // An invalid input is not caught: it fails the execution at once with the error naming the field.
   // Anything else still notifies (there is no report without a listing), then fails the execution.
-  const listingFailed = new sfn.Fail(scope, 'ListingFailed', { stateName: STATE.listingFailed, errorPath: '$.listFailed.Error', causePath: '$.listFailed.Cause' });
+  const listingFailed = new sfn.Fail(scope, 'ListingFailed', {
+    stateName: STATE.listingFailed,
+    errorPath: '$.listFailed.Error',
+    causePath: '$.listFailed.Cause',
+  });
   const notifyListingFailed = new tasks.SnsPublish(scope, 'NotifyListingFailed', {
     stateName: STATE.notifyListingFailed,
     topic: props.topic,
     subject: 'ecr-backup: a run failed before any work (listing)',
     message: sfn.TaskInput.fromText(
-      sfn.JsonPath.format('Execution {} failed while listing images: {}: {}', sfn.JsonPath.executionId, sfn.JsonPath.stringAt('$.listFailed.Error'), sfn.JsonPath.stringAt('$.listFailed.Cause')),
+      sfn.JsonPath.format(
+        'Execution {} failed while listing images: {}: {}',
+        sfn.JsonPath.executionId,
+        sfn.JsonPath.stringAt('$.listFailed.Error'),
+        sfn.JsonPath.stringAt('$.listFailed.Cause'),
+      ),
     ),
     resultPath: sfn.JsonPath.DISCARD,
   });
@@ -142,7 +151,13 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
       }),
       outputPath: '$.Payload',
     });
-    prune.addRetry({ errors: ['Lambda.TooManyRequestsException'], interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 5, jitterStrategy: sfn.JitterType.FULL });
+    prune.addRetry({
+      errors: ['Lambda.TooManyRequestsException'],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 5,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
     summarize.next(
       new sfn.Choice(scope, 'PruneAfterBackup', { stateName: STATE.pruneAfterBackup })
         .when(sfn.Condition.stringEquals('$.mode', 'backup'), prune)
@@ -150,7 +165,13 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
     );
   }
   for (const fn of [list, summarize]) {
-    fn.addRetry({ errors: ['Lambda.TooManyRequestsException'], interval: Duration.seconds(5), backoffRate: 2, maxAttempts: 5, jitterStrategy: sfn.JitterType.FULL });
+    fn.addRetry({
+      errors: ['Lambda.TooManyRequestsException'],
+      interval: Duration.seconds(5),
+      backoffRate: 2,
+      maxAttempts: 5,
+      jitterStrategy: sfn.JitterType.FULL,
+    });
   }
   list.addCatch(notifyListingFailed, { errors: LISTING_INFRASTRUCTURE_ERRORS, resultPath: '$.listFailed' });
 
@@ -244,4 +265,3 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
       .otherwise(map),
   );
 }
-

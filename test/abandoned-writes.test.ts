@@ -1,7 +1,13 @@
 // Leftovers of killed runs: a directory store's .tmp/ files and an S3 store's incomplete multipart
 // uploads are removed by prune once untouched for the age threshold (24 h in the CLI), and reported;
 // a write still in progress (touched recently) and uploads outside the store's prefix are left alone.
-import { CreateBucketCommand, CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +29,12 @@ let restoreEnv: () => void;
 beforeAll(async () => {
   moto = await startMoto();
   restoreEnv = applyAwsEnv(moto.env);
-  s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
 }, 60_000);
 
@@ -74,12 +85,16 @@ describe('prune removes leftovers of killed runs', () => {
 
     const dayLater = new Date(Date.now() + DAY + 3_600_000);
     const dry = await prune(dayLater, true);
-    expect(dry.abandonedWrites?.map((l) => l.key)).toEqual(['blobs/sha256/0000000000000000000000000000000000000000000000000000000000000000']);
+    expect(dry.abandonedWrites?.map((l) => l.key)).toEqual([
+      'blobs/sha256/0000000000000000000000000000000000000000000000000000000000000000',
+    ]);
     expect(await pending()).toHaveLength(2);
 
     const pruned = await prune(dayLater);
     expect(pruned.failed).toEqual([]);
-    expect(pruned.abandonedWrites?.map((l) => l.key)).toEqual(['blobs/sha256/0000000000000000000000000000000000000000000000000000000000000000']);
+    expect(pruned.abandonedWrites?.map((l) => l.key)).toEqual([
+      'blobs/sha256/0000000000000000000000000000000000000000000000000000000000000000',
+    ]);
     expect(await pending()).toEqual(['elsewhere/blob']);
   }, 120_000);
 });

@@ -36,7 +36,12 @@ const dirs: string[] = [];
 
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   // 12 MiB of random layer: larger than one S3 part (8 MiB), so the upload is a real multipart upload.
   single = await pushImage(source, { repository: 'apps/single', tag: '1.0', layerSizes: [12 * MiB, 64 * 1024] });
@@ -66,7 +71,10 @@ const sha256 = (bytes: Buffer) => `sha256:${createHash('sha256').update(bytes).d
 type Entry = CatalogRecord;
 
 /** `skopeo inspect docker-archive:` of a stored tar (decompressed first). */
-async function inspectArchive(bytes: Buffer, compression: 'none' | 'gzip' | 'zstd'): Promise<{ Architecture: string; Os: string; Layers: string[] }> {
+async function inspectArchive(
+  bytes: Buffer,
+  compression: 'none' | 'gzip' | 'zstd',
+): Promise<{ Architecture: string; Os: string; Layers: string[] }> {
   const file = join(scratch, `inspect-${Math.random().toString(36).slice(2)}.tar`);
   const tar =
     compression === 'gzip'
@@ -137,7 +145,9 @@ describe('docker-archive', () => {
     // Restore: the image ID (config digest) survives, the manifest digest does not.
     const restore = await runCli(['restore', '--from', store, '--registry', target.url, '--repository-prefix', 'dir/'], { env });
     expect(restore.exitCode, restore.stderr).toBe(0);
-    expect(restore.stdout).toMatch(/dir\/apps\/multi:v2: restored from docker-archive us-east-1\/apps\/multi\/v2\.tar \(linux\/amd64\) as sha256:/);
+    expect(restore.stdout).toMatch(
+      /dir\/apps\/multi:v2: restored from docker-archive us-east-1\/apps\/multi\/v2\.tar \(linux\/amd64\) as sha256:/,
+    );
     expect(await inspectConfigDigest(`${target.host}/dir/apps/single:1.0`)).toBe(single.configDigest);
     expect(await inspectConfigDigest(`${target.host}/dir/apps/multi:v2`)).toBe(await inspectConfigDigest(multi.reference));
     expect((await inspectRaw(`${target.host}/dir/apps/single:1.0`)).digest).not.toBe(single.digest);
@@ -150,7 +160,9 @@ describe('docker-archive', () => {
     const formats = await runCliJson<Entry[]>(['list', '--from', store], { env });
     expect(formats.json.find((e) => e.repository === 'apps/single')?.format ?? 'oci').toBe('oci');
     expect(formats.json.find((e) => e.repository === 'apps/multi')?.format).toBe('docker-archive');
-    const mixed = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', 'mixed/'], { env });
+    const mixed = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', 'mixed/'], {
+      env,
+    });
     expect(mixed.exitCode, mixed.stderr).toBe(0);
     expect((await inspectRaw(`${target.host}/mixed/apps/single:1.0`)).digest).toBe(single.digest); // oci: digest for digest
     expect(mixed.json.results.find((r) => r.repository === 'apps/single')?.archive).toBeUndefined();
@@ -162,7 +174,21 @@ describe('docker-archive', () => {
     const env = await newEnv();
     const store = `s3://${BUCKET}/dr`;
     const backup = await runCli(
-      ['backup', '--registry', source.url, '--to', store, '--format', 'docker-archive', '--label', 'eu-copy', '--compression', 'gzip', '--platform', 'linux/arm64'],
+      [
+        'backup',
+        '--registry',
+        source.url,
+        '--to',
+        store,
+        '--format',
+        'docker-archive',
+        '--label',
+        'eu-copy',
+        '--compression',
+        'gzip',
+        '--platform',
+        'linux/arm64',
+      ],
       { env },
     );
     expect(backup.exitCode, backup.stderr).toBe(0);
@@ -186,7 +212,9 @@ describe('docker-archive', () => {
     }
     expect(list.json.find((e) => e.repository === 'apps/single')!.archive!.size).toBeGreaterThan(12 * MiB);
 
-    const restore = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', 's3/'], { env });
+    const restore = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', 's3/'], {
+      env,
+    });
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.json.counts).toMatchObject({ images: 2, copied: 2 });
     expect(await inspectConfigDigest(`${target.host}/s3/apps/single:1.0`)).toBe(single.configDigest);
@@ -198,7 +226,21 @@ describe('docker-archive', () => {
     const env = await newEnv();
     const store = await newStore();
     const backup = await runCliJson<RunReport>(
-      ['backup', '--registry', source.url, '--to', store, '--format', 'docker-archive', '--compression', 'zstd', '--label', 'z', '--repositories', 'apps/single'],
+      [
+        'backup',
+        '--registry',
+        source.url,
+        '--to',
+        store,
+        '--format',
+        'docker-archive',
+        '--compression',
+        'zstd',
+        '--label',
+        'z',
+        '--repositories',
+        'apps/single',
+      ],
       { env },
     );
     expect(backup.exitCode, backup.stderr).toBe(0);
@@ -217,11 +259,18 @@ describe('docker-archive', () => {
 
     bytes[bytes.length >> 1]! ^= 0xff;
     await writeFile(path, bytes);
-    const verify = await runCliJson<{ problems: Array<{ problem: string; blob: string; repository: string }> }>(['verify', '--from', store], { env });
+    const verify = await runCliJson<{ problems: Array<{ problem: string; blob: string; repository: string }> }>(
+      ['verify', '--from', store],
+      { env },
+    );
     expect(verify.exitCode).toBe(1);
-    expect(verify.json.problems).toEqual([expect.objectContaining({ problem: 'corrupt', blob: 'z/apps/single/1.0.tar.zst', repository: 'apps/single' })]);
+    expect(verify.json.problems).toEqual([
+      expect.objectContaining({ problem: 'corrupt', blob: 'z/apps/single/1.0.tar.zst', repository: 'apps/single' }),
+    ]);
 
-    const refused = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', 'corrupt/'], { env });
+    const refused = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', 'corrupt/'], {
+      env,
+    });
     expect(refused.exitCode).toBe(1);
     expect(refused.json.failures[0]?.error).toMatch(/apps\/single:1\.0: z\/apps\/single\/1\.0\.tar\.zst: digest mismatch/);
     await expect(inspectRaw(`${target.host}/corrupt/apps/single:1.0`)).rejects.toThrow();
@@ -260,10 +309,23 @@ describe('docker-archive', () => {
       await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
       const manifest = await inspectRaw(image.reference, auth);
       await ecr.send(
-        new PutImageCommand({ repositoryName: 'team/app', imageTag: '2.0', imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: manifest.digest }),
+        new PutImageCommand({
+          repositoryName: 'team/app',
+          imageTag: '2.0',
+          imageManifest: manifest.bytes.toString('utf8'),
+          imageManifestMediaType: manifest.mediaType,
+          imageDigest: manifest.digest,
+        }),
       );
       await s3.send(new CreateBucketCommand({ Bucket: 'wf-archive' }));
-      const config: EcrBackupContext = { stackName: 'EcrBackupArchiveTest', repositories: ['team/**'], restoreRepositories: ['team/**', 'restored/**'], schedule: null, prefix: 'p/', imageFormat: 'docker-archive' };
+      const config: EcrBackupContext = {
+        stackName: 'EcrBackupArchiveTest',
+        repositories: ['team/**'],
+        restoreRepositories: ['team/**', 'restored/**'],
+        schedule: null,
+        prefix: 'p/',
+        imageFormat: 'docker-archive',
+      };
       const workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
       const run = (input: unknown) =>
         workflow.run(input, {
@@ -271,7 +333,8 @@ describe('docker-archive', () => {
           lambdaEnv: { [ENV.ECR_REGISTRY_URL]: ecrRegistry.url },
           workerEnv: (mode) => ({ [ENV.ECR_REGISTRY_URL]: mode === 'restore' ? fresh.url : ecrRegistry.url, TMPDIR: env.TMPDIR }),
         });
-      const explain = (e: LocalExecution) => JSON.stringify({ status: e.status, cause: e.cause, workers: e.workers.map((w) => w.output.slice(-2000)) });
+      const explain = (e: LocalExecution) =>
+        JSON.stringify({ status: e.status, cause: e.cause, workers: e.workers.map((w) => w.output.slice(-2000)) });
 
       // `{}`: the stack's imageFormat, the default label (the region) and platform (linux/amd64).
       const first = await run({});
@@ -294,7 +357,9 @@ describe('docker-archive', () => {
       const restore = await run({ mode: 'restore', target: { repositoryPrefix: 'restored/' } });
       expect(restore.status, explain(restore)).toBe('SUCCEEDED');
       expect(restore.output).toMatchObject({ counts: { images: 1, copied: 1, failed: 0 } });
-      expect(await inspectConfigDigest(`${fresh.host}/restored/team/app:2.0`, auth)).toBe(await inspectConfigDigest(image.reference, auth, ARM64));
+      expect(await inspectConfigDigest(`${fresh.host}/restored/team/app:2.0`, auth)).toBe(
+        await inspectConfigDigest(image.reference, auth, ARM64),
+      );
       await expectWorkspacesRemoved(env);
     } finally {
       await Promise.all([ecrRegistry.stop(), fresh.stop()]);
@@ -305,7 +370,10 @@ describe('docker-archive', () => {
 describe('docker-archive refusals', () => {
   it.each([
     [['--compression', 'gzip'], /--compression applies to --format docker-archive only/],
-    [['--format', 'docker-archive', '--label', 'catalog', '--platform', 'linux/arm64'], /invalid archive label .*must not be one of blobs, catalog, runs/],
+    [
+      ['--format', 'docker-archive', '--label', 'catalog', '--platform', 'linux/arm64'],
+      /invalid archive label .*must not be one of blobs, catalog, runs/,
+    ],
   ])('backup %j exits 2', async (args, message) => {
     const result = await runCli(['backup', '--registry', source.url, '--to', join(scratch, 'never'), ...args], { env: await newEnv() });
     expect(result.exitCode).toBe(2);
@@ -313,9 +381,13 @@ describe('docker-archive refusals', () => {
   });
 
   it('the execution input takes the archive settings for backups only', () => {
-    expect(parseExecutionInput({ format: 'docker-archive', label: 'dr', compression: 'zstd', platform: 'linux/arm64/v8' })).toMatchObject({ format: 'docker-archive' });
+    expect(parseExecutionInput({ format: 'docker-archive', label: 'dr', compression: 'zstd', platform: 'linux/arm64/v8' })).toMatchObject({
+      format: 'docker-archive',
+    });
     expect(() => parseExecutionInput({ mode: 'restore', format: 'docker-archive' })).toThrow(/format: format applies to backup runs only/);
-    expect(() => parseExecutionInput({ format: 'oci', compression: 'gzip' })).toThrow(/compression: compression applies to the docker-archive format only/);
+    expect(() => parseExecutionInput({ format: 'oci', compression: 'gzip' })).toThrow(
+      /compression: compression applies to the docker-archive format only/,
+    );
     expect(() => parseExecutionInput({ label: 'runs' })).toThrow(/label: must not be one of/);
     expect(() => parseExecutionInput({ platform: 'amd64' })).toThrow(/platform: not a platform/);
   });

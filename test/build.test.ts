@@ -21,11 +21,16 @@ describe('bundles', () => {
   it('the CLI bundle runs on its own and lists its commands', async () => {
     const { stdout, exitCode } = await execa('node', [join(outside, 'ecr-backup.mjs'), '--help'], { cwd: outside });
     expect(exitCode).toBe(0);
-    for (const command of ['backup', 'restore', 'list', 'verify', 'run', 'runs']) expect(stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    for (const command of ['backup', 'restore', 'list', 'verify', 'run', 'runs'])
+      expect(stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
   });
 
   it('the worker bundle runs on its own and refuses a bad environment with one structured log line', async () => {
-    const result = await execa('node', [join(outside, 'worker.mjs')], { cwd: outside, env: { STORE_URL: 'ftp://nope', BATCH_KEY: '../x' }, reject: false });
+    const result = await execa('node', [join(outside, 'worker.mjs')], {
+      cwd: outside,
+      env: { STORE_URL: 'ftp://nope', BATCH_KEY: '../x' },
+      reject: false,
+    });
     expect(result.exitCode).toBe(1);
     const line = JSON.parse(result.stderr.trim().split('\n').at(-1)!) as { level: string; error: { name: string; message: string } };
     expect(line).toMatchObject({ level: 'error', error: { name: 'ConfigurationError' } });

@@ -85,7 +85,12 @@ describe.each(backends)('catalog at scale: $name', (backend) => {
     counter.reset();
     proxy.reset();
     const third = await runBackup({ source: source(), store, filters });
-    expect(third.results.filter((r) => r.status === 'copied').map((r) => `${r.repository}:${r.tag}`).sort()).toEqual([`${org}/repo-0000:t0`, `${org}/repo-0001:new`]);
+    expect(
+      third.results
+        .filter((r) => r.status === 'copied')
+        .map((r) => `${r.repository}:${r.tag}`)
+        .sort(),
+    ).toEqual([`${org}/repo-0000:t0`, `${org}/repo-0001:new`]);
     const repeated = Object.entries(counter.keys).filter(([name, n]) => name.startsWith('HeadObject') && n > 1);
     expect(repeated).toEqual([]);
     expect(proxy.counts['GET manifest']).toBe(2);

@@ -6,17 +6,28 @@ import { tempDir } from './harness/process.ts';
 import { runCli } from './harness/cli.ts';
 
 describe('CLI usage errors', () => {
-  it.each([['list'], ['verify'], ['stats'], ['report']])('%s --from a directory that does not exist exits 2 instead of printing an empty store', async (command) => {
-    const missing = join(await tempDir('usage'), 'no-such-store');
-    const result = await runCli([command, '--from', missing]);
-    expect(result.exitCode).toBe(2);
-    expect(result.stderr).toContain(`no backup store at ${missing}: the directory does not exist`);
-  });
+  it.each([['list'], ['verify'], ['stats'], ['report']])(
+    '%s --from a directory that does not exist exits 2 instead of printing an empty store',
+    async (command) => {
+      const missing = join(await tempDir('usage'), 'no-such-store');
+      const result = await runCli([command, '--from', missing]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toContain(`no backup store at ${missing}: the directory does not exist`);
+    },
+  );
 
   it('a backup from ECR with no region configured exits 2 and names AWS_REGION', async () => {
     const home = await tempDir('usage-home');
     const result = await runCli(['backup', '--to', join(home, 'store')], {
-      env: { AWS_REGION: undefined, AWS_DEFAULT_REGION: undefined, AWS_PROFILE: undefined, HOME: home, AWS_CONFIG_FILE: join(home, 'none'), AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x' },
+      env: {
+        AWS_REGION: undefined,
+        AWS_DEFAULT_REGION: undefined,
+        AWS_PROFILE: undefined,
+        HOME: home,
+        AWS_CONFIG_FILE: join(home, 'none'),
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'x',
+      },
     });
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toContain('no AWS region configured: set AWS_REGION');
@@ -24,7 +35,14 @@ describe('CLI usage errors', () => {
 
   it('prints no multi-line AWS SDK node-version warning (an S3 store at a closed loopback port)', async () => {
     const result = await runCli(['list', '--from', 's3://nowhere/store'], {
-      env: { NODE_NO_WARNINGS: undefined, AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9', AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'x', AWS_SECRET_ACCESS_KEY: 'x', AWS_MAX_ATTEMPTS: '1' },
+      env: {
+        NODE_NO_WARNINGS: undefined,
+        AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+        AWS_REGION: 'us-east-1',
+        AWS_ACCESS_KEY_ID: 'x',
+        AWS_SECRET_ACCESS_KEY: 'x',
+        AWS_MAX_ATTEMPTS: '1',
+      },
     });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).not.toContain('NodeVersionSupportWarning');

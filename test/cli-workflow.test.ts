@@ -88,7 +88,11 @@ function workflowStandIn(options: { batchesKey: string; fail?: { error: string; 
         Label: 'CopyBatches',
         MaxConcurrency: 1,
         // A fixed key: the stand-in's listing does not write the run's batches.json.
-        ItemReader: { Resource: 'arn:aws:states:::s3:getObject', ReaderConfig: { InputType: 'JSON' }, Parameters: { Bucket: BUCKET, Key: options.batchesKey } },
+        ItemReader: {
+          Resource: 'arn:aws:states:::s3:getObject',
+          ReaderConfig: { InputType: 'JSON' },
+          Parameters: { Bucket: BUCKET, Key: options.batchesKey },
+        },
         ItemProcessor: {
           ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
           StartAt: 'Back up batch',
@@ -97,7 +101,9 @@ function workflowStandIn(options: { batchesKey: string; fail?: { error: string; 
         ResultPath: null,
         Next: STATE.summarize,
       },
-      [STATE.summarize]: options.fail ? { Type: 'Fail', Error: options.fail.error, Cause: options.fail.cause } : { Type: 'Pass', End: true },
+      [STATE.summarize]: options.fail
+        ? { Type: 'Fail', Error: options.fail.error, Cause: options.fail.cause }
+        : { Type: 'Pass', End: true },
     },
   };
 }
@@ -128,19 +134,47 @@ describe('run (moto: executions stored, not executed)', () => {
     await freshMoto(false);
     const arn = await createStateMachine('ecr-backup-workflow', passThrough);
 
-    const backup = await cli(['run', '--state-machine-arn', arn, '--mode', 'backup', '--repositories', 'team/*', '--tags', 'v*', '--include-untagged', '--json']);
+    const backup = await cli([
+      'run',
+      '--state-machine-arn',
+      arn,
+      '--mode',
+      'backup',
+      '--repositories',
+      'team/*',
+      '--tags',
+      'v*',
+      '--include-untagged',
+      '--json',
+    ]);
     expect(backup.exitCode, backup.stderr).toBe(0);
     const started = JSON.parse(backup.stdout) as { executionArn: string; name: string; stateMachineArn: string };
     expect(started.name).toMatch(/^manual-backup-\d{8}T\d{6}Z-[0-9a-f]{4}$/);
     expect(started.stateMachineArn).toBe(arn);
     const described = await sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn }));
     expect(described.name).toBe(started.name);
-    expect(JSON.parse(described.input!)).toEqual(parseExecutionInput({ mode: 'backup', repositories: ['team/*'], tags: ['v*'], includeUntagged: true }));
+    expect(JSON.parse(described.input!)).toEqual(
+      parseExecutionInput({ mode: 'backup', repositories: ['team/*'], tags: ['v*'], includeUntagged: true }),
+    );
 
     // Text output: the execution ARN alone; restore options become `asOf` and `target`.
     const restore = await cli([
-      'run', '--state-machine-arn', arn, '--mode', 'restore', '--as-of', '2026-01-31T12:00:00Z', '--target-region', 'eu-west-1',
-      '--target-account', '210987654321', '--repository-prefix', 'restored/', '--dry-run', '--name', 'restore-drill-1',
+      'run',
+      '--state-machine-arn',
+      arn,
+      '--mode',
+      'restore',
+      '--as-of',
+      '2026-01-31T12:00:00Z',
+      '--target-region',
+      'eu-west-1',
+      '--target-account',
+      '210987654321',
+      '--repository-prefix',
+      'restored/',
+      '--dry-run',
+      '--name',
+      'restore-drill-1',
     ]);
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.stdout.trim()).toMatch(/^arn:aws:states:us-east-1:123456789012:execution:ecr-backup-workflow:restore-drill-1$/);
@@ -200,8 +234,19 @@ describe('run (moto: executions stored, not executed)', () => {
     await freshMoto(false);
     const arn = await createStateMachine('ecr-backup-workflow', passThrough);
     let exited: CliResult | undefined;
-    const pending = cli(['run', '--state-machine-arn', arn, '--mode', 'backup', '--name', 'to-be-stopped', '--wait', '--poll-interval', '0.2']).then((r) => (exited = r));
-    const executionArn = arn.replace(':stateMachine:', ':execution:') + ':to-be-stopped';
+    const pending = cli([
+      'run',
+      '--state-machine-arn',
+      arn,
+      '--mode',
+      'backup',
+      '--name',
+      'to-be-stopped',
+      '--wait',
+      '--poll-interval',
+      '0.2',
+    ]).then((r) => (exited = r));
+    const executionArn = `${arn.replace(':stateMachine:', ':execution:')}:to-be-stopped`;
     for (let i = 0; (await executionsOf(arn)).length === 0; i++) {
       if (exited || i > 300) throw new Error(`the CLI did not start the execution: ${exited?.stderr ?? 'timed out'}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -225,11 +270,16 @@ describe('runs (moto: executions stored, not executed)', () => {
       await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: '{}' }));
       await new Promise((r) => setTimeout(r, 20));
     }
-    await putReport(report('run-2', { counts: { images: 9, copied: 5, unchanged: 3, failed: 1, planned: 0, bytesCopied: 2048, bytesDeduplicated: 0 } }));
+    await putReport(
+      report('run-2', { counts: { images: 9, copied: 5, unchanged: 3, failed: 1, planned: 0, bytesCopied: 2048, bytesDeduplicated: 0 } }),
+    );
 
     const json = await cli(['runs', '--state-machine-arn', arn, '--store', `s3://${BUCKET}/${PREFIX}`, '--json']);
     expect(json.exitCode, json.stderr).toBe(0);
-    const listed = JSON.parse(json.stdout) as { store: string; executions: Array<{ name: string; status: string; counts: RunReport['counts'] | null }> };
+    const listed = JSON.parse(json.stdout) as {
+      store: string;
+      executions: Array<{ name: string; status: string; counts: RunReport['counts'] | null }>;
+    };
     expect(listed.store).toBe(`s3://${BUCKET}/backups`);
     expect(listed.executions.map((e) => e.name)).toEqual(['run-3', 'run-2', 'run-1']);
     expect(listed.executions.map((e) => e.status)).toEqual(['RUNNING', 'RUNNING', 'RUNNING']);
@@ -247,14 +297,33 @@ describe('runs (moto: executions stored, not executed)', () => {
 describe('run --wait (moto: executions executed, one per reset)', () => {
   it('follows the distributed map, exits 0 on SUCCEEDED and prints the report from the store it finds in the execution', async () => {
     await freshMoto(true);
-    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'fixtures/batches.json', Body: JSON.stringify([{ index: 0 }, { index: 1 }, { index: 2 }]) }));
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: BUCKET,
+        Key: 'fixtures/batches.json',
+        Body: JSON.stringify([{ index: 0 }, { index: 1 }, { index: 2 }]),
+      }),
+    );
     const arn = await createStateMachine('ecr-backup-workflow', workflowStandIn({ batchesKey: 'fixtures/batches.json' }));
     await putReport(report('manual-ok'));
 
-    const result = await cli(['run', '--state-machine-arn', arn, '--mode', 'backup', '--name', 'manual-ok', '--wait', '--poll-interval', '0.2']);
+    const result = await cli([
+      'run',
+      '--state-machine-arn',
+      arn,
+      '--mode',
+      'backup',
+      '--name',
+      'manual-ok',
+      '--wait',
+      '--poll-interval',
+      '0.2',
+    ]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/^SUCCEEDED after \d+s: manual-ok$/m);
-    expect(result.stdout).toContain('backup manual-ok: 7 image(s): 4 copied, 3 unchanged, 0 failed; 3.0 MiB copied, 1.0 KiB already present');
+    expect(result.stdout).toContain(
+      'backup manual-ok: 7 image(s): 4 copied, 3 unchanged, 0 failed; 3.0 MiB copied, 1.0 KiB already present',
+    );
     expect(result.stdout).toContain(`report: s3://${BUCKET}/backups/runs/manual-ok/report.json`);
     // Non-TTY progress: one line per change of the map run's item counts.
     expect(result.stderr).toMatch(/^RUNNING \d+s {2}Copy batches: [0-2]\/3 batch\(es\) \(7 image\(s\)\) done, 1 running$/m);
@@ -262,22 +331,64 @@ describe('run --wait (moto: executions executed, one per reset)', () => {
     // `runs` without --store finds the store the same way.
     const runs = await cli(['runs', '--state-machine-arn', arn, '--json']);
     expect(runs.exitCode, runs.stderr).toBe(0);
-    const listed = JSON.parse(runs.stdout) as { store: string; executions: Array<{ name: string; status: string; counts: { images: number } | null }> };
+    const listed = JSON.parse(runs.stdout) as {
+      store: string;
+      executions: Array<{ name: string; status: string; counts: { images: number } | null }>;
+    };
     expect(listed.store).toBe(`s3://${BUCKET}/backups`);
     expect(listed.executions).toMatchObject([{ name: 'manual-ok', status: 'SUCCEEDED', counts: { images: 7 } }]);
   });
 
-  it('exits 1 on FAILED, printing the error, the cause and the report\'s failures', async () => {
+  it("exits 1 on FAILED, printing the error, the cause and the report's failures", async () => {
     await freshMoto(true);
     await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'fixtures/batches.json', Body: JSON.stringify([{ index: 0 }]) }));
-    const cause = '1 of 2 image(s) failed (50.0%, tolerance 0%); first: team/app:1.0: manifest unknown; report: runs/manual-bad/report.json';
-    const arn = await createStateMachine('ecr-backup-workflow', workflowStandIn({ batchesKey: 'fixtures/batches.json', fail: { error: 'RunFailedError', cause } }));
-    const failure = { repository: 'team/app', tag: '1.0', status: 'failed' as const, blobsCopied: 0, bytesCopied: 0, bytesDeduplicated: 0, durationMs: 5, error: 'team/app:1.0: manifest unknown' };
-    await putReport(report('manual-bad', { counts: { images: 2, copied: 1, unchanged: 0, failed: 1, planned: 0, bytesCopied: 10, bytesDeduplicated: 0 }, failures: [failure], results: [failure] }));
+    const cause =
+      '1 of 2 image(s) failed (50.0%, tolerance 0%); first: team/app:1.0: manifest unknown; report: runs/manual-bad/report.json';
+    const arn = await createStateMachine(
+      'ecr-backup-workflow',
+      workflowStandIn({ batchesKey: 'fixtures/batches.json', fail: { error: 'RunFailedError', cause } }),
+    );
+    const failure = {
+      repository: 'team/app',
+      tag: '1.0',
+      status: 'failed' as const,
+      blobsCopied: 0,
+      bytesCopied: 0,
+      bytesDeduplicated: 0,
+      durationMs: 5,
+      error: 'team/app:1.0: manifest unknown',
+    };
+    await putReport(
+      report('manual-bad', {
+        counts: { images: 2, copied: 1, unchanged: 0, failed: 1, planned: 0, bytesCopied: 10, bytesDeduplicated: 0 },
+        failures: [failure],
+        results: [failure],
+      }),
+    );
 
-    const result = await cli(['run', '--state-machine-arn', arn, '--mode', 'backup', '--name', 'manual-bad', '--store', `s3://${BUCKET}/${PREFIX}`, '--wait', '--poll-interval', '0.2', '--json']);
+    const result = await cli([
+      'run',
+      '--state-machine-arn',
+      arn,
+      '--mode',
+      'backup',
+      '--name',
+      'manual-bad',
+      '--store',
+      `s3://${BUCKET}/${PREFIX}`,
+      '--wait',
+      '--poll-interval',
+      '0.2',
+      '--json',
+    ]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
-    const outcome = JSON.parse(result.stdout) as { status: string; error: string; cause: string; counts: { failed: number }; report: RunReport };
+    const outcome = JSON.parse(result.stdout) as {
+      status: string;
+      error: string;
+      cause: string;
+      counts: { failed: number };
+      report: RunReport;
+    };
     expect(outcome).toMatchObject({ status: 'FAILED', error: 'RunFailedError', cause, counts: { failed: 1 } });
     expect(outcome.report.failures[0]!.error).toBe('team/app:1.0: manifest unknown');
     expect(result.stderr).toBe(''); // --json: no progress lines

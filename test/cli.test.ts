@@ -33,11 +33,21 @@ const BUCKET = 'backups';
 
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  const s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   const single = await pushImage(source, { repository: 'apps/single', tag: '1.0' });
   const multi = await pushMultiArchIndex(source, { repository: 'apps/multi', tag: 'v2' });
-  const sharedBase = await pushSharedBaseTags(source, { repository: 'apps/shared', tags: ['a', 'b'], baseSize: 20 * MiB, uniqueSize: 256 * 1024 });
+  const sharedBase = await pushSharedBaseTags(source, {
+    repository: 'apps/shared',
+    tags: ['a', 'b'],
+    baseSize: 20 * MiB,
+    uniqueSize: 256 * 1024,
+  });
   shared = sharedBase.images;
   const artifact = await pushArtifact(source, { repository: 'apps/sbom', tag: 'sbom-1' });
   const signature = await pushSignature(source, { repository: 'apps/single', signedDigest: single.digest });
@@ -68,7 +78,9 @@ describe.each([
     expect(backup.exitCode, backup.stderr).toBe(0);
     expect(backup.json.counts).toMatchObject({ images: images.length, copied: images.length, failed: 0 });
 
-    const restore = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', `${name}/`], { env: env() });
+    const restore = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', `${name}/`], {
+      env: env(),
+    });
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.json.counts).toMatchObject({ images: images.length, copied: images.length, failed: 0 });
     for (const image of images) await expectRestored(`${name}/`, image);
@@ -78,7 +90,10 @@ describe.each([
     expect(verify.json.problems).toEqual([]);
     expect(verify.json.checkedBlobs).toBeGreaterThan(40);
 
-    const list = await runCliJson<Array<{ repository: string; tag?: string; digest: string; platforms?: string[] }>>(['list', '--from', store], { env: env() });
+    const list = await runCliJson<Array<{ repository: string; tag?: string; digest: string; platforms?: string[] }>>(
+      ['list', '--from', store],
+      { env: env() },
+    );
     for (const image of images) {
       expect(list.json).toContainEqual(expect.objectContaining({ repository: image.repository, tag: image.tag, digest: image.digest }));
     }
@@ -125,11 +140,19 @@ describe('directory store behaviour', () => {
     bytes[bytes.length >> 1]! ^= 0xff;
     await writeFile(path, bytes);
 
-    const verify = await runCliJson<{ problems: Array<{ problem: string; blob: string; repository: string }> }>(['verify', '--from', corruptStore], { env: env() });
+    const verify = await runCliJson<{ problems: Array<{ problem: string; blob: string; repository: string }> }>(
+      ['verify', '--from', corruptStore],
+      { env: env() },
+    );
     expect(verify.exitCode).toBe(1);
-    expect(verify.json.problems).toContainEqual(expect.objectContaining({ problem: 'corrupt', blob: layer.digest, repository: 'apps/single' }));
+    expect(verify.json.problems).toContainEqual(
+      expect.objectContaining({ problem: 'corrupt', blob: layer.digest, repository: 'apps/single' }),
+    );
 
-    const restore = await runCliJson<RunReport>(['restore', '--from', corruptStore, '--registry', target.url, '--repository-prefix', 'corrupt/', '--tags', '1.0'], { env: env() });
+    const restore = await runCliJson<RunReport>(
+      ['restore', '--from', corruptStore, '--registry', target.url, '--repository-prefix', 'corrupt/', '--tags', '1.0'],
+      { env: env() },
+    );
     expect(restore.exitCode).toBe(1);
     expect(restore.json.failures[0]?.error).toMatch(/apps\/single:1\.0: .*digest mismatch/);
     await expect(inspectRaw(`${target.host}/corrupt/apps/single:1.0`)).rejects.toThrow();
@@ -141,7 +164,9 @@ describe('directory store behaviour', () => {
     const layer = single.blobs.find((b) => b.digest !== single.configDigest)!;
     const proxy = await startLyingProxy({ upstream: source.url, digests: [layer.digest], mode: 'flip' });
     try {
-      const result = await runCliJson<RunReport>([...backupArgs(lyingStore, proxy.url), '--repositories', 'apps/single', 'apps/layers'], { env: env() });
+      const result = await runCliJson<RunReport>([...backupArgs(lyingStore, proxy.url), '--repositories', 'apps/single', 'apps/layers'], {
+        env: env(),
+      });
       expect(result.exitCode).toBe(1);
       expect(proxy.lies.length).toBeGreaterThan(0);
       expect(result.json.failures).toHaveLength(1);
@@ -167,7 +192,9 @@ describe('directory store behaviour', () => {
     expect(second.digest).not.toBe(first.digest);
     expect((await runCli([...backupArgs(pitStore), '--repositories', 'pit/app'], { env: env() })).exitCode).toBe(0);
 
-    const old = await runCli(['restore', '--from', pitStore, '--registry', target.url, '--as-of', between, '--repository-prefix', 'old/'], { env: env() });
+    const old = await runCli(['restore', '--from', pitStore, '--registry', target.url, '--as-of', between, '--repository-prefix', 'old/'], {
+      env: env(),
+    });
     expect(old.exitCode, old.stderr).toBe(0);
     expect((await inspectRaw(`${target.host}/old/pit/app:latest`)).digest).toBe(first.digest);
     const now = await runCli(['restore', '--from', pitStore, '--registry', target.url, '--repository-prefix', 'new/'], { env: env() });
@@ -186,13 +213,23 @@ describe('ECR as source and restore target', () => {
       const ecr = new ECRClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
       await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
       const manifest = await inspectRaw(`${ecrRegistry.host}/team/app:1.0`, ecrRegistry.credentials);
-      await ecr.send(new PutImageCommand({ repositoryName: 'team/app', imageTag: '1.0', imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: image.digest }));
+      await ecr.send(
+        new PutImageCommand({
+          repositoryName: 'team/app',
+          imageTag: '1.0',
+          imageManifest: manifest.bytes.toString('utf8'),
+          imageManifestMediaType: manifest.mediaType,
+          imageDigest: image.digest,
+        }),
+      );
 
       const store = await tempDir('store');
       const ecrEnv = { ...env(), ECR_BACKUP_ECR_REGISTRY_URL: ecrRegistry.url };
       const backup = await runCliJson<RunReport>(['backup', '--to', store], { env: ecrEnv });
       expect(backup.exitCode, backup.stderr).toBe(0);
-      expect(backup.json.results).toEqual([expect.objectContaining({ repository: 'team/app', tag: '1.0', digest: image.digest, status: 'copied' })]);
+      expect(backup.json.results).toEqual([
+        expect.objectContaining({ repository: 'team/app', tag: '1.0', digest: image.digest, status: 'copied' }),
+      ]);
 
       const restore = await runCliJson<RunReport>(['restore', '--from', store, '--repository-prefix', 'restored/'], { env: ecrEnv });
       expect(restore.exitCode, restore.stderr).toBe(0);
@@ -214,7 +251,10 @@ describe('usage errors', () => {
     [['list', '--from', 'ftp://host/x'], /unsupported store URL scheme "ftp"/],
     [['backup', '--to', '/tmp/x', '--registry', 'http://registry.example.com'], /http/],
     [['backup', '--to', '/tmp/x', '--registry', 'http://127.0.0.1:1', '--username', 'u'], /--username needs --password-stdin/],
-    [['restore', '--from', '/tmp/x', '--registry', 'http://127.0.0.1:1', '--repository-prefix', '../evil/'], /--repository-prefix "..\/evil\/" is not a valid repository prefix/],
+    [
+      ['restore', '--from', '/tmp/x', '--registry', 'http://127.0.0.1:1', '--repository-prefix', '../evil/'],
+      /--repository-prefix "..\/evil\/" is not a valid repository prefix/,
+    ],
   ])('ecr-backup %j exits 2 with a clear message', async (args, message) => {
     const result = await runCli(args as string[], { env: env() });
     expect(result.exitCode).toBe(2);

@@ -28,7 +28,12 @@ describe('execution input', () => {
   });
 
   it('accepts a full restore input', () => {
-    const input = { mode: 'restore', repositories: ['team/**'], asOf: '2026-11-01T00:00:00+01:00', target: { region: 'eu-west-1', accountId: '123456789012', repositoryPrefix: 'dr/' } };
+    const input = {
+      mode: 'restore',
+      repositories: ['team/**'],
+      asOf: '2026-11-01T00:00:00+01:00',
+      target: { region: 'eu-west-1', accountId: '123456789012', repositoryPrefix: 'dr/' },
+    };
     expect(parseExecutionInput(input)).toEqual(input);
   });
 });
@@ -36,7 +41,9 @@ describe('execution input', () => {
 describe('worker environment', () => {
   it('names every bad variable in one error', () => {
     expect(() => loadWorkerEnvironment({ STORE_URL: 'ftp://x', BATCH_KEY: '../../etc/passwd' })).toThrow(ConfigurationError);
-    expect(() => loadWorkerEnvironment({ STORE_URL: 'ftp://x', BATCH_KEY: '../../etc/passwd' })).toThrow(/STORE_URL: .*; BATCH_KEY: must be runs/);
+    expect(() => loadWorkerEnvironment({ STORE_URL: 'ftp://x', BATCH_KEY: '../../etc/passwd' })).toThrow(
+      /STORE_URL: .*; BATCH_KEY: must be runs/,
+    );
   });
 });
 
@@ -62,7 +69,9 @@ describe('globs', () => {
 
   it('agrees with the regular-expression reading of the glob on every small case', () => {
     const reference = (glob: string) =>
-      new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*|\*|\?/g, (m) => (m === '**' ? '.*' : m === '*' ? '[^/]*' : '[^/]'))}$`);
+      new RegExp(
+        `^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*\*|\*|\?/g, (m) => (m === '**' ? '.*' : m === '*' ? '[^/]*' : '[^/]'))}$`,
+      );
     const globs = ['*', '**', 'a*', '*a', 'a?b', 'a/*', 'a/**', '**/b', 'a*/b', '*.*', 'a**b', '?', 'a.b', '*-rc'];
     const names = ['', 'a', 'b', 'ab', 'aab', 'a/b', 'a/c/b', 'a.b', 'axb', 'a/', 'v1-rc', 'a*b', 'abb'];
     for (const g of globs) for (const n of names) expect(matchGlob(g, n), `${g} ~ ${n}`).toBe(reference(g).test(n));
@@ -72,7 +81,10 @@ describe('globs', () => {
 describe('batching', () => {
   it('closes a batch at the byte or the image limit and gives an oversized image its own batch', () => {
     const item = (tag: string, sizeBytes: number) => ({ repository: 'r', tag, sizeBytes });
-    const batches = batchItems([item('a', 4), item('b', 4), item('c', 4), item('huge', 50), item('d', 1), item('e', 1), item('f', 1)], { maxBytes: 10, maxImages: 2 });
+    const batches = batchItems([item('a', 4), item('b', 4), item('c', 4), item('huge', 50), item('d', 1), item('e', 1), item('f', 1)], {
+      maxBytes: 10,
+      maxImages: 2,
+    });
     expect(batches.map((b) => b.map((i) => i.tag))).toEqual([['a', 'b'], ['c'], ['huge'], ['d', 'e'], ['f']]);
     expect(batchItems([], { maxBytes: 1, maxImages: 1 })).toEqual([]);
   });
@@ -82,24 +94,56 @@ describe('planning', () => {
   const endpoint: ImageEndpoint = {
     description: 'test://in-memory (a stub endpoint: planning needs only listings)',
     listRepositories: async () => ['team/app', 'team/api', 'other/x'],
-    repository: (name) => ({ name, listImages: async () => [{ tag: 'v1', digest: 'sha256:' + 'a'.repeat(64) }, { tag: 'v1-rc' }, { digest: 'sha256:' + 'b'.repeat(64) }] }) as never,
+    repository: (name) =>
+      ({
+        name,
+        listImages: async () => [
+          { tag: 'v1', digest: `sha256:${'a'.repeat(64)}` },
+          { tag: 'v1-rc' },
+          { digest: `sha256:${'b'.repeat(64)}` },
+        ],
+      }) as never,
   };
 
   it('applies repository, tag and exclusion globs, and untagged only when asked', async () => {
     const items = await planImages(endpoint, { repositories: ['team/*'], excludeTags: ['*-rc'], includeUntagged: true });
-    expect(items.map((i) => `${i.repository}:${i.tag ?? i.digest!.slice(0, 8)}`)).toEqual(['team/api:sha256:b', 'team/api:v1', 'team/app:sha256:b', 'team/app:v1']);
+    expect(items.map((i) => `${i.repository}:${i.tag ?? i.digest!.slice(0, 8)}`)).toEqual([
+      'team/api:sha256:b',
+      'team/api:v1',
+      'team/app:sha256:b',
+      'team/app:v1',
+    ]);
   });
 
   it('refuses an unknown repository, and one outside the protected set, by name', async () => {
-    await expect(planImages(endpoint, { repositories: ['team/nope'] })).rejects.toThrow(new UnknownRepositoryError('unknown repository team/nope in test://in-memory (a stub endpoint: planning needs only listings)'));
-    await expect(planImages(endpoint, { repositories: ['other/x'], within: ['team/**'] })).rejects.toThrow(/other\/x is not among the protected repositories \(team\/\*\*\)/);
+    await expect(planImages(endpoint, { repositories: ['team/nope'] })).rejects.toThrow(
+      new UnknownRepositoryError('unknown repository team/nope in test://in-memory (a stub endpoint: planning needs only listings)'),
+    );
+    await expect(planImages(endpoint, { repositories: ['other/x'], within: ['team/**'] })).rejects.toThrow(
+      /other\/x is not among the protected repositories \(team\/\*\*\)/,
+    );
     expect((await planImages(endpoint, { within: ['team/**'] })).map((i) => i.repository)).not.toContain('other/x');
   });
 });
 
 describe('summaries', () => {
   it('counts statuses and bytes', () => {
-    const r = (status: ImageResult['status'], bytesCopied: number): ImageResult => ({ repository: 'r', status, blobsCopied: 0, bytesCopied, bytesDeduplicated: 1, durationMs: 0 });
-    expect(summarize([r('copied', 10), r('failed', 0), r('unchanged', 0)])).toEqual({ images: 3, copied: 1, unchanged: 1, failed: 1, planned: 0, bytesCopied: 10, bytesDeduplicated: 3 });
+    const r = (status: ImageResult['status'], bytesCopied: number): ImageResult => ({
+      repository: 'r',
+      status,
+      blobsCopied: 0,
+      bytesCopied,
+      bytesDeduplicated: 1,
+      durationMs: 0,
+    });
+    expect(summarize([r('copied', 10), r('failed', 0), r('unchanged', 0)])).toEqual({
+      images: 3,
+      copied: 1,
+      unchanged: 1,
+      failed: 1,
+      planned: 0,
+      bytesCopied: 10,
+      bytesDeduplicated: 3,
+    });
   });
 });

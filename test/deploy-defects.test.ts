@@ -9,7 +9,15 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grantCrossAccountRestore } from '../infra/cross-account.ts';
-import { cdkJsonContext, concreteAsl, FAKE_ACCOUNT, FAKE_REGION, resolveValue, synthesizeTemplate, type CfnTemplate } from './harness/synthesized-workflow.ts';
+import {
+  cdkJsonContext,
+  concreteAsl,
+  FAKE_ACCOUNT,
+  FAKE_REGION,
+  resolveValue,
+  synthesizeTemplate,
+  type CfnTemplate,
+} from './harness/synthesized-workflow.ts';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { createApp, type EcrBackupStack } from '../infra/stack.ts';
 import { LISTING_INFRASTRUCTURE_ERRORS } from '../state-machine/definition.ts';
@@ -33,7 +41,8 @@ let policies: TemplatePolicies;
 let asl: { States: Record<string, Record<string, any>> };
 let bucketArn: string;
 
-const idOf = (construct: { node: { defaultChild?: unknown } }) => stack.resolve((construct.node.defaultChild as CfnRole).logicalId) as string;
+const idOf = (construct: { node: { defaultChild?: unknown } }) =>
+  stack.resolve((construct.node.defaultChild as CfnRole).logicalId) as string;
 const role = (r: iam.IRole) => ({ roleLogicalId: idOf(r) });
 
 beforeAll(() => {
@@ -49,22 +58,34 @@ beforeAll(() => {
 afterAll(() => fs.rmSync(outdir, { recursive: true, force: true }));
 
 describe('defect 1: alarm e-mails', () => {
-  it('lets this account\'s CloudWatch alarms publish to the topic, and still denies plain HTTP (topic policy, evaluated)', async () => {
+  it("lets this account's CloudWatch alarms publish to the topic, and still denies plain HTTP (topic policy, evaluated)", async () => {
     const topicArn = String(resolveValue(json, { Ref: idOf(stack.backup.topic as never) }));
     const alarm = `arn:aws:cloudwatch:${FAKE_REGION}:${FAKE_ACCOUNT}:alarm:EcrBackup-ExecutionsFailed`;
     const cloudwatch = { service: 'cloudwatch.amazonaws.com' };
-    const publish = (context: Record<string, string>) => policies.decide(cloudwatch, { action: 'sns:Publish', resource: topicArn, context });
+    const publish = (context: Record<string, string>) =>
+      policies.decide(cloudwatch, { action: 'sns:Publish', resource: topicArn, context });
     expect(await publish({ 'aws:SourceAccount': FAKE_ACCOUNT, 'aws:SourceArn': alarm })).toBe('Allowed');
-    expect(await publish({ 'aws:SourceAccount': '999999999999', 'aws:SourceArn': alarm.replace(FAKE_ACCOUNT, '999999999999') })).not.toBe('Allowed');
-    expect(await publish({ 'aws:SourceAccount': FAKE_ACCOUNT, 'aws:SourceArn': alarm, 'aws:SecureTransport': 'false' })).toBe('ExplicitlyDenied');
+    expect(await publish({ 'aws:SourceAccount': '999999999999', 'aws:SourceArn': alarm.replace(FAKE_ACCOUNT, '999999999999') })).not.toBe(
+      'Allowed',
+    );
+    expect(await publish({ 'aws:SourceAccount': FAKE_ACCOUNT, 'aws:SourceArn': alarm, 'aws:SecureTransport': 'false' })).toBe(
+      'ExplicitlyDenied',
+    );
   });
 });
 
 describe('defect 2: cross-account restore', () => {
   it('lets the restore task role assume exactly the listed target roles, and nothing else assume them', async () => {
     expect(await policies.decide(role(stack.backup.restoreTaskRole), { action: 'sts:AssumeRole', resource: TARGET_ROLE })).toBe('Allowed');
-    expect(await policies.decide(role(stack.backup.restoreTaskRole), { action: 'sts:AssumeRole', resource: 'arn:aws:iam::210987654321:role/admin' })).toBe('ImplicitlyDenied');
-    expect(await policies.decide(role(stack.backup.backupTaskDefinition.taskRole), { action: 'sts:AssumeRole', resource: TARGET_ROLE })).toBe('ImplicitlyDenied');
+    expect(
+      await policies.decide(role(stack.backup.restoreTaskRole), {
+        action: 'sts:AssumeRole',
+        resource: 'arn:aws:iam::210987654321:role/admin',
+      }),
+    ).toBe('ImplicitlyDenied');
+    expect(
+      await policies.decide(role(stack.backup.backupTaskDefinition.taskRole), { action: 'sts:AssumeRole', resource: TARGET_ROLE }),
+    ).toBe('ImplicitlyDenied');
   });
 
   it('refuses a restoreTargetRoles entry that is not a role ARN, naming it', () => {
@@ -75,7 +96,7 @@ describe('defect 2: cross-account restore', () => {
 });
 
 describe('defect 3: the distributed Map output', () => {
-  it('writes the children\'s outputs to runs/map-results/ with a ResultWriter the state machine role may write', async () => {
+  it("writes the children's outputs to runs/map-results/ with a ResultWriter the state machine role may write", async () => {
     const map = asl.States[STATE.map]!;
     expect(map.ResultWriter).toEqual({
       Resource: 'arn:aws:states:::s3:putObject',
@@ -84,18 +105,31 @@ describe('defect 3: the distributed Map output', () => {
     });
     expect(map.ResultPath).toBeNull();
     const sm = role(stack.backup.stateMachine.role);
-    expect(await policies.decide(sm, { action: 's3:PutObject', resource: `${bucketArn}/backups/runs/map-results/abc/SUCCEEDED_0.json` })).toBe('Allowed');
+    expect(
+      await policies.decide(sm, { action: 's3:PutObject', resource: `${bucketArn}/backups/runs/map-results/abc/SUCCEEDED_0.json` }),
+    ).toBe('Allowed');
     expect(await policies.decide(sm, { action: 's3:PutObject', resource: `${bucketArn}/backups/blobs/sha256/x` })).toBe('ImplicitlyDenied');
   });
 });
 
 describe('defect 4: HEAD of a missing key answers 404', () => {
   it('grants every store role s3:ListBucket without s3:prefix (what S3 checks for a missing key), listings stay in the store areas', async () => {
-    const roles = [stack.backup.listFunction.role!, stack.backup.summarizeFunction.role!, stack.backup.backupTaskDefinition.taskRole, stack.backup.restoreTaskRole];
+    const roles = [
+      stack.backup.listFunction.role!,
+      stack.backup.summarizeFunction.role!,
+      stack.backup.backupTaskDefinition.taskRole,
+      stack.backup.restoreTaskRole,
+    ];
     for (const r of roles) {
       expect(await policies.decide(role(r), { action: 's3:ListBucket', resource: bucketArn }), r.node.path).toBe('Allowed');
-      expect(await policies.decide(role(r), { action: 's3:ListBucket', resource: bucketArn, context: { 's3:prefix': 'backups/runs/' } }), r.node.path).toBe('Allowed');
-      expect(await policies.decide(role(r), { action: 's3:ListBucket', resource: bucketArn, context: { 's3:prefix': 'someone-else/' } }), r.node.path).toBe('ImplicitlyDenied');
+      expect(
+        await policies.decide(role(r), { action: 's3:ListBucket', resource: bucketArn, context: { 's3:prefix': 'backups/runs/' } }),
+        r.node.path,
+      ).toBe('Allowed');
+      expect(
+        await policies.decide(role(r), { action: 's3:ListBucket', resource: bucketArn, context: { 's3:prefix': 'someone-else/' } }),
+        r.node.path,
+      ).toBe('ImplicitlyDenied');
     }
   });
 });
@@ -117,7 +151,8 @@ describe('defect 5: the Lambdas carry their own AWS SDK', () => {
 
 describe('defect 6: retries, log groups, configuration, listing failures', () => {
   it('retries RunTask failures that surface as AmazonECS.Unknown', () => {
-    for (const name of [STATE.backup, STATE.restore]) expect(asl.States[STATE.map]!.ItemProcessor.States[name].Retry[0].ErrorEquals).toContain('AmazonECS.Unknown');
+    for (const name of [STATE.backup, STATE.restore])
+      expect(asl.States[STATE.map]!.ItemProcessor.States[name].Retry[0].ErrorEquals).toContain('AmazonECS.Unknown');
   });
 
   it('names the state machine log group under /aws/vendedlogs/', () => {
@@ -127,17 +162,24 @@ describe('defect 6: retries, log groups, configuration, listing failures', () =>
     expect(json.Resources[groupId]!.Properties!.LogGroupName).toBe('/aws/vendedlogs/states/EcrBackupDeployTest-EcrBackup');
   });
 
-  it('gives the VPC custom resource\'s Lambda a log group with retention, created before the custom resource runs', () => {
-    const handlerId = Object.keys(json.Resources).find((id) => id.startsWith('CustomVpcRestrictDefaultSGCustomResourceProvider') && json.Resources[id]!.Type === 'AWS::Lambda::Function')!;
-    const [groupId, group] = Object.entries(json.Resources).find(([, r]) => r.Type === 'AWS::Logs::LogGroup' && JSON.stringify(r.Properties?.LogGroupName ?? '').includes(handlerId))!;
+  it("gives the VPC custom resource's Lambda a log group with retention, created before the custom resource runs", () => {
+    const handlerId = Object.keys(json.Resources).find(
+      (id) => id.startsWith('CustomVpcRestrictDefaultSGCustomResourceProvider') && json.Resources[id]!.Type === 'AWS::Lambda::Function',
+    )!;
+    const [groupId, group] = Object.entries(json.Resources).find(
+      ([, r]) => r.Type === 'AWS::Logs::LogGroup' && JSON.stringify(r.Properties?.LogGroupName ?? '').includes(handlerId),
+    )!;
     expect(group.Properties!.LogGroupName).toEqual({ 'Fn::Join': ['', ['/aws/lambda/', { Ref: handlerId }]] });
     expect(group.Properties!.RetentionInDays).toBe(30);
     const custom = Object.values(json.Resources).find((r) => r.Type === 'Custom::VpcRestrictDefaultSG') as { DependsOn?: string[] };
     expect(custom.DependsOn).toContain(groupId);
   });
 
-  it('merges -c ecrBackup=\'{...}\' over cdk.json\'s object instead of replacing it', () => {
-    const context = { ...cdkJsonContext(), ecrBackup: JSON.stringify({ stackName: 'EcrBackupMerged', notificationEmail: 'ops@example.com' }) };
+  it("merges -c ecrBackup='{...}' over cdk.json's object instead of replacing it", () => {
+    const context = {
+      ...cdkJsonContext(),
+      ecrBackup: JSON.stringify({ stackName: 'EcrBackupMerged', notificationEmail: 'ops@example.com' }),
+    };
     const { stack: merged } = createApp({ context, nag: false });
     expect(merged.stackName).toBe('EcrBackupMerged');
     expect(merged.backup.prefix).toBe('ecr-backup/'); // cdk.json's
@@ -148,7 +190,9 @@ describe('defect 6: retries, log groups, configuration, listing failures', () =>
 
   it('notifies and fails the execution when listing fails for a reason other than the input (a timeout, a crash)', () => {
     const list = asl.States[STATE.list]!;
-    expect(list.Catch).toEqual([{ ErrorEquals: LISTING_INFRASTRUCTURE_ERRORS, ResultPath: '$.listFailed', Next: STATE.notifyListingFailed }]);
+    expect(list.Catch).toEqual([
+      { ErrorEquals: LISTING_INFRASTRUCTURE_ERRORS, ResultPath: '$.listFailed', Next: STATE.notifyListingFailed },
+    ]);
     for (const e of ['Sandbox.Timedout', 'States.Timeout', 'Runtime.ImportModuleError']) expect(LISTING_INFRASTRUCTURE_ERRORS).toContain(e);
     expect(LISTING_INFRASTRUCTURE_ERRORS).not.toContain('States.ALL'); // an invalid input is not caught
     expect(asl.States[STATE.notifyListingFailed]).toMatchObject({ Resource: 'arn:aws:states:::sns:publish', Next: STATE.listingFailed });

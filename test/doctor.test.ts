@@ -15,7 +15,7 @@ import { CreateTopicCommand, SetTopicAttributesCommand, SNSClient } from '@aws-s
 import { DeleteVpcEndpointsCommand, DescribeVpcEndpointsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
-import { DescribeExecutionCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { type DescribeExecutionCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { startMoto, type TestMoto } from './harness/moto.ts';
 import { runCli } from './harness/cli.ts';
 import { formatChecklist, runDoctor, type DoctorOptions } from '../cli/doctor.ts';
@@ -46,14 +46,23 @@ afterAll(async () => {
   await moto?.stop();
 });
 
-const trust = { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' }] };
+const trust = {
+  Version: '2012-10-17',
+  Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+};
 const role = { Type: 'AWS::IAM::Role', Properties: { AssumeRolePolicyDocument: trust } };
 
 /** The real stack's shape, as far as the doctor reads it (logical ids as infra/ecr-backup.ts makes them). */
 function template(options: { omitOutput?: string }) {
   const endpoint = (service: string, type: string) => ({
     Type: 'AWS::EC2::VPCEndpoint',
-    Properties: { VpcId: { Ref: 'EcrBackupVpc' }, ServiceName: `com.amazonaws.us-east-1.${service}`, VpcEndpointType: type, RouteTableIds: [], SubnetIds: [] },
+    Properties: {
+      VpcId: { Ref: 'EcrBackupVpc' },
+      ServiceName: `com.amazonaws.us-east-1.${service}`,
+      VpcEndpointType: type,
+      RouteTableIds: [],
+      SubnetIds: [],
+    },
   });
   const outputs: Record<string, { Value: unknown }> = {
     EcrBackupStateMachineArn: { Value: STATE_MACHINE },
@@ -87,7 +96,14 @@ const cloudwatchStatement = {
   Action: 'sns:Publish',
   Resource: '*',
 };
-const denyInsecure = { Sid: 'AllowPublishThroughSSLOnly', Effect: 'Deny', Principal: '*', Action: 'sns:Publish', Resource: '*', Condition: { Bool: { 'aws:SecureTransport': 'false' } } };
+const denyInsecure = {
+  Sid: 'AllowPublishThroughSSLOnly',
+  Effect: 'Deny',
+  Principal: '*',
+  Action: 'sns:Publish',
+  Resource: '*',
+  Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+};
 
 /** A healthy deployment in a fresh moto. */
 async function deploy(options: { omitOutput?: string; topicStatements?: object[] } = {}) {
@@ -97,7 +113,9 @@ async function deploy(options: { omitOutput?: string; topicStatements?: object[]
   const policy = { Version: '2012-10-17', Statement: options.topicStatements ?? [denyInsecure, cloudwatchStatement] };
   await sns.send(new SetTopicAttributesCommand({ TopicArn: topicArn, AttributeName: 'Policy', AttributeValue: JSON.stringify(policy) }));
   await new S3Client({ ...config, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
-  await new CloudFormationClient({ ...config, maxAttempts: 1 }).send(new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(template(options)) }));
+  await new CloudFormationClient({ ...config, maxAttempts: 1 }).send(
+    new CreateStackCommand({ StackName: STACK, TemplateBody: JSON.stringify(template(options)) }),
+  );
   await new SchedulerClient(config).send(new CreateScheduleCommand(schedule('ENABLED')));
 }
 
@@ -137,7 +155,13 @@ function clients(overrides: Partial<DoctorClients & CanaryClients> = {}): Doctor
   };
 }
 
-const options = (extra: Partial<DoctorOptions> = {}): DoctorOptions => ({ stack: STACK, repository: 'team/app', canaryRepository: CANARY_REPOSITORY, pollInterval: 0.01, ...extra });
+const options = (extra: Partial<DoctorOptions> = {}): DoctorOptions => ({
+  stack: STACK,
+  repository: 'team/app',
+  canaryRepository: CANARY_REPOSITORY,
+  pollInterval: 0.01,
+  ...extra,
+});
 const failed = (result: Awaited<ReturnType<typeof runDoctor>>) => result.checks.filter((c) => c.status === 'FAIL');
 
 describe('doctor against moto', () => {
@@ -149,10 +173,14 @@ describe('doctor against moto', () => {
     expect(result.ok).toBe(true);
     const byName = Object.fromEntries(result.checks.map((c) => [c.name, c]));
     expect(byName[`stack ${STACK}`]!.status).toBe('ok');
-    for (const role of ['listing Lambda', 'backup task', 'restore task', 'summary Lambda']) expect(byName[`permissions: ${role} role`]!.status).toBe('ok');
+    for (const role of ['listing Lambda', 'backup task', 'restore task', 'summary Lambda'])
+      expect(byName[`permissions: ${role} role`]!.status).toBe('ok');
     expect(byName['permissions: prune Lambda role']!.status).toBe('skip');
     // moto lets the operator assume the task role, so HeadObject was really sent and answered 404.
-    expect(byName['store: HEAD of a missing key answers 404 for the backup task role']).toMatchObject({ status: 'ok', detail: expect.stringMatching(/role assumed/) });
+    expect(byName['store: HEAD of a missing key answers 404 for the backup task role']).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/role assumed/),
+    });
     expect(byName['notifications: the topic policy lets CloudWatch alarms publish']!.status).toBe('ok');
     expect(byName['network: VPC endpoints for the isolated subnets']!.status).toBe('ok');
     expect(byName['schedule: enabled and starting the state machine']!.status).toBe('ok');
@@ -163,7 +191,13 @@ describe('doctor against moto', () => {
     await deploy({ omitOutput: 'EcrBackupTopicArn' });
     const result = await runDoctor(options(), clients());
     expect(result.ok).toBe(false);
-    expect(result.checks).toEqual([expect.objectContaining({ status: 'FAIL', detail: expect.stringMatching(/missing: TopicArn/), fix: expect.stringMatching(FIX_REDEPLOY) })]);
+    expect(result.checks).toEqual([
+      expect.objectContaining({
+        status: 'FAIL',
+        detail: expect.stringMatching(/missing: TopicArn/),
+        fix: expect.stringMatching(FIX_REDEPLOY),
+      }),
+    ]);
   });
 
   it('fails the stack check when the stack is left in a failed state (scripted CloudFormation status: moto creates stacks complete)', async () => {
@@ -171,13 +205,21 @@ describe('doctor against moto', () => {
     const cloudformation = {
       send: async (command: DescribeStacksCommand) => {
         const output = await real.send(command as never);
-        if (command instanceof DescribeStacksCommand) for (const stack of (output as { Stacks?: Array<{ StackStatus?: string }> }).Stacks ?? []) stack.StackStatus = 'UPDATE_ROLLBACK_FAILED';
+        if (command instanceof DescribeStacksCommand)
+          for (const stack of (output as { Stacks?: Array<{ StackStatus?: string }> }).Stacks ?? [])
+            stack.StackStatus = 'UPDATE_ROLLBACK_FAILED';
         return output;
       },
     } as unknown as CloudFormationClient;
     const result = await runDoctor(options(), clients({ cloudformation }));
     expect(result.ok).toBe(false);
-    expect(result.checks).toEqual([expect.objectContaining({ status: 'FAIL', detail: 'the stack is UPDATE_ROLLBACK_FAILED', fix: expect.stringMatching(/CloudFormation console/) })]);
+    expect(result.checks).toEqual([
+      expect.objectContaining({
+        status: 'FAIL',
+        detail: 'the stack is UPDATE_ROLLBACK_FAILED',
+        fix: expect.stringMatching(/CloudFormation console/),
+      }),
+    ]);
   });
 
   it('names each denied call and its role (scripted IAM client: moto does not implement SimulatePrincipalPolicy)', async () => {
@@ -187,21 +229,34 @@ describe('doctor against moto', () => {
     expect(check).toMatchObject({ name: 'permissions: backup task role', fix: expect.stringMatching(FIX_REDEPLOY) });
     expect(check!.detail).toContain(`s3:PutObject on arn:aws:s3:::${BUCKET}/${PREFIX}blobs/sha256/`);
     expect(failed(result)).toHaveLength(1);
-    expect(formatChecklist(result)).toMatch(/^FAIL  permissions: backup task role: denied: .*\n {6}fix: .*redeploy/m);
+    expect(formatChecklist(result)).toMatch(/^FAIL {2}permissions: backup task role: denied: .*\n {6}fix: .*redeploy/m);
   });
 
   it('falls back to simulating s3:ListBucket when the task role cannot be assumed, and fails when it is denied (scripted STS and IAM clients)', async () => {
-    const sts = { send: async (_: AssumeRoleCommand) => { throw Object.assign(new Error('not authorized to perform sts:AssumeRole'), { name: 'AccessDenied' }); } } as unknown as STSClient;
+    const sts = {
+      send: async (_: AssumeRoleCommand) => {
+        throw Object.assign(new Error('not authorized to perform sts:AssumeRole'), { name: 'AccessDenied' });
+      },
+    } as unknown as STSClient;
     const result = await runDoctor(options(), clients({ sts, iam: scriptedIam([{ role: /BackupTaskRole/, action: 's3:ListBucket' }]) }));
     const head = result.checks.find((c) => c.name.startsWith('store: HEAD'))!;
-    expect(head).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/simulated as implicitDeny: S3 would answer 403/), fix: expect.stringMatching(/StringLikeIfExists/) });
+    expect(head).toMatchObject({
+      status: 'FAIL',
+      detail: expect.stringMatching(/simulated as implicitDeny: S3 would answer 403/),
+      fix: expect.stringMatching(/StringLikeIfExists/),
+    });
     expect(result.ok).toBe(false);
   });
 
   it('fails when the topic policy does not let CloudWatch publish (the enforceSSL default)', async () => {
     await deploy({ topicStatements: [denyInsecure] });
     const result = await runDoctor(options(), clients());
-    expect(failed(result)).toEqual([expect.objectContaining({ name: 'notifications: the topic policy lets CloudWatch alarms publish', fix: expect.stringMatching(FIX_REDEPLOY) })]);
+    expect(failed(result)).toEqual([
+      expect.objectContaining({
+        name: 'notifications: the topic policy lets CloudWatch alarms publish',
+        fix: expect.stringMatching(FIX_REDEPLOY),
+      }),
+    ]);
   });
 
   it('fails when a VPC endpoint the isolated subnets need is gone', async () => {
@@ -210,26 +265,50 @@ describe('doctor against moto', () => {
     const sts = endpoints.find((e) => e.ServiceName === 'com.amazonaws.us-east-1.sts')!;
     await ec2.send(new DeleteVpcEndpointsCommand({ VpcEndpointIds: [sts.VpcEndpointId!] }));
     const result = await runDoctor(options(), clients());
-    expect(failed(result)).toEqual([expect.objectContaining({ name: 'network: VPC endpoints for the isolated subnets', detail: expect.stringMatching(/lacks: sts \(Interface\)/) })]);
+    expect(failed(result)).toEqual([
+      expect.objectContaining({
+        name: 'network: VPC endpoints for the isolated subnets',
+        detail: expect.stringMatching(/lacks: sts \(Interface\)/),
+      }),
+    ]);
   });
 
   it('fails when the schedule is disabled', async () => {
     await new SchedulerClient(config).send(new UpdateScheduleCommand(schedule('DISABLED')));
     const result = await runDoctor(options(), clients());
-    expect(failed(result)).toEqual([expect.objectContaining({ name: 'schedule: enabled and starting the state machine', detail: 'EcrBackupSchedule1234 is DISABLED', fix: expect.stringMatching(/--state ENABLED/) })]);
+    expect(failed(result)).toEqual([
+      expect.objectContaining({
+        name: 'schedule: enabled and starting the state machine',
+        detail: 'EcrBackupSchedule1234 is DISABLED',
+        fix: expect.stringMatching(/--state ENABLED/),
+      }),
+    ]);
   });
 });
 
 describe('doctor --canary', () => {
   const manifest = (n: number) => {
-    const text = JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${String(n).repeat(64).slice(0, 64)}`, size: 2 }, layers: [] });
+    const text = JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: `sha256:${String(n).repeat(64).slice(0, 64)}`, size: 2 },
+      layers: [],
+    });
     return { text, digest: `sha256:${createHash('sha256').update(text).digest('hex')}` };
   };
   async function image(repositoryName: string, tag: string, n: number) {
     const ecr = new ECRClient(config);
     await ecr.send(new CreateRepositoryCommand({ repositoryName })).catch(() => undefined);
     const m = manifest(n);
-    await ecr.send(new PutImageCommand({ repositoryName, imageTag: tag, imageManifest: m.text, imageManifestMediaType: 'application/vnd.oci.image.manifest.v1+json', imageDigest: m.digest }));
+    await ecr.send(
+      new PutImageCommand({
+        repositoryName,
+        imageTag: tag,
+        imageManifest: m.text,
+        imageManifestMediaType: 'application/vnd.oci.image.manifest.v1+json',
+        imageDigest: m.digest,
+      }),
+    );
   }
   /** Step Functions, scripted: moto cannot run the workflow's Lambda and ECS tasks. Records the inputs. */
   function scriptedSfn(status: string, started: unknown[]): SFNClient {
@@ -256,7 +335,10 @@ describe('doctor --canary', () => {
       { mode: 'backup', repositories: [CANARY_REPOSITORY] },
       { mode: 'restore', repositories: [CANARY_REPOSITORY], target: { repositoryPrefix: CANARY_RESTORE_PREFIX } },
     ]);
-    expect(result.checks.at(-1)).toMatchObject({ status: 'ok', detail: expect.stringMatching(/1 tag\(s\) backed up and restored.*digests equal/) });
+    expect(result.checks.at(-1)).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/1 tag\(s\) backed up and restored.*digests equal/),
+    });
     expect(result.ok).toBe(true);
   });
 
@@ -266,15 +348,28 @@ describe('doctor --canary', () => {
       await image(`${CANARY_RESTORE_PREFIX}${CANARY_REPOSITORY}`, 'canary', 2);
       return runDoctor(options({ canary: true }), clients({ sfn: scriptedSfn('SUCCEEDED', []) }));
     };
-    expect((await differs()).checks.at(-1)).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/restored digests differ: canary: sha256:/) });
+    expect((await differs()).checks.at(-1)).toMatchObject({
+      status: 'FAIL',
+      detail: expect.stringMatching(/restored digests differ: canary: sha256:/),
+    });
 
     const started: unknown[] = [];
     const failedRun = await runDoctor(options({ canary: true }), clients({ sfn: scriptedSfn('FAILED', started) }));
-    expect(failedRun.checks.at(-1)).toMatchObject({ status: 'FAIL', detail: expect.stringMatching(/^backup execution FAILED: States.TaskFailed/) });
+    expect(failedRun.checks.at(-1)).toMatchObject({
+      status: 'FAIL',
+      detail: expect.stringMatching(/^backup execution FAILED: States.TaskFailed/),
+    });
     expect(started).toHaveLength(1);
 
-    const missing = await runDoctor(options({ canary: true, canaryRepository: 'no-such-repo' }), clients({ sfn: scriptedSfn('SUCCEEDED', []) }));
-    expect(missing.checks.at(-1)).toMatchObject({ status: 'FAIL', detail: 'repository no-such-repo does not exist', fix: expect.stringMatching(/skopeo copy/) });
+    const missing = await runDoctor(
+      options({ canary: true, canaryRepository: 'no-such-repo' }),
+      clients({ sfn: scriptedSfn('SUCCEEDED', []) }),
+    );
+    expect(missing.checks.at(-1)).toMatchObject({
+      status: 'FAIL',
+      detail: 'repository no-such-repo does not exist',
+      fix: expect.stringMatching(/skopeo copy/),
+    });
     expect(missing.ok).toBe(false);
   });
 });
@@ -290,22 +385,35 @@ describe('doctor as a command', () => {
     await moto.reset();
     const text = await runCli(['doctor', '--stack', 'NoSuchStack'], { env: moto.env });
     expect(text.exitCode).toBe(1);
-    expect(text.stdout).toMatch(/^FAIL  stack NoSuchStack: no such stack.*\n {6}fix: check --stack/m);
+    expect(text.stdout).toMatch(/^FAIL {2}stack NoSuchStack: no such stack.*\n {6}fix: check --stack/m);
     const json = await runCli(['doctor', '--stack', 'NoSuchStack', '--json'], { env: moto.env });
     expect(json.exitCode).toBe(1);
-    expect(JSON.parse(json.stdout)).toMatchObject({ stack: 'NoSuchStack', ok: false, checks: [{ status: 'FAIL', name: 'stack NoSuchStack' }] });
+    expect(JSON.parse(json.stdout)).toMatchObject({
+      stack: 'NoSuchStack',
+      ok: false,
+      checks: [{ status: 'FAIL', name: 'stack NoSuchStack' }],
+    });
   });
 });
 
 // The scripted simulator above allows everything; this proves the table it is asked about is what the
 // real stack grants: every row, evaluated on the synthesized template by a real IAM policy evaluator,
 // with the role and output names the doctor looks for.
-describe('doctor\'s permission table against the synthesized template', () => {
+describe("doctor's permission table against the synthesized template", () => {
   it('every (role, action, resource) row is allowed, and the doctor finds each role and output by name', async () => {
-    const synth = synthesizeTemplate({ context: { ecrBackup: { stackName: 'EcrBackupDoctorTable', repositories: ['team/**'], schedule: null, prefix: PREFIX, prune: { keepLast: 3 } } }, nag: false });
+    const synth = synthesizeTemplate({
+      context: {
+        ecrBackup: { stackName: 'EcrBackupDoctorTable', repositories: ['team/**'], schedule: null, prefix: PREFIX, prune: { keepLast: 3 } },
+      },
+      nag: false,
+    });
     const policies = new TemplatePolicies(synth.template);
     const outputs = (synth.template as unknown as { Outputs: Record<string, { Value: unknown }> }).Outputs;
-    for (const suffix of REQUIRED_OUTPUTS) expect(Object.keys(outputs).some((k) => k.endsWith(suffix)), suffix).toBe(true);
+    for (const suffix of REQUIRED_OUTPUTS)
+      expect(
+        Object.keys(outputs).some((k) => k.endsWith(suffix)),
+        suffix,
+      ).toBe(true);
     const logicalId = (role: IRole) => synth.stack.resolve((role.node.defaultChild as CfnRole).logicalId) as string;
     const roleIds: Record<RoleName, string> = {
       'backup task': logicalId(synth.stack.backup.backupTaskDefinition.taskRole),
@@ -314,8 +422,14 @@ describe('doctor\'s permission table against the synthesized template', () => {
       'summary Lambda': logicalId(synth.stack.backup.summarizeFunction.role!),
       'prune Lambda': logicalId(synth.stack.backup.pruneFunction!.role!),
     };
-    const roleIdsInTemplate = Object.entries(synth.template.Resources).filter(([, r]) => r.Type === 'AWS::IAM::Role').map(([id]) => id);
-    for (const [role, pattern] of LAMBDA_ROLES) expect(roleIdsInTemplate.filter((id) => pattern.test(id)), role).toEqual([roleIds[role]]);
+    const roleIdsInTemplate = Object.entries(synth.template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::IAM::Role')
+      .map(([id]) => id);
+    for (const [role, pattern] of LAMBDA_ROLES)
+      expect(
+        roleIdsInTemplate.filter((id) => pattern.test(id)),
+        role,
+      ).toEqual([roleIds[role]]);
 
     const facts: StackFacts = {
       stackName: 'EcrBackupDoctorTable',

@@ -33,18 +33,48 @@ afterAll(async () => {
 
 /** The registry's answer for a manifest (status only). */
 const manifestStatus = async (repository: string, reference: string) =>
-  (await fetch(`${target.url}/v2/${repository}/manifests/${reference}`, { headers: { accept: 'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json' } })).status;
+  (
+    await fetch(`${target.url}/v2/${repository}/manifests/${reference}`, {
+      headers: {
+        accept:
+          'application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json',
+      },
+    })
+  ).status;
 
 describe('ecr-backup drill', () => {
   it('restores a sample into the scratch prefix with the recorded digests, deletes it again, and writes the report', async () => {
-    const { exitCode, json, stderr } = await runCliJson<DrillReport>(['drill', '--from', store, '--registry', target.url, '--sample', '2', '--prefix', 'drill-a']);
+    const { exitCode, json, stderr } = await runCliJson<DrillReport>([
+      'drill',
+      '--from',
+      store,
+      '--registry',
+      target.url,
+      '--sample',
+      '2',
+      '--prefix',
+      'drill-a',
+    ]);
     expect(exitCode, stderr).toBe(0);
     const report = DrillReport.parse(json);
-    expect(report).toMatchObject({ ok: true, storeImages: 3, sampled: 2, passed: 2, failed: 0, scratchPrefix: 'drill-a/', cleanup: { deleted: 2, problems: [] } });
+    expect(report).toMatchObject({
+      ok: true,
+      storeImages: 3,
+      sampled: 2,
+      passed: 2,
+      failed: 0,
+      scratchPrefix: 'drill-a/',
+      cleanup: { deleted: 2, problems: [] },
+    });
     const byName = new Map(images.map((i) => [`${i.repository}:${i.tag}`, i]));
     for (const image of report.images) {
       const pushed = byName.get(`${image.repository}:${image.tag}`)!;
-      expect(image).toMatchObject({ status: 'passed', scratchRepository: `drill-a/${image.repository}`, expectedDigest: pushed.digest, restoredDigest: pushed.digest });
+      expect(image).toMatchObject({
+        status: 'passed',
+        scratchRepository: `drill-a/${image.repository}`,
+        expectedDigest: pushed.digest,
+        restoredDigest: pushed.digest,
+      });
       // Gone from the registry: neither the tag nor the digest answers.
       expect(await manifestStatus(image.scratchRepository, image.tag)).toBe(404);
       expect(await manifestStatus(image.scratchRepository, pushed.digest)).toBe(404);
@@ -74,7 +104,17 @@ describe('ecr-backup drill', () => {
     const original = await readFile(path);
     await writeFile(path, Buffer.concat([original.subarray(0, original.length - 1), Buffer.from([original.at(-1)! ^ 0xff])]));
     try {
-      const { exitCode, json } = await runCliJson<DrillReport>(['drill', '--from', store, '--registry', target.url, '--sample', 'all', '--prefix', 'drill-c/']);
+      const { exitCode, json } = await runCliJson<DrillReport>([
+        'drill',
+        '--from',
+        store,
+        '--registry',
+        target.url,
+        '--sample',
+        'all',
+        '--prefix',
+        'drill-c/',
+      ]);
       expect(exitCode).toBe(1);
       expect(json).toMatchObject({ ok: false, sampled: 3, passed: 2, failed: 1, cleanup: { deleted: 2, problems: [] } });
       const failed = json.images.find((i) => i.status === 'failed')!;

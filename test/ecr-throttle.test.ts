@@ -40,7 +40,11 @@ describe('ECR throttling (scripted client: moto never throttles)', () => {
 
   it('gives up after the configured attempts with the throttling error named', async () => {
     const { client } = scriptedEcr({ b: 100 });
-    const ecr = new EcrEndpoint({ client, registryUrl: 'http://127.0.0.1:9', throttle: { baseDelayMs: 1, ratePerSecond: 1000, maxAttempts: 3 } });
+    const ecr = new EcrEndpoint({
+      client,
+      registryUrl: 'http://127.0.0.1:9',
+      throttle: { baseDelayMs: 1, ratePerSecond: 1000, maxAttempts: 3 },
+    });
     await expect(planImages(ecr)).rejects.toThrow(/ThrottlingException/);
   });
 });

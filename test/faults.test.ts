@@ -57,7 +57,9 @@ function firstRequestFaults(random: () => number, options: { truncate: boolean }
     const key = `${method} ${path.replace(/\/blobs\/uploads\/.*$/, '/blobs/uploads/')}`;
     if (seen.has(key)) return undefined;
     seen.add(key);
-    const kinds = TRANSIENT_FAULTS.filter((k) => (method === 'GET' || (k !== 'reset-body' && k !== 'truncate-body')) && (options.truncate || k !== 'truncate-body'));
+    const kinds = TRANSIENT_FAULTS.filter(
+      (k) => (method === 'GET' || (k !== 'reset-body' && k !== 'truncate-body')) && (options.truncate || k !== 'truncate-body'),
+    );
     const kind = kinds[Math.floor(random() * kinds.length)]!;
     tally.faults[kind] = (tally.faults[kind] ?? 0) + 1;
     return kind;
@@ -67,17 +69,36 @@ function firstRequestFaults(random: () => number, options: { truncate: boolean }
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  const s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   // Two repositories sharing a base layer, a multi-arch index, and a 20 MiB layer (S3 multipart on
   // backup, chunked PATCH upload on restore).
   for (const repository of ['f/a', 'f/b']) {
-    const shared = await pushSharedBaseTags(source, { repository, tags: ['1'], baseSize: 512 * KiB, uniqueSize: 32 * KiB, variant: 'faults' });
+    const shared = await pushSharedBaseTags(source, {
+      repository,
+      tags: ['1'],
+      baseSize: 512 * KiB,
+      uniqueSize: 32 * KiB,
+      variant: 'faults',
+    });
     images.push({ repository, tag: '1', image: shared.images[0]! });
     baseDigest = shared.base.digest;
   }
-  images.push({ repository: 'f/multi', tag: 'm', image: await pushMultiArchIndex(source, { repository: 'f/multi', tag: 'm', variant: 'faults' }) });
-  images.push({ repository: 'f/big', tag: 'b', image: await pushImage(source, { repository: 'f/big', tag: 'b', layerSizes: [20 * MiB], variant: 'faults' }) });
+  images.push({
+    repository: 'f/multi',
+    tag: 'm',
+    image: await pushMultiArchIndex(source, { repository: 'f/multi', tag: 'm', variant: 'faults' }),
+  });
+  images.push({
+    repository: 'f/big',
+    tag: 'b',
+    image: await pushImage(source, { repository: 'f/big', tag: 'b', layerSizes: [20 * MiB], variant: 'faults' }),
+  });
 }, 120_000);
 
 afterAll(async () => {
@@ -110,20 +131,27 @@ describe('one transient fault on the first request to every object', () => {
         const env = { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url };
         tally.scenarios++;
         tally.images += images.length;
-        const backup = await runCliJson<RunReport>(['backup', '--registry', sourceProxy.url, '--to', store, '--repositories', ...repositories()], { env });
+        const backup = await runCliJson<RunReport>(
+          ['backup', '--registry', sourceProxy.url, '--to', store, '--repositories', ...repositories()],
+          { env },
+        );
         const failedBackup = backup.json?.counts?.failed ?? images.length;
         if (backup.exitCode === 0 && failedBackup > 0) tally.falseExit0++;
         expect(backup.exitCode, `${backup.stderr}\n${JSON.stringify(backup.json?.failures)}`).toBe(0);
         expect(backup.json.counts).toMatchObject({ images: images.length, failed: 0 });
 
         const prefix = `t${SEED + trial}`;
-        const restore = await runCliJson<RunReport>(['restore', '--from', store, '--registry', targetProxy.url, '--repository-prefix', `${prefix}/`], { env });
+        const restore = await runCliJson<RunReport>(
+          ['restore', '--from', store, '--registry', targetProxy.url, '--repository-prefix', `${prefix}/`],
+          { env },
+        );
         if (restore.exitCode === 0 && (restore.json?.counts?.failed ?? 1) > 0) tally.falseExit0++;
         for (const { repository, tag, image } of images) {
           if ((await digestAt(target.url, `${prefix}/${repository}`, tag)) !== image.digest) tally.imagesLost++;
         }
         expect(restore.exitCode, `${restore.stderr}\n${JSON.stringify(restore.json?.failures)}`).toBe(0);
-        for (const { repository, tag, image } of images) expect(await digestAt(target.url, `${prefix}/${repository}`, tag), `${repository}:${tag}`).toBe(image.digest);
+        for (const { repository, tag, image } of images)
+          expect(await digestAt(target.url, `${prefix}/${repository}`, tag), `${repository}:${tag}`).toBe(image.digest);
         expect((await verifyStore(new BackupStore(openStore(store)))).problems).toEqual([]);
       } finally {
         await Promise.all(proxies.map((p) => p.stop()));
@@ -139,10 +167,14 @@ describe('one upload per blob per store within a run', () => {
     const s3Proxy = await startLyingProxy({ upstream: moto.url });
     try {
       const store = `s3://${BUCKET}/dedup`;
-      const backup = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', store, '--repositories', 'f/a', 'f/b'], { env: { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url } });
+      const backup = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', store, '--repositories', 'f/a', 'f/b'], {
+        env: { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url },
+      });
       expect(backup.exitCode, backup.stderr).toBe(0);
       for (const { image } of images.slice(0, 2)) expect(image.blobs.map((b) => b.digest)).toContain(baseDigest);
-      const writes = s3Proxy.requests.filter((r) => r.method === 'PUT' && r.path === `/${BUCKET}/dedup/blobs/sha256/${baseDigest.slice('sha256:'.length)}`);
+      const writes = s3Proxy.requests.filter(
+        (r) => r.method === 'PUT' && r.path === `/${BUCKET}/dedup/blobs/sha256/${baseDigest.slice('sha256:'.length)}`,
+      );
       expect(writes).toHaveLength(1);
       expect(backup.json.counts).toMatchObject({ images: 2, copied: 2 });
     } finally {

@@ -12,7 +12,12 @@ const config: EcrBackupContext = {
   prefix: 'store/',
   restoreDrill: { schedule: 'cron(0 4 ? * SAT *)', sample: 'all', scratchPrefix: 'drills/' },
   dashboard: { rpoWindowHours: 30, dashboardName: 'ecr-backup-test' },
-  replica: { bucketName: 'ecr-backup-replica', region: 'eu-west-1', account: '210987654321', kmsKeyArn: 'arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+  replica: {
+    bucketName: 'ecr-backup-replica',
+    region: 'eu-west-1',
+    account: '210987654321',
+    kmsKeyArn: 'arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  },
 };
 
 let json: CfnTemplate;
@@ -29,25 +34,32 @@ const statements = () =>
     .flatMap((r) => (r.Properties!.PolicyDocument as { Statement: Statement[] }).Statement);
 
 describe('scheduled restore drill (restoreDrill)', () => {
-  it('runs the worker image\'s drill entry as a Fargate task on its schedule, with the sample and scratch prefix', () => {
+  it("runs the worker image's drill entry as a Fargate task on its schedule, with the sample and scratch prefix", () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [
         Match.objectLike({
           Name: DRILL_CONTAINER,
           Command: [...DRILL_CONTAINER_COMMAND],
-          Environment: Match.arrayWith([{ Name: 'DRILL_SAMPLE', Value: 'all' }, { Name: 'DRILL_SCRATCH_ROOT', Value: 'drills/' }]),
+          Environment: Match.arrayWith([
+            { Name: 'DRILL_SAMPLE', Value: 'all' },
+            { Name: 'DRILL_SCRATCH_ROOT', Value: 'drills/' },
+          ]),
         }),
       ],
     });
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(0 4 ? * SAT *)',
-      Target: Match.objectLike({ EcsParameters: Match.objectLike({ LaunchType: 'FARGATE', TaskDefinitionArn: { Ref: Match.stringLikeRegexp('RestoreDrillTask') } }) }),
+      Target: Match.objectLike({
+        EcsParameters: Match.objectLike({ LaunchType: 'FARGATE', TaskDefinitionArn: { Ref: Match.stringLikeRegexp('RestoreDrillTask') } }),
+      }),
     });
   });
 
   it('lets the drill write and delete ECR repositories under its scratch prefix only', () => {
     const scratch = statements().find((s) => s.Sid === 'ScratchRepositories')!;
-    expect(scratch.Action).toEqual(expect.arrayContaining(['ecr:PutImage', 'ecr:BatchDeleteImage', 'ecr:DeleteRepository', 'ecr:CreateRepository']));
+    expect(scratch.Action).toEqual(
+      expect.arrayContaining(['ecr:PutImage', 'ecr:BatchDeleteImage', 'ecr:DeleteRepository', 'ecr:CreateRepository']),
+    );
     expect(JSON.stringify(scratch.Resource)).toContain(':repository/drills/*');
   });
 
@@ -69,9 +81,21 @@ describe('dashboard and RPO alarm (dashboard)', () => {
     expect(dashboard.Properties!.DashboardName).toBe('ecr-backup-test');
     const body = JSON.stringify(dashboard.Properties!.DashboardBody);
     for (const name of [
-      'ExecutionsStarted', 'ExecutionsSucceeded', 'ExecutionsFailed', 'ExecutionsTimedOut', 'ExecutionTime',
-      'ImagesCopied', 'ImagesUnchanged', 'ImagesFailed', 'BytesCopied', 'BytesDeduplicated',
-      'BucketSizeBytes', 'StoreStoredBytes', 'StoreDedupRatio', 'DrillPassed', 'DrillEstimatedRtoSeconds',
+      'ExecutionsStarted',
+      'ExecutionsSucceeded',
+      'ExecutionsFailed',
+      'ExecutionsTimedOut',
+      'ExecutionTime',
+      'ImagesCopied',
+      'ImagesUnchanged',
+      'ImagesFailed',
+      'BytesCopied',
+      'BytesDeduplicated',
+      'BucketSizeBytes',
+      'StoreStoredBytes',
+      'StoreDedupRatio',
+      'DrillPassed',
+      'DrillEstimatedRtoSeconds',
     ]) {
       expect(body, name).toContain(name);
     }
@@ -91,7 +115,7 @@ describe('dashboard and RPO alarm (dashboard)', () => {
     });
   });
 
-  it('turns on the summary Lambda\'s backup-age tracking and lets it write only the status file', () => {
+  it("turns on the summary Lambda's backup-age tracking and lets it write only the status file", () => {
     template.hasResourceProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ TRACK_BACKUP_AGE: '1' }) } });
     const write = statements().find((s) => s.Sid === 'WriteBackupAges')!;
     expect(write.Action).toBe('s3:PutObject');
@@ -105,7 +129,11 @@ describe('second copy of the store (replica)', () => {
     const replication = bucket.Properties!.ReplicationConfiguration as { Rules: Array<Record<string, any>> };
     expect(replication.Rules.map((r) => r.Filter.Prefix)).toEqual(['store/blobs/', 'store/catalog/']);
     for (const rule of replication.Rules) {
-      expect(rule).toMatchObject({ Status: 'Enabled', DeleteMarkerReplication: { Status: 'Disabled' }, SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } } });
+      expect(rule).toMatchObject({
+        Status: 'Enabled',
+        DeleteMarkerReplication: { Status: 'Disabled' },
+        SourceSelectionCriteria: { SseKmsEncryptedObjects: { Status: 'Enabled' } },
+      });
       expect(rule.Destination).toMatchObject({
         Bucket: { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':s3:::ecr-backup-replica']] },
         Account: '210987654321',
@@ -118,10 +146,22 @@ describe('second copy of the store (replica)', () => {
   });
 
   it('gives the replication role only replication actions, on the two areas, and no delete replication', () => {
-    const sids = new Map(statements().filter((s) => ['SourceConfiguration', 'ReadSourceVersions', 'WriteReplicas', 'DecryptSource', 'EncryptReplicas'].includes(s.Sid ?? '')).map((s) => [s.Sid!, s]));
+    const sids = new Map(
+      statements()
+        .filter((s) =>
+          ['SourceConfiguration', 'ReadSourceVersions', 'WriteReplicas', 'DecryptSource', 'EncryptReplicas'].includes(s.Sid ?? ''),
+        )
+        .map((s) => [s.Sid!, s]),
+    );
     expect(sids.size).toBe(5);
-    expect([...(sids.get('WriteReplicas')!.Action as string[])].sort()).toEqual(['s3:ObjectOwnerOverrideToBucketOwner', 's3:ReplicateObject', 's3:ReplicateTags']);
-    expect(JSON.stringify(sids.get('WriteReplicas')!.Resource)).toMatch(/ecr-backup-replica\/store\/blobs\/\*.*ecr-backup-replica\/store\/catalog\/\*/);
+    expect([...(sids.get('WriteReplicas')!.Action as string[])].sort()).toEqual([
+      's3:ObjectOwnerOverrideToBucketOwner',
+      's3:ReplicateObject',
+      's3:ReplicateTags',
+    ]);
+    expect(JSON.stringify(sids.get('WriteReplicas')!.Resource)).toMatch(
+      /ecr-backup-replica\/store\/blobs\/\*.*ecr-backup-replica\/store\/catalog\/\*/,
+    );
     expect(JSON.stringify(sids.get('ReadSourceVersions')!.Resource)).not.toContain('runs/');
     expect(sids.get('EncryptReplicas')!.Resource).toBe('arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab');
     expect(JSON.stringify(sids.get('EncryptReplicas')!.Condition)).toContain('s3.eu-west-1.amazonaws.com');
@@ -129,7 +169,9 @@ describe('second copy of the store (replica)', () => {
   });
 
   it('puts the replication lag on the dashboard', () => {
-    const body = JSON.stringify(Object.values(json.Resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard')!.Properties!.DashboardBody);
+    const body = JSON.stringify(
+      Object.values(json.Resources).find((r) => r.Type === 'AWS::CloudWatch::Dashboard')!.Properties!.DashboardBody,
+    );
     expect(body).toContain('ReplicationLatency');
     expect(body).toContain('OperationsPendingReplication');
   });

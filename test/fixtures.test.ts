@@ -36,7 +36,12 @@ async function getBlob(base: string, repository: string, digest: string): Promis
   return fetch(`${base}/v2/${repository}/blobs/${digest}`, { headers: auth });
 }
 
-async function parsedManifest(reference: string): Promise<{ config?: { mediaType: string; digest: string }; layers: Array<{ digest: string; mediaType: string; size: number }>; artifactType?: string; manifests?: Array<{ platform?: { os: string; architecture: string } }> }> {
+async function parsedManifest(reference: string): Promise<{
+  config?: { mediaType: string; digest: string };
+  layers: Array<{ digest: string; mediaType: string; size: number }>;
+  artifactType?: string;
+  manifests?: Array<{ platform?: { os: string; architecture: string } }>;
+}> {
   return JSON.parse((await inspectRaw(reference, registry.credentials)).bytes.toString('utf8'));
 }
 
@@ -102,7 +107,12 @@ describe('fixtures', () => {
   });
 
   it('pushes tags that share one base layer, stored once', async () => {
-    const shared = await pushSharedBaseTags(registry, { repository: 'fixtures/shared', tags: 3, baseSize: 20 * MiB, uniqueSize: 256 * 1024 });
+    const shared = await pushSharedBaseTags(registry, {
+      repository: 'fixtures/shared',
+      tags: 3,
+      baseSize: 20 * MiB,
+      uniqueSize: 256 * 1024,
+    });
     expect(shared.images.map((i) => i.tag)).toEqual(['v1', 'v2', 'v3']);
     expect(shared.base.size).toBeGreaterThan(20 * MiB);
     const layerLists = await Promise.all(shared.images.map(async (i) => (await parsedManifest(i.reference)).layers.map((l) => l.digest)));
@@ -146,21 +156,40 @@ describe('fixtures', () => {
     const sig = await pushSignature(registry, { repository: 'fixtures/small', signedDigest: small.digest });
     expect(sig.tag).toBe(`sha256-${small.digest.slice(7)}.sig`);
     expect(sig.tag).toBe(signatureTag(small.digest));
-    const tags = await fetch(`${registry.url}/v2/fixtures/small/tags/list`, { headers: auth }).then((r) => r.json() as Promise<{ tags: string[] }>);
+    const tags = await fetch(`${registry.url}/v2/fixtures/small/tags/list`, { headers: auth }).then(
+      (r) => r.json() as Promise<{ tags: string[] }>,
+    );
     expect(tags.tags.sort()).toEqual(['sbom', sig.tag, 'v1'].sort());
     const sigManifest = await parsedManifest(sig.reference);
     expect(sigManifest.config?.mediaType).not.toBe(MediaType.OciImageConfig);
     expect(sigManifest.layers[0]!.mediaType).toBe(COSIGN_SIMPLESIGNING_MEDIA_TYPE);
-    const payload = await (await getBlob(registry.url, 'fixtures/small', sigManifest.layers[0]!.digest)).json() as { critical: { image: { 'docker-manifest-digest': string } } };
+    const payload = (await (await getBlob(registry.url, 'fixtures/small', sigManifest.layers[0]!.digest)).json()) as {
+      critical: { image: { 'docker-manifest-digest': string } };
+    };
     expect(payload.critical.image['docker-manifest-digest']).toBe(small.digest);
   });
 
   it('pushes raw manifests over plain HTTP byte for byte', async () => {
     const config = Buffer.from('{"hello":"world"}');
     const manifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: { mediaType: 'application/vnd.example.thing.v1+json', digest: sha256Digest(config), size: config.length }, layers: [] }, null, 3),
+      JSON.stringify(
+        {
+          schemaVersion: 2,
+          mediaType: MediaType.OciManifest,
+          config: { mediaType: 'application/vnd.example.thing.v1+json', digest: sha256Digest(config), size: config.length },
+          layers: [],
+        },
+        null,
+        3,
+      ),
     );
-    const digest = await pushManifestHttp(registry, { repository: 'fixtures/raw', reference: 'pretty', manifest, mediaType: MediaType.OciManifest, blobs: [config] });
+    const digest = await pushManifestHttp(registry, {
+      repository: 'fixtures/raw',
+      reference: 'pretty',
+      manifest,
+      mediaType: MediaType.OciManifest,
+      blobs: [config],
+    });
     expect((await inspectRaw(`${registry.host}/fixtures/raw:pretty`, registry.credentials)).digest).toBe(digest);
   });
 });
@@ -193,7 +222,18 @@ describe('lying proxy', () => {
       const dir = await tempDir('lied');
       const copy = await execa(
         'skopeo',
-        ['--insecure-policy', '--tmpdir', dir, 'copy', '-q', '--src-tls-verify=false', '--src-creds', 'fixture:fixture-pass', `docker://${proxy.host}/${image.repository}:v1`, `oci:${join(dir, 'out')}:x`],
+        [
+          '--insecure-policy',
+          '--tmpdir',
+          dir,
+          'copy',
+          '-q',
+          '--src-tls-verify=false',
+          '--src-creds',
+          'fixture:fixture-pass',
+          `docker://${proxy.host}/${image.repository}:v1`,
+          `oci:${join(dir, 'out')}:x`,
+        ],
         { reject: false },
       );
       await rm(dir, { recursive: true, force: true });
@@ -231,7 +271,10 @@ describe('lying proxy', () => {
   it('forwards pushes (upload Locations point at the proxy)', async () => {
     const proxy = await startLyingProxy({ upstream: registry.url });
     try {
-      const image2 = await pushImage({ host: proxy.host, credentials: registry.credentials }, { repository: 'fixtures/via-proxy', tag: 'v1', variant: 'via-proxy' });
+      const image2 = await pushImage(
+        { host: proxy.host, credentials: registry.credentials },
+        { repository: 'fixtures/via-proxy', tag: 'v1', variant: 'via-proxy' },
+      );
       expect((await inspectRaw(`${registry.host}/fixtures/via-proxy:v1`, registry.credentials)).digest).toBe(image2.digest);
       expect(proxy.requests.some((r) => r.method === 'PUT' && r.path.includes('/blobs/uploads/'))).toBe(true);
     } finally {

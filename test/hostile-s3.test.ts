@@ -36,7 +36,8 @@ beforeAll(async () => {
   store = {
     url: `s3://${BUCKET}/store`,
     objects,
-    write: async (key, bytes) => void (await objects.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: objects.prefix + key, Body: bytes }))),
+    write: async (key, bytes) =>
+      void (await objects.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: objects.prefix + key, Body: bytes }))),
   };
   bucket = new S3ObjectStore({ bucket: BUCKET });
   // Something beside the store in the same bucket: no case may touch it.
@@ -57,7 +58,9 @@ async function tampered(edits: Record<string, Buffer>, check: () => Promise<void
   const before = await fingerprint(bucket);
   await withTampered(store, edits, check);
   // Reports of runs are the only objects a read-only command may add.
-  expect((await fingerprint(bucket)).filter((line) => !line.startsWith('store/runs/'))).toEqual(before.filter((line) => !line.startsWith('store/runs/')));
+  expect((await fingerprint(bucket)).filter((line) => !line.startsWith('store/runs/'))).toEqual(
+    before.filter((line) => !line.startsWith('store/runs/')),
+  );
 }
 
 const record = async (repository: string, tag: string) => {
@@ -97,8 +100,12 @@ describe('tampered S3 store (moto)', () => {
         const l = await list();
         expect(l.exitCode, l.stderr).toBe(0);
         expect(listed(l.json)).toEqual(['apps/one:v1']);
-        expect(l.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/v2\/.* rejected: its body names tag "v1", its key v2/);
-        expect(l.stderr).toMatch(/warning: skipped apps\/two: catalog record .*_tags\/v1\/.* rejected: its body names digest sha256:[0-9a-f]{64}, its key sha256:[0-9a-f]{64}/);
+        expect(l.stderr).toMatch(
+          /warning: skipped apps\/one: catalog record .*_tags\/v2\/.* rejected: its body names tag "v1", its key v2/,
+        );
+        expect(l.stderr).toMatch(
+          /warning: skipped apps\/two: catalog record .*_tags\/v1\/.* rejected: its body names digest sha256:[0-9a-f]{64}, its key sha256:[0-9a-f]{64}/,
+        );
         const v = await verify();
         expect(v.exitCode).toBe(1);
         expect(problems(v.json.problems)).toEqual(['apps/one:v2:corrupt', 'apps/two:v1:corrupt']);
@@ -114,7 +121,11 @@ describe('tampered S3 store (moto)', () => {
       expect((await view.repository('apps/two').resolveTag('v1'))?.key).toBe(two.key);
       expect((await view.repository('apps/two').listImages()).map((l) => l.time)).toEqual([two.body.backedUpAt]);
       expect(view.rejectedRecords()).toEqual([
-        expect.objectContaining({ repository: 'apps/two', tag: 'v1', reason: expect.stringMatching(/99991231T000000000Z.* rejected: dated in the future/) }),
+        expect.objectContaining({
+          repository: 'apps/two',
+          tag: 'v1',
+          reason: expect.stringMatching(/99991231T000000000Z.* rejected: dated in the future/),
+        }),
       ]);
       const l = await list();
       expect(l.exitCode, l.stderr).toBe(0);
@@ -128,7 +139,9 @@ describe('tampered S3 store (moto)', () => {
       const l = await list();
       expect(l.exitCode, l.stderr).toBe(0);
       expect(listed(l.json)).toEqual(['apps/one:v1', 'apps/one:v2', 'apps/two:v1']);
-      expect(l.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/big\/.* rejected: .*is 2097152 bytes, more than the 1048576 allowed/);
+      expect(l.stderr).toMatch(
+        /warning: skipped apps\/one: catalog record .*_tags\/big\/.* rejected: .*is 2097152 bytes, more than the 1048576 allowed/,
+      );
       const v = await verify();
       expect(v.exitCode).toBe(1);
       expect(problems(v.json.problems)).toEqual(['apps/one:big:corrupt']);
@@ -137,14 +150,24 @@ describe('tampered S3 store (moto)', () => {
 
   it('a blob replaced with other bytes: verify reports it corrupt, its restore fails with a digest error, the other images restore (exit 1)', async () => {
     const v1 = await record('apps/one', 'v1');
-    const manifest = JSON.parse((await store.objects.getBytes(`blobs/sha256/${String(v1.body.digest).slice(7)}`)).toString()) as { layers: { digest: string }[] };
+    const manifest = JSON.parse((await store.objects.getBytes(`blobs/sha256/${String(v1.body.digest).slice(7)}`)).toString()) as {
+      layers: { digest: string }[];
+    };
     const layer = `blobs/sha256/${manifest.layers[0]!.digest.slice(7)}`;
     // The same size, other bytes: only the digest check can catch it.
     const other = Buffer.from((await store.objects.getBytes(layer)).toString().toUpperCase());
     await tampered({ [layer]: other }, async () => {
       const v = await verify();
       expect(v.exitCode).toBe(1);
-      expect(v.json.problems).toEqual([expect.objectContaining({ repository: 'apps/one', tag: 'v1', problem: 'corrupt', blob: manifest.layers[0]!.digest, detail: expect.stringMatching(/^content hashes to sha256:/) })]);
+      expect(v.json.problems).toEqual([
+        expect.objectContaining({
+          repository: 'apps/one',
+          tag: 'v1',
+          problem: 'corrupt',
+          blob: manifest.layers[0]!.digest,
+          detail: expect.stringMatching(/^content hashes to sha256:/),
+        }),
+      ]);
 
       const restore = await runCliJson<{ counts: Record<string, number>; failures: { error: string }[] }>(
         ['restore', '--from', store.url, '--registry', target.url, '--repository-prefix', 'r/'],
@@ -153,12 +176,15 @@ describe('tampered S3 store (moto)', () => {
       expect(restore.exitCode).toBe(1);
       expect(restore.json.counts).toMatchObject({ images: 3, copied: 2, failed: 1 });
       expect(restore.json.failures).toEqual([expect.objectContaining({ error: expect.stringMatching(/apps\/one:v1: .*digest/) })]);
-      const tags = async (repository: string) => ((await (await fetch(`${target.url}/v2/${repository}/tags/list`)).json()) as { tags?: string[] }).tags ?? [];
+      const tags = async (repository: string) =>
+        ((await (await fetch(`${target.url}/v2/${repository}/tags/list`)).json()) as { tags?: string[] }).tags ?? [];
       expect(await tags('r/apps/one')).toEqual(['v2']);
       expect(await tags('r/apps/two')).toEqual(['v1']);
       // The others restored digest for digest.
       const restored = async (repository: string, tag: string) =>
-        (await fetch(`${target.url}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: OCI_MANIFEST } })).headers.get('docker-content-digest');
+        (await fetch(`${target.url}/v2/${repository}/manifests/${tag}`, { method: 'HEAD', headers: { accept: OCI_MANIFEST } })).headers.get(
+          'docker-content-digest',
+        );
       expect(await restored('r/apps/one', 'v2')).toBe((await record('apps/one', 'v2')).body.digest);
       expect(await restored('r/apps/two', 'v1')).toBe((await record('apps/two', 'v1')).body.digest);
     });

@@ -27,7 +27,8 @@ let work: string;
 /** Every path under `dir` (files and directories), relative. */
 async function tree(dir: string): Promise<string[]> {
   const out: string[] = [];
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) out.push(join(entry.parentPath, entry.name).slice(dir.length + 1));
+  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true }))
+    out.push(join(entry.parentPath, entry.name).slice(dir.length + 1));
   return out.sort();
 }
 
@@ -51,11 +52,19 @@ describe('hostile registry', () => {
   it('an invalid repository name in _catalog is skipped and reported; every other repository is backed up (exit 1)', async () => {
     const store = join(work, 'names', 'store');
     await mkdir(join(work, 'names'));
-    const backup = await runCliJson<{ counts: { copied: number; failed: number }; repositoryNotes?: PlanSkip[] }>(['backup', '--registry', registry.url, '--to', store]);
+    const backup = await runCliJson<{ counts: { copied: number; failed: number }; repositoryNotes?: PlanSkip[] }>([
+      'backup',
+      '--registry',
+      registry.url,
+      '--to',
+      store,
+    ]);
     expect(backup.exitCode, backup.stderr).toBe(1);
     expect(backup.json.counts).toMatchObject({ copied: 4, failed: 0 });
     const skipped = backup.json.repositoryNotes!.filter((n) => n.action === 'skipped');
-    expect(skipped.map((n) => n.repository).sort()).toEqual([`"${'c'.repeat(100)}/${'d'.repeat(156)}"`, '"../../etc"', '"UPPER/case"'].sort());
+    expect(skipped.map((n) => n.repository).sort()).toEqual(
+      [`"${'c'.repeat(100)}/${'d'.repeat(156)}"`, '"../../etc"', '"UPPER/case"'].sort(),
+    );
     expect(skipped[0]!.problems![0]).toMatch(/not a valid repository name .*left out of the run/);
     // Nothing outside the store: the only entry beside it is the store itself.
     expect(await readdir(join(work, 'names'))).toEqual(['store']);
@@ -103,7 +112,9 @@ describe('hostile registry', () => {
       res.on('close', () => clearInterval(timer));
       return true;
     });
-    const endpoint = new RegistryEndpoint(registry.url, { http: { smallBodyDeadlineMs: 1000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 } } });
+    const endpoint = new RegistryEndpoint(registry.url, {
+      http: { smallBodyDeadlineMs: 1000, retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1, maxRetryAfterMs: 1 } },
+    });
     await expect(endpoint.repository('slow').getManifest({ tag: 'v1' })).rejects.toThrow(/response body not complete after 1 s/);
     await endpoint.close();
   });
@@ -113,7 +124,12 @@ describe('hostile registry', () => {
     registry.routes.push((_req, res, url) => {
       if (!url.pathname.startsWith('/v2/apps/echo/manifests/')) return false;
       json(res, 400, {
-        errors: [{ code: 'MANIFEST_INVALID', message: `bad request Authorization: Basic ${BASIC} from https://x.s3.amazonaws.com/l?X-Amz-Signature=${SECRET}` }],
+        errors: [
+          {
+            code: 'MANIFEST_INVALID',
+            message: `bad request Authorization: Basic ${BASIC} from https://x.s3.amazonaws.com/l?X-Amz-Signature=${SECRET}`,
+          },
+        ],
       });
       return true;
     });
@@ -134,13 +150,26 @@ describe('hostile registry', () => {
     let child = registry.addImage('nested');
     const depth = 12; // walked naively: 2^12 child fetches
     for (let level = 0; level < depth; level++) {
-      const entry = { mediaType: child.mediaType, digest: child.digest, size: child.size, platform: { os: 'linux', architecture: 'amd64' } };
+      const entry = {
+        mediaType: child.mediaType,
+        digest: child.digest,
+        size: child.size,
+        platform: { os: 'linux', architecture: 'amd64' },
+      };
       child = registry.addManifest({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [entry, entry] }, OCI_INDEX);
     }
     registry.tag('apps/nested', 'v1', child.digest);
     const store = join(work, 'nested');
     const before = registry.count('GET /v2/apps/nested/manifests/');
-    const backup = await runCliJson<{ counts: { copied: number } }>(['backup', '--registry', registry.url, '--to', store, '--repositories', 'apps/nested']);
+    const backup = await runCliJson<{ counts: { copied: number } }>([
+      'backup',
+      '--registry',
+      registry.url,
+      '--to',
+      store,
+      '--repositories',
+      'apps/nested',
+    ]);
     expect(backup.exitCode, backup.stderr).toBe(0);
     expect(backup.json.counts.copied).toBe(1);
     expect(registry.count('GET /v2/apps/nested/manifests/') - before).toBeLessThanOrEqual(depth + 2);
@@ -176,18 +205,34 @@ describe('tampered directory store', () => {
     const [two] = await recordsOf('apps/two', 'v1');
     // A 2 MiB record is refused without being parsed.
     const huge = `catalog/apps/one/_tags/big/20260101T000000000Z_${'0'.repeat(64)}.json`;
-    const edits = { [v2!]: Buffer.from(JSON.stringify({ ...body, tag: 'v1' })), [two!]: Buffer.from('{"repository": '), [huge]: Buffer.alloc(2 * 1024 * 1024, 0x20) };
+    const edits = {
+      [v2!]: Buffer.from(JSON.stringify({ ...body, tag: 'v1' })),
+      [two!]: Buffer.from('{"repository": '),
+      [huge]: Buffer.alloc(2 * 1024 * 1024, 0x20),
+    };
     await withTampered(tamperable(), edits, async () => {
       const list = await runCliJson<{ repository: string; tag: string }[]>(['list', '--from', store]);
       expect(list.exitCode).toBe(0);
       expect(list.json.map((e) => `${e.repository}:${e.tag}`)).toEqual(['apps/one:v1']);
-      expect(list.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/v2\/.* rejected: its body names tag "v1", its key v2/);
+      expect(list.stderr).toMatch(
+        /warning: skipped apps\/one: catalog record .*_tags\/v2\/.* rejected: its body names tag "v1", its key v2/,
+      );
       expect(list.stderr).toMatch(/warning: skipped apps\/two: catalog record .* rejected: not valid JSON/);
-      expect(list.stderr).toMatch(/warning: skipped apps\/one: catalog record .*_tags\/big\/.* rejected: .*is 2097152 bytes, more than the 1048576 allowed/);
+      expect(list.stderr).toMatch(
+        /warning: skipped apps\/one: catalog record .*_tags\/big\/.* rejected: .*is 2097152 bytes, more than the 1048576 allowed/,
+      );
 
-      const verify = await runCliJson<{ problems: { repository: string; tag?: string; problem: string; detail: string }[] }>(['verify', '--from', store]);
+      const verify = await runCliJson<{ problems: { repository: string; tag?: string; problem: string; detail: string }[] }>([
+        'verify',
+        '--from',
+        store,
+      ]);
       expect(verify.exitCode).toBe(1);
-      expect(verify.json.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual(['apps/one:big:corrupt', 'apps/one:v2:corrupt', 'apps/two:v1:corrupt']);
+      expect(verify.json.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual([
+        'apps/one:big:corrupt',
+        'apps/one:v2:corrupt',
+        'apps/two:v1:corrupt',
+      ]);
     });
     await rm(join(store, 'catalog/apps/one/_tags/big'), { recursive: true, force: true }); // the tag directory the delete may leave
   });
@@ -197,12 +242,22 @@ describe('tampered directory store', () => {
     const body = JSON.parse(await readFile(join(store, v1!), 'utf8')) as { digest: string; backedUpAt: string };
     // The same key as the real record, dated 9999 (the key's time is what orders a tag's history).
     const future = `catalog/apps/two/_tags/v1/99991231T000000000Z${v1!.split('/').at(-1)!.slice(19)}`;
-    await withTampered(tamperable(), { [future]: Buffer.from(JSON.stringify({ ...body, backedUpAt: '9999-12-31T00:00:00.000Z' })) }, async () => {
-      const view = new BackupStore(objects);
-      expect((await view.repository('apps/two').resolveTag('v1'))?.key).toBe(v1);
-      expect((await view.repository('apps/two').listImages()).map((l) => l.time)).toEqual([body.backedUpAt]);
-      expect(view.rejectedRecords()).toEqual([expect.objectContaining({ repository: 'apps/two', tag: 'v1', reason: expect.stringMatching(/99991231T000000000Z.* rejected: dated in the future/) })]);
-    });
+    await withTampered(
+      tamperable(),
+      { [future]: Buffer.from(JSON.stringify({ ...body, backedUpAt: '9999-12-31T00:00:00.000Z' })) },
+      async () => {
+        const view = new BackupStore(objects);
+        expect((await view.repository('apps/two').resolveTag('v1'))?.key).toBe(v1);
+        expect((await view.repository('apps/two').listImages()).map((l) => l.time)).toEqual([body.backedUpAt]);
+        expect(view.rejectedRecords()).toEqual([
+          expect.objectContaining({
+            repository: 'apps/two',
+            tag: 'v1',
+            reason: expect.stringMatching(/99991231T000000000Z.* rejected: dated in the future/),
+          }),
+        ]);
+      },
+    );
   });
 
   it('prune keeps live data whatever a record body claims (mediaType index, format docker-archive)', async () => {
@@ -211,7 +266,21 @@ describe('tampered directory store', () => {
     const oneBody = JSON.parse(await readFile(join(store, v1!), 'utf8')) as Record<string, unknown>;
     const twoBody = JSON.parse(await readFile(join(store, two!), 'utf8')) as Record<string, unknown>;
     await writeFile(join(store, v1!), JSON.stringify({ ...oneBody, mediaType: OCI_INDEX }));
-    await writeFile(join(store, two!), JSON.stringify({ ...twoBody, format: 'docker-archive', archive: { key: 'x/apps/two/v1.tar', sha256: `sha256:${'1'.repeat(64)}`, size: 1, compression: 'none', platform: 'linux/amd64', configDigest: `sha256:${'2'.repeat(64)}` } }));
+    await writeFile(
+      join(store, two!),
+      JSON.stringify({
+        ...twoBody,
+        format: 'docker-archive',
+        archive: {
+          key: 'x/apps/two/v1.tar',
+          sha256: `sha256:${'1'.repeat(64)}`,
+          size: 1,
+          compression: 'none',
+          platform: 'linux/amd64',
+          configDigest: `sha256:${'2'.repeat(64)}`,
+        },
+      }),
+    );
     const blobsBefore = await tree(join(store, 'blobs'));
     try {
       const report = await pruneStore(objects, { keepLast: 5, graceMs: 0 });
@@ -219,7 +288,10 @@ describe('tampered directory store', () => {
       expect(await tree(join(store, 'blobs'))).toEqual(blobsBefore);
       const verify = await verifyStore(new BackupStore(objects));
       // verify names both: the image's type disagrees with its manifest, the claimed archive is not there.
-      expect(verify.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual(['apps/one:v1:corrupt', 'apps/two:v1:missing']);
+      expect(verify.problems.map((p) => `${p.repository}:${p.tag}:${p.problem}`).sort()).toEqual([
+        'apps/one:v1:corrupt',
+        'apps/two:v1:missing',
+      ]);
     } finally {
       await writeFile(join(store, v1!), JSON.stringify(oneBody));
       await writeFile(join(store, two!), JSON.stringify(twoBody));
@@ -230,16 +302,41 @@ describe('tampered directory store', () => {
     const configDigest = sha256(Buffer.from('x'));
     await objects.put(`blobs/sha256/${configDigest.slice(7)}`, Buffer.from('x'));
     const bytes = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'a', digest: configDigest, size: 1 }, layers: [{ mediaType: 'b', digest: 'sha256:../../zz', size: 3 }] }),
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'a', digest: configDigest, size: 1 },
+        layers: [{ mediaType: 'b', digest: 'sha256:../../zz', size: 3 }],
+      }),
     );
     const digest = sha256(bytes);
     await objects.put(`blobs/sha256/${digest.slice(7)}`, bytes);
     const time = '20260101T000000000Z';
     const key = `catalog/apps/bad/_tags/v1/${time}_${digest.slice(7)}.json`;
-    await objects.put(key, Buffer.from(JSON.stringify({ repository: 'apps/bad', tag: 'v1', digest, mediaType: 'application/vnd.oci.image.manifest.v1+json', manifestSize: bytes.length, imageBytes: 1, backedUpAt: '2026-01-01T00:00:00.000Z' })));
+    await objects.put(
+      key,
+      Buffer.from(
+        JSON.stringify({
+          repository: 'apps/bad',
+          tag: 'v1',
+          digest,
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          manifestSize: bytes.length,
+          imageBytes: 1,
+          backedUpAt: '2026-01-01T00:00:00.000Z',
+        }),
+      ),
+    );
     try {
       const report = await verifyStore(new BackupStore(objects));
-      expect(report.problems).toEqual([expect.objectContaining({ repository: 'apps/bad', tag: 'v1', problem: 'corrupt', detail: expect.stringMatching(/malformed descriptor: digest "sha256:..\/..\/zz"/) })]);
+      expect(report.problems).toEqual([
+        expect.objectContaining({
+          repository: 'apps/bad',
+          tag: 'v1',
+          problem: 'corrupt',
+          detail: expect.stringMatching(/malformed descriptor: digest "sha256:..\/..\/zz"/),
+        }),
+      ]);
       expect(report.checkedImages).toBe(4); // apps/one v1 v2, apps/two v1, apps/bad v1
     } finally {
       await rm(join(store, 'catalog/apps/bad'), { recursive: true });
@@ -280,7 +377,9 @@ describe('tampered directory store', () => {
       const skips: PlanSkip[] = [];
       const items = await planImages(view, {}, 8, (n) => skips.push(n));
       expect(items.map((i) => `${i.repository}:${i.tag}`)).toEqual(['apps/one:v1', 'apps/two:v1']);
-      expect(view.rejectedRecords()).toEqual([expect.objectContaining({ repository: 'apps/one', tag: 'v2', reason: expect.stringMatching(/not valid JSON/) })]);
+      expect(view.rejectedRecords()).toEqual([
+        expect.objectContaining({ repository: 'apps/one', tag: 'v2', reason: expect.stringMatching(/not valid JSON/) }),
+      ]);
     } finally {
       await writeFile(join(store, v2!), body);
     }
@@ -297,7 +396,9 @@ describe('tampered docker-archive', () => {
     const recorded = { key: 'l/apps/x/v1.tar.gz', sha256: `sha256:${'4'.repeat(64)}`, size: bomb.length, compression: 'gzip' as const };
     await expect(unpackArchive(objects, recorded, join(dir, 'unpack'))).rejects.toThrow(/hashes to|digest/);
     expect(await readdir(join(dir, 'unpack'))).toEqual([]);
-    await expect(unpackArchive(objects, { ...recorded, sha256: sha256(bomb) }, join(dir, 'unpack'), { maxBytes: 1024 * 1024 })).rejects.toThrow(/decompresses to more than 1048576 bytes/);
+    await expect(
+      unpackArchive(objects, { ...recorded, sha256: sha256(bomb) }, join(dir, 'unpack'), { maxBytes: 1024 * 1024 }),
+    ).rejects.toThrow(/decompresses to more than 1048576 bytes/);
     expect(await readdir(join(dir, 'unpack'))).toEqual([]);
   });
 });

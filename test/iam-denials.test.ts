@@ -9,7 +9,13 @@ import { TemplatePolicies, type Decision } from './harness/iam.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import type { LocalWorkflow } from './harness/local-workflow.ts';
 
-const config: EcrBackupContext = { stackName: 'EcrBackupDenials', repositories: ['team/**'], schedule: null, prefix: 'backups/', prune: { keepLast: 3 } };
+const config: EcrBackupContext = {
+  stackName: 'EcrBackupDenials',
+  repositories: ['team/**'],
+  schedule: null,
+  prefix: 'backups/',
+  prune: { keepLast: 3 },
+};
 let stack: EcrBackupStack;
 let policies: TemplatePolicies;
 let bucket: string;
@@ -22,7 +28,8 @@ beforeAll(() => {
 });
 
 const roleOf = (r: IRole) => ({ roleLogicalId: stack.resolve((r.node.defaultChild as CfnRole).logicalId) as string });
-const decide = (r: IRole, action: string, resource: string, context?: Record<string, string>): Promise<Decision> => policies.decide(roleOf(r), { action, resource, ...(context ? { context } : {}) });
+const decide = (r: IRole, action: string, resource: string, context?: Record<string, string>): Promise<Decision> =>
+  policies.decide(roleOf(r), { action, resource, ...(context ? { context } : {}) });
 const roles = () => ({
   list: stack.backup.listFunction.role!,
   summarize: stack.backup.summarizeFunction.role!,
@@ -36,11 +43,23 @@ describe('IAM denials (evaluated)', () => {
   it('the backup role cannot delete history, its versions, its retention, or switch versioning/lifecycle/policy', async () => {
     const backup = roles().backup;
     const record = `${bucket}/backups/catalog/team/app/1.0/2026-01-01T00-00-00Z.json`;
-    for (const action of ['s3:DeleteObject', 's3:DeleteObjectVersion', 's3:PutObjectRetention', 's3:BypassGovernanceRetention', 's3:PutObjectLegalHold']) {
+    for (const action of [
+      's3:DeleteObject',
+      's3:DeleteObjectVersion',
+      's3:PutObjectRetention',
+      's3:BypassGovernanceRetention',
+      's3:PutObjectLegalHold',
+    ]) {
       expect(await decide(backup, action, record), action).not.toBe('Allowed');
       expect(await decide(backup, action, `${bucket}/backups/blobs/sha256/ab`), action).not.toBe('Allowed');
     }
-    for (const action of ['s3:PutBucketVersioning', 's3:PutLifecycleConfiguration', 's3:PutBucketPolicy', 's3:PutBucketObjectLockConfiguration', 's3:DeleteBucket']) {
+    for (const action of [
+      's3:PutBucketVersioning',
+      's3:PutLifecycleConfiguration',
+      's3:PutBucketPolicy',
+      's3:PutBucketObjectLockConfiguration',
+      's3:DeleteBucket',
+    ]) {
       expect(await decide(backup, action, bucket), action).not.toBe('Allowed');
     }
   });
@@ -66,7 +85,9 @@ describe('IAM denials (evaluated)', () => {
   it('no role reaches another bucket, or the store bucket outside the prefix', async () => {
     for (const [name, role] of Object.entries(roles())) {
       for (const action of ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']) {
-        expect(await decide(role, action, 'arn:aws:s3:::someone-elses-bucket/backups/blobs/sha256/ab'), `${name} ${action}`).not.toBe('Allowed');
+        expect(await decide(role, action, 'arn:aws:s3:::someone-elses-bucket/backups/blobs/sha256/ab'), `${name} ${action}`).not.toBe(
+          'Allowed',
+        );
         expect(await decide(role, action, `${bucket}/other-prefix/x`), `${name} ${action} outside the prefix`).not.toBe('Allowed');
       }
       expect(await decide(role, 's3:ListBucket', 'arn:aws:s3:::someone-elses-bucket'), `${name} ListBucket`).not.toBe('Allowed');
@@ -76,9 +97,24 @@ describe('IAM denials (evaluated)', () => {
 
 describe('the recorded-call evaluator', () => {
   it('reports a call the template does not grant (a backup task deleting a catalog record)', async () => {
-    const call = { component: 'backup' as const, client: 'S3Client', command: 'DeleteObjectCommand', input: { Bucket: 'run-bucket', Key: 'backups/catalog/team/app/1.0/x.json' }, region: 'us-east-1' };
-    const workflow = { template: policies.template, calls: [call], runBuckets: new Set(['run-bucket']), roleOf: { backup: roleOf(roles().backup).roleLogicalId } } as unknown as LocalWorkflow;
+    const call = {
+      component: 'backup' as const,
+      client: 'S3Client',
+      command: 'DeleteObjectCommand',
+      input: { Bucket: 'run-bucket', Key: 'backups/catalog/team/app/1.0/x.json' },
+      region: 'us-east-1',
+    };
+    const workflow = {
+      template: policies.template,
+      calls: [call],
+      runBuckets: new Set(['run-bucket']),
+      roleOf: { backup: roleOf(roles().backup).roleLogicalId },
+    } as unknown as LocalWorkflow;
     const evaluation = await evaluateRecordedCalls(workflow);
-    expect(evaluation.denied).toEqual([expect.stringMatching(/^backup: s3:DeleteObject on arn:aws:s3:::\S+\/backups\/catalog\/team\/app\/1\.0\/x\.json .*-> ImplicitlyDenied/)]);
+    expect(evaluation.denied).toEqual([
+      expect.stringMatching(
+        /^backup: s3:DeleteObject on arn:aws:s3:::\S+\/backups\/catalog\/team\/app\/1\.0\/x\.json .*-> ImplicitlyDenied/,
+      ),
+    ]);
   });
 });

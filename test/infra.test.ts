@@ -41,7 +41,11 @@ const config: EcrBackupContext = {
   pushBackups: {},
   restoreDrill: { sample: 5 },
   dashboard: {},
-  replica: { bucketName: 'ecr-backup-replica', region: 'eu-west-1', kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+  replica: {
+    bucketName: 'ecr-backup-replica',
+    region: 'eu-west-1',
+    kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+  },
 };
 
 type Statement = { Effect: string; Action: string | string[]; Resource: unknown; Condition?: Record<string, Record<string, unknown>> };
@@ -72,10 +76,16 @@ function statementsOf(role: IRole): Statement[] {
     }
   }
   const role_ = json.Resources[logicalId]!;
-  for (const p of (role_.Properties?.Policies ?? []) as Array<{ PolicyDocument: { Statement: Statement[] } }>) out.push(...p.PolicyDocument.Statement);
+  for (const p of (role_.Properties?.Policies ?? []) as Array<{ PolicyDocument: { Statement: Statement[] } }>)
+    out.push(...p.PolicyDocument.Statement);
   return out;
 }
-const actionsOfRole = (role: IRole) => new Set(statementsOf(role).filter((s) => s.Effect === 'Allow').flatMap(actionsOf));
+const actionsOfRole = (role: IRole) =>
+  new Set(
+    statementsOf(role)
+      .filter((s) => s.Effect === 'Allow')
+      .flatMap(actionsOf),
+  );
 
 const ECR_PUSH = ['ecr:InitiateLayerUpload', 'ecr:UploadLayerPart', 'ecr:CompleteLayerUpload', 'ecr:PutImage', 'ecr:CreateRepository'];
 
@@ -88,7 +98,12 @@ describe('store bucket', () => {
         ],
       },
       VersioningConfiguration: { Status: 'Enabled' },
-      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
       ObjectLockEnabled: true,
       ObjectLockConfiguration: { ObjectLockEnabled: 'Enabled', Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 35 } } },
     });
@@ -99,7 +114,12 @@ describe('store bucket', () => {
     template.hasResourceProperties('AWS::S3::BucketPolicy', {
       PolicyDocument: {
         Statement: Match.arrayWith([
-          Match.objectLike({ Effect: 'Deny', Action: 's3:*', Principal: { AWS: '*' }, Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 's3:*',
+            Principal: { AWS: '*' },
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
         ]),
       },
     });
@@ -116,7 +136,9 @@ describe('store bucket', () => {
 
 describe('Lambdas', () => {
   it('run on nodejs22.x as ESM bundles with the store and tolerance in their environment', () => {
-    const fns = template.findResources('AWS::Lambda::Function', { Properties: { Environment: { Variables: { STORE_URL: Match.anyValue() } } } });
+    const fns = template.findResources('AWS::Lambda::Function', {
+      Properties: { Environment: { Variables: { STORE_URL: Match.anyValue() } } },
+    });
     expect(Object.keys(fns)).toHaveLength(2);
     for (const fn of Object.values(fns)) expect(fn.Properties.Runtime).toBe('nodejs22.x');
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -125,10 +147,17 @@ describe('Lambdas', () => {
     });
     template.hasResourceProperties('AWS::Lambda::Function', {
       Environment: {
-        Variables: { PROTECTED_REPOSITORIES: JSON.stringify(config.repositories), IMAGE_FORMAT: 'docker-archive', ARCHIVE_LABEL: 'singapore', ARCHIVE_COMPRESSION: 'zstd' },
+        Variables: {
+          PROTECTED_REPOSITORIES: JSON.stringify(config.repositories),
+          IMAGE_FORMAT: 'docker-archive',
+          ARCHIVE_LABEL: 'singapore',
+          ARCHIVE_COMPRESSION: 'zstd',
+        },
       },
     });
-    const bundles = fs.readdirSync(app.outdir).filter((d) => d.startsWith('asset.') && fs.existsSync(path.join(app.outdir, d, 'index.mjs')));
+    const bundles = fs
+      .readdirSync(app.outdir)
+      .filter((d) => d.startsWith('asset.') && fs.existsSync(path.join(app.outdir, d, 'index.mjs')));
     expect(bundles.length).toBeGreaterThanOrEqual(2);
   });
 });
@@ -152,22 +181,29 @@ describe('IAM', () => {
     const rules = (bucket.Properties as any).LifecycleConfiguration.Rules as any[];
     const moving = rules.filter((r) => r.Transitions);
     expect(moving).toEqual([
-      expect.objectContaining({ Prefix: 'backups/ecr/blobs/', ObjectSizeGreaterThan: 131072, Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 45 }] }),
+      expect.objectContaining({
+        Prefix: 'backups/ecr/blobs/',
+        ObjectSizeGreaterThan: 131072,
+        Transitions: [{ StorageClass: 'GLACIER_IR', TransitionInDays: 45 }],
+      }),
     ]);
   });
 
-  it('lets the listing Lambda read the protected repositories\' settings and write only settings records and tombstones to catalog/', () => {
+  it("lets the listing Lambda read the protected repositories' settings and write only settings records and tombstones to catalog/", () => {
     const statements = statementsOf(stack.backup.listFunction.role!);
     const settings = statements.find((s) => actionsOf(s).includes('ecr:GetLifecyclePolicy'))!;
     expect(actionsOf(settings).sort()).toEqual(['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource']);
     const resources = JSON.stringify(stack.resolve(settings.Resource));
     expect(resources).toContain(':repository/team-a/*');
     expect(resources).toContain(':repository/shared/base');
-    const writes = statements.filter((s) => actionsOf(s).includes('s3:PutObject')).flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
+    const writes = statements
+      .filter((s) => actionsOf(s).includes('s3:PutObject'))
+      .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
     const written = writes.map((r) => JSON.stringify(stack.resolve(r)));
     expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_settings/*'))).toBe(true);
     expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_tags/*_deleted.json'))).toBe(true);
-    for (const r of written) expect(r).toMatch(/\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*|catalog\/\*\/_tags\/\*_deleted\.json)"/);
+    for (const r of written)
+      expect(r).toMatch(/\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*|catalog\/\*\/_tags\/\*_deleted\.json)"/);
   });
 
   it('lets the backup task pull the protected repositories but never push', () => {
@@ -201,7 +237,7 @@ describe('IAM', () => {
     expect(resources).toContain('AWS::Region');
   });
 
-  it('limits the S3 gateway endpoint to the store bucket and ECR\'s layer bucket', () => {
+  it("limits the S3 gateway endpoint to the store bucket and ECR's layer bucket", () => {
     const endpoints = Object.values(template.findResources('AWS::EC2::VPCEndpoint')).filter((r) => JSON.stringify(r).includes('.s3'));
     expect(endpoints).toHaveLength(1);
     const policy = JSON.stringify((endpoints[0] as { Properties: { PolicyDocument: unknown } }).Properties.PolicyDocument);
@@ -226,7 +262,9 @@ describe('IAM', () => {
       const docs: Array<{ Statement: Statement[] }> = [];
       if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') docs.push(r.Properties!.PolicyDocument as any);
       if (r.Type === 'AWS::IAM::Role') for (const p of (r.Properties?.Policies ?? []) as any[]) docs.push(p.PolicyDocument);
-      for (const d of docs) for (const s of d.Statement) if (s.Effect === 'Allow') for (const a of actionsOf(s)) expect(forbidden.has(a), `${id}: ${a}`).toBe(false);
+      for (const d of docs)
+        for (const s of d.Statement)
+          if (s.Effect === 'Allow') for (const a of actionsOf(s)) expect(forbidden.has(a), `${id}: ${a}`).toBe(false);
     }
   });
 });
@@ -249,9 +287,13 @@ describe('state machine', () => {
   });
 
   it('has the documented states', () => {
-    expect(Object.keys(asl.States).sort()).toEqual([STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed].sort());
+    expect(Object.keys(asl.States).sort()).toEqual(
+      [STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed].sort(),
+    );
     expect((asl as any).StartAt).toBe(STATE.list);
-    expect(Object.keys(asl.States[STATE.map]!.ItemProcessor.States).sort()).toEqual([STATE.backup, STATE.backupOrRestore, STATE.batchFailed, STATE.restore].sort());
+    expect(Object.keys(asl.States[STATE.map]!.ItemProcessor.States).sort()).toEqual(
+      [STATE.backup, STATE.backupOrRestore, STATE.batchFailed, STATE.restore].sort(),
+    );
   });
 
   it('runs a DISTRIBUTED Map over the batch list with concurrency and tolerance from props', () => {
@@ -268,7 +310,11 @@ describe('state machine', () => {
     expect(map.ItemSelector).toMatchObject({ 'runId.$': '$.runId', 'batchKey.$': '$$.Map.Item.Value.batchKey' });
     expect(map.Catch[0]).toMatchObject({ ErrorEquals: ['States.ALL'], Next: STATE.summarize });
     expect(map.Next).toBe(STATE.summarize);
-    expect(asl.States[STATE.anythingToCopy]!.Choices[0]).toMatchObject({ Variable: '$.listing.itemCount', NumericEquals: 0, Next: STATE.summarize });
+    expect(asl.States[STATE.anythingToCopy]!.Choices[0]).toMatchObject({
+      Variable: '$.listing.itemCount',
+      NumericEquals: 0,
+      Next: STATE.summarize,
+    });
   });
 
   it('runs each batch as a .sync Fargate task with BATCH_KEY as the only override, retried and caught', () => {
@@ -280,7 +326,9 @@ describe('state machine', () => {
       const s = states[name];
       expect(s.Resource).toBe('arn:aws:states:::ecs:runTask.sync');
       expect(s.Parameters.LaunchType).toBe('FARGATE');
-      expect(s.Parameters.Overrides.ContainerOverrides).toEqual([{ Name: container, Environment: [{ Name: 'BATCH_KEY', 'Value.$': '$.batchKey' }] }]);
+      expect(s.Parameters.Overrides.ContainerOverrides).toEqual([
+        { Name: container, Environment: [{ Name: 'BATCH_KEY', 'Value.$': '$.batchKey' }] },
+      ]);
       expect(s.Retry[0].ErrorEquals).toContain('ECS.AmazonECSException');
       expect(s.Retry[0].JitterStrategy).toBe('FULL');
       expect(s.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATE.batchFailed }]);
@@ -327,7 +375,11 @@ describe('worker task', () => {
     params.Overrides.ContainerOverrides[0].Environment = [{ Name: 'BATCH_KEY', Value: 'backups/ecr/runs/r1/batches/000000.json' }];
     const launch = workerLaunchForRunTask(json, params, { env: { STORE_URL: 's3://local/backups/ecr/' } });
     expect(launch.mode).toBe('backup');
-    expect(launch.env).toMatchObject({ BATCH_KEY: 'backups/ecr/runs/r1/batches/000000.json', STORE_URL: 's3://local/backups/ecr/', IMAGE_FORMAT: 'docker-archive' });
+    expect(launch.env).toMatchObject({
+      BATCH_KEY: 'backups/ecr/runs/r1/batches/000000.json',
+      STORE_URL: 's3://local/backups/ecr/',
+      IMAGE_FORMAT: 'docker-archive',
+    });
     expect(launch.localCommand.slice(1)).toEqual(['--import', 'tsx', path.join(REPO_ROOT, 'worker/main.ts')]);
   });
 });
@@ -359,13 +411,29 @@ describe('optional prune step (prune prop)', () => {
 
   it('adds a prune state after "Summarize run", for backup runs only', () => {
     const states = pruneAsl.States;
-    expect(Object.keys(states).sort()).toEqual([STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed, STATE.pruneAfterBackup, STATE.prune, STATE.done].sort());
+    expect(Object.keys(states).sort()).toEqual(
+      [
+        STATE.anythingToCopy,
+        STATE.map,
+        STATE.list,
+        STATE.summarize,
+        STATE.notifyListingFailed,
+        STATE.listingFailed,
+        STATE.pruneAfterBackup,
+        STATE.prune,
+        STATE.done,
+      ].sort(),
+    );
     expect(states[STATE.summarize]).toMatchObject({ ResultPath: '$.summary', Next: STATE.pruneAfterBackup });
     expect(states[STATE.pruneAfterBackup]!.Choices).toEqual([{ Variable: '$.mode', StringEquals: 'backup', Next: STATE.prune }]);
     expect(states[STATE.pruneAfterBackup]!.Default).toBe(STATE.done);
     expect(states[STATE.done]).toMatchObject({ Type: 'Pass', OutputPath: '$.summary.Payload', End: true });
     expect(states[STATE.prune]).toMatchObject({ Type: 'Task', End: true, OutputPath: '$.Payload' });
-    expect(states[STATE.prune]!.Parameters.Payload).toEqual({ 'runId.$': '$.runId', 'summary.$': '$.summary.Payload', 'input.$': '$$.Execution.Input' });
+    expect(states[STATE.prune]!.Parameters.Payload).toEqual({
+      'runId.$': '$.runId',
+      'summary.$': '$.summary.Payload',
+      'input.$': '$$.Execution.Input',
+    });
     const result = aslValidator(pruneAsl);
     expect(result.errorsText()).toBe('');
   });
@@ -375,7 +443,9 @@ describe('optional prune step (prune prop)', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Timeout: 900,
-      Environment: { Variables: { PRUNE_KEEP_LAST: '3', PRUNE_KEEP_DAYS: '30', PRUNE_GRACE_SECONDS: String(6 * 3600), STORE_URL: Match.anyValue() } },
+      Environment: {
+        Variables: { PRUNE_KEEP_LAST: '3', PRUNE_KEEP_DAYS: '30', PRUNE_GRACE_SECONDS: String(6 * 3600), STORE_URL: Match.anyValue() },
+      },
     });
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
@@ -412,7 +482,14 @@ describe('optional prune step (prune prop)', () => {
     expect(JSON.stringify(writes.map((s) => s.Resource))).toContain('/backups/ecr/runs/*/prune.json');
     expect(JSON.stringify(writes.map((s) => s.Resource))).not.toMatch(/blobs|catalog/);
     const actions = new Set(statements.flatMap(actionsOf));
-    for (const a of ['s3:GetObjectRetention', 's3:GetObjectLegalHold', 's3:GetBucketObjectLockConfiguration', 's3:ListBucket', 's3:GetObject']) expect(actions).toContain(a);
+    for (const a of [
+      's3:GetObjectRetention',
+      's3:GetObjectLegalHold',
+      's3:GetBucketObjectLockConfiguration',
+      's3:ListBucket',
+      's3:GetObject',
+    ])
+      expect(actions).toContain(a);
     for (const a of actions) expect(a.startsWith('ecr:')).toBe(false);
   });
 

@@ -78,17 +78,59 @@ describe('tags moved at the source', () => {
     const old = await runCli(['restore', '--from', store, '--registry', target.url, '--as-of', between, '--repository-prefix', 'old/']);
     expect(old.exitCode, old.stderr).toBe(0);
     expect((await inspectRaw(`${target.host}/old/team/app:prod`)).digest).toBe(before.digest);
-    const middle = await runCli(['restore', '--from', store, '--registry', target.url, '--as-of', second.json.finishedAt, '--repository-prefix', 'mid/']);
+    const middle = await runCli([
+      'restore',
+      '--from',
+      store,
+      '--registry',
+      target.url,
+      '--as-of',
+      second.json.finishedAt,
+      '--repository-prefix',
+      'mid/',
+    ]);
     expect(middle.exitCode, middle.stderr).toBe(0);
     expect((await inspectRaw(`${target.host}/mid/team/app:prod`)).digest).toBe(after.digest);
   });
 
   it('the summary notification lists failures, moved tags and deleted tags, and says nothing for a quiet run', () => {
-    const base: RunReport = { runId: 'r1', mode: 'backup', startedAt: 'a', finishedAt: 'b', counts: { images: 2, copied: 1, unchanged: 0, failed: 1, planned: 0, bytesCopied: 0, bytesDeduplicated: 0 }, failures: [], results: [] };
-    const moved = { repository: 'team/app', tag: 'prod', digest: `sha256:${'b'.repeat(64)}`, previousDigest: `sha256:${'a'.repeat(64)}`, status: 'copied' as const, blobsCopied: 1, bytesCopied: 1, bytesDeduplicated: 0, durationMs: 1 };
-    const failed = { repository: 'team/db', tag: '1', status: 'failed' as const, blobsCopied: 0, bytesCopied: 0, bytesDeduplicated: 0, durationMs: 1, error: 'team/db:1: manifest unknown' };
+    const base: RunReport = {
+      runId: 'r1',
+      mode: 'backup',
+      startedAt: 'a',
+      finishedAt: 'b',
+      counts: { images: 2, copied: 1, unchanged: 0, failed: 1, planned: 0, bytesCopied: 0, bytesDeduplicated: 0 },
+      failures: [],
+      results: [],
+    };
+    const moved = {
+      repository: 'team/app',
+      tag: 'prod',
+      digest: `sha256:${'b'.repeat(64)}`,
+      previousDigest: `sha256:${'a'.repeat(64)}`,
+      status: 'copied' as const,
+      blobsCopied: 1,
+      bytesCopied: 1,
+      bytesDeduplicated: 0,
+      durationMs: 1,
+    };
+    const failed = {
+      repository: 'team/db',
+      tag: '1',
+      status: 'failed' as const,
+      blobsCopied: 0,
+      bytesCopied: 0,
+      bytesDeduplicated: 0,
+      durationMs: 1,
+      error: 'team/db:1: manifest unknown',
+    };
     const notice = notificationText(
-      { ...base, results: [moved, failed], failures: [failed], deletedAtSource: [{ repository: 'team/app', tag: 'old', lastDigest: `sha256:${'c'.repeat(64)}`, deletedAt: 'now' }] },
+      {
+        ...base,
+        results: [moved, failed],
+        failures: [failed],
+        deletedAtSource: [{ repository: 'team/app', tag: 'old', lastDigest: `sha256:${'c'.repeat(64)}`, deletedAt: 'now' }],
+      },
       'store/runs/r1/report.json',
     )!;
     expect(notice.Subject).toBe('ecr-backup backup r1: 1 of 2 image(s) failed');

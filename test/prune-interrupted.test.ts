@@ -42,7 +42,12 @@ let current: PushedImage; // tag v's value now
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   baseDir = await tempDir('prune-base');
   const backup = async (store: string) => {
@@ -74,13 +79,17 @@ async function incompleteManifests(objects: ObjectStore): Promise<string[]> {
     const tree = await walker.tree({ digest });
     const missing: string[] = [];
     for (const ref of tree.refs.keys()) if (!(await objects.head(`${BLOBS_PREFIX}${ref.slice('sha256:'.length)}`))) missing.push(ref);
-    if (tree.problems.length > 0 || missing.length > 0) bad.push(`${digest} lacks ${[...missing, ...tree.problems.map((p) => p.digest)].join(', ')}`);
+    if (tree.problems.length > 0 || missing.length > 0)
+      bad.push(`${digest} lacks ${[...missing, ...tree.problems.map((p) => p.digest)].join(', ')}`);
   }
   return bad;
 }
 
 const registry = (url: string) => new RegistryEndpoint(url, { credentials: { get: async () => undefined } });
-const items = [{ repository: REPO, tag: 'v' }, { repository: REPO, tag: 'rollback' }];
+const items = [
+  { repository: REPO, tag: 'v' },
+  { repository: REPO, tag: 'rollback' },
+];
 
 /**
  * After an interrupted prune: no manifest without its content; a backup (the engine the CLI runs)
@@ -89,14 +98,28 @@ const items = [{ repository: REPO, tag: 'v' }, { repository: REPO, tag: 'rollbac
 async function assertRecovers(store: string, prefix: string): Promise<void> {
   expect(await incompleteManifests(openStore(store))).toEqual([]);
   const backup = await copyImages({ source: registry(source.url), destination: new BackupStore(openStore(store)), items });
-  expect(backup.map((r) => [r.tag, r.status, r.error])).toEqual([['v', 'unchanged', undefined], ['rollback', expect.stringMatching(/copied|unchanged/), undefined]]);
+  expect(backup.map((r) => [r.tag, r.status, r.error])).toEqual([
+    ['v', 'unchanged', undefined],
+    ['rollback', expect.stringMatching(/copied|unchanged/), undefined],
+  ]);
   expect((await verifyStore(new BackupStore(openStore(store)))).problems).toEqual([]);
   const listed = await new BackupStore(openStore(store)).repository(REPO).listImages();
-  expect(listed.map((l) => [l.tag, l.digest])).toEqual([['rollback', old.digest], ['v', current.digest]]);
-  const restore = await copyImages({ source: new BackupStore(openStore(store)), destination: registry(target.url), items, repositoryPrefix: `${prefix}/` });
+  expect(listed.map((l) => [l.tag, l.digest])).toEqual([
+    ['rollback', old.digest],
+    ['v', current.digest],
+  ]);
+  const restore = await copyImages({
+    source: new BackupStore(openStore(store)),
+    destination: registry(target.url),
+    items,
+    repositoryPrefix: `${prefix}/`,
+  });
   expect(restore.map((r) => r.status)).not.toContain('failed');
   for (const { tag, digest } of listed) {
-    const head = await fetch(`${target.url}/v2/${prefix}/${REPO}/manifests/${tag}`, { method: 'HEAD', headers: { accept: MANIFEST_ACCEPT } });
+    const head = await fetch(`${target.url}/v2/${prefix}/${REPO}/manifests/${tag}`, {
+      method: 'HEAD',
+      headers: { accept: MANIFEST_ACCEPT },
+    });
     expect(head.headers.get('docker-content-digest'), `${prefix} ${tag}`).toBe(digest);
   }
 }
@@ -122,53 +145,80 @@ function sabotaged(objects: ObjectStore, call: number, how: 'abort' | 'fail-one'
 }
 
 describe('prune interrupted at every delete batch (directory store, one key per batch)', () => {
-  it.each(['abort', 'fail-one'] as const)('%s: no manifest outlives its content; a backup repairs the pruned image; all restores exact', async (how) => {
-    // One catalog record, the index, its two image manifests, then two configs and two layers.
-    const batches = 1 + 1 + 2 + 4;
-    for (let call = 1; call <= batches; call++) {
-      const dir = await tempDir(`prune-${how}-${call}`);
-      await cp(baseDir, dir, { recursive: true });
-      const run = pruneStore(new BackupStore(sabotaged(openStore(dir), call, how)), { keepLast: 1, graceMs: 0, batchSize: 1 });
-      if (how === 'abort') await expect(run).rejects.toThrow(/injected/);
-      else expect((await run).failed).toHaveLength(1);
-      await assertRecovers(dir, `${how}${call}`);
-    }
-  }, 180_000);
+  it.each(['abort', 'fail-one'] as const)(
+    '%s: no manifest outlives its content; a backup repairs the pruned image; all restores exact',
+    async (how) => {
+      // One catalog record, the index, its two image manifests, then two configs and two layers.
+      const batches = 1 + 1 + 2 + 4;
+      for (let call = 1; call <= batches; call++) {
+        const dir = await tempDir(`prune-${how}-${call}`);
+        await cp(baseDir, dir, { recursive: true });
+        const run = pruneStore(new BackupStore(sabotaged(openStore(dir), call, how)), { keepLast: 1, graceMs: 0, batchSize: 1 });
+        if (how === 'abort') await expect(run).rejects.toThrow(/injected/);
+        else expect((await run).failed).toHaveLength(1);
+        await assertRecovers(dir, `${how}${call}`);
+      }
+    },
+    180_000,
+  );
 });
 
 describe('prune killed with -9 during a delete request (S3 store behind a stalling proxy)', () => {
-  it.each(['hold', 'lose-response'] as const)('%s: at each delete request the store stays restorable and a backup repairs the pruned image', async (action) => {
-    // Records, the index, the image manifests, the configs and layers: four DeleteObjects requests;
-    // killed during the 2nd, 3rd or 4th (during the 1st, nothing but records can have gone).
-    for (let nth = 2; nth <= 4; nth++) {
-      const prefix = `kill-${action}-${nth}`;
-      const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'base/' }));
-      for (const o of listed.Contents ?? []) {
-        await s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${o.Key!.slice('base/'.length)}`, CopySource: `${BUCKET}/${o.Key}` }));
-      }
-      let deletes = 0;
-      const proxy: LyingProxy = await startLyingProxy({
-        upstream: moto.url,
-        intercept: ({ method, query }) => (method === 'POST' && /[?&]delete(=|&|$)/.test(query) && ++deletes === nth ? action : undefined),
-      });
-      try {
-        const child = execa('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'prune', '--from', `s3://${BUCKET}/${prefix}`, '--keep-last', '1', '--grace', '0s'], {
-          cwd: ROOT,
-          env: { ...moto.env, AWS_ENDPOINT_URL: proxy.url, NODE_NO_WARNINGS: '1' },
-          reject: false,
+  it.each(['hold', 'lose-response'] as const)(
+    '%s: at each delete request the store stays restorable and a backup repairs the pruned image',
+    async (action) => {
+      // Records, the index, the image manifests, the configs and layers: four DeleteObjects requests;
+      // killed during the 2nd, 3rd or 4th (during the 1st, nothing but records can have gone).
+      for (let nth = 2; nth <= 4; nth++) {
+        const prefix = `kill-${action}-${nth}`;
+        const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'base/' }));
+        for (const o of listed.Contents ?? []) {
+          await s3.send(
+            new CopyObjectCommand({ Bucket: BUCKET, Key: `${prefix}/${o.Key!.slice('base/'.length)}`, CopySource: `${BUCKET}/${o.Key}` }),
+          );
+        }
+        let deletes = 0;
+        const proxy: LyingProxy = await startLyingProxy({
+          upstream: moto.url,
+          intercept: ({ method, query }) =>
+            method === 'POST' && /[?&]delete(=|&|$)/.test(query) && ++deletes === nth ? action : undefined,
         });
-        let exited = false;
-        void child.finally(() => (exited = true));
-        while (!exited && !proxy.intercepted.some((i) => i.action === 'hold' || i.upstreamDone)) await new Promise((r) => setTimeout(r, 10));
-        expect(exited, `prune ended before its delete request ${nth}`).toBe(false);
-        child.kill('SIGKILL');
-        expect((await child).signal).toBe('SIGKILL');
-      } finally {
-        await proxy.stop();
+        try {
+          const child = execa(
+            'node',
+            [
+              '--import',
+              'tsx',
+              join(ROOT, 'cli/main.ts'),
+              'prune',
+              '--from',
+              `s3://${BUCKET}/${prefix}`,
+              '--keep-last',
+              '1',
+              '--grace',
+              '0s',
+            ],
+            {
+              cwd: ROOT,
+              env: { ...moto.env, AWS_ENDPOINT_URL: proxy.url, NODE_NO_WARNINGS: '1' },
+              reject: false,
+            },
+          );
+          let exited = false;
+          void child.finally(() => (exited = true));
+          while (!exited && !proxy.intercepted.some((i) => i.action === 'hold' || i.upstreamDone))
+            await new Promise((r) => setTimeout(r, 10));
+          expect(exited, `prune ended before its delete request ${nth}`).toBe(false);
+          child.kill('SIGKILL');
+          expect((await child).signal).toBe('SIGKILL');
+        } finally {
+          await proxy.stop();
+        }
+        await assertRecovers(`s3://${BUCKET}/${prefix}`, prefix);
       }
-      await assertRecovers(`s3://${BUCKET}/${prefix}`, prefix);
-    }
-  }, 180_000);
+    },
+    180_000,
+  );
 });
 
 describe('--keep-last counts values, not records', () => {

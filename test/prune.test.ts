@@ -1,6 +1,13 @@
 // `ecr-backup prune` end to end: history built with the real CLI against a real registry, pruned on a
 // directory store and on moto S3 (plain, and with Object Lock), and pruned while a backup runs.
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, stat, utimes } from 'node:fs/promises';
@@ -41,7 +48,9 @@ let stable: PushedImage;
 const env = () => moto.env;
 const hex = (digest: string) => digest.slice('sha256:'.length);
 const backup = async (store: string, repositories: string[]) => {
-  const result = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', store, '--repositories', ...repositories], { env: env() });
+  const result = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', store, '--repositories', ...repositories], {
+    env: env(),
+  });
   expect(result.exitCode, result.stderr).toBe(0);
   return result.json;
 };
@@ -58,13 +67,19 @@ async function snapshot(dir: string): Promise<Record<string, number>> {
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await s3.send(new CreateBucketCommand({ Bucket: LOCKED_BUCKET, ObjectLockEnabledForBucket: true }));
   dirStore = await tempDir('prune-store');
   // hist/app:v moves v1 -> v2 -> v3 (all on one 1 MiB base layer); :stable never moves; :pinned
   // arrives last with v1's digest, so v1 stays needed after v's history is pruned.
-  const shared = (tag: string, uniqueSize: number) => pushSharedBaseTags(source, { repository: 'hist/app', tags: [tag], baseSize: MiB, uniqueSize }).then((s) => s.images[0]!);
+  const shared = (tag: string, uniqueSize: number) =>
+    pushSharedBaseTags(source, { repository: 'hist/app', tags: [tag], baseSize: MiB, uniqueSize }).then((s) => s.images[0]!);
   v1 = await shared('v', 64 * KiB);
   stable = await pushImage(source, { repository: 'hist/app', tag: 'stable', variant: 'stable' });
   await Promise.all([backup(dirStore, ['hist/app']), backup(s3Store, ['hist/app'])]);
@@ -90,11 +105,27 @@ const v2Only = () => {
 };
 
 describe('retention rules', () => {
-  const entry = (group: string, day: number, untagged = false): RetentionEntry => ({ key: `${group}/${day}`, group, untagged, time: day * 86_400_000 });
+  const entry = (group: string, day: number, untagged = false): RetentionEntry => ({
+    key: `${group}/${day}`,
+    group,
+    untagged,
+    time: day * 86_400_000,
+  });
 
   it('keep-last keeps the N newest per tag; keep-days keeps the window plus the value at the cutoff', () => {
-    const entries = [entry('a', 1), entry('a', 5), entry('a', 9), entry('b', 2), entry('u', 1, true), entry('u', 8, true), entry('u', 9, true)];
-    const keys = (rule: Parameters<typeof applyRetention>[1]) => applyRetention(entries, rule, new Date(10 * 86_400_000)).kept.map((e) => e.key).sort();
+    const entries = [
+      entry('a', 1),
+      entry('a', 5),
+      entry('a', 9),
+      entry('b', 2),
+      entry('u', 1, true),
+      entry('u', 8, true),
+      entry('u', 9, true),
+    ];
+    const keys = (rule: Parameters<typeof applyRetention>[1]) =>
+      applyRetention(entries, rule, new Date(10 * 86_400_000))
+        .kept.map((e) => e.key)
+        .sort();
     expect(keys({ keepLast: 1 })).toEqual(['a/9', 'b/2', 'u/9']);
     expect(keys({ keepLast: 2 })).toEqual(['a/5', 'a/9', 'b/2', 'u/8', 'u/9']);
     // Cutoff day 4: a keeps 5 and 9 plus 1 (its value on day 4); b keeps its only (old) value; untagged images older than the cutoff go.
@@ -113,14 +144,24 @@ describe('prune --dry-run and --keep-days on the directory store', () => {
     const result = await runCliJson<PruneReport>(['prune', '--from', dirStore, '--keep-last', '1', '--grace', '0s', '--dry-run']);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.json.dryRun).toBe(true);
-    expect(result.json.droppedRecords.map((r) => [r.tag, r.digest]).sort()).toEqual([['v', v1.digest], ['v', v2.digest]].sort());
+    expect(result.json.droppedRecords.map((r) => [r.tag, r.digest]).sort()).toEqual(
+      [
+        ['v', v1.digest],
+        ['v', v2.digest],
+      ].sort(),
+    );
     expect(result.json.blobs.deleted).toBe(3);
     expect(result.json.blobs.bytesFreed).toBe(v2Only().reduce((sum, b) => sum + b.size, 0));
     expect(await snapshot(dirStore)).toEqual(before);
   });
 
   it('--keep-days keeps the value each tag had at the cutoff (dry run, clock 10 days ahead)', async () => {
-    const report = await pruneStore(new BackupStore(openStore(dirStore)), { keepDays: 1, dryRun: true, graceMs: 0, now: () => new Date(Date.now() + 10 * 86_400_000) });
+    const report = await pruneStore(new BackupStore(openStore(dirStore)), {
+      keepDays: 1,
+      dryRun: true,
+      graceMs: 0,
+      now: () => new Date(Date.now() + 10 * 86_400_000),
+    });
     // Every record is older than the cutoff: each tag keeps only the value it had then, its newest.
     expect(report.droppedRecords.map((r) => r.digest).sort()).toEqual([v1.digest, v2.digest].sort());
     // With today's clock every record is within one day: nothing to drop.
@@ -140,7 +181,12 @@ describe.each([
     expect(result.exitCode, result.stderr).toBe(0);
     const report = result.json;
     expect(report.records).toEqual({ total: 5, kept: 3, dropped: 2 });
-    expect(report.droppedRecords.map((r) => [r.repository, r.tag, r.digest]).sort()).toEqual([['hist/app', 'v', v1.digest], ['hist/app', 'v', v2.digest]].sort());
+    expect(report.droppedRecords.map((r) => [r.repository, r.tag, r.digest]).sort()).toEqual(
+      [
+        ['hist/app', 'v', v1.digest],
+        ['hist/app', 'v', v2.digest],
+      ].sort(),
+    );
     expect(report.blobs.deleted).toBe(3);
     expect(report.blobs.bytesFreed).toBe(v2Only().reduce((sum, b) => sum + b.size, 0));
     expect(report).toMatchObject({ sweep: 'done', locked: [], failed: [], problems: [], conflicts: [], deleteMarkers: 0 });
@@ -148,7 +194,8 @@ describe.each([
     const objects = openStore(store);
     for (const b of v2Only()) expect(await objects.head(`blobs/sha256/${hex(b.digest)}`), `deleted ${b.digest}`).toBeUndefined();
     for (const image of [v1, v3, stable]) {
-      for (const b of [...image.blobs, ...image.manifests]) expect(await objects.head(`blobs/sha256/${hex(b.digest)}`), `kept ${b.digest}`).toBeDefined();
+      for (const b of [...image.blobs, ...image.manifests])
+        expect(await objects.head(`blobs/sha256/${hex(b.digest)}`), `kept ${b.digest}`).toBeDefined();
     }
     const history = await new BackupStore(objects).history('hist/app');
     expect(history.tags.map((t) => [t.tag, t.records.map((r) => r.digest)])).toEqual([
@@ -158,14 +205,22 @@ describe.each([
     ]);
     if (name === 'directory') {
       const expected = [v1, v3, stable].flatMap((i) => [...i.blobs, ...i.manifests]);
-      expect(await directoryBytes(join(store, 'blobs'))).toBe([...new Map(expected.map((b) => [b.digest, b.size])).values()].reduce((a, b) => a + b, 0));
+      expect(await directoryBytes(join(store, 'blobs'))).toBe(
+        [...new Map(expected.map((b) => [b.digest, b.size])).values()].reduce((a, b) => a + b, 0),
+      );
     }
 
     expect(await verifyStore(new BackupStore(objects))).toMatchObject({ problems: [], checkedImages: 3 });
-    const restore = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', `${name}/`], { env: env() });
+    const restore = await runCliJson<RunReport>(['restore', '--from', store, '--registry', target.url, '--repository-prefix', `${name}/`], {
+      env: env(),
+    });
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.json.counts).toMatchObject({ images: 3, failed: 0 });
-    for (const [tag, image] of [['v', v3], ['stable', stable], ['pinned', v1]] as const) {
+    for (const [tag, image] of [
+      ['v', v3],
+      ['stable', stable],
+      ['pinned', v1],
+    ] as const) {
       expect((await inspectRaw(`${target.host}/${name}/hist/app:${tag}`)).digest).toBe(image.digest);
     }
 
@@ -187,13 +242,36 @@ describe('prune while a backup is running', () => {
     for (const entry of await readdir(store, { withFileTypes: true, recursive: true })) {
       if (entry.isFile()) await utimes(join(entry.parentPath, entry.name), dayAgo, dayAgo);
     }
-    const big = await pushImage(source, { repository: 'conc/big', tag: '1', layerSizes: [16 * MiB, 16 * MiB, 16 * MiB, 16 * MiB], variant: 'big' });
-
-    const child = execa('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), 'backup', '--registry', source.url, '--to', store, '--repositories', 'conc/big', '--concurrency', '1', '--json'], {
-      cwd: ROOT,
-      env: { NODE_NO_WARNINGS: '1' },
-      reject: false,
+    const big = await pushImage(source, {
+      repository: 'conc/big',
+      tag: '1',
+      layerSizes: [16 * MiB, 16 * MiB, 16 * MiB, 16 * MiB],
+      variant: 'big',
     });
+
+    const child = execa(
+      'node',
+      [
+        '--import',
+        'tsx',
+        join(ROOT, 'cli/main.ts'),
+        'backup',
+        '--registry',
+        source.url,
+        '--to',
+        store,
+        '--repositories',
+        'conc/big',
+        '--concurrency',
+        '1',
+        '--json',
+      ],
+      {
+        cwd: ROOT,
+        env: { NODE_NO_WARNINGS: '1' },
+        reject: false,
+      },
+    );
     let exited = false;
     void child.finally(() => (exited = true));
     // Start pruning once the backup has begun writing, and keep pruning until it ends.
@@ -214,7 +292,8 @@ describe('prune while a backup is running', () => {
     expect(reports.reduce((n, r) => n + r.records.dropped, 0)).toBe(1);
     const objects = openStore(store);
     expect(await objects.head(`blobs/sha256/${hex(c1.digest)}`)).toBeUndefined();
-    for (const b of [...big.blobs, ...big.manifests, ...c2.blobs, ...c2.manifests]) expect(await objects.head(`blobs/sha256/${hex(b.digest)}`)).toBeDefined();
+    for (const b of [...big.blobs, ...big.manifests, ...c2.blobs, ...c2.manifests])
+      expect(await objects.head(`blobs/sha256/${hex(b.digest)}`)).toBeDefined();
 
     expect((await verifyStore(new BackupStore(objects))).problems).toEqual([]);
   });
@@ -257,11 +336,16 @@ describe('prune on an S3 bucket with Object Lock', () => {
     expect(report.blobs.deleted).toBe(1);
     expect(report.deleteMarkers).toBe(1);
     expect(report.bytesNoncurrent).toBe(4 * KiB);
-    const head = (key: string) => s3.send(new HeadObjectCommand({ Bucket: LOCKED_BUCKET, Key: key })).then(() => true, () => false);
+    const head = (key: string) =>
+      s3.send(new HeadObjectCommand({ Bucket: LOCKED_BUCKET, Key: key })).then(
+        () => true,
+        () => false,
+      );
     expect(await head(freeStray.key)).toBe(false);
     expect(await head(lockedStray.key)).toBe(true);
     expect(await head(oldRecord)).toBe(true);
-    for (const b of [...l1.blobs, ...l1.manifests, ...l2.blobs, ...l2.manifests]) expect(await head(`p/blobs/sha256/${hex(b.digest)}`)).toBe(true);
+    for (const b of [...l1.blobs, ...l1.manifests, ...l2.blobs, ...l2.manifests])
+      expect(await head(`p/blobs/sha256/${hex(b.digest)}`)).toBe(true);
 
     const text = await runCli(['prune', '--from', store, '--keep-last', '1', '--grace', '0s'], { env: env() });
     expect(text.exitCode, text.stderr).toBe(0);
@@ -275,8 +359,17 @@ describe('prune on an S3 bucket with Object Lock', () => {
       const dry = await pruneHandler({ runId: 'wf-1', summary, input: { dryRun: true } });
       expect(dry).toMatchObject({ ...summary, prune: { dryRun: true, recordsDropped: 1, locked: 0, reportKey: 'runs/wf-1/prune.json' } });
       const out = await pruneHandler({ runId: 'wf-1', summary, input: {} });
-      expect(out).toMatchObject({ ...summary, prune: { dryRun: false, recordsDropped: 0, blobsDeleted: 0, locked: 2, failed: 0, conflicts: 0, sweep: 'done' } });
-      const written = JSON.parse(Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: LOCKED_BUCKET, Key: 'p/runs/wf-1/prune.json' }))).Body!.transformToByteArray()).toString());
+      expect(out).toMatchObject({
+        ...summary,
+        prune: { dryRun: false, recordsDropped: 0, blobsDeleted: 0, locked: 2, failed: 0, conflicts: 0, sweep: 'done' },
+      });
+      const written = JSON.parse(
+        Buffer.from(
+          await (
+            await s3.send(new GetObjectCommand({ Bucket: LOCKED_BUCKET, Key: 'p/runs/wf-1/prune.json' }))
+          ).Body!.transformToByteArray(),
+        ).toString(),
+      );
       expect(written.locked).toHaveLength(2);
     } finally {
       restoreLambdaEnv();

@@ -49,7 +49,8 @@ beforeAll(async () => {
   const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
   ecr = new ECRClient(aws);
   await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
-  for (const repository of ['team/app', 'team/lib', 'other/svc']) await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
+  for (const repository of ['team/app', 'team/lib', 'other/svc'])
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
   for (const [key, repository, tag] of [
     ['app1', 'team/app', '1.0'],
     ['app2', 'team/app', '2.0'],
@@ -59,7 +60,15 @@ beforeAll(async () => {
     const image = await pushImage(registry, { repository, tag, variant: `push-${key}` });
     pushed[key] = image;
     const manifest = await inspectRaw(image.reference, ECR_AUTH);
-    await ecr.send(new PutImageCommand({ repositoryName: repository, imageTag: tag, imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: manifest.digest }));
+    await ecr.send(
+      new PutImageCommand({
+        repositoryName: repository,
+        imageTag: tag,
+        imageManifest: manifest.bytes.toString('utf8'),
+        imageManifestMediaType: manifest.mediaType,
+        imageDigest: manifest.digest,
+      }),
+    );
   }
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 }, 120_000);
@@ -77,7 +86,15 @@ function localStarter() {
     running: async () => 0,
     async start(name, input) {
       if (executions.has(name)) return false;
-      executions.set(name, workflow.run(input, { bucket: BUCKET, name, lambdaEnv: { [ENV.ECR_REGISTRY_URL]: registry.url }, workerEnv: { [ENV.ECR_REGISTRY_URL]: registry.url } }));
+      executions.set(
+        name,
+        workflow.run(input, {
+          bucket: BUCKET,
+          name,
+          lambdaEnv: { [ENV.ECR_REGISTRY_URL]: registry.url },
+          workerEnv: { [ENV.ECR_REGISTRY_URL]: registry.url },
+        }),
+      );
       return true;
     },
   };
@@ -93,7 +110,8 @@ async function catalog(): Promise<Record<string, Record<string, string>>> {
   }
   return out;
 }
-const event = (key: keyof typeof pushed) => ecrPushEvent(pushed[key]!.repository, pushed[key]!.tag, pushed[key]!.digest) as Record<string, unknown>;
+const event = (key: keyof typeof pushed) =>
+  ecrPushEvent(pushed[key]!.repository, pushed[key]!.tag, pushed[key]!.digest) as Record<string, unknown>;
 
 describe('the synthesized push pipeline', () => {
   it('routes successful ECR pushes of protected repositories through a batching queue to a Lambda with reserved concurrency 1', () => {
@@ -119,7 +137,11 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     // 603 events: each of two protected images pushed (and its event delivered) 300 times, plus pushes the
     // rule or the handler must drop: an unprotected repository, a failed push, an untagged push.
     const burst = [...Array(300)].flatMap(() => [event('app1'), event('lib')]);
-    burst.push(event('other'), ecrPushEvent('team/app', '2.0', pushed.app2!.digest, 'FAILURE'), ecrPushEvent('team/app', undefined, pushed.app2!.digest));
+    burst.push(
+      event('other'),
+      ecrPushEvent('team/app', '2.0', pushed.app2!.digest, 'FAILURE'),
+      ecrPushEvent('team/app', undefined, pushed.app2!.digest),
+    );
     const { starter, executions } = localStarter();
     const t0 = Date.now();
     const batches = deliverToQueue(workflow.template, burst);
@@ -128,7 +150,10 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     for (const batch of batches) outcomes.push(await startOnPush(batch, { protectedRepositories: ['team/**'], maxRunning: 2, starter }));
     // Both batches name the same two images: one execution (the second finds it already started).
     expect(outcomes.map((o) => o.executions)).toEqual([outcomes[0]!.executions, outcomes[0]!.executions]);
-    expect(outcomes[0]!.images).toEqual([{ repository: 'team/app', tag: '1.0' }, { repository: 'team/lib', tag: '1.0' }]);
+    expect(outcomes[0]!.images).toEqual([
+      { repository: 'team/app', tag: '1.0' },
+      { repository: 'team/lib', tag: '1.0' },
+    ]);
     expect(outcomes[1]!.ignored).toBe(1); // the untagged push
     expect(executions.size).toBe(1);
     const execution = await [...executions.values()][0]!;
@@ -141,15 +166,22 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     ]);
     // team/app:2.0 was not pushed in this burst: the push run leaves it to the schedule.
     expect(await catalog()).toEqual({ 'team/app': { '1.0': pushed.app1!.digest }, 'team/lib': { '1.0': pushed.lib!.digest } });
-    console.log(`local RPO path (events -> queue -> handler -> workflow -> image in the store): ${rpoMs} ms for ${burst.length} events, 2 images`);
+    console.log(
+      `local RPO path (events -> queue -> handler -> workflow -> image in the store): ${rpoMs} ms for ${burst.length} events, 2 images`,
+    );
 
     // The dashboard's backup age: both repositories have a last successful backup now, published per repository.
     const last = (await store().readJson(runKeys.lastBackups)) as Record<string, string>;
     expect(Object.keys(last).sort()).toEqual(['team/app', 'team/lib']);
-    const metrics = await new CloudWatchClient(awsConfig()).send(new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'LastBackupAgeSeconds' }));
+    const metrics = await new CloudWatchClient(awsConfig()).send(
+      new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'LastBackupAgeSeconds' }),
+    );
     expect(metrics.Metrics!.map((m) => m.Dimensions![0]!.Value).sort()).toEqual(['team/app', 'team/lib']);
 
-    const scheduled = await workflow.run({}, { bucket: BUCKET, lambdaEnv: { [ENV.ECR_REGISTRY_URL]: registry.url }, workerEnv: { [ENV.ECR_REGISTRY_URL]: registry.url } });
+    const scheduled = await workflow.run(
+      {},
+      { bucket: BUCKET, lambdaEnv: { [ENV.ECR_REGISTRY_URL]: registry.url }, workerEnv: { [ENV.ECR_REGISTRY_URL]: registry.url } },
+    );
     expect(scheduled.output).toMatchObject({ counts: { images: 3, copied: 1, unchanged: 2, failed: 0 } });
   });
 
@@ -167,7 +199,9 @@ describe('push events delivered to the workflow (scripted Step Functions starter
 
 describe('the burst bound (scripted starter: counts executions, none run)', () => {
   it('10,000 pushes of 2,000 tags become at most ceil(10,000 / batch size) executions, never more than the running limit at once', async () => {
-    const events = [...Array(10_000)].map((_, i) => ecrPushEvent('team/app', `v${i % 2000}`, `sha256:${String(i % 2000).padStart(64, '0')}`) as Record<string, unknown>);
+    const events = [...Array(10_000)].map(
+      (_, i) => ecrPushEvent('team/app', `v${i % 2000}`, `sha256:${String(i % 2000).padStart(64, '0')}`) as Record<string, unknown>,
+    );
     const batches = deliverToQueue(workflow.template, events);
     expect(batches).toHaveLength(20); // batch size 500
     const started: ExecutionInput[] = [];
@@ -182,7 +216,9 @@ describe('the burst bound (scripted starter: counts executions, none run)', () =
     };
     const refused: unknown[] = [];
     for (const batch of batches) {
-      await startOnPush(batch, { protectedRepositories: ['team/**'], maxRunning: 2, starter }).catch((error: unknown) => refused.push(error));
+      await startOnPush(batch, { protectedRepositories: ['team/**'], maxRunning: 2, starter }).catch((error: unknown) =>
+        refused.push(error),
+      );
     }
     expect(started).toHaveLength(2);
     expect(refused).toHaveLength(18);
@@ -198,18 +234,33 @@ describe('the images field of the execution input', () => {
     expect(() => parseExecutionInput({ mode: 'restore', images: [image] })).toThrow('images: images applies to backup runs only');
     expect(() => parseExecutionInput({ images: [{ repository: 'Team/App', tag: '1.0' }] })).toThrow('images.0.repository');
     expect(() => parseExecutionInput({ images: Array(MAX_PUSHED_IMAGES + 1).fill(image) })).toThrow('images');
-    expect(JSON.stringify({ images: Array(MAX_PUSHED_IMAGES).fill({ repository: 'a'.repeat(60), tag: 'b'.repeat(30) }) }).length).toBeLessThan(256 * 1024);
+    expect(
+      JSON.stringify({ images: Array(MAX_PUSHED_IMAGES).fill({ repository: 'a'.repeat(60), tag: 'b'.repeat(30) }) }).length,
+    ).toBeLessThan(256 * 1024);
   });
 });
 
 describe('the scheduled drill task, run as its task definition says (ECR = moto control plane + the registry)', () => {
   it('restores every current image into scratch repositories with the recorded digests, reports and publishes DrillPassed', async () => {
-    const task = Object.entries(workflow.template.Resources).find(([, r]) => r.Type === 'AWS::ECS::TaskDefinition' && JSON.stringify(r.Properties).includes(DRILL_CONTAINER))!;
-    const container = (task[1].Properties!.ContainerDefinitions as Array<{ Name: string; Command: string[]; Environment: Array<{ Name: string; Value: unknown }> }>)[0]!;
+    const task = Object.entries(workflow.template.Resources).find(
+      ([, r]) => r.Type === 'AWS::ECS::TaskDefinition' && JSON.stringify(r.Properties).includes(DRILL_CONTAINER),
+    )!;
+    const container = (
+      task[1].Properties!.ContainerDefinitions as Array<{
+        Name: string;
+        Command: string[];
+        Environment: Array<{ Name: string; Value: unknown }>;
+      }>
+    )[0]!;
     expect(container.Command).toEqual([...DRILL_CONTAINER_COMMAND]); // the image's bundle of worker/drill-main.ts
-    const bucketIds = Object.entries(workflow.template.Resources).filter(([, r]) => r.Type === 'AWS::S3::Bucket').map(([id]) => id);
+    const bucketIds = Object.entries(workflow.template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::S3::Bucket')
+      .map(([id]) => id);
     const env = Object.fromEntries(
-      container.Environment.map((e) => [e.Name, String(resolveValue(workflow.template, e.Value, { overrides: Object.fromEntries(bucketIds.map((id) => [id, BUCKET])) }))]),
+      container.Environment.map((e) => [
+        e.Name,
+        String(resolveValue(workflow.template, e.Value, { overrides: Object.fromEntries(bucketIds.map((id) => [id, BUCKET])) })),
+      ]),
     );
     expect(env).toMatchObject({ STORE_URL: `s3://${BUCKET}/${PREFIX}`, DRILL_SAMPLE: 'all', DRILL_SCRATCH_ROOT: 'ecr-backup-drill/' });
     const run = await execa(process.execPath, ['--import', 'tsx', 'worker/drill-main.ts'], {
@@ -222,7 +273,9 @@ describe('the scheduled drill task, run as its task definition says (ECR = moto 
     const report = DrillReport.parse(await store().readJson(drillReportKey(drillId)));
     expect(report).toMatchObject({ ok: true, sampled: 3, passed: 3, failed: 0 });
     for (const image of report.images) expect(image.restoredDigest).toBe(image.expectedDigest);
-    const passed = await new CloudWatchClient(awsConfig()).send(new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'DrillPassed' }));
+    const passed = await new CloudWatchClient(awsConfig()).send(
+      new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'DrillPassed' }),
+    );
     expect(passed.Metrics).toHaveLength(1);
   });
 });

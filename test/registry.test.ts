@@ -15,7 +15,13 @@ import { DigestMismatchError, sha256Digest } from '../core/model/digest.ts';
 import { manifestFromBytes, MediaType, UnsupportedManifestError, type Descriptor, type Manifest } from '../core/model/manifest.ts';
 import { authFileCredentials, authFilePaths } from '../core/registry/credentials.ts';
 import { EcrAuthorization, EcrEndpoint, type EcrClientLike } from '../core/registry/ecr.ts';
-import { InvalidReferenceError, RegistryAuthError, RegistryConfigError, RegistryError, RegistryNotFoundError } from '../core/registry/errors.ts';
+import {
+  InvalidReferenceError,
+  RegistryAuthError,
+  RegistryConfigError,
+  RegistryError,
+  RegistryNotFoundError,
+} from '../core/registry/errors.ts';
 import { RegistryEndpoint, type RegistryEndpointOptions } from '../core/registry/registry.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';
@@ -71,11 +77,20 @@ function manifestOf(json: unknown): Manifest {
 }
 
 function imageManifest(config: Blob, layers: Blob[]): Manifest {
-  return manifestOf({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.descriptor, layers: layers.map((l) => l.descriptor) });
+  return manifestOf({
+    schemaVersion: 2,
+    mediaType: MediaType.OciManifest,
+    config: config.descriptor,
+    layers: layers.map((l) => l.descriptor),
+  });
 }
 
 /** Pushes a config and two small random layers plus their manifest; returns all of it. */
-async function pushImage(e: RegistryEndpoint | EcrEndpoint, repository: string, tag?: string): Promise<{ manifest: Manifest; blobs: Blob[] }> {
+async function pushImage(
+  e: RegistryEndpoint | EcrEndpoint,
+  repository: string,
+  tag?: string,
+): Promise<{ manifest: Manifest; blobs: Blob[] }> {
   const repo = e.repository(repository);
   const blobs = [configBlob(), blob(randomBytes(1500)), blob(randomBytes(70_000))];
   for (const b of blobs) await repo.putBlob(b.descriptor, Readable.from([b.bytes]));
@@ -85,7 +100,13 @@ async function pushImage(e: RegistryEndpoint | EcrEndpoint, repository: string, 
 }
 
 async function skopeoRaw(host: string, reference: string, creds?: string): Promise<Buffer> {
-  const args = ['inspect', '--raw', '--tls-verify=false', ...(creds ? ['--creds', creds] : ['--no-creds']), `docker://${host}/${reference}`];
+  const args = [
+    'inspect',
+    '--raw',
+    '--tls-verify=false',
+    ...(creds ? ['--creds', creds] : ['--no-creds']),
+    `docker://${host}/${reference}`,
+  ];
   const { stdout } = await execa('skopeo', args, { encoding: 'buffer', stripFinalNewline: false });
   return Buffer.from(stdout);
 }
@@ -183,19 +204,28 @@ describe('RegistryEndpoint against docker-registry', () => {
     const e = endpoint(proxy.url, { monolithicMaxBytes: 1024 * 1024, chunkBytes: 3 * 1024 * 1024 });
     const big = blob(randomBytes(9 * 1024 * 1024 + 123));
     // Fed in odd-sized pieces so re-chunking is exercised.
-    const pieces = Array.from({ length: Math.ceil(big.bytes.length / 700_001) }, (_, i) => big.bytes.subarray(i * 700_001, (i + 1) * 700_001));
+    const pieces = Array.from({ length: Math.ceil(big.bytes.length / 700_001) }, (_, i) =>
+      big.bytes.subarray(i * 700_001, (i + 1) * 700_001),
+    );
     await e.repository('chunked/app').putBlob(big.descriptor, Readable.from(pieces));
 
     const patches = proxy.requests.filter((r) => r.method === 'PATCH');
     expect(patches).toHaveLength(4);
-    expect(patches.map((r) => r.headers['content-range'])).toEqual(['0-3145727', '3145728-6291455', '6291456-9437183', `9437184-${big.bytes.length - 1}`]);
+    expect(patches.map((r) => r.headers['content-range'])).toEqual([
+      '0-3145727',
+      '3145728-6291455',
+      '6291456-9437183',
+      `9437184-${big.bytes.length - 1}`,
+    ]);
     const fetched = await fetch(`${plain.url}/v2/chunked/app/blobs/${big.descriptor.digest}`);
     expect(Buffer.from(await fetched.arrayBuffer()).equals(big.bytes)).toBe(true); // (toEqual on 9 MiB is very slow)
 
     const liar = blob(randomBytes(2 * 1024 * 1024));
     const other = randomBytes(liar.bytes.length);
     await expect(e.repository('chunked/app').putBlob(liar.descriptor, Readable.from([other]))).rejects.toThrow(DigestMismatchError);
-    await expect(e.repository('chunked/app').putBlob(liar.descriptor, Readable.from([other.subarray(0, 100)]))).rejects.toThrow(DigestMismatchError);
+    await expect(e.repository('chunked/app').putBlob(liar.descriptor, Readable.from([other.subarray(0, 100)]))).rejects.toThrow(
+      DigestMismatchError,
+    );
     expect(await e.repository('chunked/app').hasBlob(liar.descriptor)).toBe(false);
     expect(proxy.requests.filter((r) => r.method === 'DELETE').length).toBe(2); // the sessions were cancelled
   });
@@ -227,7 +257,10 @@ describe('RegistryEndpoint against docker-registry', () => {
 
     const wrongPassword = 'not-the-password-7f3a';
     const bad = endpoint(secured.url, { credentials: { username: ECR_USER, password: wrongPassword } });
-    const error = await bad.repository('basic/app').getManifest({ tag: 'v1' }).catch((e: unknown) => e);
+    const error = await bad
+      .repository('basic/app')
+      .getManifest({ tag: 'v1' })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RegistryAuthError);
     expect((error as Error).message).toContain('basic/app:v1');
     expect((error as Error).message).not.toContain(wrongPassword);
@@ -244,7 +277,11 @@ describe('RegistryEndpoint against docker-registry', () => {
     expect((await e.repository('bearer/a').getManifest({ tag: 'v1' })).bytes).toEqual(manifest.bytes);
     expect(await e.listRepositories()).toEqual(['bearer/a']);
     // One token per scope set, reused for every request with that scope.
-    expect(registry.tokenRequests.map((r) => r.scopes.join(' '))).toEqual(['repository:bearer/a:pull,push', 'repository:bearer/a:pull', 'registry:catalog:*']);
+    expect(registry.tokenRequests.map((r) => r.scopes.join(' '))).toEqual([
+      'repository:bearer/a:pull,push',
+      'repository:bearer/a:pull',
+      'registry:catalog:*',
+    ]);
 
     // A mount needs pull on the source too: asked for up front, in the same token.
     expect(await e.repository('bearer/b').mountBlob(blobs[1]!.descriptor)).toBe(true);
@@ -291,9 +328,9 @@ describe('RegistryEndpoint against docker-registry', () => {
     const e = endpoint(server.url);
     await expect(e.repository('ok/app').getManifest({ tag: '../x' })).rejects.toThrow(InvalidReferenceError);
     await expect(e.repository('ok/app').getManifest({ digest: 'sha256:../../etc' })).rejects.toThrow(InvalidReferenceError);
-    await expect(e.repository('ok/app').putManifest(manifestOf({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }), { tag: 'a/b' })).rejects.toThrow(
-      /invalid tag "a\/b"/,
-    );
+    await expect(
+      e.repository('ok/app').putManifest(manifestOf({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] }), { tag: 'a/b' }),
+    ).rejects.toThrow(/invalid tag "a\/b"/);
     expect(() => e.repository('../x')).toThrow(InvalidReferenceError);
     expect(() => e.repository('Upper/Case')).toThrow(InvalidReferenceError);
     expect(server.requests).toHaveLength(0);
@@ -336,7 +373,8 @@ describe('RegistryEndpoint against scripted loopback servers', () => {
     const storage = await serve((_req, res) => res.writeHead(200, { 'content-length': String(layer.bytes.length) }).end(layer.bytes));
     const basic = `Basic ${Buffer.from('u:p').toString('base64')}`;
     const registry = await serve((req, res) => {
-      if (req.headers.authorization !== basic) return ociError(res, 401, 'UNAUTHORIZED', 'authentication required', { 'www-authenticate': 'Basic realm="r"' });
+      if (req.headers.authorization !== basic)
+        return ociError(res, 401, 'UNAUTHORIZED', 'authentication required', { 'www-authenticate': 'Basic realm="r"' });
       res.writeHead(307, { location: `${storage.url}/bucket/layer?X-Amz-Signature=abc` }).end();
     });
     const e = endpoint(registry.url, { credentials: { username: 'u', password: 'p' } });
@@ -366,14 +404,22 @@ describe('RegistryEndpoint against scripted loopback servers', () => {
     expect(Date.now() - started).toBeGreaterThanOrEqual(950); // Retry-After: 1 was honoured
     expect(server.requests.filter((r) => r.path.startsWith('/v2/flaky/'))).toHaveLength(3);
 
-    const down = await e.repository('down/app').getManifest({ tag: 'v1' }).catch((error: unknown) => error);
+    const down = await e
+      .repository('down/app')
+      .getManifest({ tag: 'v1' })
+      .catch((error: unknown) => error);
     expect(down).toBeInstanceOf(RegistryError);
     expect(down).toMatchObject({ status: 503, code: 'UNAVAILABLE', retryable: true });
     expect(server.requests.filter((r) => r.path.startsWith('/v2/down/'))).toHaveLength(4);
 
-    const missing = await e.repository('gone/app').getManifest({ tag: 'v9' }).catch((error: unknown) => error);
+    const missing = await e
+      .repository('gone/app')
+      .getManifest({ tag: 'v9' })
+      .catch((error: unknown) => error);
     expect(missing).toBeInstanceOf(RegistryNotFoundError);
-    expect((missing as Error).message).toBe(`docker://${new URL(server.url).host} gone/app:v9: not found (404 MANIFEST_UNKNOWN: manifest unknown)`);
+    expect((missing as Error).message).toBe(
+      `docker://${new URL(server.url).host} gone/app:v9: not found (404 MANIFEST_UNKNOWN: manifest unknown)`,
+    );
     expect(server.requests.filter((r) => r.path.startsWith('/v2/gone/'))).toHaveLength(1);
   });
 
@@ -399,18 +445,36 @@ describe('RegistryEndpoint against scripted loopback servers', () => {
       }
       // manifests: never answer
     });
-    const e = endpoint(server.url, { http: { headersTimeoutMs: 300, bodyIdleTimeoutMs: 300, retry: { ...FAST_RETRY.retry, maxAttempts: 2 } } });
-    await expect(e.repository('slow/app').getManifest({ tag: 'v1' })).rejects.toMatchObject({ code: 'UND_ERR_HEADERS_TIMEOUT', retryable: true });
+    const e = endpoint(server.url, {
+      http: { headersTimeoutMs: 300, bodyIdleTimeoutMs: 300, retry: { ...FAST_RETRY.retry, maxAttempts: 2 } },
+    });
+    await expect(e.repository('slow/app').getManifest({ tag: 'v1' })).rejects.toMatchObject({
+      code: 'UND_ERR_HEADERS_TIMEOUT',
+      retryable: true,
+    });
     const body = await e.repository('slow/app').openBlob(blob(Buffer.alloc(1000)).descriptor);
     // The stalled body is resumed (here: the whole body again, the delivered part skipped) until the
     // attempts without progress run out; the error names the blob, the endpoint and the cause.
-    await expect(text(body)).rejects.toThrow(/GET docker:\/\/127\.0\.0\.1:\d+ slow\/app@sha256:[a-f0-9]{64}: download broke after 10 bytes, 2 attempt\(s\) without progress: .*timeout/i);
+    await expect(text(body)).rejects.toThrow(
+      /GET docker:\/\/127\.0\.0\.1:\d+ slow\/app@sha256:[a-f0-9]{64}: download broke after 10 bytes, 2 attempt\(s\) without progress: .*timeout/i,
+    );
   });
 
   it('refuses a schema 1 manifest with a clear error naming the image (scripted server)', async () => {
-    const schema1 = JSON.stringify({ schemaVersion: 1, name: 'legacy/app', tag: 'old', architecture: 'amd64', fsLayers: [], history: [], signatures: [] });
+    const schema1 = JSON.stringify({
+      schemaVersion: 1,
+      name: 'legacy/app',
+      tag: 'old',
+      architecture: 'amd64',
+      fsLayers: [],
+      history: [],
+      signatures: [],
+    });
     const server = await serve((_req, res) => res.writeHead(200, { 'content-type': MediaType.DockerSchema1Signed }).end(schema1));
-    const error = await endpoint(server.url).repository('legacy/app').getManifest({ tag: 'old' }).catch((e: unknown) => e);
+    const error = await endpoint(server.url)
+      .repository('legacy/app')
+      .getManifest({ tag: 'old' })
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UnsupportedManifestError);
     expect((error as Error).message).toMatch(/legacy\/app:old: Docker schema 1 manifests are not supported/);
   });
@@ -418,7 +482,9 @@ describe('RegistryEndpoint against scripted loopback servers', () => {
   it('rejects manifest bytes that do not match the digest the registry claims (scripted server)', async () => {
     const manifest = manifestOf({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [] });
     const server = await serve((_req, res) =>
-      res.writeHead(200, { 'content-type': MediaType.OciIndex, 'docker-content-digest': sha256Digest(Buffer.from('other')) }).end(manifest.bytes),
+      res
+        .writeHead(200, { 'content-type': MediaType.OciIndex, 'docker-content-digest': sha256Digest(Buffer.from('other')) })
+        .end(manifest.bytes),
     );
     await expect(endpoint(server.url).repository('lying/app').getManifest({ tag: 'v1' })).rejects.toThrow(DigestMismatchError);
   });
@@ -439,7 +505,10 @@ describe('EcrEndpoint', () => {
     const untagged = await pushImage(ecr, 'team/app');
     // Control plane: moto has no registry behind it, so register the images there too (digest passed
     // explicitly: moto computes it wrongly).
-    for (const [image, tags] of [[manifest, ['v1', 'latest']], [untagged.manifest, []]] as const) {
+    for (const [image, tags] of [
+      [manifest, ['v1', 'latest']],
+      [untagged.manifest, []],
+    ] as const) {
       for (const imageTag of tags.length ? tags : [undefined]) {
         await ecr.client.send(
           new PutImageCommand({
@@ -508,7 +577,11 @@ describe('EcrEndpoint', () => {
         await new Promise((r) => setTimeout(r, 20));
         return {
           authorizationData: [
-            { authorizationToken: Buffer.from(`AWS:token-${calls}`).toString('base64'), proxyEndpoint: 'https://1.dkr.ecr.us-east-1.amazonaws.com', expiresAt: new Date(Date.now() + lifetimeMs) },
+            {
+              authorizationToken: Buffer.from(`AWS:token-${calls}`).toString('base64'),
+              proxyEndpoint: 'https://1.dkr.ecr.us-east-1.amazonaws.com',
+              expiresAt: new Date(Date.now() + lifetimeMs),
+            },
           ],
         };
       },

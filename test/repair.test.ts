@@ -29,7 +29,12 @@ let gone: PushedImage; // rp/gone:g: a layer deleted from the store and from the
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  const s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   app = await pushImage(source, { repository: 'rp/app', tag: 'a', layerSizes: [40_000, 50_000], variant: 'repair-app' });
   web = await pushImage(source, { repository: 'rp/web', tag: 'w', variant: 'repair-web' });
@@ -61,51 +66,58 @@ describe('verify --repair', () => {
   it.each([
     ['directory', async () => tempDir('repair-store')],
     ['s3', async () => `s3://${BUCKET}/store`],
-  ])('%s store: a deleted layer, a corrupt layer and a corrupt manifest are copied again; verify is clean; restore is exact', async (kind, makeStore) => {
-    const store = await makeStore();
-    await backup(store, ['rp/app', 'rp/web', 'rp/intact']);
-    const objects = openStore(store);
-    const [deleted, corrupted] = layers(app);
-    await objects.delete(blobKey(deleted!.digest));
-    await corrupt(store, corrupted!.digest, corrupted!.size);
-    await corrupt(store, web.digest, web.size);
-    const untouched = await objects.head(blobKey(layers(intact)[0]!.digest));
+  ])(
+    '%s store: a deleted layer, a corrupt layer and a corrupt manifest are copied again; verify is clean; restore is exact',
+    async (kind, makeStore) => {
+      const store = await makeStore();
+      await backup(store, ['rp/app', 'rp/web', 'rp/intact']);
+      const objects = openStore(store);
+      const [deleted, corrupted] = layers(app);
+      await objects.delete(blobKey(deleted!.digest));
+      await corrupt(store, corrupted!.digest, corrupted!.size);
+      await corrupt(store, web.digest, web.size);
+      const untouched = await objects.head(blobKey(layers(intact)[0]!.digest));
 
-    const before = await runCliJson<VerifyReport>(['verify', '--from', store], { env: moto.env });
-    expect(before.exitCode).toBe(1);
-    expect(before.json.problems.map((p) => [p.repository, p.blob, p.problem]).sort()).toEqual(
-      [
-        ['rp/app', deleted!.digest, 'missing'],
-        ['rp/app', corrupted!.digest, 'corrupt'],
-        ['rp/web', web.digest, 'corrupt'],
-      ].sort(),
-    );
+      const before = await runCliJson<VerifyReport>(['verify', '--from', store], { env: moto.env });
+      expect(before.exitCode).toBe(1);
+      expect(before.json.problems.map((p) => [p.repository, p.blob, p.problem]).sort()).toEqual(
+        [
+          ['rp/app', deleted!.digest, 'missing'],
+          ['rp/app', corrupted!.digest, 'corrupt'],
+          ['rp/web', web.digest, 'corrupt'],
+        ].sort(),
+      );
 
-    const repair = await runCliJson<RepairReport>(['verify', '--repair', '--registry', source.url, '--from', store], { env: moto.env });
-    expect(repair.exitCode, repair.stderr).toBe(0);
-    expect(repair.json.before.problems).toHaveLength(3);
-    expect(repair.json.replaced).toEqual([deleted!.digest, corrupted!.digest, web.digest].sort());
-    expect(repair.json.unrepaired).toEqual([]);
-    expect(repair.json.after.problems).toEqual([]);
-    // A good object is never rewritten.
-    expect((await objects.head(blobKey(layers(intact)[0]!.digest)))?.lastModified).toEqual(untouched?.lastModified);
+      const repair = await runCliJson<RepairReport>(['verify', '--repair', '--registry', source.url, '--from', store], { env: moto.env });
+      expect(repair.exitCode, repair.stderr).toBe(0);
+      expect(repair.json.before.problems).toHaveLength(3);
+      expect(repair.json.replaced).toEqual([deleted!.digest, corrupted!.digest, web.digest].sort());
+      expect(repair.json.unrepaired).toEqual([]);
+      expect(repair.json.after.problems).toEqual([]);
+      // A good object is never rewritten.
+      expect((await objects.head(blobKey(layers(intact)[0]!.digest)))?.lastModified).toEqual(untouched?.lastModified);
 
-    const after = await runCli(['verify', '--from', store], { env: moto.env });
-    expect(after.exitCode, after.stdout).toBe(0);
+      const after = await runCli(['verify', '--from', store], { env: moto.env });
+      expect(after.exitCode, after.stdout).toBe(0);
 
-    const prefix = `restored-${kind}/`;
-    const restore = await runCliJson(['restore', '--from', store, '--registry', target.url, '--repository-prefix', prefix, '--repositories', 'rp/app', 'rp/web'], { env: moto.env });
-    expect(restore.exitCode, restore.stderr).toBe(0);
-    for (const image of [app, web]) {
-      const restored = await inspectRaw(`${target.host}/${prefix}${image.repository}@${image.digest}`);
-      expect(restored.digest).toBe(image.digest);
-      for (const blob of image.blobs) {
-        const res = await fetch(`${target.url}/v2/${prefix}${image.repository}/blobs/${blob.digest}`);
-        expect(res.status).toBe(200);
-        expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(blob.digest);
+      const prefix = `restored-${kind}/`;
+      const restore = await runCliJson(
+        ['restore', '--from', store, '--registry', target.url, '--repository-prefix', prefix, '--repositories', 'rp/app', 'rp/web'],
+        { env: moto.env },
+      );
+      expect(restore.exitCode, restore.stderr).toBe(0);
+      for (const image of [app, web]) {
+        const restored = await inspectRaw(`${target.host}/${prefix}${image.repository}@${image.digest}`);
+        expect(restored.digest).toBe(image.digest);
+        for (const blob of image.blobs) {
+          const res = await fetch(`${target.url}/v2/${prefix}${image.repository}/blobs/${blob.digest}`);
+          expect(res.status).toBe(200);
+          expect(sha256(Buffer.from(await res.arrayBuffer()))).toBe(blob.digest);
+        }
       }
-    }
-  }, 240_000);
+    },
+    240_000,
+  );
 
   it('a blob the source no longer has is reported by image, exit 1, and the rest is still repaired', async () => {
     const store = await tempDir('repair-gone');

@@ -19,7 +19,12 @@ const images: PushedImage[] = [];
 
 beforeAll(async () => {
   [moto, source, target] = await Promise.all([startMoto(), startRegistry(), startRegistry()]);
-  s3 = new S3Client({ endpoint: moto.url, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  s3 = new S3Client({
+    endpoint: moto.url,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   for (const bucket of ['primary', 'replica']) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   images.push(await pushImage(source, { repository: 'team/app', tag: '1.0', variant: 'replica-app' }));
   images.push(await pushMultiArchIndex(source, { repository: 'team/app', tag: 'multi', variant: 'replica-multi' }));

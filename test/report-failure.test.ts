@@ -24,7 +24,15 @@ it('a report that cannot be written still prints the summary and --json, and exi
   const store = await tempDir('report-failure');
   // A file where the runs/ directory should be: blobs and records go in, the report cannot.
   await writeFile(join(store, 'runs'), 'not a directory');
-  const result = await runCliJson<RunReport & { reportError?: string }>(['backup', '--registry', source.url, '--to', store, '--repositories', 'rf/app']);
+  const result = await runCliJson<RunReport & { reportError?: string }>([
+    'backup',
+    '--registry',
+    source.url,
+    '--to',
+    store,
+    '--repositories',
+    'rf/app',
+  ]);
   expect(result.exitCode).toBe(3);
   expect(result.json.counts).toMatchObject({ images: 1, copied: 1, failed: 0 });
   expect(result.json.reportError).toMatch(/run report could not be written to file:\/\/.*\/runs\/cli-/);

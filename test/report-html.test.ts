@@ -31,7 +31,9 @@ afterAll(async () => {
 
 /** What a user sees: the page rendered by headless Chromium, tags stripped, entities decoded. */
 async function renderedText(file: string): Promise<{ dom: string; text: string }> {
-  const { stdout } = await execa('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--dump-dom', `file://${file}`], { timeout: 60_000 });
+  const { stdout } = await execa('chromium', ['--headless', '--no-sandbox', '--disable-gpu', '--dump-dom', `file://${file}`], {
+    timeout: 60_000,
+  });
   const text = stdout
     .replace(/<style[\s\S]*?<\/style>/g, '')
     .replace(/<[^>]+>/g, ' ')
@@ -67,7 +69,16 @@ describe('ecr-backup report --html', () => {
       runId: 'cli-hostile-run',
       counts: { ...backup.counts, failed: 1, images: 3 },
       failures: [
-        { repository: 'team/bad', tag: 'x', status: 'failed', blobsCopied: 0, bytesCopied: 0, bytesDeduplicated: 0, durationMs: 1200, error: 'team/bad:x: blob sha256:abc did not match <script>document.title="owned"</script>' },
+        {
+          repository: 'team/bad',
+          tag: 'x',
+          status: 'failed',
+          blobsCopied: 0,
+          bytesCopied: 0,
+          bytesDeduplicated: 0,
+          durationMs: 1200,
+          error: 'team/bad:x: blob sha256:abc did not match <script>document.title="owned"</script>',
+        },
       ],
     };
     hostile.results = [...backup.results, hostile.failures[0]!];

@@ -31,11 +31,25 @@ import type { RepositorySettings } from '../schema/repository-settings.ts';
 const REPO = 'team/app';
 const KMS_KEY = 'arn:aws:kms:us-east-1:123456789012:key/0b4c2f1e-1111-2222-3333-444455556666';
 const LIFECYCLE = JSON.stringify({
-  rules: [{ rulePriority: 1, description: 'keep 10', selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 10 }, action: { type: 'expire' } }],
+  rules: [
+    {
+      rulePriority: 1,
+      description: 'keep 10',
+      selection: { tagStatus: 'any', countType: 'imageCountMoreThan', countNumber: 10 },
+      action: { type: 'expire' },
+    },
+  ],
 });
 const POLICY = JSON.stringify({
   Version: '2012-10-17',
-  Statement: [{ Sid: 'pull', Effect: 'Allow', Principal: { AWS: 'arn:aws:iam::123456789012:root' }, Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'] }],
+  Statement: [
+    {
+      Sid: 'pull',
+      Effect: 'Allow',
+      Principal: { AWS: 'arn:aws:iam::123456789012:root' },
+      Action: ['ecr:BatchGetImage', 'ecr:GetDownloadUrlForLayer'],
+    },
+  ],
 });
 
 let moto: TestMoto;
@@ -69,7 +83,13 @@ beforeAll(async () => {
   const manifest = await inspectRaw(`${registry.host}/${REPO}:1.0`, registry.credentials);
   // moto computes digests wrongly: pass the real one.
   await ecr.send(
-    new PutImageCommand({ repositoryName: REPO, imageTag: '1.0', imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: image.digest }),
+    new PutImageCommand({
+      repositoryName: REPO,
+      imageTag: '1.0',
+      imageManifest: manifest.bytes.toString('utf8'),
+      imageManifestMediaType: manifest.mediaType,
+      imageDigest: image.digest,
+    }),
   );
   store = await tempDir('store');
 });
@@ -108,12 +128,20 @@ async function settingsFiles(repository: string): Promise<string[]> {
 describe('repository settings', () => {
   it('repository settings round trip through moto ECR', async () => {
     const original = await settingsOf(REPO);
-    expect(original).toMatchObject({ mutability: 'IMMUTABLE', scanOnPush: true, encryption: { encryptionType: 'KMS', kmsKey: KMS_KEY }, lifecycle: LIFECYCLE, policy: POLICY });
+    expect(original).toMatchObject({
+      mutability: 'IMMUTABLE',
+      scanOnPush: true,
+      encryption: { encryptionType: 'KMS', kmsKey: KMS_KEY },
+      lifecycle: LIFECYCLE,
+      policy: POLICY,
+    });
 
     // Backup from ECR records the settings next to the tag records.
     const backup = await runCliJson<Report>(['backup', '--to', store], { env });
     expect(backup.exitCode, backup.stderr).toBe(0);
-    expect(backup.json.results).toEqual([expect.objectContaining({ repository: REPO, tag: '1.0', digest: image.digest, status: 'copied' })]);
+    expect(backup.json.results).toEqual([
+      expect.objectContaining({ repository: REPO, tag: '1.0', digest: image.digest, status: 'copied' }),
+    ]);
     expect(backup.json.repositoryNotes).toEqual([{ repository: REPO, action: 'recorded' }]);
     const files = await settingsFiles(REPO);
     expect(files).toHaveLength(1);
@@ -144,7 +172,9 @@ describe('repository settings', () => {
     const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'restored/', '--apply-policies'], { env });
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.json.counts).toMatchObject({ copied: 1, failed: 0 });
-    expect(restore.json.repositoryNotes).toEqual([{ repository: REPO, targetRepository: `restored/${REPO}`, action: 'created', settingsApplied: true }]);
+    expect(restore.json.repositoryNotes).toEqual([
+      { repository: REPO, targetRepository: `restored/${REPO}`, action: 'created', settingsApplied: true },
+    ]);
     expect(await settingsOf(`restored/${REPO}`)).toEqual(original);
     expect((await inspectRaw(`${registry.host}/restored/${REPO}:1.0`, registry.credentials)).digest).toBe(image.digest);
   });
@@ -153,7 +183,13 @@ describe('repository settings', () => {
     const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'nopolicies/'], { env });
     expect(restore.exitCode, restore.stderr).toBe(0);
     expect(restore.json.repositoryNotes).toEqual([
-      { repository: REPO, targetRepository: `nopolicies/${REPO}`, action: 'created', settingsApplied: true, skipped: ['lifecycle policy', 'repository policy'] },
+      {
+        repository: REPO,
+        targetRepository: `nopolicies/${REPO}`,
+        action: 'created',
+        settingsApplied: true,
+        skipped: ['lifecycle policy', 'repository policy'],
+      },
     ]);
     expect(await settingsOf(`nopolicies/${REPO}`)).toEqual({
       mutability: 'IMMUTABLE',
@@ -167,7 +203,15 @@ describe('repository settings', () => {
 
   it('restoring into an existing repository reports the differences and changes none of its settings', async () => {
     const target = `existing/${REPO}`;
-    await ecr.send(new CreateRepositoryCommand({ repositoryName: target, tags: [{ Key: 'team', Value: 'platform' }, { Key: 'extra', Value: 'yes' }] }));
+    await ecr.send(
+      new CreateRepositoryCommand({
+        repositoryName: target,
+        tags: [
+          { Key: 'team', Value: 'platform' },
+          { Key: 'extra', Value: 'yes' },
+        ],
+      }),
+    );
     const before = await settingsOf(target);
 
     const restore = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'existing/', '--apply-policies'], { env });
@@ -214,7 +258,9 @@ describe('repository settings', () => {
     expect(now.exitCode, now.stderr).toBe(0);
     expect(await settingsOf(`latest/${REPO}`)).toMatchObject({ mutability: 'MUTABLE', tags: { team: 'checkout', 'cost-center': '42' } });
 
-    const then = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'then/', '--as-of', between.toISOString()], { env });
+    const then = await runCliJson<Report>(['restore', '--from', store, '--repository-prefix', 'then/', '--as-of', between.toISOString()], {
+      env,
+    });
     expect(then.exitCode, then.stderr).toBe(0);
     expect(await settingsOf(`then/${REPO}`)).toMatchObject({ mutability: 'IMMUTABLE', tags: { team: 'payments', 'cost-center': '42' } });
   });
@@ -231,7 +277,9 @@ describe('repository settings helpers', () => {
 
   it('compares policies as JSON and tags as a map', () => {
     expect(diffRepositorySettings({ ...recorded, lifecyclePolicy: '{ "rules": [ { "rulePriority": 1 } ] }' }, recorded)).toEqual([]);
-    expect(diffRepositorySettings({ ...recorded, lifecyclePolicy: '{"rules":[]}' }, recorded)).toEqual(['lifecycle policy: differs from the backup']);
+    expect(diffRepositorySettings({ ...recorded, lifecyclePolicy: '{"rules":[]}' }, recorded)).toEqual([
+      'lifecycle policy: differs from the backup',
+    ]);
     expect(diffRepositorySettings({ ...recorded, lifecyclePolicy: undefined }, recorded, { ignorePolicies: true })).toEqual([]);
   });
 

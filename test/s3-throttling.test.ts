@@ -10,7 +10,8 @@ import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, pushManyLayerImage, pushSharedBaseTags } from './harness/fixtures.ts';
 import type { RunReport } from '../schema/contract.ts';
 
-const SLOW_DOWN = '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
+const SLOW_DOWN =
+  '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
 
 let moto: TestMoto;
 let registry: TestRegistry;
@@ -30,17 +31,25 @@ beforeAll(async () => {
       res.writeHead(503, { 'content-type': 'application/xml' }).end(SLOW_DOWN);
       return;
     }
-    const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
-      answer.pipe(res);
-    });
+    const forward = request(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      },
+    );
     forward.on('error', () => res.destroy());
     req.pipe(forward);
   });
   const port = await freePort();
   await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
   proxyUrl = `http://127.0.0.1:${port}`;
-  const s3 = new S3Client({ endpoint: moto.url, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
   await s3.send(new CreateBucketCommand({ Bucket: 'throttled' }));
   await pushSharedBaseTags(registry, { repository: 'slow/app', tags: 3, baseSize: 6 * 1024 * 1024, uniqueSize: 64 * 1024 });
   await pushManyLayerImage(registry, { repository: 'slow/layers', layers: 20 });

@@ -34,7 +34,8 @@ const uniqueBytes = (images: PushedImage[]) => {
 beforeAll(async () => {
   source = await startRegistry();
   store = await tempDir('stats-store');
-  shared = (await pushSharedBaseTags(source, { repository: 'stats/shared', tags: ['a', 'b'], baseSize: 2 * MiB, uniqueSize: 128 * KiB })).images;
+  shared = (await pushSharedBaseTags(source, { repository: 'stats/shared', tags: ['a', 'b'], baseSize: 2 * MiB, uniqueSize: 128 * KiB }))
+    .images;
   single1 = await pushImage(source, { repository: 'stats/single', tag: '1', variant: 'one' });
   const first = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', store]);
   expect(first.exitCode, first.stderr).toBe(0);
@@ -51,7 +52,7 @@ afterAll(async () => {
 });
 
 describe('ecr-backup stats', () => {
-  it('reports logical bytes, stored bytes and the dedup ratio from the fixtures\' sizes', async () => {
+  it("reports logical bytes, stored bytes and the dedup ratio from the fixtures' sizes", async () => {
     const result = await runCliJson<StoreStats>(['stats', '--from', store]);
     expect(result.exitCode, result.stderr).toBe(0);
     const { totals, repositories } = result.json;
@@ -79,7 +80,12 @@ describe('ecr-backup stats', () => {
     expect(totals.catalogBytes).toBeGreaterThan(0);
 
     const byName = Object.fromEntries(repositories.map((r) => [r.repository, r]));
-    expect(byName['stats/shared']).toMatchObject({ tags: 2, records: 2, logicalBytes: imageBytes(shared[0]!) + imageBytes(shared[1]!), storedBytes: uniqueBytes(shared) });
+    expect(byName['stats/shared']).toMatchObject({
+      tags: 2,
+      records: 2,
+      logicalBytes: imageBytes(shared[0]!) + imageBytes(shared[1]!),
+      storedBytes: uniqueBytes(shared),
+    });
     expect(byName['stats/single']).toMatchObject({
       tags: 1,
       records: 2,
@@ -107,8 +113,20 @@ describe('ecr-backup stats', () => {
     try {
       const stats = await runCliJson<StoreStats>(['stats', '--from', store]);
       expect(stats.json.totals.unreferencedBytes).toBe(stray.length);
-      const pruned = await runCliJson<{ blobs: { deleted: number; bytesFreed: number } }>(['prune', '--from', store, '--keep-last', '1', '--dry-run', '--grace', '0s']);
-      expect(pruned.json.blobs).toMatchObject({ deleted: 1 + single1.blobs.length + single1.manifests.length, bytesFreed: stray.length + uniqueBytes([single1]) });
+      const pruned = await runCliJson<{ blobs: { deleted: number; bytesFreed: number } }>([
+        'prune',
+        '--from',
+        store,
+        '--keep-last',
+        '1',
+        '--dry-run',
+        '--grace',
+        '0s',
+      ]);
+      expect(pruned.json.blobs).toMatchObject({
+        deleted: 1 + single1.blobs.length + single1.manifests.length,
+        bytesFreed: stray.length + uniqueBytes([single1]),
+      });
     } finally {
       await rm(strayPath);
     }

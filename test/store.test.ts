@@ -171,9 +171,9 @@ describe.each(backends)('ObjectStore: $name', (backend) => {
     const store = await backend.make();
     const bytes = randomBytes(6 * MiB);
     const expected = { digest: sha256Digest(randomBytes(16)), size: bytes.length };
-    await expect(store.put('big/mismatch', Readable.from([bytes.subarray(0, 3 * MiB), bytes.subarray(3 * MiB)]), { expected })).rejects.toBeInstanceOf(
-      DigestMismatchError,
-    );
+    await expect(
+      store.put('big/mismatch', Readable.from([bytes.subarray(0, 3 * MiB), bytes.subarray(3 * MiB)]), { expected }),
+    ).rejects.toBeInstanceOf(DigestMismatchError);
     expect(await store.head('big/mismatch')).toBeUndefined();
     expect(await keys(store)).toEqual([]);
     expect(await backend.leftovers(store)).toEqual([]);
@@ -207,7 +207,9 @@ describe.each(backends)('ObjectStore: $name', (backend) => {
     const store = await backend.make();
     const bytes = randomBytes(17 * MiB + 123);
     const digest = sha256Digest(bytes);
-    const chunks = Array.from({ length: Math.ceil(bytes.length / (256 * 1024)) }, (_, i) => bytes.subarray(i * 256 * 1024, (i + 1) * 256 * 1024));
+    const chunks = Array.from({ length: Math.ceil(bytes.length / (256 * 1024)) }, (_, i) =>
+      bytes.subarray(i * 256 * 1024, (i + 1) * 256 * 1024),
+    );
     await store.put('large', Readable.from(chunks), { expected: { digest, size: bytes.length } });
     expect((await store.head('large'))?.size).toBe(bytes.length);
     const hash = createHash('sha256');
@@ -242,7 +244,8 @@ describe.each(backends)('ObjectStore: $name', (backend) => {
 describe('S3ObjectStore', () => {
   it('sends the whole-object SHA256 on single puts; multipart uploads round-trip without a SHA256 checksum pass', async () => {
     const store = new S3ObjectStore({ bucket: BUCKET, prefix: 'checksums', partSize: 5 * MiB });
-    const head = (key: string) => store.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `checksums/${key}`, ChecksumMode: 'ENABLED' }));
+    const head = (key: string) =>
+      store.client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `checksums/${key}`, ChecksumMode: 'ENABLED' }));
     const small = randomBytes(1000);
     await store.put('small', Readable.from([small]), { expected: { digest: sha256Digest(small), size: small.length } });
     expect((await head('small')).ChecksumSHA256).toBe(digestBase64(sha256Digest(small)));
@@ -260,14 +263,27 @@ interface Blob {
   bytes: Buffer;
 }
 
-function blob(bytes: Buffer = randomBytes(64 + Math.floor(Math.random() * 4096)), mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip'): Blob {
+function blob(
+  bytes: Buffer = randomBytes(64 + Math.floor(Math.random() * 4096)),
+  mediaType = 'application/vnd.oci.image.layer.v1.tar+gzip',
+): Blob {
   return { descriptor: { mediaType, digest: sha256Digest(bytes), size: bytes.length }, bytes };
 }
 
 function image(layers: Blob[], arch = 'amd64'): { manifest: Manifest; blobs: Blob[] } {
-  const config = blob(Buffer.from(JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, nonce: randomBytes(8).toString('hex') })), MediaType.OciImageConfig);
+  const config = blob(
+    Buffer.from(
+      JSON.stringify({ architecture: arch, os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, nonce: randomBytes(8).toString('hex') }),
+    ),
+    MediaType.OciImageConfig,
+  );
   const bytes = Buffer.from(
-    JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.descriptor, layers: layers.map((l) => l.descriptor) }),
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MediaType.OciManifest,
+      config: config.descriptor,
+      layers: layers.map((l) => l.descriptor),
+    }),
   );
   return { manifest: manifestFromBytes(bytes), blobs: [config, ...layers] };
 }
@@ -292,13 +308,19 @@ function clock(start = '2026-01-01T00:00:00.000Z') {
 }
 
 /** Stores an image's blobs, then its manifest; `ref` undefined stores it the way index children are stored. */
-async function putImage(store: BackupStore, repository: string, img: { manifest: Manifest; blobs: Blob[] }, ref?: string | { digest: string }) {
+async function putImage(
+  store: BackupStore,
+  repository: string,
+  img: { manifest: Manifest; blobs: Blob[] },
+  ref?: string | { digest: string },
+) {
   const repo = store.repository(repository);
   for (const b of img.blobs) await repo.putBlob(b.descriptor, Readable.from([b.bytes]));
   await repo.putManifest(img.manifest, typeof ref === 'string' ? { tag: ref } : ref);
 }
 
-const bytesOf = (img: { manifest: Manifest; blobs: Blob[] }) => img.manifest.descriptor.size + img.blobs.reduce((n, b) => n + b.descriptor.size, 0);
+const bytesOf = (img: { manifest: Manifest; blobs: Blob[] }) =>
+  img.manifest.descriptor.size + img.blobs.reduce((n, b) => n + b.descriptor.size, 0);
 
 describe.each(backends)('BackupStore: $name', (backend) => {
   it('stores blobs and manifests content-addressed and writes catalog records', async () => {
@@ -331,7 +353,9 @@ describe.each(backends)('BackupStore: $name', (backend) => {
     });
 
     expect(await store.listRepositories()).toEqual(['team/app']);
-    expect(await repo.listImages()).toEqual([{ tag: 'v1', digest: img.manifest.descriptor.digest, sizeBytes: bytesOf(img), time: '2026-11-26T10:25:33.123Z' }]);
+    expect(await repo.listImages()).toEqual([
+      { tag: 'v1', digest: img.manifest.descriptor.digest, sizeBytes: bytesOf(img), time: '2026-11-26T10:25:33.123Z' },
+    ]);
     expect((await repo.getManifest({ tag: 'v1' })).bytes).toEqual(img.manifest.bytes);
     expect((await repo.getManifest({ digest: img.manifest.descriptor.digest })).descriptor).toEqual(img.manifest.descriptor);
     expect(await readAll(await repo.openBlob(img.blobs[1]!.descriptor))).toEqual(img.blobs[1]!.bytes);
@@ -343,7 +367,9 @@ describe.each(backends)('BackupStore: $name', (backend) => {
     expect((await keys(objects, 'blobs/')).length).toBe(blobCount);
     expect(await store.listRepositories()).toEqual(['other', 'team/app']);
     expect(await store.blobUsage()).toEqual({ blobs: blobCount, bytes: bytesOf(img) });
-    expect(await store.describe([{ repository: 'other', tag: 'latest' }])).toMatchObject([{ repository: 'other', tag: 'latest', imageBytes: bytesOf(img) }]);
+    expect(await store.describe([{ repository: 'other', tag: 'latest' }])).toMatchObject([
+      { repository: 'other', tag: 'latest', imageBytes: bytesOf(img) },
+    ]);
   });
 
   it('keeps one record per tag value; asOf resolves the value at that time', async () => {
@@ -411,7 +437,9 @@ describe.each(backends)('BackupStore: $name', (backend) => {
     const store = new BackupStore(await backend.make());
     const good = blob();
     const repo = store.repository('app');
-    await expect(repo.putBlob(good.descriptor, Readable.from([randomBytes(good.descriptor.size)]))).rejects.toBeInstanceOf(DigestMismatchError);
+    await expect(repo.putBlob(good.descriptor, Readable.from([randomBytes(good.descriptor.size)]))).rejects.toBeInstanceOf(
+      DigestMismatchError,
+    );
     expect(await repo.hasBlob(good.descriptor)).toBe(false);
     await repo.putBlob(good.descriptor, Readable.from([good.bytes]));
     await repo.putBlob(good.descriptor, Readable.from([good.bytes])); // already present: drained, not rewritten
@@ -478,7 +506,9 @@ describe.each(backends)('BackupStore: $name', (backend) => {
     expect(clean.checkedBlobs).toBe(7);
     expect(clean.checkedImages).toBe(3);
     const distinct = new Map([...a.blobs, ...b.blobs].map((x) => [x.descriptor.digest, x.descriptor.size]));
-    expect(clean.checkedBytes).toBe(a.manifest.descriptor.size + b.manifest.descriptor.size + [...distinct.values()].reduce((n, s) => n + s, 0));
+    expect(clean.checkedBytes).toBe(
+      a.manifest.descriptor.size + b.manifest.descriptor.size + [...distinct.values()].reduce((n, s) => n + s, 0),
+    );
 
     // Same size, different bytes: only hashing finds it.
     const flipped = Buffer.from(shared.bytes);
@@ -488,12 +518,14 @@ describe.each(backends)('BackupStore: $name', (backend) => {
     await objects.delete(`blobs/sha256/${ownB.descriptor.digest.slice(7)}`);
 
     const report = await verifyStore(store, { concurrency: 2 });
-    expect(report.problems.map((p) => [p.repository, p.tag, p.blob, p.problem])).toEqual([
-      ['app', 'a', shared.descriptor.digest, 'corrupt'],
-      ['app', 'b', ownB.descriptor.digest, 'missing'],
-      ['app', 'b', shared.descriptor.digest, 'corrupt'],
-      ['other/app', 'same', shared.descriptor.digest, 'corrupt'],
-    ].sort((x, y) => `${x[0]} ${x[1]} ${x[2]}`.localeCompare(`${y[0]} ${y[1]} ${y[2]}`)));
+    expect(report.problems.map((p) => [p.repository, p.tag, p.blob, p.problem])).toEqual(
+      [
+        ['app', 'a', shared.descriptor.digest, 'corrupt'],
+        ['app', 'b', ownB.descriptor.digest, 'missing'],
+        ['app', 'b', shared.descriptor.digest, 'corrupt'],
+        ['other/app', 'same', shared.descriptor.digest, 'corrupt'],
+      ].sort((x, y) => `${x[0]} ${x[1]} ${x[2]}`.localeCompare(`${y[0]} ${y[1]} ${y[2]}`)),
+    );
     const corrupt = report.problems.find((p) => p.problem === 'corrupt')!;
     expect(corrupt.digest).toBe(a.manifest.descriptor.digest);
     expect(corrupt.detail).toContain('hashes to sha256:');

@@ -23,12 +23,17 @@ function snapshotOf(template: CfnTemplate): Record<string, unknown> {
   for (const [id, r] of Object.entries(template.Resources)) {
     const p = r.Properties ?? {};
     if (r.Type === 'AWS::IAM::Policy') {
-      for (const role of p.Roles as Array<{ Ref: string }>) roles[role.Ref]!.statements.push(...(resolve((p.PolicyDocument as { Statement: unknown[] }).Statement) as unknown[]));
+      for (const role of p.Roles as Array<{ Ref: string }>)
+        roles[role.Ref]!.statements.push(...(resolve((p.PolicyDocument as { Statement: unknown[] }).Statement) as unknown[]));
     }
     if (r.Type === 'AWS::S3::BucketPolicy' || r.Type === 'AWS::SNS::TopicPolicy') resourcePolicies[id] = resolve(p.PolicyDocument);
     if (r.Type === 'AWS::KMS::Key') resourcePolicies[id] = resolve(p.KeyPolicy);
   }
-  const managed = Object.fromEntries(Object.entries(template.Resources).filter(([, r]) => r.Type === 'AWS::IAM::Role').map(([id, r]) => [id, resolve(r.Properties?.ManagedPolicyArns ?? [])]));
+  const managed = Object.fromEntries(
+    Object.entries(template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::IAM::Role')
+      .map(([id, r]) => [id, resolve(r.Properties?.ManagedPolicyArns ?? [])]),
+  );
   return { roles, managedPolicies: managed, resourcePolicies, stateMachine: concreteAsl(template) };
 }
 

@@ -55,7 +55,13 @@ async function pushToEcr(variant: string): Promise<PushedImage> {
   const image = await pushImage(registry, { repository: 'team/app', tag: '1.0', variant });
   const manifest = await inspectRaw(image.reference, ECR_AUTH);
   await ecr.send(
-    new PutImageCommand({ repositoryName: 'team/app', imageTag: '1.0', imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: manifest.digest }),
+    new PutImageCommand({
+      repositoryName: 'team/app',
+      imageTag: '1.0',
+      imageManifest: manifest.bytes.toString('utf8'),
+      imageManifestMediaType: manifest.mediaType,
+      imageDigest: manifest.digest,
+    }),
   );
   return image;
 }
@@ -67,7 +73,8 @@ const run = (input: unknown) =>
     lambdaEnv: { [ENV.ECR_REGISTRY_URL]: registry.url, PRUNE_GRACE_SECONDS: '0' },
     workerEnv: { [ENV.ECR_REGISTRY_URL]: registry.url },
   });
-const explain = (e: LocalExecution) => JSON.stringify({ status: e.status, error: e.error, cause: e.cause, states: e.statesEntered }, null, 1);
+const explain = (e: LocalExecution) =>
+  JSON.stringify({ status: e.status, error: e.error, cause: e.cause, states: e.statesEntered }, null, 1);
 
 describe('the prune step of the workflow', () => {
   it('prunes after each backup run, passes a dry run on, and is skipped for restores', async () => {
@@ -76,8 +83,16 @@ describe('the prune step of the workflow', () => {
     expect(one.status, explain(one)).toBe('SUCCEEDED');
     expect(one.statesEntered.slice(-3)).toEqual([STATE.summarize, STATE.pruneAfterBackup, STATE.prune]);
     const prunePayload = one.lambdas.find((l) => l.state === STATE.prune)!.event as { runId: string; input: unknown; summary: unknown };
-    expect(prunePayload).toEqual({ runId: one.name, input: {}, summary: { runId: one.name, counts: expect.any(Object), reportKey: `runs/${one.name}/report.json` } });
-    expect(one.output).toMatchObject({ runId: one.name, reportKey: `runs/${one.name}/report.json`, prune: { dryRun: false, recordsDropped: 0, blobsDeleted: 0 } });
+    expect(prunePayload).toEqual({
+      runId: one.name,
+      input: {},
+      summary: { runId: one.name, counts: expect.any(Object), reportKey: `runs/${one.name}/report.json` },
+    });
+    expect(one.output).toMatchObject({
+      runId: one.name,
+      reportKey: `runs/${one.name}/report.json`,
+      prune: { dryRun: false, recordsDropped: 0, blobsDeleted: 0 },
+    });
 
     const second = await pushToEcr('prune-2');
     const dry = await run({ dryRun: true });
@@ -87,7 +102,10 @@ describe('the prune step of the workflow', () => {
     const two = await run({});
     expect(two.status, explain(two)).toBe('SUCCEEDED');
     const blobs = first.blobs.length + first.manifests.length;
-    expect(two.output).toMatchObject({ counts: { copied: 1 }, prune: { dryRun: false, recordsDropped: 1, blobsDeleted: blobs, locked: 0, failed: 0, sweep: 'done' } });
+    expect(two.output).toMatchObject({
+      counts: { copied: 1 },
+      prune: { dryRun: false, recordsDropped: 1, blobsDeleted: blobs, locked: 0, failed: 0, sweep: 'done' },
+    });
     const store = openBackupStore(`s3://${BUCKET}/${PREFIX}`);
     const pruneReport = await store.readJson<PruneReport>(`runs/${two.name}/prune.json`);
     expect(pruneReport.droppedRecords.map((r) => r.digest)).toEqual([first.digest]);
@@ -103,9 +121,11 @@ describe('the prune step of the workflow', () => {
 });
 
 describe('IAM, proven offline (prune)', () => {
-  it('allows every AWS call the components made in the prune runs, the prune Lambda\'s deletes included', async () => {
+  it("allows every AWS call the components made in the prune runs, the prune Lambda's deletes included", async () => {
     const evaluation = await evaluateRecordedCalls(workflow);
-    console.log(`IAM-checked AWS calls per role (workflow-prune.test.ts): ${JSON.stringify(evaluation.callsByRole)}; IAM requests: ${JSON.stringify(evaluation.requestsByRole)}`);
+    console.log(
+      `IAM-checked AWS calls per role (workflow-prune.test.ts): ${JSON.stringify(evaluation.callsByRole)}; IAM requests: ${JSON.stringify(evaluation.requestsByRole)}`,
+    );
     expect(evaluation.denied).toEqual([]);
     expect(evaluation.callsByRole.prune).toBeGreaterThan(0);
   });

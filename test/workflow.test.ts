@@ -6,7 +6,13 @@
 // Digests are read back with skopeo, an independent client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, PutImageCommand, PutLifecyclePolicyCommand } from '@aws-sdk/client-ecr';
+import {
+  CreateRepositoryCommand,
+  DescribeRepositoriesCommand,
+  ECRClient,
+  PutImageCommand,
+  PutLifecyclePolicyCommand,
+} from '@aws-sdk/client-ecr';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { cleanupFixtures, inspectRaw, pushImage, pushMultiArchIndex, type PushedImage } from './harness/fixtures.ts';
@@ -51,7 +57,8 @@ beforeAll(async () => {
   const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
   ecr = new ECRClient(aws);
   s3 = new S3Client({ ...aws, forcePathStyle: true });
-  for (const bucket of ['wf-filtered', 'wf-scheduled', 'wf-failing', 'wf-crash', 'wf-invalid']) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  for (const bucket of ['wf-filtered', 'wf-scheduled', 'wf-failing', 'wf-crash', 'wf-invalid'])
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 
   // Images in "ECR": the registry holds the bytes, moto the control plane (put_image with the real digest).
   const inEcr = async (key: string, image: Promise<PushedImage>) => {
@@ -59,7 +66,8 @@ beforeAll(async () => {
     pushed[key] = img;
     await registerInEcr(img.repository, img.tag, img.reference);
   };
-  for (const repository of ['team/app', 'team/lib', 'other/svc']) await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
+  for (const repository of ['team/app', 'team/lib', 'other/svc'])
+    await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
   await inEcr('app', pushImage(ecrRegistry, { repository: 'team/app', tag: '1.0', variant: 'wf-app' }));
   await inEcr('multi', pushMultiArchIndex(ecrRegistry, { repository: 'team/app', tag: 'multi', variant: 'wf-multi' }));
   await inEcr('lib', pushImage(ecrRegistry, { repository: 'team/lib', tag: '1.0', variant: 'wf-lib' }));
@@ -77,7 +85,13 @@ afterAll(async () => {
 async function registerInEcr(repository: string, tag: string, reference: string): Promise<void> {
   const manifest = await inspectRaw(reference, ECR_AUTH);
   await ecr.send(
-    new PutImageCommand({ repositoryName: repository, imageTag: tag, imageManifest: manifest.bytes.toString('utf8'), imageManifestMediaType: manifest.mediaType, imageDigest: manifest.digest }),
+    new PutImageCommand({
+      repositoryName: repository,
+      imageTag: tag,
+      imageManifest: manifest.bytes.toString('utf8'),
+      imageManifestMediaType: manifest.mediaType,
+      imageDigest: manifest.digest,
+    }),
   );
 }
 
@@ -97,7 +111,17 @@ const listing = (execution: LocalExecution) => ListingOutput.parse(execution.lam
 
 /** Diagnostics for a failed expectation: the outcome and every worker's log. */
 const explain = (e: LocalExecution) =>
-  JSON.stringify({ status: e.status, error: e.error, cause: e.cause, states: e.statesEntered, workers: e.workers.map((w) => ({ ...w, output: w.output.slice(-3000) })) }, null, 1);
+  JSON.stringify(
+    {
+      status: e.status,
+      error: e.error,
+      cause: e.cause,
+      states: e.statesEntered,
+      workers: e.workers.map((w) => ({ ...w, output: w.output.slice(-3000) })),
+    },
+    null,
+    1,
+  );
 
 async function catalog(bucket: string): Promise<Record<string, Record<string, string>>> {
   const s = store(bucket);
@@ -132,10 +156,29 @@ describe('the synthesized workflow, run locally', () => {
     // The listing Lambda got the execution ARN and the input; it handed the Map a reference only.
     const list = execution.lambdas.find((l) => l.state === STATE.list)!;
     expect(list.event).toEqual({ executionId: execution.executionArn, input: { mode: 'backup', repositories: ['team/app'] } });
-    expect(listing(execution)).toMatchObject({ runId, bucket: 'wf-filtered', batchesKey: `${PREFIX}runs/${runId}/batches.json`, batchCount: 1, itemCount: 2 });
+    expect(listing(execution)).toMatchObject({
+      runId,
+      bucket: 'wf-filtered',
+      batchesKey: `${PREFIX}runs/${runId}/batches.json`,
+      batchCount: 1,
+      itemCount: 2,
+    });
     // The summary Lambda received exactly {runId, mode, listing}: the Map discarded its output.
-    expect(Object.keys(execution.lambdas.find((l) => l.state === STATE.summarize)!.event as object).sort()).toEqual(['listing', 'mode', 'runId']);
-    expect(execution.statesEntered).toEqual([STATE.list, STATE.anythingToCopy, `${STATE.map} (ItemReader)`, STATE.map, STATE.backupOrRestore, STATE.backup, `${STATE.map} (ResultWriter)`, STATE.summarize]);
+    expect(Object.keys(execution.lambdas.find((l) => l.state === STATE.summarize)!.event as object).sort()).toEqual([
+      'listing',
+      'mode',
+      'runId',
+    ]);
+    expect(execution.statesEntered).toEqual([
+      STATE.list,
+      STATE.anythingToCopy,
+      `${STATE.map} (ItemReader)`,
+      STATE.map,
+      STATE.backupOrRestore,
+      STATE.backup,
+      `${STATE.map} (ResultWriter)`,
+      STATE.summarize,
+    ]);
     expect(execution.workers.map((w) => [w.mode, w.batchKey, w.exitCode])).toEqual([['backup', runKeys.batch(runId, 0), 0]]);
 
     expect(await catalog('wf-filtered')).toEqual({ 'team/app': { '1.0': pushed.app!.digest, multi: pushed.multi!.digest } });
@@ -172,7 +215,15 @@ describe('the synthesized workflow, run locally', () => {
     expect(await settingsFiles('wf-scheduled', 'team/lib')).toHaveLength(1);
 
     // No image changes, but team/lib got a lifecycle policy: the next run records its new settings.
-    const lifecyclePolicyText = JSON.stringify({ rules: [{ rulePriority: 1, selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 7 }, action: { type: 'expire' } }] });
+    const lifecyclePolicyText = JSON.stringify({
+      rules: [
+        {
+          rulePriority: 1,
+          selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 7 },
+          action: { type: 'expire' },
+        },
+      ],
+    });
     await ecr.send(new PutLifecyclePolicyCommand({ repositoryName: 'team/lib', lifecyclePolicyText }));
     const second = await run({}, 'wf-scheduled');
     expect(second.status, explain(second)).toBe('SUCCEEDED');
@@ -216,7 +267,10 @@ describe('the synthesized workflow, run locally', () => {
   });
 
   it.each([
-    [{ target: { repositoryPrefix: 'evil/' } }, /restore would write evil\/team\/app, outside the stack's restoreRepositories \(team\/\*\*, restored\/\*\*\)/],
+    [
+      { target: { repositoryPrefix: 'evil/' } },
+      /restore would write evil\/team\/app, outside the stack's restoreRepositories \(team\/\*\*, restored\/\*\*\)/,
+    ],
     [{ target: { region: 'eu-west-1' } }, /target\.region eu-west-1 is not this stack's region us-east-1/],
   ])('a restore input writing outside the stack (%j) fails at the listing with a clear error, before any work', async (extra, message) => {
     expect((await backUpTeamApp()).status).toBe('SUCCEEDED');
@@ -249,7 +303,9 @@ describe('the synthesized workflow, run locally', () => {
       expect(over.statesEntered).not.toContain(STATE.batchFailed);
       const overReport = await report('wf-failing', over.name);
       expect(overReport.counts).toMatchObject({ images: 2, copied: 1, failed: 1 });
-      expect(overReport.failures).toEqual([expect.objectContaining({ repository: 'team/lib', tag: '1.0', status: 'failed', error: expect.stringContaining(layer.digest) })]);
+      expect(overReport.failures).toEqual([
+        expect.objectContaining({ repository: 'team/lib', tag: '1.0', status: 'failed', error: expect.stringContaining(layer.digest) }),
+      ]);
       expect(await catalog('wf-failing')).toEqual({ 'team/app': { '1.0': pushed.app!.digest } });
 
       // The scheduled run: team/app:1.0 unchanged, team/app:multi copied, team/lib:1.0 failed again:
@@ -267,18 +323,36 @@ describe('the synthesized workflow, run locally', () => {
   it('a Fargate task that exits non-zero is caught per batch, and its images count as failed', async () => {
     // The worker refuses a bad IMAGE_FORMAT at start-up: exit 1, as a misconfigured task would.
     const execution = await run({ repositories: ['team/lib'] }, 'wf-crash', {
-      workerEnv: (mode) => ({ [ENV.ECR_REGISTRY_URL]: mode === 'restore' ? freshRegistry.url : ecrRegistry.url, [ENV.IMAGE_FORMAT]: 'tarball' }),
+      workerEnv: (mode) => ({
+        [ENV.ECR_REGISTRY_URL]: mode === 'restore' ? freshRegistry.url : ecrRegistry.url,
+        [ENV.IMAGE_FORMAT]: 'tarball',
+      }),
     });
     expect(execution.status, explain(execution)).toBe('FAILED');
     expect(execution.workers.map((w) => w.exitCode)).toEqual([1]);
     expect(execution.workers[0]!.output).toContain(ENV.IMAGE_FORMAT);
     // Catch -> Record batch failure (with the stopped task as the cause) -> the map completes -> summary.
-    expect(execution.statesEntered).toEqual([STATE.list, STATE.anythingToCopy, `${STATE.map} (ItemReader)`, STATE.map, STATE.backupOrRestore, STATE.backup, STATE.batchFailed, `${STATE.map} (ResultWriter)`, STATE.summarize]);
-    const recorded = execution.events.find((e) => e.type === 'StateExited' && e.state?.name === STATE.batchFailed)?.state?.output as { error: string; cause: string };
+    expect(execution.statesEntered).toEqual([
+      STATE.list,
+      STATE.anythingToCopy,
+      `${STATE.map} (ItemReader)`,
+      STATE.map,
+      STATE.backupOrRestore,
+      STATE.backup,
+      STATE.batchFailed,
+      `${STATE.map} (ResultWriter)`,
+      STATE.summarize,
+    ]);
+    const recorded = execution.events.find((e) => e.type === 'StateExited' && e.state?.name === STATE.batchFailed)?.state?.output as {
+      error: string;
+      cause: string;
+    };
     expect(recorded).toMatchObject({ failed: true, error: 'States.TaskFailed' });
     expect(JSON.parse(recorded.cause)).toMatchObject({ StopCode: 'EssentialContainerExited', Containers: [{ ExitCode: 1 }] });
     expect(execution.error).toBe('RunFailedError');
-    expect(execution.causeMessage).toMatch(/^1 of 1 image\(s\) failed \(100\.0%, tolerance 40%\); first: team\/lib:1\.0: no result recorded for batch 0/);
+    expect(execution.causeMessage).toMatch(
+      /^1 of 1 image\(s\) failed \(100\.0%, tolerance 40%\); first: team\/lib:1\.0: no result recorded for batch 0/,
+    );
     expect((await report('wf-crash', execution.name)).failures).toHaveLength(1);
     expect(await catalog('wf-crash')).toEqual({});
   });
@@ -286,8 +360,16 @@ describe('the synthesized workflow, run locally', () => {
   it.each([
     [{ mode: 'sideways' }, 'InvalidInputError', /^invalid execution input: mode: /],
     [{ repositories: 'x' }, 'InvalidInputError', /^invalid execution input: repositories: /],
-    [{ mode: 'backup', target: { repositoryPrefix: 'dr/' } }, 'InvalidInputError', /^invalid execution input: target: target applies to restore runs only/],
-    [{ repositories: ['other/svc'] }, 'UnknownRepositoryError', /repository other\/svc is not among the protected repositories \(team\/\*\*\)/],
+    [
+      { mode: 'backup', target: { repositoryPrefix: 'dr/' } },
+      'InvalidInputError',
+      /^invalid execution input: target: target applies to restore runs only/,
+    ],
+    [
+      { repositories: ['other/svc'] },
+      'UnknownRepositoryError',
+      /repository other\/svc is not among the protected repositories \(team\/\*\*\)/,
+    ],
   ])('input %j fails the execution at the listing state with %s, naming the field, before any work', async (input, error, message) => {
     const execution = await run(input, 'wf-invalid');
     expect(execution.status).toBe('FAILED');
@@ -304,8 +386,11 @@ describe('the synthesized workflow, run locally', () => {
 describe('IAM, proven offline', () => {
   it('allows every AWS call each component made in the runs above, by its synthesized role, the bucket policy and the key policies', async () => {
     const evaluation = await evaluateRecordedCalls(workflow);
-    console.log(`IAM-checked AWS calls per role (workflow.test.ts): ${JSON.stringify(evaluation.callsByRole)}; IAM requests: ${JSON.stringify(evaluation.requestsByRole)}`);
+    console.log(
+      `IAM-checked AWS calls per role (workflow.test.ts): ${JSON.stringify(evaluation.callsByRole)}; IAM requests: ${JSON.stringify(evaluation.requestsByRole)}`,
+    );
     expect(evaluation.denied).toEqual([]);
-    for (const component of ['list', 'summarize', 'backup', 'restore', 'stateMachine'] as const) expect(evaluation.callsByRole[component], component).toBeGreaterThan(0);
+    for (const component of ['list', 'summarize', 'backup', 'restore', 'stateMachine'] as const)
+      expect(evaluation.callsByRole[component], component).toBeGreaterThan(0);
   });
 });

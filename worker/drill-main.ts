@@ -17,7 +17,10 @@ const DrillEnvironment = z.object({
   [ENV.ECR_REGISTRY_URL]: z.string().url().optional(),
   [ENV.METRICS_NAMESPACE]: z.string().default(DEFAULT_METRICS_NAMESPACE),
   [DRILL_ENV.SAMPLE]: z.union([z.literal('all'), z.coerce.number().int().positive()]).default(10),
-  [DRILL_ENV.SCRATCH_ROOT]: z.string().regex(/^[a-z0-9][a-z0-9._/-]*\/$/, 'must be a repository prefix ending in /').default(DEFAULT_SCRATCH_ROOT),
+  [DRILL_ENV.SCRATCH_ROOT]: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._/-]*\/$/, 'must be a repository prefix ending in /')
+    .default(DEFAULT_SCRATCH_ROOT),
 });
 
 async function publishDrillMetrics(namespace: string, report: DrillReport, client = new CloudWatchClient({})): Promise<void> {
@@ -30,8 +33,12 @@ async function publishDrillMetrics(namespace: string, report: DrillReport, clien
         metric(DRILL_METRICS.imagesFailed, report.failed, StandardUnit.Count),
         metric(DRILL_METRICS.throughput, report.throughputBytesPerSecond, StandardUnit.Bytes_Second),
         metric(DRILL_METRICS.storedBytes, report.storeStats.storedBytes, StandardUnit.Bytes),
-        ...(report.storeStats.dedupRatio !== null ? [metric(DRILL_METRICS.dedupRatio, report.storeStats.dedupRatio, StandardUnit.None)] : []),
-        ...(report.rto.estimatedSeconds !== null ? [metric(DRILL_METRICS.rtoSeconds, report.rto.estimatedSeconds, StandardUnit.Seconds)] : []),
+        ...(report.storeStats.dedupRatio !== null
+          ? [metric(DRILL_METRICS.dedupRatio, report.storeStats.dedupRatio, StandardUnit.None)]
+          : []),
+        ...(report.rto.estimatedSeconds !== null
+          ? [metric(DRILL_METRICS.rtoSeconds, report.rto.estimatedSeconds, StandardUnit.Seconds)]
+          : []),
       ],
     }),
   );
@@ -42,8 +49,16 @@ async function main(): Promise<void> {
   if (!parsed.success) throw new Error(`the drill task is misconfigured: ${describeIssues(parsed.error)}`);
   const env = parsed.data;
   const registry = new EcrEndpoint({ region: env[ENV.AWS_REGION], registryUrl: env[ENV.ECR_REGISTRY_URL] });
-  const report = await runDrill({ store: openBackupStore(env[ENV.STORE_URL]), registry, sample: env[DRILL_ENV.SAMPLE], scratchRoot: env[DRILL_ENV.SCRATCH_ROOT] });
-  log(report.ok ? 'info' : 'error', report.ok ? 'drill passed' : 'drill failed', { ...report, images: report.images.filter((i) => i.status === 'failed') });
+  const report = await runDrill({
+    store: openBackupStore(env[ENV.STORE_URL]),
+    registry,
+    sample: env[DRILL_ENV.SAMPLE],
+    scratchRoot: env[DRILL_ENV.SCRATCH_ROOT],
+  });
+  log(report.ok ? 'info' : 'error', report.ok ? 'drill passed' : 'drill failed', {
+    ...report,
+    images: report.images.filter((i) => i.status === 'failed'),
+  });
   await publishDrillMetrics(env[ENV.METRICS_NAMESPACE], report);
   if (!report.ok) process.exitCode = 1;
 }

@@ -24,8 +24,7 @@ async function main(): Promise<void> {
     const region = target?.region ?? env[ENV.AWS_REGION];
     return new EcrEndpoint({ region, ...targetEcr(target, region, runId), registryUrl: env[ENV.ECR_REGISTRY_URL] });
   };
-  const [source, destination] =
-    batch.mode === 'backup' ? [ecr(), store] : [batch.asOf ? store.atTime(new Date(batch.asOf)) : store, ecr()];
+  const [source, destination] = batch.mode === 'backup' ? [ecr(), store] : [batch.asOf ? store.atTime(new Date(batch.asOf)) : store, ecr()];
 
   const notes: RepositoryNote[] = [];
   const results = await copyImages({

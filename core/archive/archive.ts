@@ -59,7 +59,8 @@ export type ArchiveHandler = (item: WorkItem, targetRepository: string) => Promi
 export function archiveHandler(options: ArchiveHandlerOptions): ArchiveHandler | undefined {
   if (options.mode === 'backup') {
     if ((options.format ?? 'oci') === 'oci') return undefined;
-    if (!(options.destination instanceof BackupStore)) throw new ArchiveError(`the docker-archive format writes to a backup store, not ${options.destination.description}`);
+    if (!(options.destination instanceof BackupStore))
+      throw new ArchiveError(`the docker-archive format writes to a backup store, not ${options.destination.description}`);
     const settings = resolveArchiveSettings(options.settings ?? {});
     const store = options.destination;
     return (item) => backupArchive({ source: options.source, store, item, settings, onProgress: options.onProgress });
@@ -86,7 +87,15 @@ export function archiveHandler(options: ArchiveHandlerOptions): ArchiveHandler |
       return undefined; // a catalog that cannot be read: the copy engine reports the failure for this image
     }
     if (recordFormat(record) !== 'docker-archive') return undefined;
-    return restoreArchive({ store, destination: options.destination, item, record, targetRepository, tmpRoot: options.settings?.tmpRoot, onProgress: options.onProgress });
+    return restoreArchive({
+      store,
+      destination: options.destination,
+      item,
+      record,
+      targetRepository,
+      tmpRoot: options.settings?.tmpRoot,
+      onProgress: options.onProgress,
+    });
   };
 }
 
@@ -142,7 +151,13 @@ async function backupArchive(context: {
 
     const latest = await repository.latestRecord(tag);
     const previous = latest?.record.archive;
-    if (latest && latest.record.digest === digest && recordFormat(latest.record) === 'docker-archive' && previous?.key === key && previous.platform === chosen.platform) {
+    if (
+      latest &&
+      latest.record.digest === digest &&
+      recordFormat(latest.record) === 'docker-archive' &&
+      previous?.key === key &&
+      previous.platform === chosen.platform
+    ) {
       const head = await store.objects.head(key);
       if (head?.size === previous.size) {
         result = {
@@ -166,11 +181,13 @@ async function backupArchive(context: {
       compression: settings.compression,
       tmpRoot: settings.tmpRoot,
       from: (workspace) =>
-        workspace.registryOptions('src', registry).then((options) => [
-          ...options,
-          `docker://${registry.host}/${item.repository}@${chosen.manifest.descriptor.digest}`,
-          `docker-archive:/dev/stdout:${registry.host}/${item.repository}:${tag}`,
-        ]),
+        workspace
+          .registryOptions('src', registry)
+          .then((options) => [
+            ...options,
+            `docker://${registry.host}/${item.repository}@${chosen.manifest.descriptor.digest}`,
+            `docker-archive:/dev/stdout:${registry.host}/${item.repository}:${tag}`,
+          ]),
       onBytes: (count) => onProgress?.({ type: 'bytes', count }),
     });
     await repository.putArchiveRecord(tag, root.descriptor, {
@@ -191,7 +208,10 @@ async function backupArchive(context: {
     };
   } catch (error) {
     result = {
-      ...resultBase({ repository: item.repository, ...(item.tag !== undefined ? { tag: item.tag } : {}), ...(digest ? { digest } : {}) }, started),
+      ...resultBase(
+        { repository: item.repository, ...(item.tag !== undefined ? { tag: item.tag } : {}), ...(digest ? { digest } : {}) },
+        started,
+      ),
       status: 'failed',
       blobsCopied: 0,
       bytesCopied: 0,
@@ -220,11 +240,15 @@ async function choosePlatform(repository: ImageRepository, root: Manifest, reque
     const platform = await configPlatform(repository, config);
     return { manifest: root, platform, sourcePlatforms: [platform], configDigest: config.digest };
   }
-  const children = childManifests(root).filter((c) => c.platform && !(c.platform.os === 'unknown' && c.platform.architecture === 'unknown'));
+  const children = childManifests(root).filter(
+    (c) => c.platform && !(c.platform.os === 'unknown' && c.platform.architecture === 'unknown'),
+  );
   const sourcePlatforms = children.map((c) => platformName(c.platform!));
   const child = children.find((c) => platformSatisfies(requested, platformName(c.platform!)));
   if (!child) {
-    throw new ArchiveError(`multi-arch source has no ${requested} image (it has ${sourcePlatforms.join(', ') || 'no platforms'}); choose one with --platform`);
+    throw new ArchiveError(
+      `multi-arch source has no ${requested} image (it has ${sourcePlatforms.join(', ') || 'no platforms'}); choose one with --platform`,
+    );
   }
   const manifest = await repository.getManifest({ digest: child.digest, mediaType: child.mediaType });
   if (isIndex(manifest)) throw new ArchiveError(`the ${requested} entry of the index is itself an index, which docker-archive cannot hold`);
@@ -235,18 +259,25 @@ function imageConfig(manifest: Manifest): Descriptor {
   const config = (JSON.parse(manifest.bytes.toString('utf8')) as { config?: Descriptor }).config;
   if (!config) throw new ArchiveError('the manifest has no config');
   if (!IMAGE_CONFIG_TYPES.has(config.mediaType)) {
-    throw new ArchiveError(`not a container image (config media type ${config.mediaType}): docker-archive holds container images only; back it up in the oci format`);
+    throw new ArchiveError(
+      `not a container image (config media type ${config.mediaType}): docker-archive holds container images only; back it up in the oci format`,
+    );
   }
   return config;
 }
 
 /** `os/arch[/variant]` from an image config (what a single-platform source is). */
 async function configPlatform(repository: ImageRepository, config: Descriptor): Promise<string> {
-  if (config.size > MAX_CONFIG_BYTES) throw new ArchiveError(`image config ${config.digest} is ${config.size} bytes, more than ${MAX_CONFIG_BYTES}`);
+  if (config.size > MAX_CONFIG_BYTES)
+    throw new ArchiveError(`image config ${config.digest} is ${config.size} bytes, more than ${MAX_CONFIG_BYTES}`);
   const bytes = await readAll(await repository.openBlob(config));
   assertDigest(bytes, config);
   const parsed = JSON.parse(bytes.toString('utf8')) as { os?: string; architecture?: string; variant?: string };
-  return platformName({ os: parsed.os || 'unknown', architecture: parsed.architecture || 'unknown', ...(parsed.variant ? { variant: parsed.variant } : {}) });
+  return platformName({
+    os: parsed.os || 'unknown',
+    architecture: parsed.architecture || 'unknown',
+    ...(parsed.variant ? { variant: parsed.variant } : {}),
+  });
 }
 
 /**
@@ -332,7 +363,12 @@ async function restoreArchive(context: {
 }): Promise<ImageResult> {
   const { store, destination, item, record, targetRepository, onProgress } = context;
   const started = performance.now();
-  const base = { repository: item.repository, targetRepository, ...(item.tag !== undefined ? { tag: item.tag } : {}), digest: record.digest };
+  const base = {
+    repository: item.repository,
+    targetRepository,
+    ...(item.tag !== undefined ? { tag: item.tag } : {}),
+    digest: record.digest,
+  };
   onProgress?.({ type: 'image-start', repository: item.repository, reference: item.tag ?? record.digest });
   let result: ImageResult;
   let workspace: Workspace | undefined;
@@ -375,7 +411,14 @@ async function restoreArchive(context: {
       blobsCopied: 1,
       bytesCopied: archive.size,
       bytesDeduplicated: 0,
-      archive: { key: archive.key, sha256: archive.sha256, size: archive.size, compression: archive.compression, platform: archive.platform, restoredDigest },
+      archive: {
+        key: archive.key,
+        sha256: archive.sha256,
+        size: archive.size,
+        compression: archive.compression,
+        platform: archive.platform,
+        restoredDigest,
+      },
     };
   } catch (error) {
     result = {
@@ -392,4 +435,3 @@ async function restoreArchive(context: {
   onProgress?.({ type: 'image-done', result });
   return result;
 }
-

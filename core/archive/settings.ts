@@ -24,7 +24,9 @@ export interface ArchiveSettings {
 }
 
 /** Settings with defaults applied and every value checked; throws ArchiveError naming the bad one. */
-export function resolveArchiveSettings(input: { label?: string; compression?: string; platform?: string; region?: string; tmpRoot?: string } = {}): ArchiveSettings {
+export function resolveArchiveSettings(
+  input: { label?: string; compression?: string; platform?: string; region?: string; tmpRoot?: string } = {},
+): ArchiveSettings {
   const label = input.label ?? (input.region || 'local');
   const checked = {
     label: ArchiveLabel.safeParse(label),
@@ -32,7 +34,10 @@ export function resolveArchiveSettings(input: { label?: string; compression?: st
     platform: PlatformName.safeParse(input.platform ?? DEFAULT_PLATFORM),
   };
   for (const [name, result] of Object.entries(checked)) {
-    if (!result.success) throw new ArchiveError(`invalid archive ${name} ${JSON.stringify((input as Record<string, unknown>)[name] ?? label)}: ${result.error.issues[0]?.message}`);
+    if (!result.success)
+      throw new ArchiveError(
+        `invalid archive ${name} ${JSON.stringify((input as Record<string, unknown>)[name] ?? label)}: ${result.error.issues[0]?.message}`,
+      );
   }
   return {
     label: checked.label.data!,

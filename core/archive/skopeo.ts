@@ -14,7 +14,6 @@ import { EcrEndpoint } from '../registry/ecr.ts';
 import { RegistryEndpoint } from '../registry/registry.ts';
 import { ArchiveError } from './settings.ts';
 
-
 /** How skopeo reaches a registry: `docker://<host>/...`, TLS checked unless the registry is plain http. */
 export interface SkopeoRegistry {
   host: string;
@@ -30,7 +29,9 @@ export interface SkopeoRegistry {
 export async function skopeoRegistry(endpoint: ImageEndpoint): Promise<SkopeoRegistry> {
   const registry = endpoint instanceof EcrEndpoint ? await endpoint.registry() : endpoint;
   if (!(registry instanceof RegistryEndpoint)) {
-    throw new ArchiveError(`${endpoint.description} is not a registry: the docker-archive format copies between a registry and a backup store`);
+    throw new ArchiveError(
+      `${endpoint.description} is not a registry: the docker-archive format copies between a registry and a backup store`,
+    );
   }
   const credentials = await registry.credentials.get();
   return { host: registry.baseUrl.host, tlsVerify: registry.baseUrl.protocol === 'https:', ...(credentials ? { credentials } : {}) };
@@ -89,7 +90,9 @@ export function skopeoCopy(workspace: Workspace, args: string[], options: { stdo
 /** Pids of pipelines started in their own process group. */
 const groupLeaders = new Set<number>();
 
-export async function stop(subprocess: (Pick<ResultPromise, 'kill' | 'exitCode' | 'signalCode' | 'pid'> & Promise<unknown>) | undefined): Promise<void> {
+export async function stop(
+  subprocess: (Pick<ResultPromise, 'kill' | 'exitCode' | 'signalCode' | 'pid'> & Promise<unknown>) | undefined,
+): Promise<void> {
   if (!subprocess) return;
   const pid = subprocess.pid;
   const leader = pid !== undefined && groupLeaders.delete(pid);
@@ -115,6 +118,8 @@ export function toolError(error: unknown, what: string): Error {
   if (!(error instanceof ExecaError)) return error instanceof Error ? error : new Error(String(error));
   const stderr = typeof error.stderr === 'string' ? error.stderr : '';
   const fatal = [...stderr.matchAll(/msg="((?:[^"\\]|\\.)*)"/g)].at(-1)?.[1]?.replace(/\\(.)/g, '$1');
-  const detail = fatal ?? (stderr.trim().split('\n').slice(-3).join(' ').trim() || (error.signal ? `killed by ${error.signal}` : `exit code ${error.exitCode}`));
+  const detail =
+    fatal ??
+    (stderr.trim().split('\n').slice(-3).join(' ').trim() || (error.signal ? `killed by ${error.signal}` : `exit code ${error.exitCode}`));
   return new ArchiveError(`${what} failed: ${redact(detail)}`);
 }

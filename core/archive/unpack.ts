@@ -38,7 +38,11 @@ export async function unpackArchive(
 ): Promise<string> {
   const stored = join(dir, archive.compression === 'none' ? 'image.tar' : 'image.stored');
   try {
-    await pipeline(await objects.get(archive.key), verifyingStream({ digest: archive.sha256, size: archive.size }, options.onBytes), createWriteStream(stored, { mode: 0o600 }));
+    await pipeline(
+      await objects.get(archive.key),
+      verifyingStream({ digest: archive.sha256, size: archive.size }, options.onBytes),
+      createWriteStream(stored, { mode: 0o600 }),
+    );
   } catch (error) {
     await rm(stored, { force: true });
     throw new ArchiveError(`${archive.key}: ${errorText(error)}`);
@@ -51,7 +55,8 @@ export async function unpackArchive(
   const cap = new Transform({
     transform(chunk: Buffer, _encoding, callback: TransformCallback) {
       written += chunk.length;
-      if (written > maxBytes) callback(new ArchiveError(`${archive.key} decompresses to more than ${maxBytes} bytes; refusing to unpack it`));
+      if (written > maxBytes)
+        callback(new ArchiveError(`${archive.key} decompresses to more than ${maxBytes} bytes; refusing to unpack it`));
       else callback(null, chunk);
     },
   });
@@ -60,7 +65,9 @@ export async function unpackArchive(
   } catch (error) {
     await rm(file, { force: true });
     if (error instanceof ArchiveError) throw error;
-    throw error instanceof ExecaError ? toolError(error, `decompressing ${archive.key}`) : new ArchiveError(`${archive.key}: ${errorText(error)}`);
+    throw error instanceof ExecaError
+      ? toolError(error, `decompressing ${archive.key}`)
+      : new ArchiveError(`${archive.key}: ${errorText(error)}`);
   } finally {
     await stop(codec.subprocess);
     await rm(stored, { force: true });

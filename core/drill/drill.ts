@@ -45,7 +45,11 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
 
   // Scratch repositories get none of the originals' recorded settings (policies, tags, KMS keys):
   // the source hides them, so an ECR destination creates plain repositories that the drill deletes.
-  const source: ImageEndpoint = { description: store.description, listRepositories: () => store.listRepositories(), repository: (name) => store.repository(name) };
+  const source: ImageEndpoint = {
+    description: store.description,
+    listRepositories: () => store.listRepositories(),
+    repository: (name) => store.repository(name),
+  };
   const restoreStart = Date.now();
   const results = await copyImages({
     source,
@@ -62,17 +66,37 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   // Every restored tag, read back from the registry: its digest must be the record's.
   const images: DrillImage[] = await Promise.all(
     picked.map(async (record): Promise<DrillImage> => {
-      const result = resultOf.get(`${record.repository}:${record.tag}`) ?? { status: 'failed' as const, error: 'no result from the restore', durationMs: 0 };
+      const result = resultOf.get(`${record.repository}:${record.tag}`) ?? {
+        status: 'failed' as const,
+        error: 'no result from the restore',
+        durationMs: 0,
+      };
       const scratchRepository = `${prefix}${record.repository}`;
-      const base = { repository: record.repository, tag: record.tag!, scratchRepository, expectedDigest: record.digest, imageBytes: record.imageBytes, durationMs: result.durationMs };
+      const base = {
+        repository: record.repository,
+        tag: record.tag!,
+        scratchRepository,
+        expectedDigest: record.digest,
+        imageBytes: record.imageBytes,
+        durationMs: result.durationMs,
+      };
       if (result.status === 'failed') return { ...base, status: 'failed', error: result.error ?? 'restore failed' };
       try {
         const restoredDigest = (await registry.repository(scratchRepository).getManifest({ tag: record.tag! })).descriptor.digest;
         return restoredDigest === record.digest
           ? { ...base, restoredDigest, status: 'passed' }
-          : { ...base, restoredDigest, status: 'failed', error: `${scratchRepository}:${record.tag} restored as ${restoredDigest}, the record says ${record.digest}` };
+          : {
+              ...base,
+              restoredDigest,
+              status: 'failed',
+              error: `${scratchRepository}:${record.tag} restored as ${restoredDigest}, the record says ${record.digest}`,
+            };
       } catch (error) {
-        return { ...base, status: 'failed', error: `${scratchRepository}:${record.tag}: cannot read the restored image back: ${message(error)}` };
+        return {
+          ...base,
+          status: 'failed',
+          error: `${scratchRepository}:${record.tag}: cannot read the restored image back: ${message(error)}`,
+        };
       }
     }),
   );
@@ -92,7 +116,9 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     }
   }
   for (const repository of new Set(images.map((i) => i.scratchRepository))) {
-    await deleteScratchRepository(registry, repository).catch((error: unknown) => cleanup.problems.push(`${repository}: ${message(error)}`));
+    await deleteScratchRepository(registry, repository).catch((error: unknown) =>
+      cleanup.problems.push(`${repository}: ${message(error)}`),
+    );
   }
 
   const stats = await storeStats(store);
@@ -113,8 +139,15 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     failed,
     sampleBytes,
     throughputBytesPerSecond: Math.round(throughput),
-    rto: { storeBytes: stats.totals.currentLogicalBytes, estimatedSeconds: throughput > 0 ? Math.round((stats.totals.currentLogicalBytes / throughput) * 10) / 10 : null },
-    storeStats: { storedBytes: stats.totals.blobBytes + stats.totals.archiveBytes, logicalBytes: stats.totals.logicalBytes, dedupRatio: stats.totals.dedupRatio },
+    rto: {
+      storeBytes: stats.totals.currentLogicalBytes,
+      estimatedSeconds: throughput > 0 ? Math.round((stats.totals.currentLogicalBytes / throughput) * 10) / 10 : null,
+    },
+    storeStats: {
+      storedBytes: stats.totals.blobBytes + stats.totals.archiveBytes,
+      logicalBytes: stats.totals.logicalBytes,
+      dedupRatio: stats.totals.dedupRatio,
+    },
     cleanup,
     images,
     // A drill of an empty store proves nothing: it fails.

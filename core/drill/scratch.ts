@@ -11,7 +11,9 @@ import { RegistryEndpoint } from '../registry/registry.ts';
 /** Deletes one restored image (an index with its child manifests). */
 export async function deleteScratchImage(endpoint: ImageEndpoint, repository: string, digest: string): Promise<void> {
   if (endpoint instanceof EcrEndpoint) {
-    const out = await endpoint.client.send(new BatchDeleteImageCommand({ repositoryName: repository, registryId: endpoint.registryId, imageIds: [{ imageDigest: digest }] }));
+    const out = await endpoint.client.send(
+      new BatchDeleteImageCommand({ repositoryName: repository, registryId: endpoint.registryId, imageIds: [{ imageDigest: digest }] }),
+    );
     const failure = out.failures?.find((f) => f.failureCode !== 'ImageNotFound');
     if (failure) throw new Error(`${repository}@${digest}: ${failure.failureCode}: ${failure.failureReason}`);
     return;

@@ -78,7 +78,13 @@ export class Copier {
     return result;
   }
 
-  private base(source: ImageRepository, destination: ImageRepository, tag: string | undefined, digest: string | undefined, started: number) {
+  private base(
+    source: ImageRepository,
+    destination: ImageRepository,
+    tag: string | undefined,
+    digest: string | undefined,
+    started: number,
+  ) {
     return {
       repository: source.name,
       ...(destination.name !== source.name ? { targetRepository: destination.name } : {}),

@@ -18,7 +18,12 @@ export function movedTags(report: Pick<RunReport, 'mode' | 'results'>): MovedTag
 
 // A tag moved back to a digest the store already holds copies nothing: the copy engine says
 // `unchanged`, yet a new record was written and the tag did move.
-const isMove = (r: ImageResult) => (r.status === 'copied' || r.status === 'unchanged') && r.tag !== undefined && r.digest !== undefined && r.previousDigest !== undefined && r.previousDigest !== r.digest;
+const isMove = (r: ImageResult) =>
+  (r.status === 'copied' || r.status === 'unchanged') &&
+  r.tag !== undefined &&
+  r.digest !== undefined &&
+  r.previousDigest !== undefined &&
+  r.previousDigest !== r.digest;
 
 /** One line per move: `tag team/app:prod moved from sha256:… to sha256:…`. */
 export const movedLine = (m: MovedTag) => `tag ${m.repository}:${m.tag} moved from ${m.from} to ${m.to}`;

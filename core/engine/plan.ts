@@ -35,19 +35,31 @@ export const skipNote = (repository: string, problem: string): PlanSkip => ({ re
  * A listed repository or tag that is not valid OCI grammar (a hostile `_catalog`, an ECR name the
  * spec does not allow) affects only itself: it is left out and passed to `onSkip`.
  */
-export async function planImages(source: ImageEndpoint, filters: ImageFilters = {}, concurrency = 8, onSkip: (note: PlanSkip) => void = () => undefined): Promise<WorkItem[]> {
+export async function planImages(
+  source: ImageEndpoint,
+  filters: ImageFilters = {},
+  concurrency = 8,
+  onSkip: (note: PlanSkip) => void = () => undefined,
+): Promise<WorkItem[]> {
   if (filters.images) {
     const wanted = new Set(filters.images.map((i) => `${i.repository}:${i.tag}`));
-    const named = { ...filters, images: undefined, repositories: [...new Set(filters.images.map((i) => i.repository))].filter((r) => matchesFilters(r, filters.repositories)) };
+    const named = {
+      ...filters,
+      images: undefined,
+      repositories: [...new Set(filters.images.map((i) => i.repository))].filter((r) => matchesFilters(r, filters.repositories)),
+    };
     if (named.repositories.length === 0) return [];
-    return (await planImages(source, named, concurrency, onSkip)).filter((item) => item.tag !== undefined && wanted.has(`${item.repository}:${item.tag}`));
+    return (await planImages(source, named, concurrency, onSkip)).filter(
+      (item) => item.tag !== undefined && wanted.has(`${item.repository}:${item.tag}`),
+    );
   }
   const listed = await source.listRepositories();
   const all: string[] = [];
   for (const name of listed) {
     if (isRepositoryName(name)) all.push(name);
     // Reported only when the run would have included it (a filtered run ignores the rest).
-    else if (typeof name === 'string' && matchesFilters(name, filters.repositories) && matchesFilters(name, filters.within)) onSkip(skipNote(printable(name), 'not a valid repository name (OCI grammar, at most 256 characters): left out of the run'));
+    else if (typeof name === 'string' && matchesFilters(name, filters.repositories) && matchesFilters(name, filters.within))
+      onSkip(skipNote(printable(name), 'not a valid repository name (OCI grammar, at most 256 characters): left out of the run'));
   }
   const missing = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !all.includes(r));
   if (missing.length > 0) {
@@ -60,7 +72,9 @@ export async function planImages(source: ImageEndpoint, filters: ImageFilters = 
   }
   const outside = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !matchesFilters(r, filters.within));
   if (outside.length > 0) {
-    throw new UnknownRepositoryError(`repository ${outside.join(', ')} is not among the protected repositories (${filters.within!.join(', ')})`);
+    throw new UnknownRepositoryError(
+      `repository ${outside.join(', ')} is not among the protected repositories (${filters.within!.join(', ')})`,
+    );
   }
   const repositories = all.filter((r) => matchesFilters(r, filters.repositories) && matchesFilters(r, filters.within)).sort();
   const perRepository = await mapLimited(repositories, concurrency, async (repository) => {

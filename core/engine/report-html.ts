@@ -10,13 +10,16 @@ const LARGEST = 10;
 
 const escape = (text: string | number | undefined) =>
   String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-const name = (r: ImageResult) => `${r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository}:${r.tag ?? r.digest ?? ''}`;
+const name = (r: ImageResult) =>
+  `${r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository}:${r.tag ?? r.digest ?? ''}`;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const imageBytes = (r: ImageResult) => r.bytesCopied + r.bytesDeduplicated;
 
 function table(headers: string[], rows: string[][], numeric: number[] = []): string {
   const th = headers.map((h, i) => `<th${numeric.includes(i) ? ' class="n"' : ''}>${escape(h)}</th>`).join('');
-  const body = rows.map((row) => `<tr>${row.map((c, i) => `<td${numeric.includes(i) ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`).join('\n');
+  const body = rows
+    .map((row) => `<tr>${row.map((c, i) => `<td${numeric.includes(i) ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`)
+    .join('\n');
   return `<table><thead><tr>${th}</tr></thead><tbody>\n${body}\n</tbody></table>`;
 }
 
@@ -30,14 +33,27 @@ export function renderReportHtml(report: RunReport): string {
     `<h2>Counts</h2>`,
     table(
       ['images', 'copied', 'unchanged', 'failed', 'planned', 'bytes copied', 'already present'],
-      [[String(c.images), String(c.copied), String(c.unchanged), String(c.failed), String(c.planned), escape(formatBytes(c.bytesCopied)), escape(formatBytes(c.bytesDeduplicated))]],
+      [
+        [
+          String(c.images),
+          String(c.copied),
+          String(c.unchanged),
+          String(c.failed),
+          String(c.planned),
+          escape(formatBytes(c.bytesCopied)),
+          escape(formatBytes(c.bytesDeduplicated)),
+        ],
+      ],
       [0, 1, 2, 3, 4, 5, 6],
     ),
   );
   if (report.failures.length) {
     sections.push(
       `<h2>Failures (${report.failures.length})</h2>`,
-      `<ul class="failures">${report.failures.slice(0, MAX_ROWS).map((f) => `<li><b>${escape(name(f))}</b>: ${escape(f.error ?? 'failed')}</li>`).join('')}</ul>`,
+      `<ul class="failures">${report.failures
+        .slice(0, MAX_ROWS)
+        .map((f) => `<li><b>${escape(name(f))}</b>: ${escape(f.error ?? 'failed')}</li>`)
+        .join('')}</ul>`,
     );
   }
   const notes = report.repositoryNotes ?? [];
@@ -46,7 +62,11 @@ export function renderReportHtml(report: RunReport): string {
       `<h2>Repository settings</h2>`,
       table(
         ['repository', 'action', 'details'],
-        notes.map((n) => [escape(n.targetRepository ?? n.repository), escape(n.action), escape([...(n.differences ?? []), ...(n.problems ?? []).map((p) => `problem: ${p}`)].join('; '))]),
+        notes.map((n) => [
+          escape(n.targetRepository ?? n.repository),
+          escape(n.action),
+          escape([...(n.differences ?? []), ...(n.problems ?? []).map((p) => `problem: ${p}`)].join('; ')),
+        ]),
       ),
     );
   }
@@ -54,23 +74,42 @@ export function renderReportHtml(report: RunReport): string {
   if (moved.length) {
     sections.push(
       `<h2>Moved tags (${moved.length})</h2>`,
-      table(['image', 'from', 'to'], moved.slice(0, MAX_ROWS).map((m) => [escape(`${m.repository}:${m.tag}`), `<code>${escape(m.from)}</code>`, `<code>${escape(m.to)}</code>`])),
+      table(
+        ['image', 'from', 'to'],
+        moved
+          .slice(0, MAX_ROWS)
+          .map((m) => [escape(`${m.repository}:${m.tag}`), `<code>${escape(m.from)}</code>`, `<code>${escape(m.to)}</code>`]),
+      ),
     );
   }
   const deleted = report.deletedAtSource ?? [];
   if (deleted.length) {
     sections.push(
       `<h2>Deleted at source (${deleted.length})</h2>`,
-      table(['image', 'last digest', 'recorded'], deleted.slice(0, MAX_ROWS).map((d) => [escape(`${d.repository}:${d.tag}`), `<code>${escape(d.lastDigest)}</code>`, escape(d.deletedAt)])),
+      table(
+        ['image', 'last digest', 'recorded'],
+        deleted
+          .slice(0, MAX_ROWS)
+          .map((d) => [escape(`${d.repository}:${d.tag}`), `<code>${escape(d.lastDigest)}</code>`, escape(d.deletedAt)]),
+      ),
     );
   }
-  const largest = [...report.results].sort((a, b) => imageBytes(b) - imageBytes(a)).slice(0, LARGEST).filter((r) => imageBytes(r) > 0);
+  const largest = [...report.results]
+    .sort((a, b) => imageBytes(b) - imageBytes(a))
+    .slice(0, LARGEST)
+    .filter((r) => imageBytes(r) > 0);
   if (largest.length) {
     sections.push(
       `<h2>Largest images</h2>`,
       table(
         ['image', 'size', 'copied', 'already present', 'status'],
-        largest.map((r) => [escape(name(r)), escape(formatBytes(imageBytes(r))), escape(formatBytes(r.bytesCopied)), escape(formatBytes(r.bytesDeduplicated)), escape(r.status)]),
+        largest.map((r) => [
+          escape(name(r)),
+          escape(formatBytes(imageBytes(r))),
+          escape(formatBytes(r.bytesCopied)),
+          escape(formatBytes(r.bytesDeduplicated)),
+          escape(r.status),
+        ]),
         [1, 2, 3],
       ),
     );
@@ -92,7 +131,16 @@ export function renderReportHtml(report: RunReport): string {
       `<h2>Images</h2>`,
       table(
         ['image', 'digest', 'status', 'copied', 'already present', 'duration'],
-        report.results.slice(0, MAX_ROWS).map((r) => [escape(name(r)), `<code>${escape(r.digest ?? '')}</code>`, escape(r.status), escape(formatBytes(r.bytesCopied)), escape(formatBytes(r.bytesDeduplicated)), escape(seconds(r.durationMs))]),
+        report.results
+          .slice(0, MAX_ROWS)
+          .map((r) => [
+            escape(name(r)),
+            `<code>${escape(r.digest ?? '')}</code>`,
+            escape(r.status),
+            escape(formatBytes(r.bytesCopied)),
+            escape(formatBytes(r.bytesDeduplicated)),
+            escape(seconds(r.durationMs)),
+          ]),
         [3, 4, 5],
       ),
     );

@@ -1,5 +1,5 @@
 // The run report: the same shape whether the run was the CLI or the Step Functions workflow.
-import { RunReport, runKeys, summarize, type ImageResult } from '../../schema/contract.ts';
+import { type RunReport, runKeys, summarize, type ImageResult } from '../../schema/contract.ts';
 import { formatBytes } from '../format.ts';
 import { writeJson, type ObjectStore } from '../store/object-store.ts';
 import { redact } from '../redact.ts';
@@ -42,9 +42,11 @@ export async function writeRunReport(objects: ObjectStore, report: RunReport): P
 
 const MAX_RESULT_ROWS = 1000;
 
-
 /** A table cell: no pipes or line breaks. */
-const cell = (text: string | number | undefined) => String(text ?? '').replace(/\|/g, '\\|').replace(/\s*\n\s*/g, ' ');
+const cell = (text: string | number | undefined) =>
+  String(text ?? '')
+    .replace(/\|/g, '\\|')
+    .replace(/\s*\n\s*/g, ' ');
 
 function duration(startedAt: string, finishedAt: string): string {
   const ms = Date.parse(finishedAt) - Date.parse(startedAt);
@@ -83,31 +85,44 @@ export function renderReportMarkdown(report: RunReport): string {
   if (notes.length > 0) {
     lines.push('', '## Repository settings', '', '| repository | action | details |', '|---|---|---|');
     for (const n of notes) {
-      const details = [...(n.differences ?? []), ...(n.problems ?? []).map((p) => `problem: ${p}`), ...(n.skipped?.length ? [`left out: ${n.skipped.join(', ')}`] : [])];
+      const details = [
+        ...(n.differences ?? []),
+        ...(n.problems ?? []).map((p) => `problem: ${p}`),
+        ...(n.skipped?.length ? [`left out: ${n.skipped.join(', ')}`] : []),
+      ];
       lines.push(`| ${cell(n.targetRepository ?? n.repository)} | ${cell(n.action)} | ${cell(details.join('; '))} |`);
     }
   }
   const deleted = report.deletedAtSource ?? [];
   if (deleted.length > 0) {
     lines.push('', '## Deleted at source since the last run', '', '| repository | tag | last digest | recorded |', '|---|---|---|---|');
-    for (const d of deleted.slice(0, MAX_RESULT_ROWS)) lines.push(`| ${cell(d.repository)} | ${cell(d.tag)} | \`${cell(d.lastDigest)}\` | ${cell(d.deletedAt)} |`);
+    for (const d of deleted.slice(0, MAX_RESULT_ROWS))
+      lines.push(`| ${cell(d.repository)} | ${cell(d.tag)} | \`${cell(d.lastDigest)}\` | ${cell(d.deletedAt)} |`);
     if (deleted.length > MAX_RESULT_ROWS) lines.push('', `… and ${deleted.length - MAX_RESULT_ROWS} more tag(s): see report.json.`);
   }
   const moved = movedTags(report);
   if (moved.length > 0) {
     lines.push('', '## Moved tags', '', '| repository | tag | from | to |', '|---|---|---|---|');
-    for (const m of moved.slice(0, MAX_RESULT_ROWS)) lines.push(`| ${cell(m.repository)} | ${cell(m.tag)} | \`${cell(m.from)}\` | \`${cell(m.to)}\` |`);
+    for (const m of moved.slice(0, MAX_RESULT_ROWS))
+      lines.push(`| ${cell(m.repository)} | ${cell(m.tag)} | \`${cell(m.from)}\` | \`${cell(m.to)}\` |`);
     if (moved.length > MAX_RESULT_ROWS) lines.push('', `… and ${moved.length - MAX_RESULT_ROWS} more tag(s): see report.json.`);
   }
   if (report.results.length > 0) {
-    lines.push('', '## Images', '', '| repository | tag | digest | status | copied | already present | duration |', '|---|---|---|---|---:|---:|---:|');
+    lines.push(
+      '',
+      '## Images',
+      '',
+      '| repository | tag | digest | status | copied | already present | duration |',
+      '|---|---|---|---|---:|---:|---:|',
+    );
     for (const r of report.results.slice(0, MAX_RESULT_ROWS)) {
       const repository = r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository;
       lines.push(
         `| ${cell(repository)} | ${cell(r.tag ?? '')} | ${cell(r.digest ? `\`${r.digest}\`` : '')} | ${r.status} | ${formatBytes(r.bytesCopied)} | ${formatBytes(r.bytesDeduplicated)} | ${(r.durationMs / 1000).toFixed(1)} s |`,
       );
     }
-    if (report.results.length > MAX_RESULT_ROWS) lines.push('', `… and ${report.results.length - MAX_RESULT_ROWS} more image(s): see report.json.`);
+    if (report.results.length > MAX_RESULT_ROWS)
+      lines.push('', `… and ${report.results.length - MAX_RESULT_ROWS} more image(s): see report.json.`);
   }
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }

@@ -40,12 +40,17 @@ export interface CopyRunOptions {
 
 export function targetRepositoryName(repository: string, prefix = ''): string {
   const name = prefix + repository;
-  if (!isRepositoryName(name)) throw new Error(`repository prefix ${JSON.stringify(prefix)} makes an invalid repository name ${JSON.stringify(name)}`);
+  if (!isRepositoryName(name))
+    throw new Error(`repository prefix ${JSON.stringify(prefix)} makes an invalid repository name ${JSON.stringify(name)}`);
   return name;
 }
 
 /** The result for an item nothing was copied for: planned in a dry run, or failed before copying. */
-export function uncopiedResult(item: WorkItem, status: ImageResult['status'], extra: { targetRepository?: string; error?: string } = {}): ImageResult {
+export function uncopiedResult(
+  item: WorkItem,
+  status: ImageResult['status'],
+  extra: { targetRepository?: string; error?: string } = {},
+): ImageResult {
   return {
     repository: item.repository,
     ...(extra.targetRepository && extra.targetRepository !== item.repository ? { targetRepository: extra.targetRepository } : {}),
@@ -167,4 +172,3 @@ function repositoryNote(
     ...(all.length ? { problems: all } : {}),
   };
 }
-

@@ -72,7 +72,16 @@ export async function splitUnchanged(
       if (record.format !== options.format) return;
       if (options.format === 'docker-archive') {
         const stored = recordListing(await store.readRecord(record.key));
-        if (!listingIsCurrent(stored, { repository, tag: item.tag, digest, format: options.format, ...(options.settings ? { settings: options.settings } : {}) })) return;
+        if (
+          !listingIsCurrent(stored, {
+            repository,
+            tag: item.tag,
+            digest,
+            format: options.format,
+            ...(options.settings ? { settings: options.settings } : {}),
+          })
+        )
+          return;
       }
       unchanged.set(item, digest);
     });
@@ -82,7 +91,9 @@ export async function splitUnchanged(
     if (gone.length) deleted.push(...(await store.repository(repository).recordDeletions(gone.sort())));
   });
   return {
-    work: items.filter((item) => !unchanged.has(item)).map((item) => (previous.has(item) ? { ...item, previousDigest: previous.get(item)! } : item)),
+    work: items
+      .filter((item) => !unchanged.has(item))
+      .map((item) => (previous.has(item) ? { ...item, previousDigest: previous.get(item)! } : item)),
     unchanged: items.filter((item) => unchanged.has(item)).map((item) => ({ ...item, digest: unchanged.get(item)! })),
     deleted: deleted.sort((a, b) => (a.repository === b.repository ? (a.tag < b.tag ? -1 : 1) : a.repository < b.repository ? -1 : 1)),
   };

@@ -79,7 +79,7 @@ export interface ImageEndpoint {
    * when given (policies left out with `skipPolicies`). A repository that already exists is left as
    * it is; the result then lists how it differs from `settings`. Throws when it cannot be created.
    */
-  ensureRepository?(name: string, settings?: RepositorySettings, options?: ApplyOptions): Promise<RepositoryPreparation | void>;
+  ensureRepository?(name: string, settings?: RepositorySettings, options?: ApplyOptions): Promise<RepositoryPreparation | undefined>;
   /**
    * The repository's settings (ECR: as configured; a store: as last recorded, at its asOf), or
    * undefined when there are none to tell.

@@ -15,7 +15,9 @@ export const MediaType = {
 } as const;
 
 /** What we send in Accept when fetching manifests: every type we can copy byte for byte. */
-export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
+export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(
+  ', ',
+);
 
 const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
 const IMAGE_TYPES = new Set<string>([MediaType.OciManifest, MediaType.DockerManifest]);
@@ -86,10 +88,12 @@ export function manifestFromBytes(bytes: Buffer, hint?: { mediaType?: string; di
     throw new UnsupportedManifestError(`manifest declared as ${declared} says it is ${parsed.mediaType}`);
   }
   if (declared && (INDEX_TYPES.has(declared) ? !parsed.manifests : parsed.manifests !== undefined || !parsed.config)) {
-    throw new UnsupportedManifestError(`manifest declared as ${declared} has the shape of ${parsed.manifests ? 'an index' : 'an image manifest'}`);
+    throw new UnsupportedManifestError(
+      `manifest declared as ${declared} has the shape of ${parsed.manifests ? 'an index' : 'an image manifest'}`,
+    );
   }
   if (hint?.digest) assertDigest(bytes, { digest: hint.digest });
-  return { descriptor: { mediaType, digest: hint?.digest as Digest ?? sha256Digest(bytes), size: bytes.byteLength }, bytes };
+  return { descriptor: { mediaType, digest: (hint?.digest as Digest) ?? sha256Digest(bytes), size: bytes.byteLength }, bytes };
 }
 
 export function isIndex(manifest: Manifest): boolean {

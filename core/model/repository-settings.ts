@@ -26,7 +26,11 @@ export interface ApplyOptions {
  * (empty when they agree). Policies are compared as JSON, tags as a map. `ignorePolicies` leaves the
  * lifecycle and repository policies out. A recorded KMS key is compared only when both name one.
  */
-export function diffRepositorySettings(existing: RepositorySettings, recorded: RepositorySettings, options: { ignorePolicies?: boolean } = {}): string[] {
+export function diffRepositorySettings(
+  existing: RepositorySettings,
+  recorded: RepositorySettings,
+  options: { ignorePolicies?: boolean } = {},
+): string[] {
   const differences: string[] = [];
   if (existing.imageTagMutability !== recorded.imageTagMutability) {
     differences.push(`tag mutability: backup ${recorded.imageTagMutability}, repository ${existing.imageTagMutability}`);
@@ -39,9 +43,13 @@ export function diffRepositorySettings(existing: RepositorySettings, recorded: R
   if (existing.scanOnPush !== recorded.scanOnPush) {
     differences.push(`scan on push: backup ${recorded.scanOnPush ? 'on' : 'off'}, repository ${existing.scanOnPush ? 'on' : 'off'}`);
   }
-  const keysDiffer = Boolean(existing.encryption.kmsKey && recorded.encryption.kmsKey && existing.encryption.kmsKey !== recorded.encryption.kmsKey);
+  const keysDiffer = Boolean(
+    existing.encryption.kmsKey && recorded.encryption.kmsKey && existing.encryption.kmsKey !== recorded.encryption.kmsKey,
+  );
   if (existing.encryption.type !== recorded.encryption.type || keysDiffer) {
-    differences.push(`encryption: backup ${describeEncryption(recorded.encryption)}, repository ${describeEncryption(existing.encryption)}`);
+    differences.push(
+      `encryption: backup ${describeEncryption(recorded.encryption)}, repository ${describeEncryption(existing.encryption)}`,
+    );
   }
   if (!options.ignorePolicies) {
     for (const [label, mine, theirs] of [
@@ -95,4 +103,3 @@ function sortKeys(value: unknown): unknown {
 const describeEncryption = (e: RepositorySettings['encryption']) => (e.kmsKey ? `${e.type} (${e.kmsKey})` : e.type);
 const describeExclusions = (filters: RepositorySettings['imageTagMutabilityExclusionFilters']) =>
   (filters ?? []).length ? (filters ?? []).map((f) => `${f.filterType}:${f.filter}`).join(', ') : 'none';
-

@@ -21,7 +21,8 @@ export function parseChallenges(header: string): Challenge[] {
   while (token.lastIndex < header.length && (match = token.exec(header))) {
     const [, name, value] = match;
     if (value === undefined) challenges.push({ scheme: name!.toLowerCase(), params: {} });
-    else if (challenges.length) challenges.at(-1)!.params[name!.toLowerCase()] = value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value;
+    else if (challenges.length)
+      challenges.at(-1)!.params[name!.toLowerCase()] = value.startsWith('"') ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value;
   }
   return challenges;
 }
@@ -77,7 +78,10 @@ export class Authenticator {
     if (challenge.scheme === 'basic') return !sentAuthorization && (await this.credentials.get()) !== undefined;
     const key = scopes.join(' ');
     const asked = challenge.params.scope?.split(' ').filter(Boolean) ?? [];
-    this.extraScopes.set(key, asked.filter((s) => !scopes.includes(s)));
+    this.extraScopes.set(
+      key,
+      asked.filter((s) => !scopes.includes(s)),
+    );
     this.tokens.delete(key);
     return true;
   }

@@ -57,7 +57,10 @@ async function lookUp(host: string, paths: string[]): Promise<Credentials | unde
 }
 
 function keyHost(key: string): string {
-  return key.replace(/^[a-z]+:\/\//, '').split('/')[0]!.toLowerCase();
+  return key
+    .replace(/^[a-z]+:\/\//, '')
+    .split('/')[0]!
+    .toLowerCase();
 }
 
 /** Docker Hub is stored under its legacy index name. */

@@ -12,7 +12,13 @@ export interface EcrThrottleOptions {
   baseDelayMs?: number;
 }
 
-const THROTTLING = new Set(['ThrottlingException', 'TooManyRequestsException', 'RequestLimitExceeded', 'Throttling', 'ServiceUnavailableException']);
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'TooManyRequestsException',
+  'RequestLimitExceeded',
+  'Throttling',
+  'ServiceUnavailableException',
+]);
 
 export function isThrottling(error: unknown): boolean {
   const e = error as { name?: unknown; $metadata?: { httpStatusCode?: number } } | undefined;

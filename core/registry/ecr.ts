@@ -102,7 +102,8 @@ export class EcrEndpoint implements ImageEndpoint {
   private dataPlane?: Promise<RegistryEndpoint>;
 
   constructor(private readonly options: EcrEndpointOptions = {}) {
-    const client = options.client ?? new ECRClient({ ...(options.region ? { region: options.region } : {}), retryMode: 'adaptive', maxAttempts: 5 });
+    const client =
+      options.client ?? new ECRClient({ ...(options.region ? { region: options.region } : {}), retryMode: 'adaptive', maxAttempts: 5 });
     this.client = throttledClient(client, options.throttle);
     this.registryId = options.registryId;
     this.authorization = new EcrAuthorization(this.client, options.registryId, options.refreshBeforeExpiryMs ?? 30 * 60 * 1000);
@@ -136,7 +137,10 @@ export class EcrEndpoint implements ImageEndpoint {
   async ensureRepository(name: string, settings?: RepositorySettings, options: ApplyOptions = {}): Promise<RepositoryPreparation> {
     const repositoryName = validRepository(name);
     if (settings) {
-      const created = await createRepositoryWithSettings(this.client, repositoryName, settings, { ...options, registryId: this.registryId }).catch((error: unknown) => {
+      const created = await createRepositoryWithSettings(this.client, repositoryName, settings, {
+        ...options,
+        registryId: this.registryId,
+      }).catch((error: unknown) => {
         throw ecrError(error, `${this.description} ${name}: CreateRepository`);
       });
       return created ?? compareExistingRepository(this.client, repositoryName, settings, { ...options, registryId: this.registryId });
@@ -145,7 +149,8 @@ export class EcrEndpoint implements ImageEndpoint {
       await this.client.send(new CreateRepositoryCommand({ repositoryName, registryId: this.registryId }));
       return { action: 'created', settingsApplied: false };
     } catch (error) {
-      if ((error as { name?: unknown }).name !== 'RepositoryAlreadyExistsException') throw ecrError(error, `${this.description} ${name}: CreateRepository`);
+      if ((error as { name?: unknown }).name !== 'RepositoryAlreadyExistsException')
+        throw ecrError(error, `${this.description} ${name}: CreateRepository`);
       return { action: 'exists' };
     }
   }
@@ -247,8 +252,14 @@ function ecrError(error: unknown, context: string): RegistryError {
   const name = (error as { name?: unknown }).name;
   const message = error instanceof Error ? error.message : String(error);
   const details = { code: typeof name === 'string' ? name : undefined, cause: error };
-  if (name === 'RepositoryNotFoundException' || name === 'RegistryNotFoundException') return new RegistryNotFoundError(`${context}: not found (${message})`, details);
-  if (name === 'AccessDeniedException' || name === 'UnrecognizedClientException' || name === 'ExpiredTokenException' || name === 'CredentialsProviderError') {
+  if (name === 'RepositoryNotFoundException' || name === 'RegistryNotFoundException')
+    return new RegistryNotFoundError(`${context}: not found (${message})`, details);
+  if (
+    name === 'AccessDeniedException' ||
+    name === 'UnrecognizedClientException' ||
+    name === 'ExpiredTokenException' ||
+    name === 'CredentialsProviderError'
+  ) {
     return new RegistryAuthError(`${context}: access denied (${name})`, details);
   }
   return new RegistryError(`${context}: ${details.code ?? 'failed'}: ${message}`, details);

@@ -167,11 +167,19 @@ export function header(res: HttpResponse, name: string): string | undefined {
  * Reads a body that must be small (manifests, JSON listings, errors); refuses to buffer more than
  * `limit` bytes or to take longer than `deadlineMs` in all (a trickle is retried like a stall).
  */
-export async function readBody(res: HttpResponse, limit: number, context: string, deadlineMs = DEFAULT_HTTP_OPTIONS.smallBodyDeadlineMs): Promise<Buffer> {
+export async function readBody(
+  res: HttpResponse,
+  limit: number,
+  context: string,
+  deadlineMs = DEFAULT_HTTP_OPTIONS.smallBodyDeadlineMs,
+): Promise<Buffer> {
   const parts: Buffer[] = [];
   let size = 0;
   const timer = setTimeout(() => {
-    const error = new RegistryError(`${context}: response body not complete after ${Math.round(deadlineMs / 1000)} s`, { code: 'BODY_DEADLINE', retryable: true });
+    const error = new RegistryError(`${context}: response body not complete after ${Math.round(deadlineMs / 1000)} s`, {
+      code: 'BODY_DEADLINE',
+      retryable: true,
+    });
     res.body.destroy(error);
   }, deadlineMs);
   try {
@@ -204,7 +212,9 @@ export async function errorFromResponse(res: HttpResponse, context: string): Pro
   let code: string | undefined;
   let message: string | undefined;
   try {
-    const parsed = JSON.parse((await readBody(res, 64 * 1024, context)).toString('utf8')) as { errors?: { code?: unknown; message?: unknown }[] };
+    const parsed = JSON.parse((await readBody(res, 64 * 1024, context)).toString('utf8')) as {
+      errors?: { code?: unknown; message?: unknown }[];
+    };
     const first = parsed.errors?.[0];
     if (typeof first?.code === 'string') code = first.code;
     if (typeof first?.message === 'string') message = redact(first.message.slice(0, 300));
@@ -213,7 +223,8 @@ export async function errorFromResponse(res: HttpResponse, context: string): Pro
   }
   const why = `${status}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}`;
   if (status === 404 || code?.endsWith('_UNKNOWN')) return new RegistryNotFoundError(`${context}: not found (${why})`, { status, code });
-  if (status === 401 || status === 403) return new RegistryAuthError(`${context}: access denied (${why}); check the registry credentials`, { status, code });
+  if (status === 401 || status === 403)
+    return new RegistryAuthError(`${context}: access denied (${why}); check the registry credentials`, { status, code });
   if (status === 429 || (status >= 500 && status !== 501)) {
     return new RegistryError(`${context}: registry unavailable (${why})`, { status, code, retryable: true, retryAfterMs: retryAfter(res) });
   }

@@ -9,7 +9,8 @@ function quote(value: string): string {
 }
 
 export function validRepository(name: string): string {
-  if (!isRepositoryName(name)) throw new InvalidReferenceError(`invalid repository name ${quote(name)} (lowercase [a-z0-9] components separated by . _ __ - or /)`);
+  if (!isRepositoryName(name))
+    throw new InvalidReferenceError(`invalid repository name ${quote(name)} (lowercase [a-z0-9] components separated by . _ __ - or /)`);
   return name;
 }
 

@@ -6,11 +6,30 @@ import type { Readable } from 'node:stream';
 import { isDigest } from '../../schema/names.ts';
 import { DigestMismatchError } from '../model/digest.ts';
 import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
-import { blobsOf, MANIFEST_ACCEPT, manifestFromBytes, UnsupportedManifestError, type Descriptor, type Manifest } from '../model/manifest.ts';
+import {
+  blobsOf,
+  MANIFEST_ACCEPT,
+  manifestFromBytes,
+  UnsupportedManifestError,
+  type Descriptor,
+  type Manifest,
+} from '../model/manifest.ts';
 import { Authenticator } from './auth.ts';
 import { authFileCredentials, staticCredentials, type Credentials, type CredentialsProvider } from './credentials.ts';
 import { RegistryConfigError, RegistryError } from './errors.ts';
-import { assertTransport, backoff, discard, errorFromResponse, header, HttpClient, mayRetry, readBody, type HttpOptions, type HttpRequest, type HttpResponse } from './http.ts';
+import {
+  assertTransport,
+  backoff,
+  discard,
+  errorFromResponse,
+  header,
+  HttpClient,
+  mayRetry,
+  readBody,
+  type HttpOptions,
+  type HttpRequest,
+  type HttpResponse,
+} from './http.ts';
 import { validDigest, validRepository, validTag } from './reference.ts';
 import { resumableStream } from '../resumable.ts';
 import { mountBlob, uploadBlob, type UploadOptions } from './upload.ts';
@@ -81,7 +100,8 @@ export class RegistryEndpoint implements ImageEndpoint {
       throw new RegistryConfigError('registry URL is not a URL (expected https://host[:port])');
     }
     if (base.username || base.password) throw new RegistryConfigError('registry URL must not embed credentials; pass them as credentials');
-    if (base.pathname !== '/' || base.search || base.hash) throw new RegistryConfigError(`registry URL for ${base.host} must be just scheme://host[:port]`);
+    if (base.pathname !== '/' || base.search || base.hash)
+      throw new RegistryConfigError(`registry URL for ${base.host} must be just scheme://host[:port]`);
     this.insecure = options.insecure ?? false;
     assertTransport(base, this.insecure, `registry ${base.host}`);
     this.baseUrl = base;
@@ -158,7 +178,8 @@ export class RegistryEndpoint implements ImageEndpoint {
   /** A URL the registry handed back (upload Location, Link): resolved, and never on another origin. */
   resolve(location: string | undefined, base: URL, context: string): URL {
     const url = location ? parseUrl(location, base) : undefined;
-    if (!url || url.origin !== this.baseUrl.origin) throw new RegistryError(`${context}: the registry answered with a missing or foreign location`);
+    if (!url || url.origin !== this.baseUrl.origin)
+      throw new RegistryError(`${context}: the registry answered with a missing or foreign location`);
     return url;
   }
 
@@ -183,10 +204,19 @@ export class RegistryEndpoint implements ImageEndpoint {
     const { maxPages, maxEntries, maxDurationMs } = this.listing;
     const deadline = Date.now() + maxDurationMs;
     for (let url: URL | undefined = first; url && !seen.has(url.href); ) {
-      if (seen.size >= maxPages) throw new RegistryError(`${context}: the listing goes on past ${maxPages} pages; refusing to follow it further`);
-      if (Date.now() > deadline) throw new RegistryError(`${context}: the listing took longer than ${Math.round(maxDurationMs / 1000)} s; refusing to follow it further`);
+      if (seen.size >= maxPages)
+        throw new RegistryError(`${context}: the listing goes on past ${maxPages} pages; refusing to follow it further`);
+      if (Date.now() > deadline)
+        throw new RegistryError(
+          `${context}: the listing took longer than ${Math.round(maxDurationMs / 1000)} s; refusing to follow it further`,
+        );
       seen.add(url.href);
-      const { res, bytes } = await this.fetch({ method: 'GET', url, headers: { accept: 'application/json' } }, scopes, context, MAX_LISTING_BYTES);
+      const { res, bytes } = await this.fetch(
+        { method: 'GET', url, headers: { accept: 'application/json' } },
+        scopes,
+        context,
+        MAX_LISTING_BYTES,
+      );
       let page: Record<string, unknown>;
       try {
         page = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
@@ -198,7 +228,8 @@ export class RegistryEndpoint implements ImageEndpoint {
       if (Array.isArray(values)) {
         for (const v of values) if (typeof v === 'string') items.push(v);
       }
-      if (items.length > maxEntries) throw new RegistryError(`${context}: the listing has more than ${maxEntries} entries; refusing to hold it`);
+      if (items.length > maxEntries)
+        throw new RegistryError(`${context}: the listing has more than ${maxEntries} entries; refusing to hold it`);
       const next = /<([^>]*)>\s*;[^,]*rel="?next"?/.exec(header(res, 'link') ?? '');
       url = next ? this.resolve(next[1], url, context) : undefined;
     }
@@ -247,7 +278,10 @@ export class RegistryRepository implements ImageRepository {
       const served = header(res, 'docker-content-digest');
       const digest = 'digest' in ref ? ref.digest : served && isDigest(served) ? served : undefined;
       try {
-        return manifestFromBytes(bytes, { mediaType: header(res, 'content-type') ?? ('mediaType' in ref ? ref.mediaType : undefined), digest });
+        return manifestFromBytes(bytes, {
+          mediaType: header(res, 'content-type') ?? ('mediaType' in ref ? ref.mediaType : undefined),
+          digest,
+        });
       } catch (error) {
         const damaged = error instanceof DigestMismatchError || !isJson(bytes);
         if (damaged && mayRetry(policy, n, began)) {
@@ -325,7 +359,10 @@ export class RegistryRepository implements ImageRepository {
           res =
             url.origin === this.endpoint.baseUrl.origin
               ? await this.endpoint.send({ method: 'GET', url, ...(headers ? { headers } : {}) }, this.scopes(false), context)
-              : await this.endpoint.http.send({ method: 'GET', url, ...(headers ? { headers } : {}) }, `${context} (redirected to ${url.host})`);
+              : await this.endpoint.http.send(
+                  { method: 'GET', url, ...(headers ? { headers } : {}) },
+                  `${context} (redirected to ${url.host})`,
+                );
         }
         const start = res.statusCode === 206 ? rangeStart(header(res, 'content-range')) : 0;
         if (res.statusCode !== 200 && !(res.statusCode === 206 && start === offset)) {
@@ -335,7 +372,12 @@ export class RegistryRepository implements ImageRepository {
       });
     const { body } = await open(0);
     this.endpoint.noteBlob(digest, this.name);
-    return resumableStream(body, { size: descriptor.size, reopen: open, context: `GET ${context}`, policy: this.endpoint.http.options.retry });
+    return resumableStream(body, {
+      size: descriptor.size,
+      reopen: open,
+      context: `GET ${context}`,
+      policy: this.endpoint.http.options.retry,
+    });
   }
 
   /** Uploads a blob (the engine tries `mountBlob` first, so a mountable blob is never read). */
@@ -378,7 +420,8 @@ export class RegistryRepository implements ImageRepository {
     );
     await discard(res);
     const stored = header(res, 'docker-content-digest');
-    if (stored && stored !== digest) throw new RegistryError(`${context}: the registry stored the manifest as ${stored}, expected ${digest}`);
+    if (stored && stored !== digest)
+      throw new RegistryError(`${context}: the registry stored the manifest as ${stored}, expected ${digest}`);
     for (const blob of blobsOf(manifest)) this.endpoint.noteBlob(blob.digest, this.name);
   }
 

@@ -38,9 +38,12 @@ const errorText = (error: unknown) => {
 
 /** Reads a repository's settings through the ECR API. Throws the SDK error (RepositoryNotFoundException...). */
 export async function readRepositorySettings(client: Client, repositoryName: string, registryId?: string): Promise<RepositorySettings> {
-  const described = await client.send(new DescribeRepositoriesCommand({ repositoryNames: [repositoryName], ...(registryId ? { registryId } : {}) }));
+  const described = await client.send(
+    new DescribeRepositoriesCommand({ repositoryNames: [repositoryName], ...(registryId ? { registryId } : {}) }),
+  );
   const repository = described.repositories?.find((r) => r.repositoryName === repositoryName);
-  if (!repository?.repositoryArn) throw Object.assign(new Error(`DescribeRepositories did not return ${repositoryName}`), { name: 'RepositoryNotFoundException' });
+  if (!repository?.repositoryArn)
+    throw Object.assign(new Error(`DescribeRepositories did not return ${repositoryName}`), { name: 'RepositoryNotFoundException' });
   const absentWhen = (notFound: string) => (error: unknown) => {
     if (errorName(error) === notFound) return undefined;
     throw error;
@@ -58,7 +61,9 @@ export async function readRepositorySettings(client: Client, repositoryName: str
   const exclusions = repository.imageTagMutabilityExclusionFilters ?? [];
   return {
     imageTagMutability: repository.imageTagMutability ?? 'MUTABLE',
-    ...(exclusions.length ? { imageTagMutabilityExclusionFilters: exclusions.map((f) => ({ filterType: f.filterType ?? 'WILDCARD', filter: f.filter ?? '' })) } : {}),
+    ...(exclusions.length
+      ? { imageTagMutabilityExclusionFilters: exclusions.map((f) => ({ filterType: f.filterType ?? 'WILDCARD', filter: f.filter ?? '' })) }
+      : {}),
     scanOnPush: repository.imageScanningConfiguration?.scanOnPush ?? false,
     encryption: { type: encryption?.encryptionType ?? 'AES256', ...(encryption?.kmsKey ? { kmsKey: encryption.kmsKey } : {}) },
     ...(lifecycle ? { lifecyclePolicy: lifecycle } : {}),
@@ -73,7 +78,11 @@ export async function readRepositorySettings(client: Client, repositoryName: str
 }
 
 /** The CreateRepository input that gives a new repository these settings (policies are separate calls). */
-export function createRepositoryInput(repositoryName: string, settings: RepositorySettings, registryId?: string): CreateRepositoryCommandInput {
+export function createRepositoryInput(
+  repositoryName: string,
+  settings: RepositorySettings,
+  registryId?: string,
+): CreateRepositoryCommandInput {
   const tags = Object.entries(settings.tags).map(([Key, Value]) => ({ Key, Value }));
   return {
     repositoryName,
@@ -88,7 +97,10 @@ export function createRepositoryInput(repositoryName: string, settings: Reposito
         }
       : {}),
     imageScanningConfiguration: { scanOnPush: settings.scanOnPush },
-    encryptionConfiguration: { encryptionType: settings.encryption.type as EncryptionType, ...(settings.encryption.kmsKey ? { kmsKey: settings.encryption.kmsKey } : {}) },
+    encryptionConfiguration: {
+      encryptionType: settings.encryption.type as EncryptionType,
+      ...(settings.encryption.kmsKey ? { kmsKey: settings.encryption.kmsKey } : {}),
+    },
     ...(tags.length ? { tags } : {}),
   };
 }
@@ -122,23 +134,41 @@ export async function createRepositoryWithSettings(
     if (!settings.encryption.kmsKey || !isKmsKeyProblem(error)) throw error;
     // The recorded key is not usable here: same encryption type, the AWS managed key.
     try {
-      await client.send(new CreateRepositoryCommand({ ...input, encryptionConfiguration: { encryptionType: settings.encryption.type as EncryptionType } }));
+      await client.send(
+        new CreateRepositoryCommand({ ...input, encryptionConfiguration: { encryptionType: settings.encryption.type as EncryptionType } }),
+      );
     } catch (retryError) {
       if (errorName(retryError) === 'RepositoryAlreadyExistsException') return undefined;
       throw retryError;
     }
-    problems.push(`encryption: KMS key ${settings.encryption.kmsKey} not usable (${errorText(error)}); created with the AWS managed key (${settings.encryption.type})`);
+    problems.push(
+      `encryption: KMS key ${settings.encryption.kmsKey} not usable (${errorText(error)}); created with the AWS managed key (${settings.encryption.type})`,
+    );
   }
   const policies: Array<[string, string | undefined, () => Promise<unknown>]> = [
     [
       'lifecycle policy',
       settings.lifecyclePolicy,
-      () => client.send(new PutLifecyclePolicyCommand({ repositoryName, lifecyclePolicyText: settings.lifecyclePolicy!, ...(options.registryId ? { registryId: options.registryId } : {}) })),
+      () =>
+        client.send(
+          new PutLifecyclePolicyCommand({
+            repositoryName,
+            lifecyclePolicyText: settings.lifecyclePolicy!,
+            ...(options.registryId ? { registryId: options.registryId } : {}),
+          }),
+        ),
     ],
     [
       'repository policy',
       settings.repositoryPolicy,
-      () => client.send(new SetRepositoryPolicyCommand({ repositoryName, policyText: settings.repositoryPolicy!, ...(options.registryId ? { registryId: options.registryId } : {}) })),
+      () =>
+        client.send(
+          new SetRepositoryPolicyCommand({
+            repositoryName,
+            policyText: settings.repositoryPolicy!,
+            ...(options.registryId ? { registryId: options.registryId } : {}),
+          }),
+        ),
     ],
   ];
   for (const [label, text, apply] of policies) {

@@ -16,5 +16,8 @@ export function targetEcr(target: RestoreTarget | undefined, region: string | un
     params: { RoleArn: target.roleArn, RoleSessionName: `ecr-backup-restore-${runId}`.slice(0, 64).replace(/[^\w+=,.@-]/g, '-') },
     clientConfig: region ? { region } : {},
   });
-  return { client: new ECRClient({ ...(region ? { region } : {}), credentials }), registryId: target.accountId ?? target.roleArn.split(':')[4] };
+  return {
+    client: new ECRClient({ ...(region ? { region } : {}), credentials }),
+    registryId: target.accountId ?? target.roleArn.split(':')[4],
+  };
 }

@@ -39,13 +39,24 @@ export interface UploadTransport {
 type BlobDescriptor = Descriptor & { digest: Digest };
 const OCTETS = { 'content-type': 'application/octet-stream' };
 
-export async function uploadBlob(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
+export async function uploadBlob(
+  endpoint: UploadTransport,
+  repository: string,
+  descriptor: BlobDescriptor,
+  body: Readable,
+  context: string,
+): Promise<void> {
   if (descriptor.size <= endpoint.upload.monolithicMaxBytes) await monolithic(endpoint, repository, descriptor, body, context);
   else await chunked(endpoint, repository, descriptor, body, context);
 }
 
 /** Mounts the blob from another repository of this registry known to hold it; false when not possible. */
-export async function mountBlob(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, context: string): Promise<boolean> {
+export async function mountBlob(
+  endpoint: UploadTransport,
+  repository: string,
+  descriptor: BlobDescriptor,
+  context: string,
+): Promise<boolean> {
   const session = await tryMount(endpoint, repository, descriptor, context);
   if (session instanceof URL) await cancel(endpoint, repository, session, context);
   return session === 'mounted';
@@ -56,7 +67,12 @@ export async function mountBlob(endpoint: UploadTransport, repository: string, d
  * The registry answers 201 when it mounted, or 202 with an ordinary upload session (returned, to be
  * used). A mount we may not make (no pull on the source, source gone) is just a missed shortcut.
  */
-async function tryMount(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, context: string): Promise<URL | 'mounted' | undefined> {
+async function tryMount(
+  endpoint: UploadTransport,
+  repository: string,
+  descriptor: BlobDescriptor,
+  context: string,
+): Promise<URL | 'mounted' | undefined> {
   const from = endpoint.blobHome(descriptor.digest, repository);
   if (!from) return undefined;
   const url = endpoint.url(`/v2/${repository}/blobs/uploads/`);
@@ -84,7 +100,13 @@ async function start(endpoint: UploadTransport, url: URL, scopes: string[], cont
   return res.statusCode === 201 ? 'mounted' : endpoint.resolve(header(res, 'location'), url, context);
 }
 
-async function monolithic(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
+async function monolithic(
+  endpoint: UploadTransport,
+  repository: string,
+  descriptor: BlobDescriptor,
+  body: Readable,
+  context: string,
+): Promise<void> {
   const bytes = await readExactly(body, descriptor);
   // A session is single-use, so every attempt opens its own.
   await endpoint.http.retry(async () => {
@@ -94,13 +116,20 @@ async function monolithic(endpoint: UploadTransport, repository: string, descrip
   });
 }
 
-async function chunked(endpoint: UploadTransport, repository: string, descriptor: BlobDescriptor, body: Readable, context: string): Promise<void> {
+async function chunked(
+  endpoint: UploadTransport,
+  repository: string,
+  descriptor: BlobDescriptor,
+  body: Readable,
+  context: string,
+): Promise<void> {
   let upload = await open(endpoint, repository, context);
   const hash = createHash('sha256');
   let offset = 0;
   try {
     for await (const chunk of rechunk(body, endpoint.upload.chunkBytes)) {
-      if (offset + chunk.length > descriptor.size) throw new DigestMismatchError(descriptor, { digest: '(unknown, body too long)', size: offset + chunk.length });
+      if (offset + chunk.length > descriptor.size)
+        throw new DigestMismatchError(descriptor, { digest: '(unknown, body too long)', size: offset + chunk.length });
       hash.update(chunk);
       const headers = { ...OCTETS, 'content-range': `${offset}-${offset + chunk.length - 1}` };
       const res = await endpoint.attempt({ method: 'PATCH', url: upload, headers, body: chunk }, [push(repository)], context, [202]);

@@ -31,7 +31,15 @@ import { mapLimited } from '../limiter.ts';
 import type { DeletedTag } from '../../schema/contract.ts';
 import { currentRecord, readCatalogIndex, readTagEntries, timeAfter } from './catalog-index.ts';
 import { NotFoundError, readJson, writeJson, type ObjectStore, type PutResult } from './object-store.ts';
-import { InvalidRecordError, isFutureTime, MAX_RECORD_BYTES, MAX_STORED_MANIFEST_BYTES, ObjectTooLargeError, parseCatalogRecord, readCapped } from './record.ts';
+import {
+  InvalidRecordError,
+  isFutureTime,
+  MAX_RECORD_BYTES,
+  MAX_STORED_MANIFEST_BYTES,
+  ObjectTooLargeError,
+  parseCatalogRecord,
+  readCapped,
+} from './record.ts';
 import { errorText } from '../redact.ts';
 
 export interface BackupStoreOptions {
@@ -218,7 +226,11 @@ export class BackupStore implements ImageEndpoint {
       }
     });
     untagged.sort((a, b) => a.backedUpAt.localeCompare(b.backedUpAt));
-    return { repository, tags: [...tags].map(([tag, recs]) => ({ tag, records: recs })).sort((a, b) => (a.tag < b.tag ? -1 : 1)), untagged };
+    return {
+      repository,
+      tags: [...tags].map(([tag, recs]) => ({ tag, records: recs })).sort((a, b) => (a.tag < b.tag ? -1 : 1)),
+      untagged,
+    };
   }
 
   /**
@@ -237,7 +249,8 @@ export class BackupStore implements ImageEndpoint {
       try {
         return await this.readRecord(digestRecordKey(item.repository, item.digest));
       } catch (error) {
-        if (error instanceof NotFoundError) throw new ManifestNotFoundError(`${item.repository}@${item.digest} is not in ${this.description}`);
+        if (error instanceof NotFoundError)
+          throw new ManifestNotFoundError(`${item.repository}@${item.digest} is not in ${this.description}`);
         throw error;
       }
     });
@@ -395,7 +408,15 @@ export function recordListing(r: CatalogRecord): ImageListing {
     sizeBytes: r.imageBytes,
     time: r.backedUpAt,
     ...(r.format === 'docker-archive' ? { format: r.format } : {}),
-    ...(r.archive ? { archive: { key: r.archive.key, platform: r.archive.platform, fromIndex: r.mediaType === MediaType.OciIndex || r.mediaType === MediaType.DockerManifestList } } : {}),
+    ...(r.archive
+      ? {
+          archive: {
+            key: r.archive.key,
+            platform: r.archive.platform,
+            fromIndex: r.mediaType === MediaType.OciIndex || r.mediaType === MediaType.DockerManifestList,
+          },
+        }
+      : {}),
   };
 }
 
@@ -424,7 +445,13 @@ export class BackupRepository implements ImageRepository {
    */
   async listImages(): Promise<ImageListing[]> {
     const index = await readCatalogIndex(this.objects, this.name);
-    for (const f of index.future) this.store.noteRejected({ key: f.key, repository: this.name, tag: f.tag, reason: `catalog record ${f.key} rejected: dated in the future` });
+    for (const f of index.future)
+      this.store.noteRejected({
+        key: f.key,
+        repository: this.name,
+        tag: f.tag,
+        reason: `catalog record ${f.key} rejected: dated in the future`,
+      });
     const current = [...index.tags.values()].map((entries) => currentRecord(entries, this.store.asOf)).filter((k) => k !== undefined);
     const digestKeys = index.digests;
     const tagged = (await this.store.readRecords(current)).filter((r): r is CatalogRecord => r !== undefined);
@@ -475,10 +502,12 @@ export class BackupRepository implements ImageRepository {
       throw error;
     }
     // ifAbsent (S3: If-None-Match): stored content is never replaced, whoever writes the same key.
-    await this.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size }, ifAbsent: true });
+    await this.objects.put(blobKey(descriptor.digest), body, {
+      expected: { digest: descriptor.digest, size: descriptor.size },
+      ifAbsent: true,
+    });
     this.store.notePresence(descriptor.digest, descriptor.size);
   }
-
 
   async putManifest(manifest: Manifest, ref?: ImageReference): Promise<void> {
     this.store.assertWritable();
@@ -537,7 +566,12 @@ export class BackupRepository implements ImageRepository {
       if (latest?.kind !== 'value') return undefined;
       const time = timeAfter(entries, this.store.now());
       const deleted: DeletedTag = { repository: this.name, tag, lastDigest: latest.record.digest, deletedAt: time.toISOString() };
-      await writeJson(this.objects, tombstoneKey(this.name, tag, compactTime(time)), { ...deleted, ...(this.store.runId ? { runId: this.store.runId } : {}) }, { ifAbsent: true });
+      await writeJson(
+        this.objects,
+        tombstoneKey(this.name, tag, compactTime(time)),
+        { ...deleted, ...(this.store.runId ? { runId: this.store.runId } : {}) },
+        { ifAbsent: true },
+      );
       return deleted;
     });
     return written.filter((d) => d !== undefined);
@@ -567,7 +601,12 @@ export class BackupRepository implements ImageRepository {
       format: 'docker-archive',
       archive,
     };
-    await writeJson(this.objects, tagRecordKey(this.name, tag, compactTime(time), source.digest, 'docker-archive'), CatalogRecord.parse(record), { ifAbsent: true });
+    await writeJson(
+      this.objects,
+      tagRecordKey(this.name, tag, compactTime(time), source.digest, 'docker-archive'),
+      CatalogRecord.parse(record),
+      { ifAbsent: true },
+    );
     return record;
   }
 

@@ -12,7 +12,15 @@
 // overlapping runs CAN do is both record the same value of a tag at two times; `tagStates` reads
 // consecutive records of the same digest and format as one value (the earliest one), so a
 // duplicate changes neither the current value nor any point-in-time answer.
-import { CATALOG_PREFIX, parseCatalogKey, parseCompactTime, parseSettingsKey, parseTombstoneKey, tagPrefix, type CatalogKey } from './layout.ts';
+import {
+  CATALOG_PREFIX,
+  parseCatalogKey,
+  parseCompactTime,
+  parseSettingsKey,
+  parseTombstoneKey,
+  tagPrefix,
+  type CatalogKey,
+} from './layout.ts';
 import type { ObjectStore } from './object-store.ts';
 import { isFutureTime } from './record.ts';
 

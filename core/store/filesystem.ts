@@ -67,7 +67,10 @@ export class FileSystemObjectStore implements ObjectStore {
    * parent: each must be a real directory, never a symbolic link. False when one is missing.
    */
   private async safeParent(path: string, create = false): Promise<boolean> {
-    const parts = path.slice(this.root.length + 1).split(sep).slice(0, -1);
+    const parts = path
+      .slice(this.root.length + 1)
+      .split(sep)
+      .slice(0, -1);
     if (create && !this.checkedDirs.has(this.root)) {
       await mkdir(this.root, { recursive: true, mode: 0o700 });
       this.checkedDirs.add(this.root);
@@ -76,15 +79,19 @@ export class FileSystemObjectStore implements ObjectStore {
     for (const part of parts) {
       dir = join(dir, part);
       if (this.checkedDirs.has(dir)) continue;
-      if (create) await mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
-        if (errno(error) !== 'EEXIST') throw error;
-      });
+      if (create)
+        await mkdir(dir, { mode: 0o700 }).catch((error: unknown) => {
+          if (errno(error) !== 'EEXIST') throw error;
+        });
       const info = await lstat(dir).catch((error: unknown) => {
         if (errno(error) === 'ENOENT' || errno(error) === 'ENOTDIR') return undefined;
         throw error;
       });
       if (!info) return false;
-      if (!info.isDirectory()) throw new UnsafePathError(`${this.description}: ${dir.slice(this.root.length + 1)} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to follow it`);
+      if (!info.isDirectory())
+        throw new UnsafePathError(
+          `${this.description}: ${dir.slice(this.root.length + 1)} is ${info.isSymbolicLink() ? 'a symbolic link' : 'not a directory'}; refusing to follow it`,
+        );
       this.checkedDirs.add(dir);
     }
     return true;
@@ -174,7 +181,13 @@ export class FileSystemObjectStore implements ObjectStore {
           if (errno(error) === 'EEXIST') created = false;
           else if (errno(error) === 'EPERM' || errno(error) === 'ENOTSUP' || errno(error) === 'EOPNOTSUPP') {
             // A filesystem without hard links: check then rename (not atomic against a concurrent writer).
-            if (await lstat(target).then(() => true, () => false)) created = false;
+            if (
+              await lstat(target).then(
+                () => true,
+                () => false,
+              )
+            )
+              created = false;
             else {
               await rename(tmp, target);
               committed = true;

@@ -66,12 +66,15 @@ export class InvalidNameError extends Error {
 
 export function assertRepositoryName(name: string): void {
   if (typeof name !== 'string' || !isRepositoryName(name)) {
-    throw new InvalidNameError(`invalid repository name ${JSON.stringify(name)} (lowercase [a-z0-9] components separated by . _ __ - or /)`);
+    throw new InvalidNameError(
+      `invalid repository name ${JSON.stringify(name)} (lowercase [a-z0-9] components separated by . _ __ - or /)`,
+    );
   }
 }
 
 export function assertTag(tag: string): void {
-  if (typeof tag !== 'string' || !isTag(tag)) throw new InvalidNameError(`invalid tag ${JSON.stringify(tag)} ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
+  if (typeof tag !== 'string' || !isTag(tag))
+    throw new InvalidNameError(`invalid tag ${JSON.stringify(tag)} ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
 }
 
 export const blobKey = (digest: string) => `${BLOBS_PREFIX}${digestHex(digest)}`;
@@ -82,12 +85,16 @@ export const tagRecordKey = (repository: string, tag: string, time: string, dige
 export const tombstoneKey = (repository: string, tag: string, time: string) => `${tagPrefix(repository, tag)}${time}_deleted.json`;
 export const digestRecordKey = (repository: string, digest: string) => `${CATALOG_PREFIX}${repository}/_digests/${digestHex(digest)}.json`;
 export const settingsPrefix = (repository: string) => `${CATALOG_PREFIX}${repository}/_settings/`;
-export const settingsRecordKey = (repository: string, time: string, hash?: string) => `${settingsPrefix(repository)}${time}${hash ? `_${hash}` : ''}.json`;
+export const settingsRecordKey = (repository: string, time: string, hash?: string) =>
+  `${settingsPrefix(repository)}${time}${hash ? `_${hash}` : ''}.json`;
 
 const SETTINGS_FILE = /^(\d{8}T\d{9}Z)(?:_([a-f0-9]{16}))?\.json$/;
 
 /** Parses `catalog/<repository>/_settings/<time>[_<hash>].json` of the given repository; undefined for anything else. */
-export function parseSettingsKey(key: string, repository: string): { key: string; repository: string; time: string; hash?: string } | undefined {
+export function parseSettingsKey(
+  key: string,
+  repository: string,
+): { key: string; repository: string; time: string; hash?: string } | undefined {
   const prefix = settingsPrefix(repository);
   if (!key.startsWith(prefix)) return undefined;
   const m = SETTINGS_FILE.exec(key.slice(prefix.length));
@@ -100,9 +107,16 @@ export function settingsHash(settings: unknown): string {
     Array.isArray(value)
       ? value.map(canonical)
       : value !== null && typeof value === 'object'
-        ? Object.fromEntries(Object.keys(value).sort().map((k) => [k, canonical((value as Record<string, unknown>)[k])]))
+        ? Object.fromEntries(
+            Object.keys(value)
+              .sort()
+              .map((k) => [k, canonical((value as Record<string, unknown>)[k])]),
+          )
         : value;
-  return createHash('sha256').update(JSON.stringify(canonical(settings))).digest('hex').slice(0, 16);
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(settings)))
+    .digest('hex')
+    .slice(0, 16);
 }
 
 /** `2026-11-26T10:25:33.123Z` -> `20261126T102533123Z`. */

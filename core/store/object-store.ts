@@ -153,7 +153,7 @@ export async function readAll(stream: Readable): Promise<Buffer> {
 
 /** Stores `value` as pretty JSON (run reports, batches, catalog records). */
 export async function writeJson(store: ObjectStore, key: string, value: unknown, options: { ifAbsent?: boolean } = {}): Promise<PutResult> {
-  const body = Buffer.from(JSON.stringify(value, null, 2) + '\n', 'utf8');
+  const body = Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
   return store.put(key, body, { ...options, contentType: 'application/json' });
 }
 

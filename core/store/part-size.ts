@@ -11,7 +11,10 @@ export class ObjectTooLargeError extends RangeError {
   override name = 'ObjectTooLargeError';
 }
 
-export function uploadShape(size: number | undefined, configured: { partSize: number; queueSize: number }): { partSize: number; queueSize: number } {
+export function uploadShape(
+  size: number | undefined,
+  configured: { partSize: number; queueSize: number },
+): { partSize: number; queueSize: number } {
   if (size === undefined) return configured;
   if (size > MAX_OBJECT_BYTES) throw new ObjectTooLargeError(`${size} bytes exceeds S3's 5 TiB object limit`);
   const needed = Math.ceil(Math.ceil(size / MAX_PARTS) / MiB) * MiB;

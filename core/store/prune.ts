@@ -152,7 +152,11 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
 
   const report: PruneReport = {
     dryRun,
-    rule: { ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}), ...(options.keepDays !== undefined ? { keepDays: options.keepDays } : {}), graceSeconds: graceMs / 1000 },
+    rule: {
+      ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
+      ...(options.keepDays !== undefined ? { keepDays: options.keepDays } : {}),
+      graceSeconds: graceMs / 1000,
+    },
     startedAt: started.toISOString(),
     finishedAt: '',
     records: { total: 0, kept: 0, dropped: 0 },
@@ -182,7 +186,14 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
     await mapLimited(catalogKeys, concurrency, async (k): Promise<Entry | undefined> => {
       if (k.kind === 'tag') {
         const time = parseCompactTime(k.time);
-        return { key: k.key, group: `${k.repository}\0${k.tag}`, untagged: false, time: time.getTime(), parsed: k, backedUpAt: time.toISOString() };
+        return {
+          key: k.key,
+          group: `${k.repository}\0${k.tag}`,
+          untagged: false,
+          time: time.getTime(),
+          parsed: k,
+          backedUpAt: time.toISOString(),
+        };
       }
       try {
         const raw = await readRecordJson<{ backedUpAt?: unknown }>(objects, k.key);
@@ -211,7 +222,10 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
   const remaining: CatalogKey[] = [...kept.map((e) => e.parsed), ...unreadable];
   if (!dryRun && dropped.length > 0) {
     progress(`deleting ${dropped.length} catalog record(s)`);
-    const result = await deleteKeys(objects, dropped.map((e) => e.key));
+    const result = await deleteKeys(
+      objects,
+      dropped.map((e) => e.key),
+    );
     tallyDeletes(report, result, new Map());
     const gone = new Set(result.deleted.map((d) => d.key));
     for (const e of dropped) if (!gone.has(e.key)) remaining.push(e.parsed);
@@ -326,7 +340,10 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
         const batch = slice.filter((b) => !marked.has(b.digest));
         if (batch.length === 0) continue;
         progress(`deleting ${batch.length} blob(s) (${done}/${candidates.length})`);
-        const result = await deleteKeys(objects, batch.map((b) => b.key));
+        const result = await deleteKeys(
+          objects,
+          batch.map((b) => b.key),
+        );
         tallyDeletes(report, result, sizes);
         for (const d of result.deleted) {
           const digest = digestOfBlobKey(d.key);

@@ -81,15 +81,23 @@ export function parseCatalogRecord(key: string | CatalogKey, bytes: Buffer, now:
     return reject('not valid JSON');
   }
   const result = CatalogRecord.safeParse(raw);
-  if (!result.success) return reject(`malformed (${result.error.issues.map((i) => `${i.path.join('.') || 'record'}: ${i.message}`).join('; ').slice(0, 300)})`);
+  if (!result.success)
+    return reject(
+      `malformed (${result.error.issues
+        .map((i) => `${i.path.join('.') || 'record'}: ${i.message}`)
+        .join('; ')
+        .slice(0, 300)})`,
+    );
   const record = result.data;
-  if (record.repository !== parsedKey.repository) reject(`its body names repository ${JSON.stringify(record.repository)}, its key ${parsedKey.repository}`);
+  if (record.repository !== parsedKey.repository)
+    reject(`its body names repository ${JSON.stringify(record.repository)}, its key ${parsedKey.repository}`);
   if (record.digest !== parsedKey.digest) reject(`its body names digest ${record.digest}, its key ${parsedKey.digest}`);
   if (parsedKey.kind === 'tag') {
     if (record.tag !== parsedKey.tag) reject(`its body names tag ${JSON.stringify(record.tag)}, its key ${parsedKey.tag}`);
     const keyTime = parseCompactTime(parsedKey.time);
     if (isFutureTime(keyTime, now)) reject(`dated ${keyTime.toISOString()}, in the future`);
-    if (Date.parse(record.backedUpAt) !== keyTime.getTime()) reject(`its body is dated ${record.backedUpAt}, its key ${keyTime.toISOString()}`);
+    if (Date.parse(record.backedUpAt) !== keyTime.getTime())
+      reject(`its body is dated ${record.backedUpAt}, its key ${keyTime.toISOString()}`);
   } else {
     if (record.tag !== undefined) reject('an untagged record names a tag');
     const time = Date.parse(record.backedUpAt);
@@ -103,7 +111,15 @@ export function parseCatalogRecord(key: string | CatalogKey, bytes: Buffer, now:
     if (!record.archive) return reject('a docker-archive record has no archive');
     const m = ARCHIVE_FILE.exec(record.archive.key);
     const label = m?.[1];
-    if (!m || parsedKey.kind !== 'tag' || m[2] !== parsedKey.repository || m[3] !== parsedKey.tag || label === 'blobs' || label === 'catalog' || label === 'runs') {
+    if (
+      !m ||
+      parsedKey.kind !== 'tag' ||
+      m[2] !== parsedKey.repository ||
+      m[3] !== parsedKey.tag ||
+      label === 'blobs' ||
+      label === 'catalog' ||
+      label === 'runs'
+    ) {
       reject(`archive key ${JSON.stringify(record.archive.key)} is not <label>/${parsedKey.repository}/<tag>.tar for this record`);
     }
     if (!isDigest(record.archive.configDigest)) reject('archive configDigest is not a digest');

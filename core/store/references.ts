@@ -71,7 +71,8 @@ export class ReferenceWalker {
    */
   async classify(digest: string): Promise<{ kind: 'manifest'; refs: string[] } | { kind: 'other' | 'missing' | 'unreadable' }> {
     const result = await this.node({ digest });
-    if (result.ok) return { kind: 'manifest', refs: [...result.node.children.map((c) => c.digest), ...result.node.blobs.map((b) => b.digest)] };
+    if (result.ok)
+      return { kind: 'manifest', refs: [...result.node.children.map((c) => c.digest), ...result.node.blobs.map((b) => b.digest)] };
     return { kind: result.problem.problem === 'corrupt' ? 'other' : result.problem.problem };
   }
 
@@ -84,7 +85,11 @@ export class ReferenceWalker {
         try {
           bytes = await readCapped(this.objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES);
         } catch (error) {
-          if (error instanceof NotFoundError) return { ok: false, problem: { digest: d.digest, problem: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` } };
+          if (error instanceof NotFoundError)
+            return {
+              ok: false,
+              problem: { digest: d.digest, problem: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` },
+            };
           return { ok: false, problem: { digest: d.digest, problem: 'unreadable', detail: message(error) } };
         }
         try {

@@ -18,9 +18,12 @@ export class RetentionRuleError extends RangeError {
 
 export function assertRetentionRule(rule: RetentionRule): void {
   const { keepLast, keepDays } = rule;
-  if (keepLast === undefined && keepDays === undefined) throw new RetentionRuleError('a retention rule needs keepLast (--keep-last N) or keepDays (--keep-days D)');
-  if (keepLast !== undefined && !(Number.isInteger(keepLast) && keepLast >= 1)) throw new RetentionRuleError(`keep-last must be an integer >= 1, got ${keepLast}`);
-  if (keepDays !== undefined && !(Number.isFinite(keepDays) && keepDays > 0)) throw new RetentionRuleError(`keep-days must be a number > 0, got ${keepDays}`);
+  if (keepLast === undefined && keepDays === undefined)
+    throw new RetentionRuleError('a retention rule needs keepLast (--keep-last N) or keepDays (--keep-days D)');
+  if (keepLast !== undefined && !(Number.isInteger(keepLast) && keepLast >= 1))
+    throw new RetentionRuleError(`keep-last must be an integer >= 1, got ${keepLast}`);
+  if (keepDays !== undefined && !(Number.isFinite(keepDays) && keepDays > 0))
+    throw new RetentionRuleError(`keep-days must be a number > 0, got ${keepDays}`);
 }
 
 /** One catalog record as retention sees it. */
@@ -38,7 +41,11 @@ export interface RetentionEntry {
 const byTime = (a: RetentionEntry, b: RetentionEntry) => a.time - b.time || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 /** Splits entries into kept and dropped by the rule (see the file comment). */
-export function applyRetention<T extends RetentionEntry>(entries: readonly T[], rule: RetentionRule, now: Date): { kept: T[]; dropped: T[] } {
+export function applyRetention<T extends RetentionEntry>(
+  entries: readonly T[],
+  rule: RetentionRule,
+  now: Date,
+): { kept: T[]; dropped: T[] } {
   assertRetentionRule(rule);
   const groups = new Map<string, T[]>();
   for (const e of entries) {
@@ -77,7 +84,11 @@ export function applyRetention<T extends RetentionEntry>(entries: readonly T[], 
  * same digest (only those records are read: a docker-archive record of an OCI-stored digest is a
  * value of its own). A record that cannot be read stays a value of its own.
  */
-export async function assignTagValues(objects: ObjectStore, entries: (RetentionEntry & { parsed: CatalogKey })[], concurrency: number): Promise<void> {
+export async function assignTagValues(
+  objects: ObjectStore,
+  entries: (RetentionEntry & { parsed: CatalogKey })[],
+  concurrency: number,
+): Promise<void> {
   const byTag = new Map<string, (RetentionEntry & { parsed: CatalogKey })[]>();
   for (const e of entries) {
     if (e.parsed.kind !== 'tag') continue;

@@ -133,7 +133,9 @@ export class S3ObjectStore implements ObjectStore {
     const Key = this.key(key);
     const open = async (offset: number) => {
       try {
-        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key, ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) }));
+        const out = await this.client.send(
+          new GetObjectCommand({ Bucket: this.bucket, Key, ...(offset > 0 ? { Range: `bytes=${offset}-` } : {}) }),
+        );
         return { body: out.Body as Readable, start: offset, size: out.ContentLength };
       } catch (error) {
         if (isNotFound(error)) throw new NotFoundError(key, this.description);
@@ -141,7 +143,11 @@ export class S3ObjectStore implements ObjectStore {
       }
     };
     const first = await open(0);
-    return resumableStream(first.body, { ...(first.size !== undefined ? { size: first.size } : {}), reopen: open, context: `GET ${this.description}/${key}` });
+    return resumableStream(first.body, {
+      ...(first.size !== undefined ? { size: first.size } : {}),
+      reopen: open,
+      context: `GET ${this.description}/${key}`,
+    });
   }
 
   /** Reads a whole object, resuming a broken body like `get`. */
@@ -237,14 +243,17 @@ export class S3ObjectStore implements ObjectStore {
     let KeyMarker: string | undefined;
     let UploadIdMarker: string | undefined;
     do {
-      const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix || undefined, KeyMarker, UploadIdMarker }));
+      const page = await this.client.send(
+        new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix || undefined, KeyMarker, UploadIdMarker }),
+      );
       for (const upload of page.Uploads ?? []) {
         if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() >= before.getTime()) continue;
         const key = upload.Key.slice(this.prefix.length);
         try {
           const latest = await this.latestPart(upload.Key, upload.UploadId);
           if (latest && latest.getTime() >= before.getTime()) continue;
-          if (!options.dryRun) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
+          if (!options.dryRun)
+            await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
           result.removed.push({ key, since: (latest ?? upload.Initiated).toISOString() });
         } catch (error) {
           result.failed.push({ key, error: error instanceof Error ? error.message : String(error) });
@@ -291,7 +300,8 @@ export class S3ObjectStore implements ObjectStore {
           const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(key) }));
           if (out.ObjectLockLegalHoldStatus === 'ON') return 'retained by Object Lock (legal hold)';
           const until = out.ObjectLockRetainUntilDate;
-          if (out.ObjectLockMode && until && until.getTime() > now) return `retained by Object Lock (${out.ObjectLockMode}) until ${until.toISOString()}`;
+          if (out.ObjectLockMode && until && until.getTime() > now)
+            return `retained by Object Lock (${out.ObjectLockMode}) until ${until.toISOString()}`;
           return undefined;
         } catch (error) {
           if (isNotFound(error)) return undefined;
@@ -310,10 +320,12 @@ export class S3ObjectStore implements ObjectStore {
         new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: chunk.map((key) => ({ Key: this.key(key) })), Quiet: false } }),
       );
       const relative = (key: string | undefined) => (key ?? '').slice(this.prefix.length);
-      for (const deleted of out.Deleted ?? []) result.deleted.push({ key: relative(deleted.Key), ...(deleted.DeleteMarker ? { deleteMarker: true } : {}) });
+      for (const deleted of out.Deleted ?? [])
+        result.deleted.push({ key: relative(deleted.Key), ...(deleted.DeleteMarker ? { deleteMarker: true } : {}) });
       for (const error of out.Errors ?? []) {
         const detail = `${error.Code ?? 'Error'}: ${error.Message ?? ''}`.trim();
-        if (/object ?lock|retention|legal hold/i.test(error.Message ?? '')) result.locked.push({ key: relative(error.Key), detail: `retained by Object Lock (${detail})` });
+        if (/object ?lock|retention|legal hold/i.test(error.Message ?? ''))
+          result.locked.push({ key: relative(error.Key), detail: `retained by Object Lock (${detail})` });
         else result.failed.push({ key: relative(error.Key), error: detail });
       }
     }

@@ -79,7 +79,9 @@ export async function storeStats(store: BackupStore, options: { concurrency?: nu
     const current = [...history.tags.map((t) => t.records.at(-1)!), ...history.untagged];
     const refs = new Map<string, number>();
     const repoArchives = new Map<string, number>();
-    const trees = await mapLimited(records, concurrency, async (r) => (isArchive(r) ? undefined : walker.tree({ digest: r.digest, mediaType: r.mediaType })));
+    const trees = await mapLimited(records, concurrency, async (r) =>
+      isArchive(r) ? undefined : walker.tree({ digest: r.digest, mediaType: r.mediaType }),
+    );
     records.forEach((r, i) => {
       if (isArchive(r)) {
         if (r.archive) repoArchives.set(r.archive.key, r.archive.size);
@@ -108,7 +110,8 @@ export async function storeStats(store: BackupStore, options: { concurrency?: nu
   let blobBytes = 0;
   let referencedBytes = 0;
   const byClass = new Map<string, number>();
-  const addClass = (storageClass: string | undefined, bytes: number) => byClass.set(storageClass ?? 'STANDARD', (byClass.get(storageClass ?? 'STANDARD') ?? 0) + bytes);
+  const addClass = (storageClass: string | undefined, bytes: number) =>
+    byClass.set(storageClass ?? 'STANDARD', (byClass.get(storageClass ?? 'STANDARD') ?? 0) + bytes);
   for await (const object of store.objects.list(BLOBS_PREFIX)) {
     blobs++;
     blobBytes += object.size;
@@ -124,7 +127,8 @@ export async function storeStats(store: BackupStore, options: { concurrency?: nu
   if (archiveBytes > 0) addClass(undefined, archiveBytes);
   const cost = storageCost(byClass);
   const storedBytes = blobBytes + archiveBytes;
-  const total = (field: 'tags' | 'untagged' | 'records' | 'logicalBytes' | 'currentLogicalBytes') => repositories.reduce((sum, r) => sum + r[field], 0);
+  const total = (field: 'tags' | 'untagged' | 'records' | 'logicalBytes' | 'currentLogicalBytes') =>
+    repositories.reduce((sum, r) => sum + r[field], 0);
   const logicalBytes = total('logicalBytes');
   return {
     store: store.description,

@@ -25,7 +25,8 @@ export type OpenStoreOptions = Omit<S3ObjectStoreOptions, 'bucket' | 'prefix'> &
 export function openStore(url: string, options: OpenStoreOptions = {}): ObjectStore {
   const { existing, ...s3Options } = options;
   const directoryStore = (path: string): ObjectStore => {
-    if (existing && !existsSync(path)) throw new StoreUrlError(`no backup store at ${path}: the directory does not exist (a backup creates it)`);
+    if (existing && !existsSync(path))
+      throw new StoreUrlError(`no backup store at ${path}: the directory does not exist (a backup creates it)`);
     return new FileSystemObjectStore(path);
   };
   if (typeof url !== 'string' || url.trim() === '') throw new StoreUrlError(`empty store location; ${ACCEPTED}`);
@@ -47,7 +48,9 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
     try {
       path = fileURLToPath(url);
     } catch (error) {
-      throw new StoreUrlError(`invalid file URL ${JSON.stringify(url)} (${error instanceof Error ? error.message : String(error)}); ${ACCEPTED}`);
+      throw new StoreUrlError(
+        `invalid file URL ${JSON.stringify(url)} (${error instanceof Error ? error.message : String(error)}); ${ACCEPTED}`,
+      );
     }
     return directoryStore(path);
   }

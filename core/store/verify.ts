@@ -49,7 +49,10 @@ const message = errorText;
 function wellFormed(d: { digest: unknown; size: unknown }, report: (blob: string, check: Check) => void): boolean {
   if (typeof d.digest === 'string' && isDigest(d.digest) && Number.isSafeInteger(d.size) && (d.size as number) >= 0) return true;
   const shown = JSON.stringify(d.digest ?? null).slice(0, 100);
-  report(String(d.digest).slice(0, 100), { status: 'corrupt', detail: `malformed descriptor: digest ${shown}, size ${JSON.stringify(d.size ?? null)}` });
+  report(String(d.digest).slice(0, 100), {
+    status: 'corrupt',
+    detail: `malformed descriptor: digest ${shown}, size ${JSON.stringify(d.size ?? null)}`,
+  });
   return false;
 }
 
@@ -82,7 +85,10 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
         if (bytes.byteLength !== d.size) return { status: 'corrupt', detail: `manifest is ${bytes.byteLength} bytes, expected ${d.size}` };
         if (digest !== d.digest) return { status: 'corrupt', detail: `manifest content hashes to ${digest}` };
         try {
-          return { status: 'ok', manifest: manifestFromBytes(bytes, { digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) }) };
+          return {
+            status: 'ok',
+            manifest: manifestFromBytes(bytes, { digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) }),
+          };
         } catch (error) {
           return { status: 'corrupt', detail: `manifest cannot be parsed: ${message(error)}` };
         }
@@ -180,17 +186,29 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
       }
       await verifyImage(record);
     });
-    await Promise.all([...archives.values()].map(async ({ record }) => {
-      const archive = record.archive!;
-      const check = await checkBlobAt(archive.key, { digest: archive.sha256, size: archive.size }, 'archive');
-      if (check.status !== 'ok') {
-        problems.push({ repository, ...(record.tag !== undefined ? { tag: record.tag } : {}), digest: record.digest, blob: archive.key, problem: check.status, detail: check.detail });
-      }
-    }));
+    await Promise.all(
+      [...archives.values()].map(async ({ record }) => {
+        const archive = record.archive!;
+        const check = await checkBlobAt(archive.key, { digest: archive.sha256, size: archive.size }, 'archive');
+        if (check.status !== 'ok') {
+          problems.push({
+            repository,
+            ...(record.tag !== undefined ? { tag: record.tag } : {}),
+            digest: record.digest,
+            blob: archive.key,
+            problem: check.status,
+            detail: check.detail,
+          });
+        }
+      }),
+    );
   }
   problems.sort(
     (a, b) =>
-      a.repository.localeCompare(b.repository) || (a.tag ?? '').localeCompare(b.tag ?? '') || a.digest.localeCompare(b.digest) || a.blob.localeCompare(b.blob),
+      a.repository.localeCompare(b.repository) ||
+      (a.tag ?? '').localeCompare(b.tag ?? '') ||
+      a.digest.localeCompare(b.digest) ||
+      a.blob.localeCompare(b.blob),
   );
   return { checkedImages, checkedBlobs, checkedBytes, problems };
 }

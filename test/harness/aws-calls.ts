@@ -37,28 +37,39 @@ export function installCallRecorder(fixed?: { component: Component; sink: CallSi
     if (proto[INSTALLED]) continue;
     proto[INSTALLED] = true;
     const send = proto.send;
-    proto.send = function (this: { middlewareStack: { add: (...a: unknown[]) => void }; config: { region: () => Promise<string> }; [INSTALLED]?: boolean }, ...args: unknown[]) {
+    proto.send = function (
+      this: { middlewareStack: { add: (...a: unknown[]) => void }; config: { region: () => Promise<string> }; [INSTALLED]?: boolean },
+      ...args: unknown[]
+    ) {
       // Own property: the prototype carries the same marker.
-      if (!Object.prototype.hasOwnProperty.call(this, INSTALLED)) {
+      if (!Object.hasOwn(this, INSTALLED)) {
         this[INSTALLED] = true;
         const config = this.config;
         this.middlewareStack.add(
-          (next: (a: unknown) => Promise<unknown>, context: { clientName: string; commandName: string }) => async (a: { input: Record<string, unknown> }) => {
-            const where = callContext.getStore() ?? fixed;
-            const record = async (errorStatus?: number) => {
-              if (!where) return;
-              const region = await config.region();
-              where.sink({ component: where.component, client: context.clientName, command: context.commandName, input: structuredCloneSafe(a.input), region, ...(errorStatus ? { errorStatus } : {}) });
-            };
-            try {
-              const result = await next(a);
-              await record();
-              return result;
-            } catch (error) {
-              await record((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? -1);
-              throw error;
-            }
-          },
+          (next: (a: unknown) => Promise<unknown>, context: { clientName: string; commandName: string }) =>
+            async (a: { input: Record<string, unknown> }) => {
+              const where = callContext.getStore() ?? fixed;
+              const record = async (errorStatus?: number) => {
+                if (!where) return;
+                const region = await config.region();
+                where.sink({
+                  component: where.component,
+                  client: context.clientName,
+                  command: context.commandName,
+                  input: structuredCloneSafe(a.input),
+                  region,
+                  ...(errorStatus ? { errorStatus } : {}),
+                });
+              };
+              try {
+                const result = await next(a);
+                await record();
+                return result;
+              } catch (error) {
+                await record((error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode ?? -1);
+                throw error;
+              }
+            },
           { step: 'initialize', name: 'ecrBackupTestCallRecorder' },
         );
       }
@@ -72,7 +83,13 @@ function structuredCloneSafe(input: Record<string, unknown>): Record<string, unk
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(input ?? {})) {
     if (k === 'Body' || v === undefined) continue;
-    if (k === 'Delete') out[k] = { Objects: ((v as { Objects?: Array<{ Key: string; VersionId?: string }> }).Objects ?? []).map((o) => ({ Key: o.Key, VersionId: o.VersionId })) };
+    if (k === 'Delete')
+      out[k] = {
+        Objects: ((v as { Objects?: Array<{ Key: string; VersionId?: string }> }).Objects ?? []).map((o) => ({
+          Key: o.Key,
+          VersionId: o.VersionId,
+        })),
+      };
     else if (typeof v !== 'object' || v === null || Array.isArray(v)) out[k] = v;
     else out[k] = JSON.parse(JSON.stringify(v)) as unknown;
   }
@@ -97,8 +114,10 @@ export function iamRequests(call: RecordedCall, t: TranslationContext): IamReque
       const bucket = t.bucketName(String(i.Bucket));
       const object = (key: unknown) => `arn:aws:s3:::${bucket}/${String(key)}`;
       const bucketArn = `arn:aws:s3:::${bucket}`;
-      const decrypt = t.storeKeyArn && bucket !== String(i.Bucket) ? [{ action: 'kms:Decrypt', resource: t.storeKeyArn, context: viaS3 }] : [];
-      const encrypt = t.storeKeyArn && bucket !== String(i.Bucket) ? [{ action: 'kms:GenerateDataKey', resource: t.storeKeyArn, context: viaS3 }] : [];
+      const decrypt =
+        t.storeKeyArn && bucket !== String(i.Bucket) ? [{ action: 'kms:Decrypt', resource: t.storeKeyArn, context: viaS3 }] : [];
+      const encrypt =
+        t.storeKeyArn && bucket !== String(i.Bucket) ? [{ action: 'kms:GenerateDataKey', resource: t.storeKeyArn, context: viaS3 }] : [];
       const prefix = (p: unknown): Record<string, string> => (typeof p === 'string' ? { 's3:prefix': p } : {});
       switch (action) {
         case 'GetObject':
@@ -125,7 +144,10 @@ export function iamRequests(call: RecordedCall, t: TranslationContext): IamReque
         case 'DeleteObject':
           return [{ action: i.VersionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', resource: object(i.Key) }];
         case 'DeleteObjects':
-          return ((i.Delete as unknown as { Objects: Array<{ Key: string; VersionId?: string }> }).Objects ?? []).map((o) => ({ action: o.VersionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject', resource: object(o.Key) }));
+          return ((i.Delete as unknown as { Objects: Array<{ Key: string; VersionId?: string }> }).Objects ?? []).map((o) => ({
+            action: o.VersionId ? 's3:DeleteObjectVersion' : 's3:DeleteObject',
+            resource: object(o.Key),
+          }));
         case 'GetObjectRetention':
         case 'GetObjectLegalHold':
           return [{ action: `s3:${action}`, resource: object(i.Key) }];
@@ -140,8 +162,10 @@ export function iamRequests(call: RecordedCall, t: TranslationContext): IamReque
       const repo = (name: unknown) => `arn:aws:ecr:${call.region}:${registry}:repository/${String(name)}`;
       if (action === 'GetAuthorizationToken') return [{ action: 'ecr:GetAuthorizationToken', resource: '*' }];
       if (action === 'DescribeRepositories' && !i.repositoryNames) return [{ action: 'ecr:DescribeRepositories', resource: repo('*') }];
-      if (action === 'DescribeRepositories') return (i.repositoryNames as unknown as string[]).map((n) => ({ action: 'ecr:DescribeRepositories', resource: repo(n) }));
-      if (action === 'ListTagsForResource' || action === 'TagResource') return [{ action: `ecr:${action}`, resource: String(i.resourceArn) }];
+      if (action === 'DescribeRepositories')
+        return (i.repositoryNames as unknown as string[]).map((n) => ({ action: 'ecr:DescribeRepositories', resource: repo(n) }));
+      if (action === 'ListTagsForResource' || action === 'TagResource')
+        return [{ action: `ecr:${action}`, resource: String(i.resourceArn) }];
       if (typeof i.repositoryName !== 'string') throw new Error(`no IAM translation for ECR ${action}`);
       return [{ action: `ecr:${action}`, resource: repo(i.repositoryName) }];
     }
@@ -149,7 +173,13 @@ export function iamRequests(call: RecordedCall, t: TranslationContext): IamReque
       if (action !== 'Publish') throw new Error(`no IAM translation for SNS ${action}`);
       return [
         { action: 'sns:Publish', resource: String(i.TopicArn) },
-        ...(t.topicKeyArn ? ['kms:GenerateDataKey', 'kms:Decrypt'].map((a) => ({ action: a, resource: t.topicKeyArn!, context: { 'kms:ViaService': `sns.${call.region}.amazonaws.com` } })) : []),
+        ...(t.topicKeyArn
+          ? ['kms:GenerateDataKey', 'kms:Decrypt'].map((a) => ({
+              action: a,
+              resource: t.topicKeyArn!,
+              context: { 'kms:ViaService': `sns.${call.region}.amazonaws.com` },
+            }))
+          : []),
       ];
     case 'CloudWatchClient':
       if (action !== 'PutMetricData') throw new Error(`no IAM translation for CloudWatch ${action}`);

@@ -12,7 +12,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function runCli(args: string[], options: { env?: Record<string, string | undefined>; input?: string } = {}): Promise<CliResult> {
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; input?: string } = {},
+): Promise<CliResult> {
   const result = await execa('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), ...args], {
     cwd: ROOT,
     env: { NODE_NO_WARNINGS: '1', ...options.env },
@@ -24,13 +27,18 @@ export async function runCli(args: string[], options: { env?: Record<string, str
 }
 
 /** Runs the CLI with --json and returns the parsed summary, failing loudly with stderr otherwise. */
-export async function runCliJson<T = Record<string, unknown>>(args: string[], options: { env?: Record<string, string>; input?: string } = {}) {
+export async function runCliJson<T = Record<string, unknown>>(
+  args: string[],
+  options: { env?: Record<string, string>; input?: string } = {},
+) {
   const result = await runCli([...args, '--json'], options);
   let json: T;
   try {
     json = JSON.parse(result.stdout) as T;
   } catch {
-    throw new Error(`ecr-backup ${args.join(' ')} exited ${result.exitCode} without JSON.\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
+    throw new Error(
+      `ecr-backup ${args.join(' ')} exited ${result.exitCode} without JSON.\nstdout: ${result.stdout}\nstderr: ${result.stderr}`,
+    );
   }
   return { ...result, json };
 }

@@ -25,8 +25,13 @@ function imageManifest(config: Descriptor, layers: Descriptor[]): Manifest {
 }
 
 function indexOf(children: Manifest[]): Manifest {
-  const manifests = children.map((child, i) => ({ ...child.descriptor, platform: { os: 'linux', architecture: i === 0 ? 'amd64' : 'arm64' } }));
-  return manifestFromBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests })), { mediaType: MediaType.OciIndex });
+  const manifests = children.map((child, i) => ({
+    ...child.descriptor,
+    platform: { os: 'linux', architecture: i === 0 ? 'amd64' : 'arm64' },
+  }));
+  return manifestFromBytes(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests })), {
+    mediaType: MediaType.OciIndex,
+  });
 }
 
 async function readStream(stream: Readable): Promise<Buffer> {
@@ -56,7 +61,10 @@ async function pushImage(endpoint: ImageEndpoint, repository: string, tag: strin
   const config = blob(300, MediaType.OciImageConfig);
   const layers = [blob(70_000), blob(1_000)];
   for (const part of [config, ...layers]) await repo.putBlob(part.descriptor, Readable.from([part.bytes]));
-  const manifest = imageManifest(config.descriptor, layers.map((layer) => layer.descriptor));
+  const manifest = imageManifest(
+    config.descriptor,
+    layers.map((layer) => layer.descriptor),
+  );
   await endpoint.ensureRepository?.(repository);
   await repo.putManifest(manifest, { tag });
   return { repo, config, layers, manifest };
@@ -95,7 +103,11 @@ export function describeImageRepositoryConformance(target: ConformanceTarget): v
       const byDigest = await repo.getManifest({ digest: manifest.descriptor.digest });
       for (const read of [byTag, byDigest]) {
         expect(read.bytes.equals(manifest.bytes)).toBe(true);
-        expect(read.descriptor).toMatchObject({ digest: manifest.descriptor.digest, mediaType: MediaType.OciManifest, size: manifest.bytes.length });
+        expect(read.descriptor).toMatchObject({
+          digest: manifest.descriptor.digest,
+          mediaType: MediaType.OciManifest,
+          size: manifest.bytes.length,
+        });
       }
       expect(await endpoint.listRepositories()).toContain('conformance/image');
       const listed = (await repo.listImages()).find((image) => image.tag === 'v1');

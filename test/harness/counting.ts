@@ -55,7 +55,16 @@ export interface CountingProxy extends Counter {
   stop(): Promise<void>;
 }
 
-const kindOf = (path: string) => (/\/manifests\//.test(path) ? 'manifest' : /\/blobs\//.test(path) ? 'blob' : /\/tags\/list/.test(path) ? 'tags' : /\/_catalog/.test(path) ? 'catalog' : 'other');
+const kindOf = (path: string) =>
+  /\/manifests\//.test(path)
+    ? 'manifest'
+    : /\/blobs\//.test(path)
+      ? 'blob'
+      : /\/tags\/list/.test(path)
+        ? 'tags'
+        : /\/_catalog/.test(path)
+          ? 'catalog'
+          : 'other';
 
 /** A forwarding proxy in front of `upstream` (`127.0.0.1:PORT`) that counts `${METHOD} ${kind}`. */
 export async function startCountingProxy(upstream: string): Promise<CountingProxy> {
@@ -64,10 +73,13 @@ export async function startCountingProxy(upstream: string): Promise<CountingProx
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const name = `${req.method} ${kindOf(req.url ?? '')}`;
     c.counts[name] = (c.counts[name] ?? 0) + 1;
-    const forward = request({ hostname, port: Number(port), path: req.url, method: req.method, headers: { ...req.headers, host: upstream } }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
+    const forward = request(
+      { hostname, port: Number(port), path: req.url, method: req.method, headers: { ...req.headers, host: upstream } },
+      (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.pipe(res);
+      },
+    );
     forward.on('error', () => res.destroy());
     req.pipe(forward);
   });

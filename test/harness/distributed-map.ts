@@ -73,7 +73,8 @@ export class MapRunState {
       if (state.HasResultWriter) {
         const { Bucket, Prefix } = parameters as { Bucket: string; Prefix?: string };
         const base = `${Prefix ? `${Prefix.replace(/\/+$/, '')}/` : ''}${mapRunArn.split(':').at(-1)}`;
-        const put = (name: string, body: Json) => s3.send(new PutObjectCommand({ Bucket, Key: `${base}/${name}`, Body: JSON.stringify(body) }));
+        const put = (name: string, body: Json) =>
+          s3.send(new PutObjectCommand({ Bucket, Key: `${base}/${name}`, Body: JSON.stringify(body) }));
         const succeeded = outcomes.filter((o): o is { output: Json } => 'output' in o).map((o) => o.output);
         const files: JsonObject[] = [];
         if (succeeded.length) {
@@ -85,7 +86,14 @@ export class MapRunState {
           await put('FAILED_0.json', body);
           files.push({ Key: `${base}/FAILED_0.json`, Size: JSON.stringify(body).length });
         }
-        await put('manifest.json', { DestinationBucket: Bucket, MapRunArn: mapRunArn, ResultFiles: { SUCCEEDED: files.filter((f) => String(f.Key).endsWith('SUCCEEDED_0.json')), FAILED: files.filter((f) => String(f.Key).endsWith('FAILED_0.json')) } });
+        await put('manifest.json', {
+          DestinationBucket: Bucket,
+          MapRunArn: mapRunArn,
+          ResultFiles: {
+            SUCCEEDED: files.filter((f) => String(f.Key).endsWith('SUCCEEDED_0.json')),
+            FAILED: files.filter((f) => String(f.Key).endsWith('FAILED_0.json')),
+          },
+        });
         output = { MapRunArn: mapRunArn, ResultWriterDetails: { Bucket, Key: `${base}/manifest.json` } };
       } else {
         output = outcomes.map((o) => ('output' in o ? o.output : { Error: o.error, Cause: o.cause }));
@@ -94,14 +102,22 @@ export class MapRunState {
       const count = typeof state.ToleratedFailureCount === 'number' ? state.ToleratedFailureCount : undefined;
       const exceeded =
         failed.length > 0 &&
-        ((pct === undefined && count === undefined) || (pct !== undefined && (failed.length * 100) / outcomes.length > pct) || (count !== undefined && failed.length > count));
+        ((pct === undefined && count === undefined) ||
+          (pct !== undefined && (failed.length * 100) / outcomes.length > pct) ||
+          (count !== undefined && failed.length > count));
       if (exceeded) {
-        throw new StateError('States.ExceedToleratedFailureThreshold', `${stateName}: ${failed.length} of ${outcomes.length} child execution(s) failed; first: ${failed[0]!.error}`);
+        throw new StateError(
+          'States.ExceedToleratedFailureThreshold',
+          `${stateName}: ${failed.length} of ${outcomes.length} child execution(s) failed; first: ${failed[0]!.error}`,
+        );
       }
       const size = Buffer.byteLength(JSON.stringify(output));
       if (size > PAYLOAD_LIMIT_BYTES) {
         // Not catchable: the execution fails here, whatever the Map's Catch says.
-        this.fatal = { error: 'States.DataLimitExceeded', cause: `The state/task '${stateName}' returned a result with a size exceeding the maximum number of bytes service limit (${size} > ${PAYLOAD_LIMIT_BYTES}).` };
+        this.fatal = {
+          error: 'States.DataLimitExceeded',
+          cause: `The state/task '${stateName}' returned a result with a size exceeding the maximum number of bytes service limit (${size} > ${PAYLOAD_LIMIT_BYTES}).`,
+        };
         this.abort();
         throw new StateError(this.fatal.error, this.fatal.cause);
       }
@@ -111,11 +127,14 @@ export class MapRunState {
 }
 
 /** A state output over the limit in the event log (a state the interpreter let through). */
-export function oversizedOutput(events: Array<{ type: string; state?: { name: string; output?: unknown } }>): { error: string; cause: string } | undefined {
+export function oversizedOutput(
+  events: Array<{ type: string; state?: { name: string; output?: unknown } }>,
+): { error: string; cause: string } | undefined {
   for (const e of events) {
     if (e.type !== 'StateExited' || e.state?.output === undefined) continue;
     const size = Buffer.byteLength(JSON.stringify(e.state.output));
-    if (size > PAYLOAD_LIMIT_BYTES) return { error: 'States.DataLimitExceeded', cause: `the output of ${e.state.name} is ${size} bytes (limit ${PAYLOAD_LIMIT_BYTES})` };
+    if (size > PAYLOAD_LIMIT_BYTES)
+      return { error: 'States.DataLimitExceeded', cause: `the output of ${e.state.name} is ${size} bytes (limit ${PAYLOAD_LIMIT_BYTES})` };
   }
   return undefined;
 }

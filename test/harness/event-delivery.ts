@@ -12,12 +12,18 @@ type Pattern = { [key: string]: Pattern | (string | { wildcard: string } | { pre
 export function matchesPattern(pattern: Pattern, event: Record<string, unknown>): boolean {
   return Object.entries(pattern).every(([key, expected]) => {
     const value = event[key];
-    if (!Array.isArray(expected)) return typeof value === 'object' && value !== null && matchesPattern(expected, value as Record<string, unknown>);
+    if (!Array.isArray(expected))
+      return typeof value === 'object' && value !== null && matchesPattern(expected, value as Record<string, unknown>);
     if (typeof value !== 'string') return false;
     return expected.some((e) => {
       if (typeof e === 'string') return e === value;
       if ('prefix' in e) return value.startsWith(e.prefix);
-      const regex = new RegExp(`^${e.wildcard.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+      const regex = new RegExp(
+        `^${e.wildcard
+          .split('*')
+          .map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&'))
+          .join('.*')}$`,
+      );
       return regex.test(value);
     });
   });
@@ -34,13 +40,21 @@ export function ecrPushEvent(repository: string, tag: string | undefined, digest
     time: new Date().toISOString(),
     region: 'us-east-1',
     resources: [],
-    detail: { result, 'repository-name': repository, 'image-digest': digest, 'action-type': action, ...(tag !== undefined ? { 'image-tag': tag } : {}) },
+    detail: {
+      result,
+      'repository-name': repository,
+      'image-digest': digest,
+      'action-type': action,
+      ...(tag !== undefined ? { 'image-tag': tag } : {}),
+    },
   };
 }
 
 /** The rule's pattern, the event source mapping's batch size and the queue ARN, from the template. */
 export function pushPipeline(template: CfnTemplate): { pattern: Pattern; batchSize: number; windowSeconds: number } {
-  const rule = Object.values(template.Resources).find((r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.EventPattern ?? {}).includes('aws.ecr'));
+  const rule = Object.values(template.Resources).find(
+    (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.EventPattern ?? {}).includes('aws.ecr'),
+  );
   const mapping = Object.values(template.Resources).find((r) => r.Type === 'AWS::Lambda::EventSourceMapping');
   if (!rule || !mapping) throw new Error('the template has no push rule or event source mapping (pushBackups prop not set?)');
   return {
@@ -61,7 +75,12 @@ export function deliverToQueue(template: CfnTemplate, events: Record<string, unk
         messageId: randomUUID(),
         receiptHandle: randomUUID(),
         body,
-        attributes: { ApproximateReceiveCount: '1', SentTimestamp: String(Date.now()), SenderId: 'events', ApproximateFirstReceiveTimestamp: String(Date.now()) },
+        attributes: {
+          ApproximateReceiveCount: '1',
+          SentTimestamp: String(Date.now()),
+          SenderId: 'events',
+          ApproximateFirstReceiveTimestamp: String(Date.now()),
+        },
         messageAttributes: {},
         md5OfBody: '',
         eventSource: 'aws:sqs',

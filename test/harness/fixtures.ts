@@ -188,7 +188,10 @@ function repositoryOf(ref: string): string {
 }
 
 /** The manifest as the registry serves it, via skopeo (the independent client tests compare with). */
-export async function inspectRaw(hostRef: string, credentials?: Credentials): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
+export async function inspectRaw(
+  hostRef: string,
+  credentials?: Credentials,
+): Promise<{ bytes: Buffer; digest: Digest; mediaType: string }> {
   const { stdout } = await execa(
     'skopeo',
     ['inspect', '--raw', '--tls-verify=false', ...(credentials ? credsArg('--creds', credentials) : ['--no-creds']), dockerRef(hostRef)],
@@ -213,7 +216,10 @@ export async function inspectConfigDigest(
   const parsed = JSON.parse(bytes.toString('utf8')) as { config?: { digest: Digest }; manifests?: ManifestRef[] };
   if (parsed.config) return parsed.config.digest;
   const child = parsed.manifests?.find(
-    (m) => m.platform?.os === platform.os && m.platform.architecture === platform.architecture && (platform.variant === undefined || m.platform.variant === platform.variant),
+    (m) =>
+      m.platform?.os === platform.os &&
+      m.platform.architecture === platform.architecture &&
+      (platform.variant === undefined || m.platform.variant === platform.variant),
   );
   if (!child) throw new Error(`${hostRef}: no manifest for ${platform.os}/${platform.architecture}`);
   return inspectConfigDigest(`${repositoryOf(hostRef)}@${child.digest}`, credentials, platform);
@@ -322,8 +328,18 @@ async function describe(layout: Layout, entry: LayoutEntry): Promise<Omit<Pushed
   const bytes = await readBlob(layout, entry.digest);
   const parsed = JSON.parse(bytes.toString('utf8')) as ParsedManifest;
   const mediaType = parsed.mediaType ?? entry.mediaType;
-  const top: ManifestRef = { digest: entry.digest, size: bytes.byteLength, mediaType, ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}) };
-  const children = (parsed.manifests ?? []).map((m) => ({ digest: m.digest, size: m.size, mediaType: m.mediaType, ...(m.platform ? { platform: m.platform } : {}) }));
+  const top: ManifestRef = {
+    digest: entry.digest,
+    size: bytes.byteLength,
+    mediaType,
+    ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+  };
+  const children = (parsed.manifests ?? []).map((m) => ({
+    digest: m.digest,
+    size: m.size,
+    mediaType: m.mediaType,
+    ...(m.platform ? { platform: m.platform } : {}),
+  }));
   const images: ParsedManifest[] = parsed.manifests
     ? await Promise.all(children.map(async (c) => JSON.parse((await readBlob(layout, c.digest)).toString('utf8')) as ParsedManifest))
     : [parsed];
@@ -539,13 +555,23 @@ export interface ArtifactOptions {
 export async function pushArtifact(target: RegistryTarget, options: ArtifactOptions): Promise<PushedImage> {
   const configMediaType = options.configMediaType ?? SBOM_MEDIA_TYPE;
   const config = options.config ?? Buffer.from(JSON.stringify({ tool: 'ecr-backup-fixtures', kind: configMediaType }));
-  const layers = options.layers ?? [{ mediaType: 'application/spdx+json', data: Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: options.repository, packages: [] })) }];
+  const layers = options.layers ?? [
+    {
+      mediaType: 'application/spdx+json',
+      data: Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: options.repository, packages: [] })),
+    },
+  ];
   const manifest = {
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,
     artifactType: options.artifactType ?? configMediaType,
     config: { mediaType: configMediaType, digest: sha256Digest(config), size: config.byteLength },
-    layers: layers.map((l) => ({ mediaType: l.mediaType, digest: sha256Digest(l.data), size: l.data.byteLength, ...(l.annotations ? { annotations: l.annotations } : {}) })),
+    layers: layers.map((l) => ({
+      mediaType: l.mediaType,
+      digest: sha256Digest(l.data),
+      size: l.data.byteLength,
+      ...(l.annotations ? { annotations: l.annotations } : {}),
+    })),
     ...(options.annotations ? { annotations: options.annotations } : {}),
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
@@ -594,7 +620,9 @@ export async function pushSignature(
         mediaType: COSIGN_SIMPLESIGNING_MEDIA_TYPE,
         data: payload,
         // Deterministic, so the same signed digest always gives the same signature manifest.
-        annotations: { 'dev.cosignproject.cosign/signature': createHash('sha512').update(`fixture-signature:${options.signedDigest}`).digest('base64') },
+        annotations: {
+          'dev.cosignproject.cosign/signature': createHash('sha512').update(`fixture-signature:${options.signedDigest}`).digest('base64'),
+        },
       },
     ],
   });
@@ -615,7 +643,8 @@ export async function pushBlobHttp(target: RegistryTarget, repository: string, d
   if (head.ok) return digest;
   const start = await fetch(`${base}/blobs/uploads/`, { method: 'POST', headers: authHeader(target.credentials) });
   const location = start.headers.get('location');
-  if (start.status !== 202 || !location) throw new Error(`blob upload to ${repository} not started: HTTP ${start.status} ${await start.text()}`);
+  if (start.status !== 202 || !location)
+    throw new Error(`blob upload to ${repository} not started: HTTP ${start.status} ${await start.text()}`);
   const url = new URL(location, `http://${target.host}`);
   url.searchParams.set('digest', digest);
   const put = await fetch(url, {
@@ -638,6 +667,7 @@ export async function pushManifestHttp(
     headers: { ...authHeader(target.credentials), 'content-type': options.mediaType },
     body: options.manifest,
   });
-  if (res.status !== 201) throw new Error(`manifest PUT ${options.repository}:${options.reference} failed: HTTP ${res.status} ${await res.text()}`);
+  if (res.status !== 201)
+    throw new Error(`manifest PUT ${options.repository}:${options.reference} failed: HTTP ${res.status} ${await res.text()}`);
   return sha256Digest(options.manifest);
 }

@@ -97,7 +97,8 @@ export class HostileRegistry {
     if (!m) return json(res, 404, { errors: [{ code: 'NAME_UNKNOWN', message: 'unknown' }] });
     const [, name, kind, reference] = m as unknown as [string, string, string, string];
     const tags = this.repositories.get(name);
-    if (kind === 'tags/list') return tags ? json(res, 200, { name, tags: [...tags.keys()] }) : json(res, 404, { errors: [{ code: 'NAME_UNKNOWN' }] });
+    if (kind === 'tags/list')
+      return tags ? json(res, 200, { name, tags: [...tags.keys()] }) : json(res, 404, { errors: [{ code: 'NAME_UNKNOWN' }] });
     if (kind === 'manifests') {
       const digest = reference.startsWith('sha256:') ? reference : tags?.get(reference);
       const manifest = digest ? this.manifests.get(digest) : undefined;

@@ -18,7 +18,9 @@ export interface CallEvaluation {
 export async function evaluateRecordedCalls(workflow: LocalWorkflow): Promise<CallEvaluation> {
   const policies = new TemplatePolicies(workflow.template);
   const store = policies.storeBucketName();
-  const topicKey = Object.entries(workflow.template.Resources).find(([id, r]) => r.Type === 'AWS::KMS::Key' && id.includes('TopicKey'))?.[0];
+  const topicKey = Object.entries(workflow.template.Resources).find(
+    ([id, r]) => r.Type === 'AWS::KMS::Key' && id.includes('TopicKey'),
+  )?.[0];
   const context = {
     account: FAKE_ACCOUNT,
     bucketName: (bucket: string) => (workflow.runBuckets.has(bucket) ? store : bucket),
@@ -36,7 +38,10 @@ export async function evaluateRecordedCalls(workflow: LocalWorkflow): Promise<Ca
       const key = JSON.stringify([call.component, request]);
       if (!decided.has(key)) decided.set(key, await policies.decide({ roleLogicalId }, request));
       const decision = decided.get(key)!;
-      if (decision !== 'Allowed') result.denied.push(`${call.component}: ${request.action} on ${request.resource} ${JSON.stringify(request.context ?? {})} -> ${decision} (${call.client} ${call.command})`);
+      if (decision !== 'Allowed')
+        result.denied.push(
+          `${call.component}: ${request.action} on ${request.resource} ${JSON.stringify(request.context ?? {})} -> ${decision} (${call.client} ${call.command})`,
+        );
     }
   }
   result.denied = [...new Set(result.denied)];

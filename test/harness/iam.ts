@@ -30,19 +30,25 @@ export class TemplatePolicies {
   identityPolicies(roleLogicalId: string): Array<{ name: string; policy: Doc }> {
     const out: Array<{ name: string; policy: Doc }> = [];
     for (const [id, r] of Object.entries(this.template.Resources)) {
-      if (r.Type === 'AWS::IAM::Policy' && (r.Properties?.Roles as Array<{ Ref?: string }> | undefined)?.some((x) => x.Ref === roleLogicalId)) {
+      if (
+        r.Type === 'AWS::IAM::Policy' &&
+        (r.Properties?.Roles as Array<{ Ref?: string }> | undefined)?.some((x) => x.Ref === roleLogicalId)
+      ) {
         out.push({ name: id, policy: this.resolve<Doc>(r.Properties!.PolicyDocument) });
       }
     }
     const role = this.template.Resources[roleLogicalId];
     if (!role) throw new Error(`no role ${roleLogicalId}`);
-    for (const p of (role.Properties?.Policies ?? []) as Array<{ PolicyName: string; PolicyDocument: unknown }>) out.push({ name: p.PolicyName, policy: this.resolve<Doc>(p.PolicyDocument) });
+    for (const p of (role.Properties?.Policies ?? []) as Array<{ PolicyName: string; PolicyDocument: unknown }>)
+      out.push({ name: p.PolicyName, policy: this.resolve<Doc>(p.PolicyDocument) });
     return out;
   }
 
   /** The store bucket's name as the template's fakes resolve it. */
   storeBucketName(): string {
-    const ids = Object.entries(this.template.Resources).filter(([, r]) => r.Type === 'AWS::S3::Bucket').map(([id]) => id);
+    const ids = Object.entries(this.template.Resources)
+      .filter(([, r]) => r.Type === 'AWS::S3::Bucket')
+      .map(([id]) => id);
     if (ids.length !== 1) throw new Error(`expected one bucket, found ${ids.length}`);
     return this.resolve<string>({ Ref: ids[0] });
   }
@@ -57,11 +63,14 @@ export class TemplatePolicies {
   /** The resource policy that governs `resource`: bucket policy, key policy or topic policy. */
   resourcePolicy(resource: string): Doc | undefined {
     for (const r of Object.values(this.template.Resources)) {
-      if (r.Type === 'AWS::S3::BucketPolicy' && resource.startsWith(`arn:aws:s3:::${this.resolve<string>(r.Properties!.Bucket)}`)) return this.resolve<Doc>(r.Properties!.PolicyDocument);
-      if (r.Type === 'AWS::SNS::TopicPolicy' && (this.resolve<string[]>(r.Properties!.Topics) ?? []).includes(resource)) return this.resolve<Doc>(r.Properties!.PolicyDocument);
+      if (r.Type === 'AWS::S3::BucketPolicy' && resource.startsWith(`arn:aws:s3:::${this.resolve<string>(r.Properties!.Bucket)}`))
+        return this.resolve<Doc>(r.Properties!.PolicyDocument);
+      if (r.Type === 'AWS::SNS::TopicPolicy' && (this.resolve<string[]>(r.Properties!.Topics) ?? []).includes(resource))
+        return this.resolve<Doc>(r.Properties!.PolicyDocument);
     }
     for (const [id, r] of Object.entries(this.template.Resources)) {
-      if (r.Type === 'AWS::KMS::Key' && this.resolve<string>({ 'Fn::GetAtt': [id, 'Arn'] }) === resource) return this.resolve<Doc>(r.Properties!.KeyPolicy);
+      if (r.Type === 'AWS::KMS::Key' && this.resolve<string>({ 'Fn::GetAtt': [id, 'Arn'] }) === resource)
+        return this.resolve<Doc>(r.Properties!.KeyPolicy);
     }
     return undefined;
   }
@@ -84,7 +93,8 @@ export class TemplatePolicies {
       },
       {},
     );
-    if (response.resultType === 'error') throw new Error(`simulation of ${request.action} on ${request.resource}: ${JSON.stringify(response.errors)}`);
+    if (response.resultType === 'error')
+      throw new Error(`simulation of ${request.action} on ${request.resource}: ${JSON.stringify(response.errors)}`);
     return response.overallResult as Decision;
   }
 }

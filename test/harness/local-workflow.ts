@@ -35,7 +35,16 @@ import type { IConstruct } from 'constructs';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { ExecutionAbortedError, ExecutionError, StateMachine, type StateMachineDefinition } from 'aws-local-stepfunctions';
 import { callContext, installCallRecorder, type Component, type RecordedCall } from './aws-calls.ts';
-import { LOCAL_CHILD_FAILED, LOCAL_CHILD_RESULT, LOCAL_CHILD_SUFFIXES, LOCAL_WRITER, MapRunState, PAYLOAD_LIMIT_BYTES, StateError, oversizedOutput } from './distributed-map.ts';
+import {
+  LOCAL_CHILD_FAILED,
+  LOCAL_CHILD_RESULT,
+  LOCAL_CHILD_SUFFIXES,
+  LOCAL_WRITER,
+  MapRunState,
+  PAYLOAD_LIMIT_BYTES,
+  StateError,
+  oversizedOutput,
+} from './distributed-map.ts';
 import { LIST_HANDLER_ENTRY, REPO_ROOT, SUMMARIZE_HANDLER_ENTRY } from '../../infra/ecr-backup.ts';
 import {
   concreteAsl,
@@ -67,7 +76,13 @@ PromiseWithResolvers.withResolvers ??= function withResolvers<T>() {
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type JsonObject = { [key: string]: Json };
 type States = Record<string, JsonObject>;
-type EventLog = { type: string; state?: { name: string; type: string; input?: Json; output?: Json }; Error?: string; Cause?: unknown; index?: number };
+type EventLog = {
+  type: string;
+  state?: { name: string; type: string; input?: Json; output?: Json };
+  Error?: string;
+  Cause?: unknown;
+  index?: number;
+};
 
 /** A Lambda handler as the workflow calls it: the event (the state's Payload) in, the result out. */
 export type LambdaHandler = (event: never) => Promise<unknown>;
@@ -179,7 +194,9 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
   const { stack, template } = synthesizeTemplate({ context: { ecrBackup: options.config }, nag: false });
   const asl = concreteAsl(template) as unknown as StateMachineDefinition;
   options.transformAsl?.(asl as unknown as { StartAt: string; States: States });
-  const localAsl = rewriteDistributedMaps(structuredClone(asl) as unknown as { StartAt: string; States: States }) as unknown as StateMachineDefinition;
+  const localAsl = rewriteDistributedMaps(
+    structuredClone(asl) as unknown as { StartAt: string; States: States },
+  ) as unknown as StateMachineDefinition;
   normalizeResultPaths(localAsl as unknown as { States: States });
   const smResource = Object.entries(template.Resources).find(([, r]) => r.Type === 'AWS::StepFunctions::StateMachine')!;
   const stateMachineArn = String(resolveValue(template, { Ref: smResource[0] }));
@@ -196,17 +213,21 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
 
   const lambdaFunctions = new Map<string, string>(); // fake function ARN -> logical id
   for (const [logicalId, r] of Object.entries(template.Resources)) {
-    if (r.Type === 'AWS::Lambda::Function') lambdaFunctions.set(String(resolveValue(template, { 'Fn::GetAtt': [logicalId, 'Arn'] })), logicalId);
+    if (r.Type === 'AWS::Lambda::Function')
+      lambdaFunctions.set(String(resolveValue(template, { 'Fn::GetAtt': [logicalId, 'Arn'] })), logicalId);
   }
   // Which code each function runs: a state calling the wrong function runs the wrong handler here too.
   const handlerOf = new Map<string, LambdaHandler>([
     [logicalIdOf(stack, stack.backup.listFunction), HANDLERS_BY_ENTRY[LIST_HANDLER_ENTRY]!],
     [logicalIdOf(stack, stack.backup.summarizeFunction), HANDLERS_BY_ENTRY[SUMMARIZE_HANDLER_ENTRY]!],
     // The optional prune step (EcrBackup `prune` prop).
-    ...(stack.backup.pruneFunction ? [[logicalIdOf(stack, stack.backup.pruneFunction), pruneHandler as LambdaHandler] as [string, LambdaHandler]] : []),
+    ...(stack.backup.pruneFunction
+      ? [[logicalIdOf(stack, stack.backup.pruneFunction), pruneHandler as LambdaHandler] as [string, LambdaHandler]]
+      : []),
   ]);
   const functionId = (functionName: string) => {
-    const logicalId = lambdaFunctions.get(functionName) ?? [...lambdaFunctions.entries()].find(([arn]) => arn.endsWith(`:${functionName}`))?.[1];
+    const logicalId =
+      lambdaFunctions.get(functionName) ?? [...lambdaFunctions.entries()].find(([arn]) => arn.endsWith(`:${functionName}`))?.[1];
     if (!logicalId) throw new Error(`no Lambda function ${functionName} in the template`);
     return logicalId;
   };
@@ -214,7 +235,10 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
   const calls: RecordedCall[] = [];
   const runBuckets = new Set<string>();
   const sink = (call: RecordedCall) => void calls.push(call);
-  const asComponent = <A extends unknown[], R>(component: Component, fn: (...args: A) => Promise<R>) => (...args: A) => callContext.run({ component, sink }, () => fn(...args));
+  const asComponent =
+    <A extends unknown[], R>(component: Component, fn: (...args: A) => Promise<R>) =>
+    (...args: A) =>
+      callContext.run({ component, sink }, () => fn(...args));
   const roleId = (construct: IConstruct | undefined) => (construct ? logicalIdOf(stack, construct) : undefined);
   const roleOf: Partial<Record<Component, string>> = {
     list: roleId(stack.backup.listFunction.role),
@@ -251,134 +275,174 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
     runBuckets.add(runOptions.bucket);
     const notifications: LocalExecution['notifications'] = [];
 
-    const invokeLambda = (stateName: string) => async (parameters: Json): Promise<Json> => {
-      const params = parameters as { FunctionName: string; Payload?: Json };
-      const handler = handlerOf.get(functionId(params.FunctionName));
-      if (!handler) throw new Error(`${stateName}: no local handler for ${params.FunctionName}`);
-      // The event crosses a JSON boundary both ways, as it does in Lambda.
-      const event = JSON.parse(JSON.stringify(params.Payload ?? {})) as unknown;
-      const invocation: LambdaInvocation = { state: stateName, functionName: params.FunctionName, event };
-      lambdas.push(invocation);
-      const env = {
-        ...options.awsEnv,
-        AWS_REGION: FAKE_REGION,
-        AWS_LAMBDA_FUNCTION_NAME: params.FunctionName.split(':').at(-1)!,
-        ...lambdaEnvironment(params.FunctionName, runOptions.bucket),
-        ...runOptions.lambdaEnv,
+    const invokeLambda =
+      (stateName: string) =>
+      async (parameters: Json): Promise<Json> => {
+        const params = parameters as { FunctionName: string; Payload?: Json };
+        const handler = handlerOf.get(functionId(params.FunctionName));
+        if (!handler) throw new Error(`${stateName}: no local handler for ${params.FunctionName}`);
+        // The event crosses a JSON boundary both ways, as it does in Lambda.
+        const event = JSON.parse(JSON.stringify(params.Payload ?? {})) as unknown;
+        const invocation: LambdaInvocation = { state: stateName, functionName: params.FunctionName, event };
+        lambdas.push(invocation);
+        const env = {
+          ...options.awsEnv,
+          AWS_REGION: FAKE_REGION,
+          AWS_LAMBDA_FUNCTION_NAME: params.FunctionName.split(':').at(-1)!,
+          ...lambdaEnvironment(params.FunctionName, runOptions.bucket),
+          ...runOptions.lambdaEnv,
+        };
+        const restore = withEnv(env);
+        const timeoutSeconds = Number(template.Resources[functionId(params.FunctionName)]!.Properties?.Timeout ?? 3);
+        const timeoutMs = runOptions.lambdaTimeoutMs ?? timeoutSeconds * 1000;
+        let timer: NodeJS.Timeout | undefined;
+        let result: unknown;
+        try {
+          const invocationPromise = asComponent(componentOfFunction.get(functionId(params.FunctionName))!, handler)(event as never);
+          invocationPromise.catch(() => undefined); // a timed-out invocation may fail later, unobserved
+          result = await Promise.race([
+            invocationPromise,
+            new Promise((_resolve, reject) => {
+              timer = setTimeout(
+                () => reject(new StateError('Sandbox.Timedout', `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`)),
+                timeoutMs,
+              );
+            }),
+          ]);
+        } catch (error) {
+          const e = error instanceof Error ? error : new Error(String(error));
+          invocation.error = { errorType: e.name, errorMessage: e.message };
+          // What Step Functions reports for a function error: Error = errorType, Cause = the
+          // runtime's error JSON.
+          throw new StateError(e.name, JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: (e.stack ?? '').split('\n') }));
+        } finally {
+          clearTimeout(timer);
+          restore();
+        }
+        const payload = (result === undefined ? null : JSON.parse(JSON.stringify(result))) as Json;
+        invocation.result = payload;
+        const output: JsonObject = { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
+        if (Buffer.byteLength(JSON.stringify(output)) > PAYLOAD_LIMIT_BYTES) {
+          throw new StateError('States.DataLimitExceeded', `the result of ${stateName} exceeds ${PAYLOAD_LIMIT_BYTES} bytes`);
+        }
+        return output;
       };
-      const restore = withEnv(env);
-      const timeoutSeconds = Number(template.Resources[functionId(params.FunctionName)]!.Properties?.Timeout ?? 3);
-      const timeoutMs = runOptions.lambdaTimeoutMs ?? timeoutSeconds * 1000;
-      let timer: NodeJS.Timeout | undefined;
-      let result: unknown;
-      try {
-        const invocationPromise = asComponent(componentOfFunction.get(functionId(params.FunctionName))!, handler)(event as never);
-        invocationPromise.catch(() => undefined); // a timed-out invocation may fail later, unobserved
-        result = await Promise.race([
-          invocationPromise,
-          new Promise((_resolve, reject) => {
-            timer = setTimeout(() => reject(new StateError('Sandbox.Timedout', `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`)), timeoutMs);
-          }),
-        ]);
-      } catch (error) {
-        const e = error instanceof Error ? error : new Error(String(error));
-        invocation.error = { errorType: e.name, errorMessage: e.message };
-        // What Step Functions reports for a function error: Error = errorType, Cause = the
-        // runtime's error JSON.
-        throw new StateError(e.name, JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: (e.stack ?? '').split('\n') }));
-      } finally {
-        clearTimeout(timer);
-        restore();
-      }
-      const payload = (result === undefined ? null : JSON.parse(JSON.stringify(result))) as Json;
-      invocation.result = payload;
-      const output: JsonObject = { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
-      if (Buffer.byteLength(JSON.stringify(output)) > PAYLOAD_LIMIT_BYTES) {
-        throw new StateError('States.DataLimitExceeded', `the result of ${stateName} exceeds ${PAYLOAD_LIMIT_BYTES} bytes`);
-      }
-      return output;
-    };
 
-    const runTask = (stateName: string) => async (parameters: Json): Promise<Json> => {
-      const params = parameters as Parameters<typeof workerLaunchForRunTask>[1] & { LaunchType?: string; Cluster?: string };
-      if (params.LaunchType !== 'FARGATE' || !params.Cluster) throw new Error(`${stateName}: expected a FARGATE RunTask with a Cluster`);
-      // First which task definition (backup or restore) the parameters pick, for per-mode test env.
-      const probe = workerLaunchForRunTask(template, params, { overrides: bucketOverrides(runOptions.bucket) });
-      const extra = typeof runOptions.workerEnv === 'function' ? runOptions.workerEnv(probe.mode) : (runOptions.workerEnv ?? {});
-      const launch = workerLaunchForRunTask(template, params, {
-        overrides: bucketOverrides(runOptions.bucket),
-        env: { ...options.awsEnv, ...extra },
-      });
-      const startedAt = Date.now();
-      if (runOptions.scriptedTask) {
-        const scripted = runOptions.scriptedTask({ mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]! });
-        workers.push({ mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]!, exitCode: scripted.exitCode, signal: null, durationMs: 0, output: '(scripted)' });
-        if (scripted.exitCode !== 0) throw new StateError('States.TaskFailed', JSON.stringify(scripted.task ?? { ExitCode: scripted.exitCode }));
-        return scripted.task ?? {};
-      }
-      const [command, ...args] = launch.localCommand as [string, ...string[]];
-      // Only what the container would have (task definition + overrides) plus the AWS stand-ins;
-      // PATH/HOME so node, tsx and registry tools resolve; the call recorder (harness/aws-calls.ts).
-      const callLog = path.join(os.tmpdir(), `ecr-backup-aws-calls-${randomBytes(6).toString('hex')}.jsonl`);
-      const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', ...launch.env, ECR_BACKUP_TEST_AWS_CALLS: callLog, ECR_BACKUP_TEST_COMPONENT: launch.mode };
-      const child = spawn(command, [...args.slice(0, 2), '--import', PRELOAD, ...args.slice(2)], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      children.add(child);
-      liveWorkers.add(child);
-      let output = '';
-      const collect = (chunk: Buffer) => {
-        output += chunk.toString('utf8');
-        if (output.length > 200_000) output = output.slice(-100_000);
+    const runTask =
+      (stateName: string) =>
+      async (parameters: Json): Promise<Json> => {
+        const params = parameters as Parameters<typeof workerLaunchForRunTask>[1] & { LaunchType?: string; Cluster?: string };
+        if (params.LaunchType !== 'FARGATE' || !params.Cluster) throw new Error(`${stateName}: expected a FARGATE RunTask with a Cluster`);
+        // First which task definition (backup or restore) the parameters pick, for per-mode test env.
+        const probe = workerLaunchForRunTask(template, params, { overrides: bucketOverrides(runOptions.bucket) });
+        const extra = typeof runOptions.workerEnv === 'function' ? runOptions.workerEnv(probe.mode) : (runOptions.workerEnv ?? {});
+        const launch = workerLaunchForRunTask(template, params, {
+          overrides: bucketOverrides(runOptions.bucket),
+          env: { ...options.awsEnv, ...extra },
+        });
+        const startedAt = Date.now();
+        if (runOptions.scriptedTask) {
+          const scripted = runOptions.scriptedTask({ mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]! });
+          workers.push({
+            mode: launch.mode,
+            batchKey: launch.env[ENV.BATCH_KEY]!,
+            exitCode: scripted.exitCode,
+            signal: null,
+            durationMs: 0,
+            output: '(scripted)',
+          });
+          if (scripted.exitCode !== 0)
+            throw new StateError('States.TaskFailed', JSON.stringify(scripted.task ?? { ExitCode: scripted.exitCode }));
+          return scripted.task ?? {};
+        }
+        const [command, ...args] = launch.localCommand as [string, ...string[]];
+        // Only what the container would have (task definition + overrides) plus the AWS stand-ins;
+        // PATH/HOME so node, tsx and registry tools resolve; the call recorder (harness/aws-calls.ts).
+        const callLog = path.join(os.tmpdir(), `ecr-backup-aws-calls-${randomBytes(6).toString('hex')}.jsonl`);
+        const env = {
+          PATH: process.env.PATH ?? '',
+          HOME: process.env.HOME ?? '/tmp',
+          ...launch.env,
+          ECR_BACKUP_TEST_AWS_CALLS: callLog,
+          ECR_BACKUP_TEST_COMPONENT: launch.mode,
+        };
+        const child = spawn(command, [...args.slice(0, 2), '--import', PRELOAD, ...args.slice(2)], {
+          cwd: REPO_ROOT,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        children.add(child);
+        liveWorkers.add(child);
+        let output = '';
+        const collect = (chunk: Buffer) => {
+          output += chunk.toString('utf8');
+          if (output.length > 200_000) output = output.slice(-100_000);
+        };
+        child.stdout.on('data', collect);
+        child.stderr.on('data', collect);
+        const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+          child.once('error', reject);
+          child.once('close', (c, s) => resolve({ code: c, signal: s }));
+        });
+        children.delete(child);
+        liveWorkers.delete(child);
+        if (fs.existsSync(callLog)) {
+          for (const line of fs.readFileSync(callLog, 'utf8').split('\n')) if (line) calls.push(JSON.parse(line) as RecordedCall);
+          fs.rmSync(callLog, { force: true });
+        }
+        const worker: WorkerRun = {
+          mode: launch.mode,
+          batchKey: launch.env[ENV.BATCH_KEY]!,
+          exitCode: code,
+          signal,
+          durationMs: Date.now() - startedAt,
+          output,
+        };
+        workers.push(worker);
+        // A DescribeTasks-shaped result of the stopped task.
+        const task: JsonObject = {
+          ClusterArn: params.Cluster,
+          TaskDefinitionArn: launch.taskDefinitionArn,
+          LaunchType: 'FARGATE',
+          LastStatus: 'STOPPED',
+          StopCode: 'EssentialContainerExited',
+          StoppedReason: 'Essential container in task exited',
+          Containers: [{ Name: launch.containerName, LastStatus: 'STOPPED', ExitCode: code ?? 137 }],
+        };
+        if (code !== 0) throw new StateError('States.TaskFailed', JSON.stringify(task));
+        return task;
       };
-      child.stdout.on('data', collect);
-      child.stderr.on('data', collect);
-      const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-        child.once('error', reject);
-        child.once('close', (c, s) => resolve({ code: c, signal: s }));
-      });
-      children.delete(child);
-      liveWorkers.delete(child);
-      if (fs.existsSync(callLog)) {
-        for (const line of fs.readFileSync(callLog, 'utf8').split('\n')) if (line) calls.push(JSON.parse(line) as RecordedCall);
-        fs.rmSync(callLog, { force: true });
-      }
-      const worker: WorkerRun = { mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]!, exitCode: code, signal, durationMs: Date.now() - startedAt, output };
-      workers.push(worker);
-      // A DescribeTasks-shaped result of the stopped task.
-      const task: JsonObject = {
-        ClusterArn: params.Cluster,
-        TaskDefinitionArn: launch.taskDefinitionArn,
-        LaunchType: 'FARGATE',
-        LastStatus: 'STOPPED',
-        StopCode: 'EssentialContainerExited',
-        StoppedReason: 'Essential container in task exited',
-        Containers: [{ Name: launch.containerName, LastStatus: 'STOPPED', ExitCode: code ?? 137 }],
+
+    const readItems =
+      (stateName: string, key: string, readerConfig: JsonObject | undefined) =>
+      async (parameters: Json): Promise<Json> => {
+        const { Bucket, Key } = parameters as { Bucket: string; Key: string };
+        let items: unknown;
+        try {
+          const object = await s3.send(new GetObjectCommand({ Bucket, Key }));
+          items = JSON.parse(await object.Body!.transformToString('utf8'));
+        } catch (error) {
+          throw new StateError(
+            'States.ItemReaderFailed',
+            `${stateName}: cannot read items from s3://${Bucket}/${Key}: ${(error as Error).message}`,
+          );
+        }
+        if (!Array.isArray(items))
+          throw new StateError('States.ItemReaderFailed', `${stateName}: s3://${Bucket}/${Key} is not a JSON array`);
+        const max = typeof readerConfig?.MaxItems === 'number' ? readerConfig.MaxItems : undefined;
+        localItems[key] = (max !== undefined ? items.slice(0, max) : items) as Json[];
+        mapRun.reset(key);
+        return null;
       };
-      if (code !== 0) throw new StateError('States.TaskFailed', JSON.stringify(task));
-      return task;
-    };
 
-    const readItems = (stateName: string, key: string, readerConfig: JsonObject | undefined) => async (parameters: Json): Promise<Json> => {
-      const { Bucket, Key } = parameters as { Bucket: string; Key: string };
-      let items: unknown;
-      try {
-        const object = await s3.send(new GetObjectCommand({ Bucket, Key }));
-        items = JSON.parse(await object.Body!.transformToString('utf8'));
-      } catch (error) {
-        throw new StateError('States.ItemReaderFailed', `${stateName}: cannot read items from s3://${Bucket}/${Key}: ${(error as Error).message}`);
-      }
-      if (!Array.isArray(items)) throw new StateError('States.ItemReaderFailed', `${stateName}: s3://${Bucket}/${Key} is not a JSON array`);
-      const max = typeof readerConfig?.MaxItems === 'number' ? readerConfig.MaxItems : undefined;
-      localItems[key] = (max !== undefined ? items.slice(0, max) : items) as Json[];
-      mapRun.reset(key);
-      return null;
-    };
-
-    const publish = (stateName: string) => async (parameters: Json): Promise<Json> => {
-      const { TopicArn, Message, Subject } = parameters as { TopicArn: string; Message: string; Subject?: string };
-      const published = await new SNSClient(sdkConfig(options.awsEnv)).send(new PublishCommand({ TopicArn, Message, Subject }));
-      notifications.push({ state: stateName, topicArn: TopicArn, message: Message, ...(Subject ? { subject: Subject } : {}) });
-      return { MessageId: published.MessageId ?? null };
-    };
+    const publish =
+      (stateName: string) =>
+      async (parameters: Json): Promise<Json> => {
+        const { TopicArn, Message, Subject } = parameters as { TopicArn: string; Message: string; Subject?: string };
+        const published = await new SNSClient(sdkConfig(options.awsEnv)).send(new PublishCommand({ TopicArn, Message, Subject }));
+        notifications.push({ state: stateName, topicArn: TopicArn, message: Message, ...(Subject ? { subject: Subject } : {}) });
+        return { MessageId: published.MessageId ?? null };
+      };
 
     const taskResourceLocalHandlers: Record<string, (input: Json) => Promise<Json>> = {};
     forEachState(localAsl as unknown as { States: States }, (stateName, state) => {
@@ -386,13 +450,21 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       const resource = String(state.Resource);
       if (resource === 'arn:aws:states:::lambda:invoke') taskResourceLocalHandlers[stateName] = invokeLambda(stateName);
       else if (resource === 'arn:aws:states:::ecs:runTask.sync') taskResourceLocalHandlers[stateName] = runTask(stateName);
-      else if (resource === 'arn:aws:states:::sns:publish') taskResourceLocalHandlers[stateName] = asComponent('stateMachine', publish(stateName));
+      else if (resource === 'arn:aws:states:::sns:publish')
+        taskResourceLocalHandlers[stateName] = asComponent('stateMachine', publish(stateName));
       else if (state.Comment === LOCAL_CHILD_RESULT) taskResourceLocalHandlers[stateName] = mapRun.childResult(String(state.MapKey));
       else if (state.Comment === LOCAL_CHILD_FAILED) taskResourceLocalHandlers[stateName] = mapRun.childFailed(String(state.MapKey));
-      else if (state.Comment === LOCAL_WRITER) taskResourceLocalHandlers[stateName] = asComponent('stateMachine', mapRun.writer(stateName, state, s3, stateMachineArn.replace(':stateMachine:', ':mapRun:')));
+      else if (state.Comment === LOCAL_WRITER)
+        taskResourceLocalHandlers[stateName] = asComponent(
+          'stateMachine',
+          mapRun.writer(stateName, state, s3, stateMachineArn.replace(':stateMachine:', ':mapRun:')),
+        );
       else if (state.Comment === LOCAL_READER_COMMENT) {
         const key = String((state as { ItemsKey?: Json }).ItemsKey);
-        taskResourceLocalHandlers[stateName] = asComponent('stateMachine', readItems(stateName, key, (state as { ReaderConfig?: JsonObject }).ReaderConfig));
+        taskResourceLocalHandlers[stateName] = asComponent(
+          'stateMachine',
+          readItems(stateName, key, (state as { ReaderConfig?: JsonObject }).ReaderConfig),
+        );
       } else throw new Error(`state ${JSON.stringify(stateName)}: no local implementation of ${resource}`);
     });
 
@@ -414,7 +486,9 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
       name,
       executionArn,
       events,
-      statesEntered: events.filter((e) => e.type === 'StateEntered' && !LOCAL_CHILD_SUFFIXES.some((x) => e.state!.name.endsWith(x))).map((e) => e.state!.name),
+      statesEntered: events
+        .filter((e) => e.type === 'StateEntered' && !LOCAL_CHILD_SUFFIXES.some((x) => e.state!.name.endsWith(x)))
+        .map((e) => e.state!.name),
       workers,
       lambdas,
       notifications,
@@ -449,7 +523,6 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
 
   return { template, asl, localAsl, stateMachineArn, run, lambdaEnvironment, calls, runBuckets, roleOf };
 }
-
 
 function logicalIdOf(stack: Stack, construct: IConstruct): string {
   return stack.resolve((construct.node.defaultChild as CfnResource).logicalId) as string;
@@ -525,13 +598,15 @@ function forEachState(definition: { States: States }, fn: (name: string, state: 
 export function rewriteDistributedMaps<T extends { StartAt: string; States: States }>(definition: T, counter = { n: 0 }): T {
   const renames = new Map<string, string>();
   for (const [name, state] of Object.entries(definition.States)) {
-    const processor = (state.ItemProcessor ?? state.Iterator) as { StartAt: string; States: States; ProcessorConfig?: JsonObject } | undefined;
+    const processor = (state.ItemProcessor ?? state.Iterator) as
+      | { StartAt: string; States: States; ProcessorConfig?: JsonObject }
+      | undefined;
     if (state.Type !== 'Map' || !processor) continue;
     rewriteDistributedMaps(processor, counter);
     if (processor.ProcessorConfig?.Mode !== 'DISTRIBUTED') continue;
     if (state.ItemBatcher) throw new Error(`${name}: ItemBatcher is not emulated`);
     const reader = state.ItemReader as { Resource: string; Parameters: JsonObject; ReaderConfig?: JsonObject } | undefined;
-    if (!reader || reader.Resource !== 'arn:aws:states:::s3:getObject' || (reader.ReaderConfig?.InputType ?? 'JSON') !== 'JSON') {
+    if (reader?.Resource !== 'arn:aws:states:::s3:getObject' || (reader.ReaderConfig?.InputType ?? 'JSON') !== 'JSON') {
       throw new Error(`${name}: only a JSON ItemReader from s3:getObject is emulated`);
     }
     const key = `m${counter.n++}`;
@@ -569,7 +644,16 @@ export function rewriteDistributedMaps<T extends { StartAt: string; States: Stat
       ...(state.Label !== undefined ? { Label: state.Label } : {}),
       ...(state.End ? { End: true } : { Next: state.Next! }),
     };
-    for (const field of ['ItemReader', 'ItemBatcher', 'ResultWriter', 'ToleratedFailurePercentage', 'ToleratedFailureCount', 'Label', 'ItemsPath', 'End']) {
+    for (const field of [
+      'ItemReader',
+      'ItemBatcher',
+      'ResultWriter',
+      'ToleratedFailurePercentage',
+      'ToleratedFailureCount',
+      'Label',
+      'ItemsPath',
+      'End',
+    ]) {
       delete state[field];
     }
     state.ItemsPath = `$$.${LOCAL_ITEMS_KEY}.${key}`;
@@ -588,8 +672,20 @@ export function rewriteDistributedMaps<T extends { StartAt: string; States: Stat
           Next: `${name} (local child result)`,
           Catch: [{ ErrorEquals: ['States.ALL'], Next: `${name} (local child failed)` }],
         },
-        [`${name} (local child result)`]: { Type: 'Task', Comment: LOCAL_CHILD_RESULT, Resource: 'arn:aws:states:::local:child', MapKey: key, End: true },
-        [`${name} (local child failed)`]: { Type: 'Task', Comment: LOCAL_CHILD_FAILED, Resource: 'arn:aws:states:::local:child', MapKey: key, End: true },
+        [`${name} (local child result)`]: {
+          Type: 'Task',
+          Comment: LOCAL_CHILD_RESULT,
+          Resource: 'arn:aws:states:::local:child',
+          MapKey: key,
+          End: true,
+        },
+        [`${name} (local child failed)`]: {
+          Type: 'Task',
+          Comment: LOCAL_CHILD_FAILED,
+          Resource: 'arn:aws:states:::local:child',
+          MapKey: key,
+          End: true,
+        },
       },
     } as unknown as Json;
     definition.States[readerName] = readerState;

@@ -46,7 +46,16 @@ export type InterceptAction =
   | 'status-503'
   | 'throttle';
 
-export const TRANSIENT_FAULTS: readonly InterceptAction[] = ['drop-response', 'reset-before', 'reset-body', 'truncate-body', 'status-500', 'status-502', 'status-503', 'throttle'];
+export const TRANSIENT_FAULTS: readonly InterceptAction[] = [
+  'drop-response',
+  'reset-before',
+  'reset-body',
+  'truncate-body',
+  'status-500',
+  'status-502',
+  'status-503',
+  'throttle',
+];
 
 export interface LyingProxy {
   /** `http://127.0.0.1:PORT` */
@@ -71,7 +80,13 @@ const MANIFEST_BY_DIGEST_PATH = /^\/v2\/(.+)\/manifests\/(sha256:[a-f0-9]{64})$/
 const FLIP_EVERY = 4096;
 
 /** truncate / abort: buffers the body (test blobs are small enough) and sends half of it. */
-function sendHalf(upstreamRes: IncomingMessage, res: ServerResponse, status: number, headers: Record<string, unknown>, mode: 'truncate' | 'abort'): void {
+function sendHalf(
+  upstreamRes: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  headers: Record<string, unknown>,
+  mode: 'truncate' | 'abort',
+): void {
   const chunks: Buffer[] = [];
   upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
   upstreamRes.on('end', () => {

@@ -21,14 +21,15 @@ export interface RegistryOptions {
 }
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
-  if (options.auth !== undefined && (options.username || options.password)) throw new Error('startRegistry: give either auth or username/password');
+  if (options.auth !== undefined && (options.username || options.password))
+    throw new Error('startRegistry: give either auth or username/password');
   const dir = await tempDir('registry');
   const port = await freePort();
   const host = `127.0.0.1:${port}`;
   let auth = options.auth ?? '';
   if (options.username && options.password) {
     const { stdout } = await execa('htpasswd', ['-Bbn', options.username, options.password]);
-    await writeFile(join(dir, 'htpasswd'), stdout.trim() + '\n');
+    await writeFile(join(dir, 'htpasswd'), `${stdout.trim()}\n`);
     auth = `auth:\n  htpasswd:\n    realm: ecr-backup-test\n    path: ${join(dir, 'htpasswd')}\n`;
   }
   const config = `version: 0.1

@@ -47,7 +47,8 @@ function fakeAttribute(template: CfnTemplate, logicalId: string, attribute: stri
   if (!resource) throw new Error(`unresolvable reference to ${logicalId}`);
   const name = logicalId.toLowerCase().slice(0, 48);
   const hex = Buffer.from(logicalId).toString('hex').slice(-17).padStart(17, '0');
-  const arn = (service: string, resourcePart: string, region = FAKE_REGION) => `arn:${FAKE_PARTITION}:${service}:${region}:${FAKE_ACCOUNT}:${resourcePart}`;
+  const arn = (service: string, resourcePart: string, region = FAKE_REGION) =>
+    `arn:${FAKE_PARTITION}:${service}:${region}:${FAKE_ACCOUNT}:${resourcePart}`;
   const props = resource.Properties ?? {};
   switch (resource.Type) {
     case 'AWS::Lambda::Function':
@@ -188,7 +189,10 @@ export function workerTasks(template: CfnTemplate, options: ResolveOptions = {})
       const mode = (Object.keys(WORKER_CONTAINER) as Array<'backup' | 'restore'>).find((m) => WORKER_CONTAINER[m] === c.Name);
       if (!mode) continue;
       const environment = Object.fromEntries(
-        ((resolveValue(template, c.Environment ?? [], options) as Array<{ Name: string; Value: string }>) ?? []).map((e) => [e.Name, String(e.Value)]),
+        ((resolveValue(template, c.Environment ?? [], options) as Array<{ Name: string; Value: string }>) ?? []).map((e) => [
+          e.Name,
+          String(e.Value),
+        ]),
       );
       out.push({
         mode,
@@ -224,12 +228,19 @@ export function localWorkerCommand(containerCommand: readonly string[], repoRoot
  */
 export function workerLaunchForRunTask(
   template: CfnTemplate,
-  parameters: { TaskDefinition: string; Overrides?: { ContainerOverrides?: Array<{ Name: string; Environment?: Array<{ Name: string; Value: string }> }> } },
+  parameters: {
+    TaskDefinition: string;
+    Overrides?: { ContainerOverrides?: Array<{ Name: string; Environment?: Array<{ Name: string; Value: string }> }> };
+  },
   options: ResolveOptions & { env?: Record<string, string>; repoRoot?: string } = {},
 ): WorkerLaunch {
   const ref = parameters.TaskDefinition;
   const task = workerTasks(template, options).find(
-    (t) => ref === t.family || ref === t.taskDefinitionArn || ref.startsWith(`${t.taskDefinitionArn.replace(/:\d+$/, '')}:`) || ref.startsWith(`${t.family}:`),
+    (t) =>
+      ref === t.family ||
+      ref === t.taskDefinitionArn ||
+      ref.startsWith(`${t.taskDefinitionArn.replace(/:\d+$/, '')}:`) ||
+      ref.startsWith(`${t.family}:`),
   );
   if (!task) throw new Error(`no worker task definition matches ${ref}`);
   const overrides = (parameters.Overrides?.ContainerOverrides ?? []).find((o) => o.Name === task.containerName);

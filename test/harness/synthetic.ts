@@ -18,7 +18,14 @@ const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('h
 /** The bytes of a synthetic image (config, layer, manifest) for `seed`, without pushing it. */
 export function syntheticImage(seed: string): { manifest: Buffer; blobs: Buffer[] } {
   const layer = Buffer.from(`layer ${seed}\n`);
-  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [sha256(layer)] }, config: { Labels: { seed } } }));
+  const config = Buffer.from(
+    JSON.stringify({
+      architecture: 'amd64',
+      os: 'linux',
+      rootfs: { type: 'layers', diff_ids: [sha256(layer)] },
+      config: { Labels: { seed } },
+    }),
+  );
   const manifest = Buffer.from(
     JSON.stringify({
       schemaVersion: 2,
@@ -31,7 +38,12 @@ export function syntheticImage(seed: string): { manifest: Buffer; blobs: Buffer[
 }
 
 /** Pushes one synthetic image under `repository:tag`. */
-export async function pushSynthetic(target: RegistryTarget, repository: string, tag: string, seed = `${repository}:${tag}`): Promise<SyntheticImage> {
+export async function pushSynthetic(
+  target: RegistryTarget,
+  repository: string,
+  tag: string,
+  seed = `${repository}:${tag}`,
+): Promise<SyntheticImage> {
   const { manifest, blobs } = syntheticImage(seed);
   const base = `http://${target.host}/v2/${repository}`;
   for (const blob of blobs) {
@@ -58,7 +70,8 @@ export async function pushSyntheticOrg(
 ): Promise<SyntheticImage[]> {
   const jobs: [string, string][] = [];
   for (let r = 0; r < options.repositories; r++) {
-    for (let t = 0; t < options.tagsPerRepository; t++) jobs.push([`${options.prefix ?? 'org'}/repo-${String(r).padStart(4, '0')}`, `t${t}`]);
+    for (let t = 0; t < options.tagsPerRepository; t++)
+      jobs.push([`${options.prefix ?? 'org'}/repo-${String(r).padStart(4, '0')}`, `t${t}`]);
   }
   const pushed: SyntheticImage[] = new Array(jobs.length);
   let next = 0;

@@ -17,7 +17,11 @@ export interface TamperableStore {
 export async function fingerprint(objects: ObjectStore, prefix = ''): Promise<string[]> {
   const out: string[] = [];
   for await (const info of objects.list(prefix)) {
-    out.push(`${info.key} ${createHash('sha256').update(await objects.getBytes(info.key)).digest('hex')}`);
+    out.push(
+      `${info.key} ${createHash('sha256')
+        .update(await objects.getBytes(info.key))
+        .digest('hex')}`,
+    );
   }
   return out.sort();
 }

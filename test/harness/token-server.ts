@@ -27,14 +27,30 @@ function base64url(data: Buffer | string): string {
 
 export async function startTokenRegistry(username: string, password: string): Promise<TokenRegistry> {
   const dir = await tempDir('token-auth');
-  await execa('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2', '-subj', '/CN=ecr-backup-test-token']);
+  await execa('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-keyout',
+    join(dir, 'key.pem'),
+    '-out',
+    join(dir, 'cert.pem'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=ecr-backup-test-token',
+  ]);
   const key = await readFile(join(dir, 'key.pem'), 'utf8');
   const certificate = new X509Certificate(await readFile(join(dir, 'cert.pem')));
 
   const sign = (access: unknown[]): string => {
     const now = Math.floor(Date.now() / 1000);
     const header = base64url(JSON.stringify({ alg: 'RS256', typ: 'JWT', x5c: [certificate.raw.toString('base64')] }));
-    const claims = base64url(JSON.stringify({ iss: ISSUER, sub: username, aud: SERVICE, iat: now, nbf: now - 10, exp: now + 300, jti: randomUUID(), access }));
+    const claims = base64url(
+      JSON.stringify({ iss: ISSUER, sub: username, aud: SERVICE, iat: now, nbf: now - 10, exp: now + 300, jti: randomUUID(), access }),
+    );
     const signature = createSign('RSA-SHA256').update(`${header}.${claims}`).sign(key);
     return `${header}.${claims}.${base64url(signature)}`;
   };
@@ -48,7 +64,9 @@ export async function startTokenRegistry(username: string, password: string): Pr
       : undefined;
     if (presented !== undefined && presented !== `${username}:${password}`) {
       state.tokenRequests.push({ scopes });
-      res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
+      res
+        .writeHead(401, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
       return;
     }
     state.tokenRequests.push({ scopes, user: presented && username });
@@ -61,7 +79,9 @@ export async function startTokenRegistry(username: string, password: string): Pr
           return { type, name: rest.join(':'), actions: actions.split(',') };
         })
       : [];
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token: sign(access), expires_in: 300, issued_at: new Date().toISOString() }));
+    res
+      .writeHead(200, { 'content-type': 'application/json' })
+      .end(JSON.stringify({ token: sign(access), expires_in: 300, issued_at: new Date().toISOString() }));
   });
   const tokenPort = await freePort();
   await new Promise<void>((resolve) => tokenServer.listen(tokenPort, '127.0.0.1', resolve));
