@@ -35,6 +35,8 @@ export interface EcrBackupContext {
   notificationEmail?: string;
   imageFormat?: string;
   archiveLabel?: string;
+  /** Further docker-archive labels an execution input may choose. */
+  archiveLabels?: string[];
   archiveCompression?: string;
   runsRetentionDays?: number;
   /** Move blobs over 128 KiB to this storage class after N days (manifests and catalog stay Standard). */

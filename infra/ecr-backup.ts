@@ -27,6 +27,7 @@ import { STACK_NAME_TAG, type ArchiveCompression, type ArchiveFormat } from '../
 import { buildDefinition } from '../state-machine/definition.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV, PRUNE_ENV } from '../schema/environment.ts';
 import { ECR_PUSH_ACTIONS } from './ecr-actions.ts';
+import { denyOverwrites, grantStore, type StoreAccess } from './store-access.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
 import { allowAlarmPublishing } from './alarm-topic.ts';
 import { retainVpcCustomResourceLogs } from './vpc-log-retention.ts';
@@ -126,6 +127,12 @@ export interface EcrBackupProps {
   readonly imageFormat?: ImageFormat;
   /** docker-archive format: first key segment, `<label>/<repository>/<tag>.tar`. @default the region */
   readonly archiveLabel?: string;
+  /**
+   * docker-archive format: further labels an execution input may choose (`"label"`). The backup role
+   * may write, and the restore role read, `<label>/*` for `archiveLabel` and these only.
+   * @default none
+   */
+  readonly archiveLabels?: string[];
   /** docker-archive format: compression of each tar. @default 'none' */
   readonly archiveCompression?: ArchiveCompression;
   /** Listing Lambda batch limits: compressed image bytes per Fargate task. @default 10 GiB */
@@ -168,15 +175,14 @@ export interface EcrBackupPrune {
   readonly noncurrentVersionDays?: number;
 }
 
-const S3_AREAS = ['blobs/', 'catalog/', 'runs/'] as const;
-type Area = (typeof S3_AREAS)[number];
-
 export class EcrBackup extends Construct {
   readonly bucket: s3.IBucket;
   readonly encryptionKey?: kms.IKey;
   readonly prefix: string;
   /** `s3://<bucket>/<prefix>` (a token until deploy). */
   readonly storeUrl: string;
+  /** docker-archive labels the workflow may write: `archiveLabel` (default the region), then `archiveLabels`. */
+  private readonly archiveLabels: string[];
   readonly vpc: ec2.IVpc;
   readonly cluster: ecs.Cluster;
   readonly backupTaskDefinition: ecs.FargateTaskDefinition;
@@ -288,6 +294,7 @@ export class EcrBackup extends Construct {
       this.encryptionKey = key;
     }
     this.storeUrl = `s3://${this.bucket.bucketName}/${this.prefix}`;
+    this.archiveLabels = [...new Set([props.archiveLabel ?? stack.region, ...(props.archiveLabels ?? [])])];
 
     // ---- Notifications -------------------------------------------------------------------------
     // A dedicated key: CloudWatch alarms can only publish to an encrypted topic whose key policy lets
@@ -373,6 +380,7 @@ export class EcrBackup extends Construct {
       [ENV.BATCH_MAX_BYTES]: String(props.batchMaxBytes ?? 10 * 1024 ** 3),
       [ENV.BATCH_MAX_IMAGES]: String(props.batchMaxImages ?? 100),
       ...(props.archiveLabel !== undefined ? { [ENV.ARCHIVE_LABEL]: props.archiveLabel } : {}),
+      [ENV.ARCHIVE_LABELS]: stack.toJsonString(this.archiveLabels),
       ...(props.archiveCompression !== undefined ? { [ENV.ARCHIVE_COMPRESSION]: props.archiveCompression } : {}),
     });
     this.summarizeFunction = this.handler('SummarizeRun', SUMMARIZE_HANDLER_ENTRY, retention, Duration.minutes(5), {
@@ -417,6 +425,7 @@ export class EcrBackup extends Construct {
         resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_tags/*_deleted.json`)],
       }),
     );
+    denyOverwrites(this, listRole);
 
     // Summary: read the run's results, write its report, publish metrics and notifications.
     const summarizeRole = this.summarizeFunction.role!;
@@ -524,7 +533,7 @@ export class EcrBackup extends Construct {
         resources: protectedRepos,
       }),
     );
-    this.grantStore(backup.role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['blobs/', 'catalog/', 'runs/'] });
+    this.grantStore(backup.role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['blobs/', 'catalog/', 'runs/'], archives: 'write' });
 
     // Restore worker: read the store, push into the restore repositories (created when missing, with
     // their recorded settings; a customer managed KMS key needs a key policy that lets this role use it).
@@ -548,7 +557,7 @@ export class EcrBackup extends Construct {
         resources: restoreRepos,
       }),
     );
-    this.grantStore(restore.role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'] });
+    this.grantStore(restore.role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'], archives: 'read' });
     grantCrossAccountRestore(restore.role, props.restoreTargetRoles ?? []);
     this.restoreTaskRole = restore.role;
 
@@ -668,7 +677,7 @@ export class EcrBackup extends Construct {
         ephemeralStorageGiB: props.taskEphemeralStorageGiB ?? 50,
         retention,
         topic: this.topic,
-        grantStore: (role) => this.grantStore(role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'] }),
+        grantStore: (role) => this.grantStore(role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'], archives: 'read' }),
       });
     }
     if (props.replica) {
@@ -906,43 +915,12 @@ export class EcrBackup extends Construct {
    * "not stored yet" into AccessDenied. Listings that name a prefix stay limited to the areas; a
    * listing with no prefix at all reveals key names (never contents) of the store bucket.
    */
-  private grantStore(role: iam.IRole, access: { read: Area[]; write: Area[] }) {
-    const areas = [...new Set([...access.read, ...access.write])];
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ListStore',
-        actions: ['s3:ListBucket'],
-        resources: [this.bucket.bucketArn],
-        conditions: { StringLikeIfExists: { 's3:prefix': areas.flatMap((a) => [`${this.prefix}${a}`, `${this.prefix}${a}*`]) } },
-      }),
+  private grantStore(role: iam.IRole, access: StoreAccess) {
+    grantStore(
+      { bucket: this.bucket, prefix: this.prefix, encryptionKey: this.encryptionKey, archiveLabels: this.archiveLabels },
+      role,
+      access,
     );
-    if (access.read.length) {
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'ReadStore',
-          actions: ['s3:GetObject'],
-          resources: access.read.map((a) => this.bucket.arnForObjects(`${this.prefix}${a}*`)),
-        }),
-      );
-    }
-    if (access.write.length) {
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'WriteStore',
-          actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-          resources: access.write.map((a) => this.bucket.arnForObjects(`${this.prefix}${a}*`)),
-        }),
-      );
-    }
-    if (this.encryptionKey) {
-      role.addToPrincipalPolicy(
-        new iam.PolicyStatement({
-          sid: 'StoreKey',
-          actions: access.write.length ? ['kms:Decrypt', 'kms:GenerateDataKey'] : ['kms:Decrypt'],
-          resources: [this.encryptionKey.keyArn],
-        }),
-      );
-    }
   }
 }
 

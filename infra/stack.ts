@@ -37,6 +37,7 @@ export class EcrBackupStack extends Stack {
       notificationEmail: config.notificationEmail,
       imageFormat: config.imageFormat === undefined ? undefined : ArchiveFormat.parse(config.imageFormat),
       archiveLabel: config.archiveLabel === undefined ? undefined : ArchiveLabel.parse(config.archiveLabel),
+      archiveLabels: config.archiveLabels?.map((label) => ArchiveLabel.parse(label)),
       archiveCompression: config.archiveCompression === undefined ? undefined : ArchiveCompression.parse(config.archiveCompression),
       runsRetentionDays: config.runsRetentionDays,
       ...(config.blobStorageClass ? { blobStorageClass: config.blobStorageClass } : {}),

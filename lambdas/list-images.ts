@@ -66,6 +66,7 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
           region: env[ENV.AWS_REGION],
         })
       : undefined;
+  if (archive) assertArchiveLabel(archive.label, env[ENV.ARCHIVE_LABELS]);
   let items: WorkItem[];
   let unchangedCount = 0;
   let settingsRecorded: number | undefined;
@@ -174,6 +175,15 @@ async function writeListingNotes(store: BackupStore, runId: string, notes: Repos
     await store.writeJson(runKeys.notes(runId, 'listing'), notes);
   } catch (error) {
     log('warn', 'cannot write the repository notes', { runId, error });
+  }
+}
+
+/** The task roles may write and read archives under the stack's labels only: another label is refused up front. */
+function assertArchiveLabel(label: string, allowed: readonly string[] | undefined): void {
+  if (allowed && !allowed.includes(label)) {
+    throw new InvalidInputError(
+      `invalid execution input: label ${label} is not one of the stack's archive labels (${allowed.join(', ')}); add it to the archiveLabels prop`,
+    );
   }
 }
 

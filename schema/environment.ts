@@ -12,6 +12,8 @@ export const ENV = {
   /** Listing Lambda: docker-archive label and compression for scheduled backups (the stack's props). */
   ARCHIVE_LABEL: 'ARCHIVE_LABEL',
   ARCHIVE_COMPRESSION: 'ARCHIVE_COMPRESSION',
+  /** Listing Lambda: JSON array of the archive labels the roles may write (the stack label first); an input label outside it is refused. */
+  ARCHIVE_LABELS: 'ARCHIVE_LABELS',
   /** Worker: store-relative key of this task's WorkBatch; set per Fargate task by the Map. */
   BATCH_KEY: 'BATCH_KEY',
   /** Worker and Lambdas: the region they run in. */
@@ -96,6 +98,7 @@ const ListingEnvironment = z.object({
   [ENV.BATCH_MAX_IMAGES]: z.coerce.number().int().positive().default(200),
   [ENV.IMAGE_FORMAT]: ArchiveFormat.default('oci'),
   [ENV.ARCHIVE_LABEL]: ArchiveLabel.optional(),
+  [ENV.ARCHIVE_LABELS]: jsonStringArray.optional(),
   [ENV.ARCHIVE_COMPRESSION]: ArchiveCompression.optional(),
 });
 

@@ -13,6 +13,7 @@ import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
+import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { createLocalWorkflow, type LocalExecution } from './harness/local-workflow.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
 import { cleanupFixtures, inspectConfigDigest, inspectRaw, pushImage, pushMultiArchIndex, type PushedImage } from './harness/fixtures.ts';
@@ -361,6 +362,9 @@ describe('docker-archive', () => {
         await inspectConfigDigest(image.reference, auth, ARM64),
       );
       await expectWorkspacesRemoved(env);
+      // Every AWS call of these runs, evaluated against the synthesized policies: the archive keys
+      // (outside blobs/, catalog/ and runs/) must be granted to the roles that write and read them.
+      expect((await evaluateRecordedCalls(workflow)).denied).toEqual([]);
     } finally {
       await Promise.all([ecrRegistry.stop(), fresh.stop()]);
     }

@@ -64,6 +64,28 @@ describe('IAM denials (evaluated)', () => {
     }
   });
 
+  it('blobs/ and catalog/ are write-once: the backup and listing roles add with If-None-Match, never overwrite', async () => {
+    const blob = `${bucket}/backups/blobs/sha256/ab`;
+    const record = `${bucket}/backups/catalog/team/app/_tags/1.0/20260101T000000Z_ab.json`;
+    const settings = `${bucket}/backups/catalog/team/app/_settings/20260101T000000Z_ab.json`;
+    const create = { 's3:ObjectCreationOperation': 'true', 's3:if-none-match': '*' };
+    const overwrite = { 's3:ObjectCreationOperation': 'true' };
+    const multipartStep = { 's3:ObjectCreationOperation': 'false' };
+    const { backup, list } = roles();
+    for (const key of [blob, record]) {
+      expect(await decide(backup, 's3:PutObject', key, create), key).toBe('Allowed');
+      expect(await decide(backup, 's3:PutObject', key, multipartStep), key).toBe('Allowed');
+      expect(await decide(backup, 's3:PutObject', key, overwrite), key).toBe('ExplicitlyDenied');
+    }
+    expect(await decide(list, 's3:PutObject', settings, create)).toBe('Allowed');
+    expect(await decide(list, 's3:PutObject', settings, overwrite)).toBe('ExplicitlyDenied');
+    // runs/ holds this run's working files, rewritten by design; docker-archive tars live under the
+    // stack's labels only (the region by default), outside the write-once areas.
+    expect(await decide(backup, 's3:PutObject', `${bucket}/backups/runs/r1/results/000000.json`, overwrite)).toBe('Allowed');
+    expect(await decide(backup, 's3:PutObject', `${bucket}/backups/us-east-1/team/app/1.0.tar`, overwrite)).toBe('Allowed');
+    expect(await decide(backup, 's3:PutObject', `${bucket}/backups/elsewhere/team/app/1.0.tar`, overwrite)).not.toBe('Allowed');
+  });
+
   it('the restore role reads the store but cannot write blobs/ or catalog/', async () => {
     const restore = roles().restore;
     expect(await decide(restore, 's3:GetObject', `${bucket}/backups/blobs/sha256/ab`)).toBe('Allowed');

@@ -272,7 +272,11 @@ describe('the synthesized workflow, run locally', () => {
       /restore would write evil\/team\/app, outside the stack's restoreRepositories \(team\/\*\*, restored\/\*\*\)/,
     ],
     [{ target: { region: 'eu-west-1' } }, /target\.region eu-west-1 is not this stack's region us-east-1/],
-  ])('a restore input writing outside the stack (%j) fails at the listing with a clear error, before any work', async (extra, message) => {
+    [
+      { mode: 'backup', format: 'docker-archive', label: 'elsewhere' },
+      /label elsewhere is not one of the stack's archive labels \(us-east-1\); add it to the archiveLabels prop/,
+    ],
+  ])('an input writing outside the stack (%j) fails at the listing with a clear error, before any work', async (extra, message) => {
     expect((await backUpTeamApp()).status).toBe('SUCCEEDED');
     const execution = await run({ mode: 'restore', repositories: ['team/app'], ...extra }, 'wf-filtered');
     expect(execution.status).toBe('FAILED');

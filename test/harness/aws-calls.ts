@@ -119,6 +119,10 @@ export function iamRequests(call: RecordedCall, t: TranslationContext): IamReque
       const encrypt =
         t.storeKeyArn && bucket !== String(i.Bucket) ? [{ action: 'kms:GenerateDataKey', resource: t.storeKeyArn, context: viaS3 }] : [];
       const prefix = (p: unknown): Record<string, string> => (typeof p === 'string' ? { 's3:prefix': p } : {});
+      const creation = (creates: boolean, ifNoneMatch?: unknown): Record<string, string> => ({
+        's3:ObjectCreationOperation': String(creates),
+        ...(typeof ifNoneMatch === 'string' ? { 's3:if-none-match': ifNoneMatch } : {}),
+      });
       switch (action) {
         case 'GetObject':
         case 'HeadObject': {
@@ -127,12 +131,16 @@ export function iamRequests(call: RecordedCall, t: TranslationContext): IamReque
           if (call.errorStatus === 404) return [read, { action: 's3:ListBucket', resource: bucketArn }];
           return [read, ...(call.errorStatus ? [] : decrypt)];
         }
+        // s3:ObjectCreationOperation is true for the requests that create the object (and may carry
+        // If-None-Match), false for the multipart steps before it.
         case 'PutObject':
+          return [{ action: 's3:PutObject', resource: object(i.Key), context: creation(true, i.IfNoneMatch) }, ...encrypt];
         case 'CreateMultipartUpload':
-          return [{ action: 's3:PutObject', resource: object(i.Key) }, ...encrypt];
+          return [{ action: 's3:PutObject', resource: object(i.Key), context: creation(false) }, ...encrypt];
         case 'UploadPart':
+          return [{ action: 's3:PutObject', resource: object(i.Key), context: creation(false) }];
         case 'CompleteMultipartUpload':
-          return [{ action: 's3:PutObject', resource: object(i.Key) }];
+          return [{ action: 's3:PutObject', resource: object(i.Key), context: creation(true, i.IfNoneMatch) }];
         case 'AbortMultipartUpload':
           return [{ action: 's3:AbortMultipartUpload', resource: object(i.Key) }];
         case 'ListObjectsV2':
