@@ -7,9 +7,11 @@
 // so even a compromised task cannot overwrite history with its own credentials; it can only add.
 // CreateMultipartUpload and UploadPart do not accept the header, so they are exempt
 // (s3:ObjectCreationOperation is false for them). Deleting is granted to the prune role alone.
+import { Token } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import { acknowledgeIam5 } from './nag.ts';
 
 export const STORE_AREAS = ['blobs/', 'catalog/', 'runs/'] as const;
 export type StoreArea = (typeof STORE_AREAS)[number];
@@ -67,6 +69,7 @@ export function grantStore(store: StoreBucket, role: iam.IRole, access: StoreAcc
     );
   }
   if (access.write.some((a) => WRITE_ONCE_AREAS.includes(a))) denyOverwrites(store, role);
+  if (access.archives) acknowledgeArchiveAreas(store, role);
   const writes = access.write.length > 0 || access.archives === 'write';
   if (store.encryptionKey) {
     role.addToPrincipalPolicy(
@@ -93,4 +96,20 @@ export function denyOverwrites(store: Pick<StoreBucket, 'bucket' | 'prefix'>, ro
       conditions: { Null: { 's3:if-none-match': 'true' }, Bool: { 's3:ObjectCreationOperation': 'true' } },
     }),
   );
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/** cdk-nag IAM5 for `<prefix><label>/*`: the tars' keys name repositories and tags known at run time. */
+function acknowledgeArchiveAreas(store: StoreBucket, role: iam.IRole): void {
+  // A label that is a token (the default: the stack's region) appears in the finding as `<AWS::Region>`.
+  const labels = store.archiveLabels.map((label) => (Token.isUnresolved(label) ? '<AWS::Region>' : escapeRegExp(label)));
+  acknowledgeIam5(role, [
+    {
+      pattern: new RegExp(`^Resource::<[^>]+\\.Arn>\\/${escapeRegExp(store.prefix)}(${labels.join('|')})\\/\\*$`),
+      where: [role],
+      reason:
+        "docker-archive tars are written under the stack's archive labels only, as <label>/<repository>/<tag>.tar: keys known at run time.",
+    },
+  ]);
 }

@@ -196,8 +196,9 @@ describe('IAM', () => {
     const resources = JSON.stringify(stack.resolve(settings.Resource));
     expect(resources).toContain(':repository/team-a/*');
     expect(resources).toContain(':repository/shared/base');
+    // Allow statements only: the write-once Deny (blobs/, catalog/) grants nothing.
     const writes = statements
-      .filter((s) => actionsOf(s).includes('s3:PutObject'))
+      .filter((s) => s.Effect !== 'Deny' && actionsOf(s).includes('s3:PutObject'))
       .flatMap((s) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]));
     const written = writes.map((r) => JSON.stringify(stack.resolve(r)));
     expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_settings/*'))).toBe(true);
