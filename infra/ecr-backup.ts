@@ -2,178 +2,48 @@
 // task definition for backup, one for restore, each with its own least-privilege task role), the
 // state machine from state-machine/definition.ts, an EventBridge Scheduler schedule, SNS
 // notifications and an alarm on failed executions.
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Stack, Tags, TimeZone } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
-import * as sns from 'aws-cdk-lib/aws-sns';
-import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import type { z } from 'zod';
-import { STACK_NAME_TAG, type ArchiveCompression, type ArchiveFormat } from '../schema/contract.ts';
+import { STACK_NAME_TAG } from '../schema/contract.ts';
 import { buildDefinition } from '../state-machine/definition.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV, PRUNE_ENV } from '../schema/environment.ts';
 import { ECR_PUSH_ACTIONS } from './ecr-actions.ts';
 import { denyOverwrites, grantStore, type StoreAccess } from './store-access.ts';
 import { acknowledge, acknowledgeIam5 } from './nag.ts';
-import { allowAlarmPublishing } from './alarm-topic.ts';
-import { retainVpcCustomResourceLogs } from './vpc-log-retention.ts';
+import { createNotificationTopic } from './alarm-topic.ts';
 import { grantCrossAccountRestore } from './cross-account.ts';
 import { MAP_RESULTS_AREA } from '../state-machine/map-results.ts';
-import { PushBackups, type EcrBackupPushBackups } from './push-backups.ts';
-import { RestoreDrill, type EcrBackupRestoreDrill } from './restore-drill.ts';
-import { Dashboard, type EcrBackupDashboard } from './dashboard.ts';
-import { StoreReplica, type EcrBackupReplica } from './store-replica.ts';
-
-/** The worker image's command (the Dockerfile's CMD): the esbuild bundle of worker/main.ts. */
-export const WORKER_CONTAINER_COMMAND: readonly string[] = ['node', '/app/worker.mjs'];
-
-/** Archive format of new backups (schema ArchiveFormat). */
-export type ImageFormat = z.infer<typeof ArchiveFormat>;
-
-/** Repository root: the Docker build context and the base of the Lambda entry points. */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-export const LIST_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambdas/list-images.ts');
-export const SUMMARIZE_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambdas/summarize.ts');
-export const PRUNE_HANDLER_ENTRY = path.join(REPO_ROOT, 'lambdas/prune.ts');
-
-/** Container names in the two task definitions (also how test/harness/synthesized-workflow.ts finds them in a template). */
-export const WORKER_CONTAINER = { backup: 'backup-worker', restore: 'restore-worker' } as const;
-
-export interface EcrBackupSchedule {
-  /** EventBridge Scheduler expression: `cron(0 3 * * ? *)`, `rate(1 day)`, or a bare cron body. */
-  readonly expression: string;
-  /** IANA time zone the cron expression is evaluated in. @default 'UTC' */
-  readonly timeZone?: string;
-}
-
-export interface EcrBackupObjectLock {
-  readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
-  /** Default retention applied to every object version written to the bucket. */
-  readonly days: number;
-}
-
-export interface EcrBackupProps {
-  /** Repository globs (`*` within a segment, `**` across) that scheduled runs back up. */
-  readonly repositories: string[];
-  /**
-   * Repository globs a restore may write to (after its repository prefix), in this stack's account and
-   * region. The listing refuses a restore input that would write elsewhere.
-   * @default the protected `repositories`
-   */
-  readonly restoreRepositories?: string[];
-  /**
-   * Roles in other accounts a restore may assume to push there (execution input `target.roleArn`).
-   * Only these ARNs: the restore task role gets sts:AssumeRole on exactly them. @default none
-   */
-  readonly restoreTargetRoles?: string[];
-  /** When to run a backup (input `{}`). `null` for no schedule. @default daily 03:00 UTC */
-  readonly schedule?: EcrBackupSchedule | null;
-  /** An existing bucket to store into. @default a new bucket */
-  readonly bucket?: s3.IBucket;
-  /** Key prefix of the store inside the bucket (`''` or ending in `/`). @default '' */
-  readonly prefix?: string;
-  /**
-   * KMS key. With a new bucket: its SSE-KMS key (@default a new key with rotation). With an existing
-   * bucket: the key that bucket encrypts with, so the roles get kms:Decrypt/GenerateDataKey on it.
-   */
-  readonly encryptionKey?: kms.IKey;
-  /** S3 Object Lock default retention for a new bucket. @default none */
-  readonly objectLock?: EcrBackupObjectLock;
-  /** Days after which `runs/` (batches, per-image results, reports) expire. @default 30 */
-  readonly runsRetentionDays?: number;
-  /**
-   * New bucket only: move blobs to a cheaper storage class after N days. Manifests are blobs too
-   * (blobs/ is content-addressed), so the rule only moves objects over 128 KiB: layers and large
-   * configs move, manifests (almost always far smaller) and the catalog stay in Standard. Both
-   * classes read back in milliseconds, so restores are unchanged; Glacier Instant Retrieval bills
-   * 90 days minimum and more per GET. See `ecr-backup stats` for the cost by storage class.
-   */
-  readonly blobStorageClass?: BlobStorageClass;
-  /** Bucket for S3 server access logs of a new store bucket. @default none (see nag acknowledgement) */
-  readonly accessLogsBucket?: s3.IBucket;
-  /** VPC for the Fargate tasks. @default a new VPC with isolated subnets and VPC endpoints, no NAT */
-  readonly vpc?: ec2.IVpc;
-  /** Subnets for the tasks. @default private isolated subnets of a new VPC, private subnets of a given one */
-  readonly vpcSubnets?: ec2.SubnetSelection;
-  /** Fargate task CPU units. @default 1024 */
-  readonly taskCpu?: number;
-  /** Fargate task memory. @default 4096 */
-  readonly taskMemoryMiB?: number;
-  /** Fargate ephemeral storage (21-200 GiB; skopeo stages images there). @default 50 */
-  readonly taskEphemeralStorageGiB?: number;
-  /** Upper bound for one batch's task. @default 6 hours */
-  readonly taskTimeout?: Duration;
-  /** Fargate tasks running at once (distributed Map MaxConcurrency). @default 10 */
-  readonly mapConcurrency?: number;
-  /** Failed-image (and failed-batch) percentage tolerated before the run fails. @default 0 */
-  readonly failureTolerancePercent?: number;
-  /** Email address subscribed to the notification topic. @default none */
-  readonly notificationEmail?: string;
-  /** Archive format for new backups. @default 'oci' */
-  readonly imageFormat?: ImageFormat;
-  /** docker-archive format: first key segment, `<label>/<repository>/<tag>.tar`. @default the region */
-  readonly archiveLabel?: string;
-  /**
-   * docker-archive format: further labels an execution input may choose (`"label"`). The backup role
-   * may write, and the restore role read, `<label>/*` for `archiveLabel` and these only.
-   * @default none
-   */
-  readonly archiveLabels?: string[];
-  /** docker-archive format: compression of each tar. @default 'none' */
-  readonly archiveCompression?: ArchiveCompression;
-  /** Listing Lambda batch limits: compressed image bytes per Fargate task. @default 10 GiB */
-  readonly batchMaxBytes?: number;
-  /** Listing Lambda batch limits: images per Fargate task. @default 100 */
-  readonly batchMaxImages?: number;
-  /** Retention of all log groups. @default ONE_MONTH */
-  readonly logRetention?: logs.RetentionDays;
-  /** Removal policy of the store bucket and its key. @default RETAIN */
-  readonly removalPolicy?: RemovalPolicy;
-  /**
-   * Retention as a workflow step: after every backup run, a Lambda applies this rule to the store
-   * (`ecr-backup prune`). @default none (the store keeps every record and blob)
-   */
-  readonly prune?: EcrBackupPrune;
-  /** Event-driven backups: each push to a protected repository is backed up within minutes. @default off */
-  readonly pushBackups?: EcrBackupPushBackups;
-  /** Scheduled restore drills into scratch ECR repositories, with an alarm when one fails. @default off */
-  readonly restoreDrill?: EcrBackupRestoreDrill;
-  /** A CloudWatch dashboard and the RPO alarm (per-repository backup age). @default off */
-  readonly dashboard?: EcrBackupDashboard;
-  /** A second copy of blobs/ and catalog/ by S3 replication (new bucket only). @default none */
-  readonly replica?: EcrBackupReplica;
-}
-
-export interface BlobStorageClass {
-  readonly storageClass: 'INTELLIGENT_TIERING' | 'GLACIER_IR';
-  readonly afterDays: number;
-}
-
-export interface EcrBackupPrune {
-  /** Per tag, keep the N newest records. */
-  readonly keepLast?: number;
-  /** Keep records newer than D days, and the value each tag had D days ago. */
-  readonly keepDays?: number;
-  /**
-   * New bucket only: days after which pruned objects' noncurrent versions (the bucket is versioned,
-   * so a delete leaves one) expire and their storage is freed. @default 30
-   */
-  readonly noncurrentVersionDays?: number;
-}
+import { PushBackups } from './push-backups.ts';
+import { RestoreDrill } from './restore-drill.ts';
+import { Dashboard } from './dashboard.ts';
+import { StoreReplica } from './store-replica.ts';
+import {
+  LIST_HANDLER_ENTRY,
+  PRUNE_HANDLER_ENTRY,
+  REPO_ROOT,
+  SUMMARIZE_HANDLER_ENTRY,
+  WORKER_CONTAINER,
+  WORKER_CONTAINER_COMMAND,
+} from './assets.ts';
+import type { EcrBackupPrune, EcrBackupProps, ImageFormat } from './props.ts';
+import { createStoreBucket } from './store-bucket.ts';
+import { createWorkerNetwork } from './network.ts';
+import { createLambdaFunction } from './lambda-function.ts';
+import { acknowledgeWorkflowFindings } from './nag-findings.ts';
 
 export class EcrBackup extends Construct {
   readonly bucket: s3.IBucket;
@@ -220,156 +90,20 @@ export class EcrBackup extends Construct {
     const imageFormat: ImageFormat = props.imageFormat ?? 'oci';
 
     // ---- Store bucket ------------------------------------------------------------------------
-    if (props.bucket) {
-      if (props.objectLock) throw new Error(`EcrBackup ${this.node.path}: objectLock can only be set on a bucket this construct creates`);
-      if (props.blobStorageClass)
-        throw new Error(
-          `EcrBackup ${this.node.path}: blobStorageClass can only be set on a bucket this construct creates (add the lifecycle rule to your bucket)`,
-        );
-      this.bucket = props.bucket;
-      this.encryptionKey = props.encryptionKey ?? props.bucket.encryptionKey;
-    } else {
-      const key =
-        props.encryptionKey ??
-        new kms.Key(this, 'StoreKey', {
-          description: 'ecr-backup store bucket encryption',
-          enableKeyRotation: true,
-          removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-        });
-      const runsPrefix = `${this.prefix}runs/`;
-      const bucket = new s3.Bucket(this, 'Store', {
-        encryption: s3.BucketEncryption.KMS,
-        encryptionKey: key,
-        bucketKeyEnabled: true,
-        versioned: true,
-        blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-        enforceSSL: true,
-        minimumTLSVersion: 1.2,
-        objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-        removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
-        serverAccessLogsBucket: props.accessLogsBucket,
-        serverAccessLogsPrefix: props.accessLogsBucket ? 'ecr-backup-store/' : undefined,
-        objectLockEnabled: props.objectLock ? true : undefined,
-        objectLockDefaultRetention: props.objectLock
-          ? props.objectLock.mode === 'COMPLIANCE'
-            ? s3.ObjectLockRetention.compliance(Duration.days(props.objectLock.days))
-            : s3.ObjectLockRetention.governance(Duration.days(props.objectLock.days))
-          : undefined,
-        lifecycleRules: [
-          {
-            id: 'expire-runs',
-            prefix: runsPrefix,
-            expiration: Duration.days(props.runsRetentionDays ?? 30),
-            noncurrentVersionExpiration: Duration.days(1),
-          },
-          { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(7) },
-          ...(props.blobStorageClass
-            ? [
-                {
-                  id: 'blobs-storage-class',
-                  prefix: `${this.prefix}blobs/`,
-                  objectSizeGreaterThan: 128 * 1024,
-                  transitions: [
-                    {
-                      storageClass:
-                        props.blobStorageClass.storageClass === 'GLACIER_IR'
-                          ? s3.StorageClass.GLACIER_INSTANT_RETRIEVAL
-                          : s3.StorageClass.INTELLIGENT_TIERING,
-                      transitionAfter: Duration.days(props.blobStorageClass.afterDays),
-                    },
-                  ],
-                },
-              ]
-            : []),
-        ],
-      });
-      if (!props.accessLogsBucket) {
-        acknowledge(
-          bucket,
-          'AwsSolutions-S1',
-          "Server access logs are opt-in (accessLogsBucket prop): the store is written only by this stack's roles, every execution leaves a report under runs/, and object-level auditing is better served by CloudTrail S3 data events, which the account owner controls.",
-        );
-      }
-      this.bucket = bucket;
-      this.encryptionKey = key;
-    }
+    const store = createStoreBucket(this, props, this.prefix);
+    this.bucket = store.bucket;
+    this.encryptionKey = store.encryptionKey;
     this.storeUrl = `s3://${this.bucket.bucketName}/${this.prefix}`;
     this.archiveLabels = [...new Set([props.archiveLabel ?? stack.region, ...(props.archiveLabels ?? [])])];
 
     // ---- Notifications -------------------------------------------------------------------------
-    // A dedicated key: CloudWatch alarms can only publish to an encrypted topic whose key policy lets
-    // cloudwatch.amazonaws.com use it, which an existing store key may not allow.
-    const topicKey = new kms.Key(this, 'TopicKey', {
-      description: 'ecr-backup notifications',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    topicKey.addToResourcePolicy(
-      new iam.PolicyStatement({
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
-        resources: ['*'], // in a key policy, "*" means this key
-        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
-      }),
-    );
-    this.topic = new sns.Topic(this, 'Notifications', { displayName: 'ecr-backup', masterKey: topicKey, enforceSSL: true });
-    allowAlarmPublishing(this.topic);
-    if (props.notificationEmail) this.topic.addSubscription(new snsSubscriptions.EmailSubscription(props.notificationEmail));
+    const { topic, topicKey } = createNotificationTopic(this, props.notificationEmail);
+    this.topic = topic;
 
     // ---- Network ---------------------------------------------------------------------------------
-    let subnets: ec2.SubnetSelection;
-    let interfaceEndpoints: ec2.InterfaceVpcEndpoint[] = [];
-    if (props.vpc) {
-      this.vpc = props.vpc;
-      subnets = props.vpcSubnets ?? {};
-    } else {
-      const flowLogs = new logs.LogGroup(this, 'FlowLogs', { retention, removalPolicy: RemovalPolicy.DESTROY });
-      // No NAT gateway: everything the worker talks to (ECR api + dkr, S3, CloudWatch Logs, STS) is
-      // reached through VPC endpoints. Restoring into another region needs a VPC with egress.
-      const vpc = new ec2.Vpc(this, 'Vpc', {
-        maxAzs: 2,
-        natGateways: 0,
-        subnetConfiguration: [{ name: 'isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 22 }],
-        flowLogs: { all: { destination: ec2.FlowLogDestination.toCloudWatchLogs(flowLogs), trafficType: ec2.FlowLogTrafficType.ALL } },
-      });
-      retainVpcCustomResourceLogs(this, vpc, retention);
-      const s3Endpoint = vpc.addGatewayEndpoint('S3', { service: ec2.GatewayVpcEndpointAwsService.S3 });
-      // Only the store's bucket and the bucket ECR serves layers from (a layer GET redirects there).
-      s3Endpoint.addToPolicy(
-        new iam.PolicyStatement({
-          principals: [new iam.AnyPrincipal()],
-          actions: ['s3:GetObject', 's3:PutObject', 's3:ListBucket', 's3:AbortMultipartUpload', 's3:GetBucketLocation'],
-          resources: [this.bucket.bucketArn, this.bucket.arnForObjects('*')],
-        }),
-      );
-      s3Endpoint.addToPolicy(
-        new iam.PolicyStatement({
-          principals: [new iam.AnyPrincipal()],
-          actions: ['s3:GetObject'],
-          resources: [`arn:${stack.partition}:s3:::prod-${stack.region}-starport-layer-bucket/*`],
-        }),
-      );
-      interfaceEndpoints = [];
-      for (const [name, service] of [
-        ['EcrApi', ec2.InterfaceVpcEndpointAwsService.ECR],
-        ['EcrDocker', ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER],
-        ['Logs', ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS],
-        ['Sts', ec2.InterfaceVpcEndpointAwsService.STS],
-      ] as const) {
-        interfaceEndpoints.push(vpc.addInterfaceEndpoint(name, { service, privateDnsEnabled: true, open: false }));
-      }
-      this.vpc = vpc;
-      subnets = props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
-    }
-    const taskSecurityGroup = new ec2.SecurityGroup(this, 'WorkerSecurityGroup', {
-      vpc: this.vpc,
-      description: 'ecr-backup Fargate worker: no inbound, HTTPS out (ECR, S3, Logs, STS)',
-      allowAllOutbound: false,
-    });
-    taskSecurityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS to AWS endpoints');
-
-    // The endpoints accept HTTPS from the worker only.
-    for (const endpoint of interfaceEndpoints) endpoint.connections.allowDefaultPortFrom(taskSecurityGroup, 'ecr-backup worker');
+    const network = createWorkerNetwork(this, props, this.bucket, retention);
+    this.vpc = network.vpc;
+    const { subnets, taskSecurityGroup } = network;
     // ---- Lambdas ---------------------------------------------------------------------------------
     const commonEnv = { [ENV.STORE_URL]: this.storeUrl, [ENV.IMAGE_FORMAT]: imageFormat };
     const restoreRepositories = props.restoreRepositories ?? props.repositories;
@@ -736,71 +470,23 @@ export class EcrBackup extends Construct {
     });
 
     // ---- Acknowledged cdk-nag findings (each with its reason) ----------------------------------
-    acknowledgeIam5(this, [
-      {
-        pattern: /^Resource::\*$/,
-        where: [backup.role, restore.role],
-        reason: 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it.',
+    acknowledgeWorkflowFindings(this, {
+      roles: {
+        list: listRole,
+        summarize: summarizeRole,
+        backup: backup.role,
+        restore: restore.role,
+        backupExecution: backup.taskDefinition.executionRole!,
+        restoreExecution: restore.taskDefinition.executionRole!,
       },
-      {
-        pattern: /^Resource::\*$/,
-        where: [summarizeRole],
-        reason: 'cloudwatch:PutMetricData has no resource type; the statement is limited to the EcrBackup namespace by condition.',
-      },
-      {
-        pattern: /^Resource::arn:<AWS::Partition>:ecr:(<AWS::Region>|\*):<AWS::AccountId>:repository\/.*\*.*$/,
-        where: [listRole, backup.role, restore.role],
-        reason:
-          "Repository ARNs come from the configured repository globs (DescribeRepositories lists this account's repositories to match them); restore targets may be created at run time under a prefix.",
-      },
-      {
-        pattern: /^Resource::<[^>]+\.Arn>\/[^*]*(blobs|catalog|runs)\/\*.*$/,
-        where: [listRole, summarizeRole, backup.role, restore.role, this.stateMachine.role],
-        reason:
-          "Object permissions are limited to the store prefix's blobs/, catalog/ or runs/ areas (or files in them), whose keys are digests and run ids known only at run time.",
-      },
-      {
-        pattern: /^Resource::\*$/,
-        where: [backup.taskDefinition.executionRole!, restore.taskDefinition.executionRole!],
-        reason:
-          'Standard ECS task execution role created by CDK: ecr:GetAuthorizationToken (to pull the worker image) has no resource type.',
-      },
-      {
-        pattern: /^Resource::\*$/,
-        where: [this.stateMachine.role],
-        reason:
-          'Granted by CDK for features whose APIs take no resource: X-Ray tracing and CloudWatch Logs delivery; plus ecs:DescribeTasks/StopTask for the .sync ECS integration, whose task ARNs exist only at run time.',
-      },
-      {
-        pattern: /^Resource::<[^>]+\.Arn>\/[^*]*runs\/map-results\/\*$/,
-        where: [this.stateMachine.role],
-        reason:
-          "The distributed Map's ResultWriter writes under runs/map-results/<map run id>/, an id Step Functions generates at run time.",
-      },
-      {
-        pattern: /^Resource::<[^>]+\.Arn>:\*$/,
-        where: [this.stateMachine.role],
-        reason: 'lambda:InvokeFunction on the two workflow functions and their versions/aliases (CDK LambdaInvoke grant).',
-      },
-      {
-        pattern: /^Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:.*:\*$/,
-        where: [this.stateMachine.node.findChild('DistributedMapPolicy')],
-        reason:
-          'The distributed Map runs, describes, stops and redrives child executions of this state machine only; their names are generated at run time.',
-      },
-    ]);
-    for (const fn of [
-      this.listFunction,
-      this.summarizeFunction,
-      ...(this.pruneFunction ? [this.pruneFunction] : []),
-      ...(this.pushBackups ? [this.pushBackups.function] : []),
-    ]) {
-      acknowledge(
-        fn,
-        'AwsSolutions-L1',
-        'Node.js 22 is deliberate: it matches the worker image (node:22) and the bundle target, and is supported by Lambda; move to 24 together with the worker image.',
-      );
-    }
+      stateMachine: this.stateMachine,
+      functions: [
+        this.listFunction,
+        this.summarizeFunction,
+        ...(this.pruneFunction ? [this.pruneFunction] : []),
+        ...(this.pushBackups ? [this.pushBackups.function] : []),
+      ],
+    });
   }
 
   /**
@@ -870,51 +556,9 @@ export class EcrBackup extends Construct {
 
   /** A Lambda bundled by the local esbuild (ESM, no Docker) with its own role and log group (also for the feature constructs). */
   handler(id: string, entry: string, retention: logs.RetentionDays, timeout: Duration, environment: Record<string, string>) {
-    const logGroup = new logs.LogGroup(this, `${id}Logs`, { retention, removalPolicy: RemovalPolicy.DESTROY });
-    const role = new iam.Role(this, `${id}Role`, {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: `ecr-backup ${id} Lambda`,
-    });
-    const fn = new nodejs.NodejsFunction(this, id, {
-      entry,
-      handler: 'handler',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 1024,
-      timeout,
-      role,
-      logGroup,
-      environment,
-      projectRoot: REPO_ROOT,
-      depsLockFilePath: path.join(REPO_ROOT, 'package-lock.json'),
-      bundling: {
-        format: nodejs.OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        // Some CommonJS dependencies call require() at run time; give the ESM bundle one.
-        banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-        sourceMap: false,
-        minify: false,
-        forceDockerBundling: false,
-        // The SDK versions tested are the ones that run: nothing is left to the runtime's copy.
-        bundleAwsSDK: true,
-        externalModules: [],
-      },
-    });
-    // Logging: only its own log group (no AWSLambdaBasicExecutionRole managed policy).
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn] }),
-    );
-    return fn;
+    return createLambdaFunction(this, id, entry, retention, timeout, environment);
   }
 
-  /**
-   * Object-level S3 (and KMS) permissions for areas of the store prefix; listings limited to them.
-   * `StringLikeIfExists`: S3 checks s3:ListBucket also for a HEAD/GET of a missing key (404 with it,
-   * 403 without), and those requests carry no s3:prefix, so a plain StringLike would turn every
-   * "not stored yet" into AccessDenied. Listings that name a prefix stay limited to the areas; a
-   * listing with no prefix at all reveals key names (never contents) of the store bucket.
-   */
   private grantStore(role: iam.IRole, access: StoreAccess) {
     grantStore(
       { bucket: this.bucket, prefix: this.prefix, encryptionKey: this.encryptionKey, archiveLabels: this.archiveLabels },

@@ -7,7 +7,9 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct } from 'constructs';
 import { ArchiveCompression, ArchiveFormat, ArchiveLabel } from '../schema/contract.ts';
-import { EcrBackup, REPO_ROOT, type EcrBackupProps } from './ecr-backup.ts';
+import { REPO_ROOT } from './assets.ts';
+import { EcrBackup } from './ecr-backup.ts';
+import type { EcrBackupProps } from './props.ts';
 import { CONTEXT_KEY, cdkJsonConfig, resolveConfig, type EcrBackupContext } from './context.ts';
 
 export class EcrBackupStack extends Stack {

@@ -35,6 +35,13 @@ export interface StoreBucket {
   archiveLabels: readonly string[];
 }
 
+/**
+ * Object-level S3 (and KMS) permissions for areas of the store prefix; listings limited to them.
+ * `StringLikeIfExists`: S3 checks s3:ListBucket also for a HEAD/GET of a missing key (404 with it,
+ * 403 without), and those requests carry no s3:prefix, so a plain StringLike would turn every
+ * "not stored yet" into AccessDenied. Listings that name a prefix stay limited to the areas; a
+ * listing with no prefix at all reveals key names (never contents) of the store bucket.
+ */
 export function grantStore(store: StoreBucket, role: iam.IRole, access: StoreAccess): void {
   const { bucket, prefix } = store;
   const areas = [...new Set([...access.read, ...access.write])];

@@ -9,7 +9,7 @@ import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REPO_ROOT } from '../infra/ecr-backup.ts';
+import { REPO_ROOT } from '../infra/assets.ts';
 import { concreteAsl, synthesizeTemplate, workerLaunchForRunTask, workerTasks, type CfnTemplate } from './harness/synthesized-workflow.ts';
 import type { EcrBackupContext } from '../infra/context.ts';
 import type { EcrBackupStack } from '../infra/stack.ts';

@@ -45,7 +45,7 @@ import {
   StateError,
   oversizedOutput,
 } from './distributed-map.ts';
-import { LIST_HANDLER_ENTRY, REPO_ROOT, SUMMARIZE_HANDLER_ENTRY } from '../../infra/ecr-backup.ts';
+import { LIST_HANDLER_ENTRY, REPO_ROOT, SUMMARIZE_HANDLER_ENTRY } from '../../infra/assets.ts';
 import {
   concreteAsl,
   FAKE_ACCOUNT,

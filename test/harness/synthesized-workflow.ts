@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { REPO_ROOT, WORKER_CONTAINER } from '../../infra/ecr-backup.ts';
+import { REPO_ROOT, WORKER_CONTAINER } from '../../infra/assets.ts';
 import { ENV } from '../../schema/environment.ts';
 import { createApp, type EcrBackupStack } from '../../infra/stack.ts';
 
