@@ -1,3 +1,5 @@
+// The OCI registry client's credentials against docker-registry (htpasswd Basic, token-server Bearer,
+// auth files), and the names and URLs it refuses before sending anything.
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

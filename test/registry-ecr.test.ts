@@ -1,3 +1,5 @@
+// The ECR endpoint: moto for the control plane, docker-registry with moto's token for the data plane,
+// and scripted ECR clients for what moto does not do (pagination, token expiry).
 import { DescribeImagesCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, PutImageCommand } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EcrAuthorization, EcrEndpoint, type EcrClientLike } from '../core/registry/ecr.ts';
