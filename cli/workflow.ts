@@ -24,6 +24,7 @@ import {
   SFNClient,
   StartExecutionCommand,
   type DescribeExecutionCommandOutput,
+  type GetExecutionHistoryCommandOutput,
   type ExecutionListItem,
   type ExecutionStatus,
   type MapRunItemCounts,
@@ -468,7 +469,7 @@ export async function findListing(sfn: SFNClient, executionArn: string): Promise
   let nextToken: string | undefined;
   // The listing is the first task: it is within the first page or two of the history.
   for (let page = 0; page < 3; page++) {
-    let history;
+    let history: GetExecutionHistoryCommandOutput;
     try {
       history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 100, nextToken }));
     } catch {

@@ -180,14 +180,6 @@ export class EcrBackup extends Construct {
       );
     }
     summarizeRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'PutMetrics',
-        actions: ['cloudwatch:PutMetricData'],
-        resources: ['*'], // PutMetricData has no resource type; the namespace condition scopes it
-        conditions: { StringEquals: { 'cloudwatch:namespace': DEFAULT_METRICS_NAMESPACE } },
-      }),
-    );
-    summarizeRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'Notify', actions: ['sns:Publish'], resources: [this.topic.topicArn] }),
     );
     summarizeRole.addToPrincipalPolicy(

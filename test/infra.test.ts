@@ -9,6 +9,7 @@ import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { Asl } from './harness/asl.ts';
 import { REPO_ROOT } from '../infra/assets.ts';
 import { concreteAsl, synthesizeTemplate, workerLaunchForRunTask, workerTasks, type CfnTemplate } from './harness/synthesized-workflow.ts';
 import type { EcrBackupContext } from '../infra/context.ts';
@@ -55,7 +56,7 @@ let app: App;
 let stack: EcrBackupStack;
 let template: Template;
 let json: CfnTemplate;
-let asl: { States: Record<string, Record<string, any>> };
+let asl: Asl;
 
 beforeAll(() => {
   const synth = synthesizeTemplate({ context: { ecrBackup: config } });
@@ -63,7 +64,7 @@ beforeAll(() => {
   stack = synth.stack;
   json = synth.template;
   template = Template.fromJSON(json as unknown as Record<string, unknown>);
-  asl = concreteAsl(json) as typeof asl;
+  asl = concreteAsl(json) as unknown as Asl;
 });
 
 /** Every statement of the identity policies attached to a role. */
@@ -177,8 +178,11 @@ describe('IAM', () => {
   });
 
   it('moves only blobs over 128 KiB (layers, not manifests) to the chosen storage class, and nothing under catalog/', () => {
-    const bucket = Object.values(json.Resources).find((r) => r.Type === 'AWS::S3::Bucket' && (r.Properties as any)?.ObjectLockEnabled)!;
-    const rules = (bucket.Properties as any).LifecycleConfiguration.Rules as any[];
+    type BucketProperties = { ObjectLockEnabled?: boolean; LifecycleConfiguration: { Rules: Array<{ Transitions?: unknown }> } };
+    const bucket = Object.values(json.Resources).find(
+      (r) => r.Type === 'AWS::S3::Bucket' && (r.Properties as BucketProperties | undefined)?.ObjectLockEnabled,
+    )!;
+    const rules = (bucket.Properties as BucketProperties).LifecycleConfiguration.Rules;
     const moving = rules.filter((r) => r.Transitions);
     expect(moving).toEqual([
       expect.objectContaining({
@@ -247,10 +251,9 @@ describe('IAM', () => {
     expect(policy).not.toContain('s3:DeleteObject');
   });
 
-  it('limits the summary Lambda to its namespace and topic', () => {
+  it('limits the summary Lambda to its topic and run files; its metrics go through its log (EMF), not PutMetricData', () => {
     const statements = statementsOf(stack.backup.summarizeFunction.role!);
-    const metrics = statements.find((s) => actionsOf(s).includes('cloudwatch:PutMetricData'))!;
-    expect(metrics.Condition).toEqual({ StringEquals: { 'cloudwatch:namespace': 'EcrBackup' } });
+    expect(statements.flatMap(actionsOf)).not.toContain('cloudwatch:PutMetricData');
     const publish = statements.find((s) => actionsOf(s).includes('sns:Publish'))!;
     expect(publish.Resource).toEqual({ Ref: stack.resolve((stack.backup.topic.node.defaultChild as CfnRole).logicalId) });
     const writes = statements.filter((s) => actionsOf(s).includes('s3:PutObject'));
@@ -261,8 +264,10 @@ describe('IAM', () => {
     const forbidden = new Set(['*', 'ecr:*', 's3:*']);
     for (const [id, r] of Object.entries(json.Resources)) {
       const docs: Array<{ Statement: Statement[] }> = [];
-      if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy') docs.push(r.Properties!.PolicyDocument as any);
-      if (r.Type === 'AWS::IAM::Role') for (const p of (r.Properties?.Policies ?? []) as any[]) docs.push(p.PolicyDocument);
+      if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
+        docs.push(r.Properties!.PolicyDocument as { Statement: Statement[] });
+      if (r.Type === 'AWS::IAM::Role')
+        for (const p of (r.Properties?.Policies ?? []) as Array<{ PolicyDocument: { Statement: Statement[] } }>) docs.push(p.PolicyDocument);
       for (const d of docs)
         for (const s of d.Statement)
           if (s.Effect === 'Allow') for (const a of actionsOf(s)) expect(forbidden.has(a), `${id}: ${a}`).toBe(false);
@@ -291,7 +296,7 @@ describe('state machine', () => {
     expect(Object.keys(asl.States).sort()).toEqual(
       [STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed].sort(),
     );
-    expect((asl as any).StartAt).toBe(STATE.list);
+    expect(asl.StartAt).toBe(STATE.list);
     expect(Object.keys(asl.States[STATE.map]!.ItemProcessor.States).sort()).toEqual(
       [STATE.backup, STATE.backupOrRestore, STATE.batchFailed, STATE.restore].sort(),
     );
@@ -324,17 +329,17 @@ describe('state machine', () => {
       [STATE.backup, 'backup-worker'],
       [STATE.restore, 'restore-worker'],
     ] as const) {
-      const s = states[name];
+      const s = states[name]!;
       expect(s.Resource).toBe('arn:aws:states:::ecs:runTask.sync');
       expect(s.Parameters.LaunchType).toBe('FARGATE');
       expect(s.Parameters.Overrides.ContainerOverrides).toEqual([
         { Name: container, Environment: [{ Name: 'BATCH_KEY', 'Value.$': '$.batchKey' }] },
       ]);
-      expect(s.Retry[0].ErrorEquals).toContain('ECS.AmazonECSException');
-      expect(s.Retry[0].JitterStrategy).toBe('FULL');
+      expect(s.Retry[0]!.ErrorEquals).toContain('ECS.AmazonECSException');
+      expect(s.Retry[0]!.JitterStrategy).toBe('FULL');
       expect(s.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATE.batchFailed }]);
     }
-    expect(states[STATE.batchFailed].Type).toBe('Pass');
+    expect(states[STATE.batchFailed]!.Type).toBe('Pass');
   });
 
   it('logs every state (without execution data) and traces with X-Ray; an alarm on failed executions notifies SNS', () => {
@@ -372,8 +377,8 @@ describe('worker task', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '2048', Memory: '8192', RequiresCompatibilities: ['FARGATE'] });
 
     // What a local Step Functions runner passes for "Back up batch", with the path evaluated.
-    const params = structuredClone(asl.States[STATE.map]!.ItemProcessor.States[STATE.backup].Parameters);
-    params.Overrides.ContainerOverrides[0].Environment = [{ Name: 'BATCH_KEY', Value: 'backups/ecr/runs/r1/batches/000000.json' }];
+    const params = structuredClone(asl.States[STATE.map]!.ItemProcessor.States[STATE.backup]!.Parameters);
+    params.Overrides.ContainerOverrides[0]!.Environment = [{ Name: 'BATCH_KEY', Value: 'backups/ecr/runs/r1/batches/000000.json' }];
     const launch = workerLaunchForRunTask(json, params, { env: { STORE_URL: 's3://local/backups/ecr/' } });
     expect(launch.mode).toBe('backup');
     expect(launch.env).toMatchObject({
@@ -401,13 +406,13 @@ describe('optional prune step (prune prop)', () => {
   let pruneApp: App;
   let pruneStack: EcrBackupStack;
   let pruneJson: CfnTemplate;
-  let pruneAsl: { States: Record<string, Record<string, any>> };
+  let pruneAsl: Asl;
   beforeAll(() => {
     const synth = synthesizeTemplate({ context: { ecrBackup: { ...config, prune: { keepLast: 3, keepDays: 30 } } } });
     pruneApp = synth.app;
     pruneStack = synth.stack;
     pruneJson = synth.template;
-    pruneAsl = concreteAsl(pruneJson) as typeof pruneAsl;
+    pruneAsl = concreteAsl(pruneJson) as unknown as Asl;
   });
 
   it('adds a prune state after "Summarize run", for backup runs only', () => {

@@ -128,7 +128,10 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse, server
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address();
   scripted.url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
-  cleanups.push(() => new Promise((resolve) => (server.closeAllConnections(), server.close(resolve))));
+  cleanups.push(() => {
+    server.closeAllConnections();
+    return new Promise((resolve) => server.close(resolve));
+  });
   return scripted;
 }
 

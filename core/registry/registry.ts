@@ -142,10 +142,11 @@ export class RegistryEndpoint implements ImageEndpoint {
    * replaying is safe. Returns whatever status came back.
    */
   async send(req: HttpRequest, scopes: string[], context: string): Promise<HttpResponse> {
-    await (this.ping ??= this.pingOnce().catch((error: unknown) => {
+    this.ping ??= this.pingOnce().catch((error: unknown) => {
       this.ping = undefined;
       throw error;
-    }));
+    });
+    await this.ping;
     for (let replayed = false; ; replayed = true) {
       const authorization = await this.auth.authorization(scopes);
       const res = await this.http.send({ ...req, headers: { ...req.headers, ...(authorization ? { authorization } : {}) } }, context);
