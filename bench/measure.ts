@@ -6,7 +6,7 @@ import type { Dirent } from 'node:fs';
 import { readdir, readFile, readlink, lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export const GNU_TIME = '/usr/bin/time';
+const GNU_TIME = '/usr/bin/time';
 
 /** Total apparent size of the regular files under `dir`, skipping entries `skip` names (0 if absent). */
 export async function treeBytes(dir: string, skip: (path: string) => boolean = () => false): Promise<number> {
@@ -145,7 +145,7 @@ export interface RunResult {
   cpuMs: number;
 }
 
-export class CommandError extends Error {
+class CommandError extends Error {
   override name = 'CommandError';
 }
 

@@ -15,7 +15,7 @@ import { GetTopicAttributesCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { DescribeVpcEndpointsCommand, type EC2Client, type VpcEndpoint } from '@aws-sdk/client-ec2';
 import { GetScheduleCommand, ListSchedulesCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
 
-export type CheckStatus = 'ok' | 'FAIL' | 'skip';
+type CheckStatus = 'ok' | 'FAIL' | 'skip';
 
 export interface Check {
   name: string;
@@ -318,7 +318,7 @@ export async function checkTopicPolicy(clients: DoctorClients, facts: StackFacts
 }
 
 /** Services the worker reaches from isolated subnets (no NAT): one VPC endpoint each. */
-export const REQUIRED_ENDPOINTS = [
+const REQUIRED_ENDPOINTS = [
   ['s3', 'Gateway'],
   ['ecr.api', 'Interface'],
   ['ecr.dkr', 'Interface'],

@@ -39,7 +39,9 @@ export interface ListImagesEvent {
 export const handler = withLambdaContext(redactingErrors(handle));
 
 /** The ECR endpoint (client, authorization) for the container's life; keyed by the registry URL override. */
-const ecrAt = perContainer((registryUrl) => new EcrEndpoint({ region: process.env[ENV.AWS_REGION], registryUrl: registryUrl || undefined }));
+const ecrAt = perContainer(
+  (registryUrl) => new EcrEndpoint({ region: process.env[ENV.AWS_REGION], registryUrl: registryUrl || undefined }),
+);
 
 async function handle(event: ListImagesEvent): Promise<ListingOutput> {
   const startedAt = new Date().toISOString();

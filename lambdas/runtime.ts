@@ -10,7 +10,7 @@ import { redact } from '../core/redact.ts';
 import { BackupStore, type BackupStoreOptions } from '../core/store/backup-store.ts';
 import { openStore } from '../core/store/url.ts';
 
-export const logger = new Logger({
+const logger = new Logger({
   serviceName: 'ecr-backup',
   // Every string in a line is redacted, like the core's own JSON lines.
   jsonReplacerFn: (_key, value) => (typeof value === 'string' ? redact(value) : value),

@@ -267,7 +267,8 @@ describe('IAM', () => {
       if (r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy')
         docs.push(r.Properties!.PolicyDocument as { Statement: Statement[] });
       if (r.Type === 'AWS::IAM::Role')
-        for (const p of (r.Properties?.Policies ?? []) as Array<{ PolicyDocument: { Statement: Statement[] } }>) docs.push(p.PolicyDocument);
+        for (const p of (r.Properties?.Policies ?? []) as Array<{ PolicyDocument: { Statement: Statement[] } }>)
+          docs.push(p.PolicyDocument);
       for (const d of docs)
         for (const s of d.Statement)
           if (s.Effect === 'Allow') for (const a of actionsOf(s)) expect(forbidden.has(a), `${id}: ${a}`).toBe(false);

@@ -14,7 +14,7 @@ export interface Challenge {
 }
 
 /** Parses a WWW-Authenticate header into its challenges (there may be several, comma-separated). */
-export function parseChallenges(header: string): Challenge[] {
+function parseChallenges(header: string): Challenge[] {
   const challenges: Challenge[] = [];
   const token = /\s*,?\s*([A-Za-z][\w.-]*)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?/y;
   while (token.lastIndex < header.length) {

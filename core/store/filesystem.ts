@@ -30,7 +30,7 @@ const TMP = '.tmp';
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 /** A symbolic link (or other non-directory) where the store needs a directory. */
-export class UnsafePathError extends Error {
+class UnsafePathError extends Error {
   override name = 'UnsafePathError';
 }
 

@@ -5,7 +5,7 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from 'node:net';
 import type { ObjectStore } from '../../core/store/object-store.ts';
 
-export type Counts = Record<string, number>;
+type Counts = Record<string, number>;
 
 export interface Counter {
   counts: Counts;
