@@ -2,15 +2,16 @@
 // process), the peak size of directories while they run (temp space), and any file a process holds
 // open for writing outside the places it is allowed to write (seen by polling /proc/<pid>/fd).
 import { spawn } from 'node:child_process';
+import type { Dirent } from 'node:fs';
 import { readdir, readFile, readlink, lstat, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
-export const GNU_TIME = '/usr/bin/time';
+const GNU_TIME = '/usr/bin/time';
 
 /** Total apparent size of the regular files under `dir`, skipping entries `skip` names (0 if absent). */
 export async function treeBytes(dir: string, skip: (path: string) => boolean = () => false): Promise<number> {
   let total = 0;
-  let entries;
+  let entries: Dirent[];
   try {
     entries = await readdir(dir, { withFileTypes: true });
   } catch {
@@ -144,7 +145,7 @@ export interface RunResult {
   cpuMs: number;
 }
 
-export class CommandError extends Error {
+class CommandError extends Error {
   override name = 'CommandError';
 }
 

@@ -46,7 +46,7 @@ export async function runOurs(options: {
     allowedWriteRoots: [...(options.storeDir ? [options.storeDir] : []), options.rssFile],
     intervalMs: 50,
   }).start();
-  let run;
+  let run: Awaited<ReturnType<typeof runMeasured>>;
   try {
     run = await runMeasured('node', [CLI, ...options.args, '--json'], {
       cwd: ROOT,

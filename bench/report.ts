@@ -30,7 +30,7 @@ export interface Row {
   errors: string[];
 }
 
-export const TARGETS = {
+const TARGETS = {
   incrementalSpeedup: 20,
   storedRatio: 1.05,
   rssBytes: 300 * 1024 * 1024,
@@ -61,14 +61,14 @@ function table(header: string[], rows: string[][]): string {
 
 const dest = (d: DestinationKind) => (d === 's3' ? 'moto S3' : 'directory');
 
-export interface Verdict {
+interface Verdict {
   target: string;
   row: string;
   value: string;
   ok: boolean;
 }
 
-export function verdicts(rows: readonly Row[]): Verdict[] {
+function verdicts(rows: readonly Row[]): Verdict[] {
   const out: Verdict[] = [];
   for (const r of rows) {
     const name = `${r.title} → ${dest(r.destination)}`;

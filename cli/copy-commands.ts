@@ -159,7 +159,7 @@ function printRunSummary(report: RunReport, from: string, to: string, options: C
 }
 
 /** docker-archive results in the text summary: the platform chosen from a multi-arch source, and the digest caveat. */
-export function archiveLines(report: RunReport): string[] {
+function archiveLines(report: RunReport): string[] {
   const lines: string[] = [];
   const archived = report.results.filter((r) => r.archive && r.status !== 'failed');
   for (const r of archived) {
@@ -185,7 +185,7 @@ export function archiveLines(report: RunReport): string[] {
 }
 
 /** Repository settings in the text summary: what was recorded or created, and every difference or problem. */
-export function repositoryNoteLines(notes: readonly RepositoryNote[]): string[] {
+function repositoryNoteLines(notes: readonly RepositoryNote[]): string[] {
   const lines: string[] = [];
   for (const n of notes) {
     const name = n.targetRepository ?? n.repository;

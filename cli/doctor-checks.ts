@@ -5,17 +5,17 @@ import {
   DescribeStacksCommand,
   ListStackResourcesCommand,
   type CloudFormationClient,
+  type Stack,
   type StackResourceSummary,
 } from '@aws-sdk/client-cloudformation';
 import { SimulatePrincipalPolicyCommand, type ContextEntry, type IAMClient } from '@aws-sdk/client-iam';
-import { AssumeRoleCommand, type STSClient } from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, type Credentials, type STSClient } from '@aws-sdk/client-sts';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetTopicAttributesCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { DescribeVpcEndpointsCommand, type EC2Client, type VpcEndpoint } from '@aws-sdk/client-ec2';
 import { GetScheduleCommand, ListSchedulesCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
-import { DEFAULT_METRICS_NAMESPACE } from '../schema/environment.ts';
 
-export type CheckStatus = 'ok' | 'FAIL' | 'skip';
+type CheckStatus = 'ok' | 'FAIL' | 'skip';
 
 export interface Check {
   name: string;
@@ -68,7 +68,7 @@ const FIX_REDEPLOY = 'redeploy the stack from this version of ecr-backup (npm ru
 /** DescribeStacks + ListStackResources: the stack's facts, or a FAIL check saying what is missing. */
 export async function readStack(clients: DoctorClients, stackName: string): Promise<{ check: Check; facts?: StackFacts }> {
   const name = `stack ${stackName}`;
-  let stack;
+  let stack: Stack | undefined;
   try {
     stack = (await clients.cloudformation.send(new DescribeStacksCommand({ StackName: stackName }))).Stacks?.[0];
   } catch (error) {
@@ -186,12 +186,6 @@ export const PERMISSIONS: readonly Permission[] = [
   { role: 'summary Lambda', action: 's3:GetObject', resource: object('runs/doctor/results/0.json') },
   { role: 'summary Lambda', action: 's3:PutObject', resource: object('runs/doctor/report.json') },
   { role: 'summary Lambda', action: 'sns:Publish', resource: (f) => f.topicArn },
-  {
-    role: 'summary Lambda',
-    action: 'cloudwatch:PutMetricData',
-    resource: any,
-    context: () => [{ ContextKeyName: 'cloudwatch:namespace', ContextKeyType: 'string', ContextKeyValues: [DEFAULT_METRICS_NAMESPACE] }],
-  },
   // prune Lambda (only when the stack has one)
   { role: 'prune Lambda', action: 's3:DeleteObject', resource: object(BLOB) },
   { role: 'prune Lambda', action: 's3:PutObject', resource: object('runs/doctor/prune.json') },
@@ -262,7 +256,7 @@ export async function checkHeadMissing(clients: DoctorClients, facts: StackFacts
   const name = 'store: HEAD of a missing key answers 404 for the backup task role';
   const fix = `grant the task roles s3:ListBucket on the bucket for requests without s3:prefix (StringLikeIfExists): ${FIX_REDEPLOY}`;
   const roleArn = facts.roles['backup task']!;
-  let credentials;
+  let credentials: Credentials | undefined;
   try {
     credentials = (
       await clients.sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: 'ecr-backup-doctor', DurationSeconds: 900 }))
@@ -324,7 +318,7 @@ export async function checkTopicPolicy(clients: DoctorClients, facts: StackFacts
 }
 
 /** Services the worker reaches from isolated subnets (no NAT): one VPC endpoint each. */
-export const REQUIRED_ENDPOINTS = [
+const REQUIRED_ENDPOINTS = [
   ['s3', 'Gateway'],
   ['ecr.api', 'Interface'],
   ['ecr.dkr', 'Interface'],

@@ -15,7 +15,7 @@ const sampleSize = (value: string): number | 'all' => {
   return n;
 };
 
-export function drillLines(report: DrillReport): string[] {
+function drillLines(report: DrillReport): string[] {
   const rto = report.rto.estimatedSeconds;
   return [
     `drill ${report.drillId}: ${report.ok ? 'PASSED' : 'FAILED'}: ${report.passed} of ${report.sampled} sampled image(s) (of ${report.storeImages}) restored with their recorded digests into ${report.registry}/${report.scratchPrefix}`,

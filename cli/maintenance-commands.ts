@@ -20,7 +20,7 @@ const ABANDONED_WRITES_AGE_MS = 24 * 3_600_000;
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /** `90`, `90s`, `15m`, `1h`, `2d`, `500ms` -> milliseconds (a bare number is seconds). */
-export function parseDuration(value: string): number {
+function parseDuration(value: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(value.trim());
   if (!m) throw new UsageError(`--grace must be a duration such as 30s, 15m, 1h or 2d, got ${JSON.stringify(value)}`);
   return Number(m[1]) * UNITS[m[2] ?? 's']!;

@@ -24,6 +24,7 @@ import {
   SFNClient,
   StartExecutionCommand,
   type DescribeExecutionCommandOutput,
+  type GetExecutionHistoryCommandOutput,
   type ExecutionListItem,
   type ExecutionStatus,
   type MapRunItemCounts,
@@ -131,7 +132,7 @@ export function registerWorkflowCommands(program: Command): void {
 // ---- run ----------------------------------------------------------------------------------------
 
 /** The execution input from the command line, validated by the contract (exit 2 naming the field). */
-export function executionInputFromOptions(options: RunOptions): ExecutionInput {
+function executionInputFromOptions(options: RunOptions): ExecutionInput {
   const target = {
     ...(options.targetRegion !== undefined ? { region: options.targetRegion } : {}),
     ...(options.targetAccount !== undefined ? { accountId: options.targetAccount } : {}),
@@ -410,7 +411,7 @@ interface ResolvedStateMachine {
 }
 
 /** --state-machine-arn as given, or the state machine of --stack (see the file comment). */
-export async function resolveStateMachine(options: TargetOptions): Promise<ResolvedStateMachine> {
+async function resolveStateMachine(options: TargetOptions): Promise<ResolvedStateMachine> {
   if (options.stateMachineArn !== undefined) {
     const m = STATE_MACHINE_ARN.exec(options.stateMachineArn);
     if (!m)
@@ -464,11 +465,11 @@ function isWorkflowDefinition(definition: string | undefined): boolean {
 }
 
 /** The output of the execution's listing state (bucket, batches key, counts), when it has one. */
-export async function findListing(sfn: SFNClient, executionArn: string): Promise<ListingOutput | undefined> {
+async function findListing(sfn: SFNClient, executionArn: string): Promise<ListingOutput | undefined> {
   let nextToken: string | undefined;
   // The listing is the first task: it is within the first page or two of the history.
   for (let page = 0; page < 3; page++) {
-    let history;
+    let history: GetExecutionHistoryCommandOutput;
     try {
       history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 100, nextToken }));
     } catch {
@@ -491,7 +492,7 @@ export async function findListing(sfn: SFNClient, executionArn: string): Promise
 }
 
 /** `s3://bucket/prefix/` of the store a listing wrote to (its batches key carries the prefix). */
-export function storeUrlOf(listing: ListingOutput | undefined): string | undefined {
+function storeUrlOf(listing: ListingOutput | undefined): string | undefined {
   if (!listing) return undefined;
   const suffix = runKeys.batches(listing.runId);
   if (!listing.batchesKey.endsWith(suffix)) return undefined;
@@ -562,7 +563,7 @@ function formatTime(date: Date): string {
   return date.toISOString().replace(/\.\d+Z$/, 'Z');
 }
 
-export function formatDuration(ms: number): string {
+function formatDuration(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   const h = Math.floor(s / 3600);
   const m = Math.floor((s % 3600) / 60);

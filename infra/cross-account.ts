@@ -10,7 +10,7 @@
 import * as iam from 'aws-cdk-lib/aws-iam';
 
 /** `arn:<partition>:iam::<account>:role/<path/name>`: what `restoreTargetRoles` entries must be. */
-export const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
 
 export function grantCrossAccountRestore(role: iam.IRole, targetRoles: readonly string[]): void {
   for (const arn of targetRoles) {

@@ -180,14 +180,6 @@ export class EcrBackup extends Construct {
       );
     }
     summarizeRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'PutMetrics',
-        actions: ['cloudwatch:PutMetricData'],
-        resources: ['*'], // PutMetricData has no resource type; the namespace condition scopes it
-        conditions: { StringEquals: { 'cloudwatch:namespace': DEFAULT_METRICS_NAMESPACE } },
-      }),
-    );
-    summarizeRole.addToPrincipalPolicy(
       new iam.PolicyStatement({ sid: 'Notify', actions: ['sns:Publish'], resources: [this.topic.topicArn] }),
     );
     summarizeRole.addToPrincipalPolicy(
@@ -569,13 +561,13 @@ export class EcrBackup extends Construct {
 }
 
 /** `''`, or the prefix without a leading `/` and with exactly one trailing `/`. */
-export function normalizePrefix(prefix: string): string {
+function normalizePrefix(prefix: string): string {
   const trimmed = prefix.replace(/^\/+/, '').replace(/\/+$/, '');
   return trimmed ? `${trimmed}/` : '';
 }
 
 /** `cron(...)`/`rate(...)`/`at(...)` pass through; a bare 6-field cron body is wrapped. */
-export function normalizeScheduleExpression(expression: string): string {
+function normalizeScheduleExpression(expression: string): string {
   const e = expression.trim();
   return /^(cron|rate|at)\(.*\)$/.test(e) ? e : `cron(${e})`;
 }
@@ -584,7 +576,7 @@ export function normalizeScheduleExpression(expression: string): string {
  * IAM ARN patterns for repository globs. IAM's `*` also crosses `/`, so `team/*` grants a superset of
  * what the glob matches (the Lambdas and worker filter by the glob itself); `**` becomes `*`.
  */
-export function repositoryArns(stack: Stack, globs: string[], region: string): string[] {
+function repositoryArns(stack: Stack, globs: string[], region: string): string[] {
   const patterns = [...new Set(globs.map((g) => g.replace(/\*\*+/g, '*')))];
   return patterns.map((p) => stack.formatArn({ service: 'ecr', region, resource: 'repository', resourceName: p }));
 }

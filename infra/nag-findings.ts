@@ -28,11 +28,6 @@ export function acknowledgeWorkflowFindings(scope: Construct, { roles, stateMach
       reason: 'ecr:GetAuthorizationToken has no resource type; AWS requires "*" for it.',
     },
     {
-      pattern: /^Resource::\*$/,
-      where: [roles.summarize],
-      reason: 'cloudwatch:PutMetricData has no resource type; the statement is limited to the EcrBackup namespace by condition.',
-    },
-    {
       pattern: /^Resource::arn:<AWS::Partition>:ecr:(<AWS::Region>|\*):<AWS::AccountId>:repository\/.*\*.*$/,
       where: [roles.list, roles.backup, roles.restore],
       reason:

@@ -50,7 +50,7 @@ interface Statement {
 }
 
 /** The IAM5 findings cdk-nag reports for a role's inline policies or a policy. */
-export function wildcardFindings(node: CfnResource): string[] {
+function wildcardFindings(node: CfnResource): string[] {
   const stack = Stack.of(node);
   const documents: Array<{ Statement?: Statement[] }> = [];
   if (node instanceof iam.CfnPolicy) documents.push(stack.resolve(node.policyDocument));

@@ -17,7 +17,7 @@ import { MAX_PUSHED_IMAGES } from '../schema/contract.ts';
 import { PUSH_ENV } from '../schema/environment.ts';
 import { acknowledge } from './nag.ts';
 
-export const PUSH_HANDLER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'lambdas/start-on-push.ts');
+const PUSH_HANDLER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'lambdas/start-on-push.ts');
 
 export interface EcrBackupPushBackups {
   /** How long the queue gathers pushes before handing a batch to the Lambda (1-300 s). @default 30 */
@@ -36,7 +36,7 @@ export interface PushBackupsProps extends EcrBackupPushBackups {
 }
 
 /** The EventBridge pattern's repository filter: globs as wildcards (a superset; the Lambda applies the glob itself). */
-export function repositoryWildcards(globs: readonly string[]): string[] {
+function repositoryWildcards(globs: readonly string[]): string[] {
   return [...new Set(globs.map((g) => g.replace(/\*\*+/g, '*').replace(/\?/g, '*')))];
 }
 

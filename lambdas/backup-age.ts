@@ -2,9 +2,9 @@
 // a backup run the summary Lambda calls this: every repository the run covered without a failed
 // image gets "now" as its last successful backup in runs/_status/last-backups.json (rewritten each
 // run, so the runs/ expiry never removes it), then the age of every repository in that file is
-// published as LastBackupAgeSeconds (dimension Repository) and the oldest as OldestBackupAgeSeconds.
+// logged as EMF metrics LastBackupAgeSeconds (dimension Repository) and the oldest as OldestBackupAgeSeconds.
 // Two runs finishing at once may lose one update; the next run writes it again (times only grow).
-import { CloudWatchClient, PutMetricDataCommand, StandardUnit, type MetricDatum } from '@aws-sdk/client-cloudwatch';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
 import { runKeys, type RunReport } from '../schema/contract.ts';
 import { BACKUP_AGE_METRICS } from '../schema/environment.ts';
@@ -37,17 +37,17 @@ export async function updateBackupAges(store: BackupStore, report: RunReport, no
   );
 }
 
-export async function publishBackupAges(namespace: string, ages: Record<string, number>, client = new CloudWatchClient({})): Promise<void> {
+/** Each repository's age (dimension Repository, one EMF object each) and the oldest (no dimension). */
+export function publishBackupAges(metrics: Metrics, ages: Record<string, number>): void {
   const entries = Object.entries(ages);
   if (entries.length === 0) return;
-  const data: MetricDatum[] = entries.map(([repository, age]) => ({
-    MetricName: BACKUP_AGE_METRICS.perRepository,
-    Value: age,
-    Unit: StandardUnit.Seconds,
-    Dimensions: [{ Name: 'Repository', Value: repository }],
-  }));
-  data.push({ MetricName: BACKUP_AGE_METRICS.oldest, Value: Math.max(...entries.map(([, age]) => age)), Unit: StandardUnit.Seconds });
-  // PutMetricData takes at most 1000 data points per call.
-  for (let i = 0; i < data.length; i += 1000)
-    await client.send(new PutMetricDataCommand({ Namespace: namespace, MetricData: data.slice(i, i + 1000) }));
+  for (const [repository, age] of entries) {
+    metrics.addDimension('Repository', repository);
+    metrics.addMetric(BACKUP_AGE_METRICS.perRepository, MetricUnit.Seconds, age);
+    metrics.publishStoredMetrics();
+  }
+  // An empty dimension set: the metric without dimensions, as the RPO alarm selects it.
+  metrics.addDimensions({});
+  metrics.addMetric(BACKUP_AGE_METRICS.oldest, MetricUnit.Seconds, Math.max(...entries.map(([, age]) => age)));
+  metrics.publishStoredMetrics();
 }

@@ -20,7 +20,6 @@ import { recordRepositorySettings, targetRepositoryName } from '../core/engine/r
 import { matchesFilters } from '../schema/glob.ts';
 import { mapLimited } from '../core/limiter.ts';
 import { EcrEndpoint } from '../core/registry/ecr.ts';
-import { openBackupStore } from '../core/store/url.ts';
 import type { BackupStore } from '../core/store/backup-store.ts';
 import { S3ObjectStore } from '../core/store/s3.ts';
 import { log } from '../core/log.ts';
@@ -28,6 +27,7 @@ import type { ImageEndpoint, ImageListing } from '../core/model/endpoint.ts';
 import { batchItems } from '../core/engine/batching.ts';
 import { resolveArchiveSettings } from '../core/archive/settings.ts';
 import { recordingListings, splitUnchanged } from '../core/engine/unchanged.ts';
+import { backupStoreAt, perContainer, withLambdaContext } from './runtime.ts';
 
 export interface ListImagesEvent {
   /** The execution ARN (`$$.Execution.Id`); its last segment, the execution name, is the run id. */
@@ -36,14 +36,19 @@ export interface ListImagesEvent {
 }
 
 /** The execution failure cause this handler throws is redacted (core/redact.ts). */
-export const handler = redactingErrors(handle);
+export const handler = withLambdaContext(redactingErrors(handle));
+
+/** The ECR endpoint (client, authorization) for the container's life; keyed by the registry URL override. */
+const ecrAt = perContainer(
+  (registryUrl) => new EcrEndpoint({ region: process.env[ENV.AWS_REGION], registryUrl: registryUrl || undefined }),
+);
 
 async function handle(event: ListImagesEvent): Promise<ListingOutput> {
   const startedAt = new Date().toISOString();
   const input = parseExecutionInput(event.input);
   const env = loadListingEnvironment();
   const runId = event.executionId.split(':').at(-1)!;
-  const store = openBackupStore(env[ENV.STORE_URL], { runId });
+  const store = backupStoreAt(env[ENV.STORE_URL], { runId });
   if (!(store.objects instanceof S3ObjectStore)) throw new Error(`${ENV.STORE_URL} must be an s3:// URL for the workflow`);
 
   // A manual run narrows what the stack protects; it cannot reach beyond it (the roles could not either).
@@ -75,7 +80,7 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
   const skipped: RepositoryNote[] = [];
   const onSkip = (note: RepositoryNote) => skipped.push(note);
   if (input.mode === 'backup') {
-    const source = new EcrEndpoint({ region: env[ENV.AWS_REGION], registryUrl: env[ENV.ECR_REGISTRY_URL] });
+    const source = ecrAt(env[ENV.ECR_REGISTRY_URL] ?? '');
     // planImages leaves the digest out of tagged items; the ECR listing it read has it.
     const seen = new Map<string, ImageListing[]>();
     const listed = await planImages(recordingListings(source, seen), filters, 8, onSkip);

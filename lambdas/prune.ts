@@ -10,7 +10,7 @@ import { ENV, PRUNE_ENV } from '../schema/environment.ts';
 import { log } from '../core/log.ts';
 import { writeJson } from '../core/store/object-store.ts';
 import { DEFAULT_GRACE_MS, pruneStore } from '../core/store/prune.ts';
-import { openBackupStore } from '../core/store/url.ts';
+import { backupStoreAt, withLambdaContext } from './runtime.ts';
 
 /** Environment variables the construct sets on this function (besides STORE_URL). */
 
@@ -58,13 +58,13 @@ export class PruneFailedError extends Error {
 export const pruneReportKey = (runId: string) => `${runKeys.dir(runId)}prune.json`;
 
 /** The execution failure cause this handler throws is redacted (core/redact.ts). */
-export const handler = redactingErrors(handle);
+export const handler = withLambdaContext(redactingErrors(handle));
 
 async function handle(event: PruneEvent): Promise<Record<string, unknown> & { prune: PruneSummary }> {
   const parsed = PruneEnvironment.safeParse(process.env);
   if (!parsed.success) throw new Error(`the prune Lambda is misconfigured: ${describeIssues(parsed.error)}`);
   const env = parsed.data;
-  const store = openBackupStore(env[ENV.STORE_URL]);
+  const store = backupStoreAt(env[ENV.STORE_URL]);
   const dryRun = event.input?.dryRun === true;
   const graceSeconds = env[PRUNE_ENV.GRACE_SECONDS];
   const report = await pruneStore(store, {

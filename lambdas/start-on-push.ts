@@ -20,6 +20,7 @@ import { matchesFilters } from '../schema/glob.ts';
 import { isRepositoryName, isTag } from '../schema/names.ts';
 import { jsonStringArray, PUSH_ENV } from '../schema/environment.ts';
 import { log } from '../core/log.ts';
+import { perContainer, withLambdaContext } from './runtime.ts';
 
 /** Environment variables the construct sets on this function. */
 
@@ -73,7 +74,7 @@ export function pushedImages(
   const byName = new Map<string, PushedImage & { digest?: string }>();
   let ignored = 0;
   for (const record of event.Records) {
-    let parsed;
+    let parsed: ReturnType<typeof EcrImageAction.safeParse> | undefined;
     try {
       parsed = EcrImageAction.safeParse(JSON.parse(record.body));
     } catch {
@@ -158,13 +159,16 @@ export function sfnStarter(stateMachineArn: string, client = new SFNClient({})):
   };
 }
 
-export async function handler(event: SQSEvent): Promise<PushBatchOutcome> {
+/** The Step Functions client for the container's life. */
+const sfnClient = perContainer(() => new SFNClient({}));
+
+export const handler = withLambdaContext(async (event: SQSEvent): Promise<PushBatchOutcome> => {
   const parsed = PushEnvironment.safeParse(process.env);
   if (!parsed.success) throw new Error(`the push Lambda is misconfigured: ${describeIssues(parsed.error)}`);
   const env = parsed.data;
   return startOnPush(event, {
     protectedRepositories: env[PUSH_ENV.PROTECTED_REPOSITORIES],
     maxRunning: env[PUSH_ENV.MAX_RUNNING_EXECUTIONS],
-    starter: sfnStarter(env[PUSH_ENV.STATE_MACHINE_ARN]),
+    starter: sfnStarter(env[PUSH_ENV.STATE_MACHINE_ARN], sfnClient('sfn')),
   });
-}
+});

@@ -1,10 +1,10 @@
 // Summary Lambda: gathers the results the workers wrote (one object per finished batch, per-image
 // objects for a batch whose task died part-way), counts an image whose batch left
 // no result as failed (its Fargate task died or never started), writes runs/<run>/report.json (+ report.md),
-// publishes metrics, notifies on failures, and fails the execution when failures exceed the
+// logs the run's metrics (EMF), notifies on failures, and fails the execution when failures exceed the
 // tolerance, with the counts in the cause.
 import { redactingErrors } from '../core/redact.ts';
-import { CloudWatchClient, PutMetricDataCommand, StandardUnit } from '@aws-sdk/client-cloudwatch';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import {
   BatchRef,
@@ -22,11 +22,11 @@ import { buildReport, writeRunReport } from '../core/engine/report.ts';
 import { uncopiedResult } from '../core/engine/run.ts';
 import { movedLine, movedTags } from '../core/engine/moved.ts';
 import { mapLimited } from '../core/limiter.ts';
-import { openBackupStore } from '../core/store/url.ts';
 import type { BackupStore } from '../core/store/backup-store.ts';
 import { NotFoundError } from '../core/store/object-store.ts';
 import { log } from '../core/log.ts';
 import { publishBackupAges, updateBackupAges } from './backup-age.ts';
+import { backupStoreAt, metricsIn, perContainer, withLambdaContext } from './runtime.ts';
 
 export interface SummarizeEvent {
   runId: string;
@@ -47,12 +47,14 @@ export interface SummaryOutput {
 }
 
 /** The execution failure cause this handler throws is redacted (core/redact.ts). */
-export const handler = redactingErrors(handle);
+export const handler = withLambdaContext(redactingErrors(handle));
+
+const snsClient = perContainer(() => new SNSClient({}));
 
 async function handle(event: SummarizeEvent): Promise<SummaryOutput> {
   const env = loadSummaryEnvironment();
   const listing = ListingOutput.parse(event.listing);
-  const store = openBackupStore(env[ENV.STORE_URL]);
+  const store = backupStoreAt(env[ENV.STORE_URL]);
   const results = await collectResults(store, listing, event.mapFailed);
   const report = buildReport(listing.runId, listing.mode, new Date(listing.startedAt), results);
   // Images the listing found already backed up are part of the run's picture, not of its work.
@@ -65,16 +67,16 @@ async function handle(event: SummarizeEvent): Promise<SummaryOutput> {
   const { json: reportKey } = await writeRunReport(store.objects, report);
   log('info', 'run summarized', { runId: listing.runId, ...report.counts });
 
-  await publishMetrics(env[ENV.METRICS_NAMESPACE], report);
+  publishMetrics(env[ENV.METRICS_NAMESPACE], report);
   // The dashboard's per-repository backup age and the RPO alarm (EcrBackup `dashboard` prop).
   if (process.env[TRACK_BACKUP_AGE_ENV] === '1') {
     await updateBackupAges(store, report)
-      .then((ages) => publishBackupAges(env[ENV.METRICS_NAMESPACE], ages))
+      .then((ages) => publishBackupAges(metricsIn(env[ENV.METRICS_NAMESPACE]), ages))
       .catch((error: unknown) => log('warn', 'cannot update the backup ages', { runId: report.runId, error }));
   }
   const { failed, images } = report.counts;
   const notice = notificationText(report, `${store.objects.description}/${reportKey}`);
-  if (notice && env[ENV.TOPIC_ARN]) await new SNSClient({}).send(new PublishCommand({ TopicArn: env[ENV.TOPIC_ARN], ...notice }));
+  if (notice && env[ENV.TOPIC_ARN]) await snsClient('sns').send(new PublishCommand({ TopicArn: env[ENV.TOPIC_ARN], ...notice }));
   const tolerance = env[ENV.FAILURE_TOLERANCE_PERCENT];
   const percent = images === 0 ? 0 : (failed / images) * 100;
   if (failed > 0 && percent > tolerance) {
@@ -151,22 +153,17 @@ async function readDeleted(store: BackupStore, runId: string): Promise<DeletedTa
   }
 }
 
-async function publishMetrics(namespace: string, report: RunReport): Promise<void> {
-  const dimensions = [{ Name: 'Mode', Value: report.mode }];
+/** The run's counts as EMF metrics (dimension Mode), the names the dashboard and alarms select. */
+function publishMetrics(namespace: string, report: RunReport): void {
   const c = report.counts;
-  const metric = (MetricName: string, Value: number, Unit: StandardUnit) => ({ MetricName, Value, Unit, Dimensions: dimensions });
-  await new CloudWatchClient({}).send(
-    new PutMetricDataCommand({
-      Namespace: namespace,
-      MetricData: [
-        metric('ImagesCopied', c.copied, StandardUnit.Count),
-        metric('ImagesUnchanged', c.unchanged, StandardUnit.Count),
-        metric('ImagesFailed', c.failed, StandardUnit.Count),
-        metric('BytesCopied', c.bytesCopied, StandardUnit.Bytes),
-        metric('BytesDeduplicated', c.bytesDeduplicated, StandardUnit.Bytes),
-      ],
-    }),
-  );
+  const metrics = metricsIn(namespace);
+  metrics.addDimension('Mode', report.mode);
+  metrics.addMetric('ImagesCopied', MetricUnit.Count, c.copied);
+  metrics.addMetric('ImagesUnchanged', MetricUnit.Count, c.unchanged);
+  metrics.addMetric('ImagesFailed', MetricUnit.Count, c.failed);
+  metrics.addMetric('BytesCopied', MetricUnit.Bytes, c.bytesCopied);
+  metrics.addMetric('BytesDeduplicated', MetricUnit.Bytes, c.bytesDeduplicated);
+  metrics.publishStoredMetrics();
 }
 
 const LISTED = 50;

@@ -6,11 +6,11 @@ import { z } from 'zod';
 import { isDigest, isRepositoryName, isTag } from './names.ts';
 
 const glob = z.string().min(1).max(256);
-export const RepositoryName = z.string().refine(isRepositoryName, {
+const RepositoryName = z.string().refine(isRepositoryName, {
   message: 'not a valid repository name (lowercase [a-z0-9] components separated by . _ __ - or /)',
 });
-export const Tag = z.string().refine(isTag, { message: 'not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})' });
-export const Digest = z.string().refine(isDigest, { message: 'not a sha256 digest (sha256:<64 hex>)' });
+const Tag = z.string().refine(isTag, { message: 'not a valid tag ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})' });
+const Digest = z.string().refine(isDigest, { message: 'not a sha256 digest (sha256:<64 hex>)' });
 
 export const ArchiveFormat = z.enum(['oci', 'docker-archive']);
 export type ArchiveFormat = z.infer<typeof ArchiveFormat>;
@@ -20,7 +20,7 @@ export const ArchiveCompression = z.enum(['none', 'gzip', 'zstd']);
 export type ArchiveCompression = z.infer<typeof ArchiveCompression>;
 
 /** Top-level store prefixes an archive label must not shadow. */
-export const RESERVED_ARCHIVE_LABELS: readonly string[] = ['blobs', 'catalog', 'runs'];
+const RESERVED_ARCHIVE_LABELS: readonly string[] = ['blobs', 'catalog', 'runs'];
 /** docker-archive only: the first key segment of every archive (`<label>/<repository>/<tag>.tar`); default the region. */
 export const ArchiveLabel = z
   .string()
@@ -136,8 +136,7 @@ export const WorkItem = z
   .refine((item) => item.tag !== undefined || item.digest !== undefined, { message: 'a work item needs a tag or a digest' });
 export type WorkItem = z.infer<typeof WorkItem>;
 
-export const ImageStatus = z.enum(['copied', 'unchanged', 'failed', 'planned']);
-export type ImageStatus = z.infer<typeof ImageStatus>;
+const ImageStatus = z.enum(['copied', 'unchanged', 'failed', 'planned']);
 
 /** The outcome for one image, written by the worker (one per image) and collected in the run report. */
 export const ImageResult = z.object({

@@ -30,7 +30,7 @@ export const ENV = {
   FAILURE_TOLERANCE_PERCENT: 'FAILURE_TOLERANCE_PERCENT',
   /** Summary Lambda: SNS topic to notify when anything failed. */
   TOPIC_ARN: 'TOPIC_ARN',
-  /** Summary Lambda: CloudWatch metrics namespace (PutMetricData is allowed for this one only). */
+  /** Summary Lambda: CloudWatch metrics namespace of the run metrics it logs as EMF. */
   METRICS_NAMESPACE: 'METRICS_NAMESPACE',
   /**
    * Optional everywhere ECR is used: the registry address to use instead of the one the ECR
@@ -57,6 +57,12 @@ export const PRUNE_ENV = {
   /** Unreferenced blobs younger than this are kept: set to the longest a backup task may run. */
   GRACE_SECONDS: 'PRUNE_GRACE_SECONDS',
 } as const;
+
+/**
+ * Worker, Lambdas and CLI: the lowest level logged (`debug`, `info`, `warn`, `error`; default `info`).
+ * Powertools Logger in the Lambdas reads the same variable.
+ */
+export const LOG_LEVEL_ENV = 'LOG_LEVEL';
 
 /** Summary Lambda: `1` tracks each repository's last complete backup and publishes its age (dashboard prop). */
 export const TRACK_BACKUP_AGE_ENV = 'TRACK_BACKUP_AGE';

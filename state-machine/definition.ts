@@ -30,7 +30,7 @@ import { STATE } from '../schema/workflow-states.ts';
 import { StoreResultWriter } from './map-results.ts';
 
 /** Errors on which starting a Fargate task is retried: capacity shortages and throttling. */
-export const ECS_RETRY_ERRORS = [
+const ECS_RETRY_ERRORS = [
   // "Capacity is unavailable at this time" and other RunTask failures surface as this one.
   'ECS.AmazonECSException',
   'ECS.ServerException',
@@ -41,7 +41,7 @@ export const ECS_RETRY_ERRORS = [
   'ThrottlingException',
 ];
 
-export interface WorkerLaunch {
+interface WorkerLaunch {
   readonly taskDefinition: ecs.TaskDefinition;
   readonly container: ecs.ContainerDefinition;
 }

@@ -8,6 +8,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Asl } from './harness/asl.ts';
 import { grantCrossAccountRestore } from '../infra/cross-account.ts';
 import {
   cdkJsonContext,
@@ -38,7 +39,7 @@ let outdir: string;
 let stack: EcrBackupStack;
 let json: CfnTemplate;
 let policies: TemplatePolicies;
-let asl: { States: Record<string, Record<string, any>> };
+let asl: Asl;
 let bucketArn: string;
 
 const idOf = (construct: { node: { defaultChild?: unknown } }) =>
@@ -51,7 +52,7 @@ beforeAll(() => {
   stack = synth.stack;
   json = synth.template;
   policies = new TemplatePolicies(json);
-  asl = concreteAsl(json) as typeof asl;
+  asl = concreteAsl(json) as unknown as Asl;
   bucketArn = `arn:aws:s3:::${policies.storeBucketName()}`;
 });
 
@@ -152,7 +153,7 @@ describe('defect 5: the Lambdas carry their own AWS SDK', () => {
 describe('defect 6: retries, log groups, configuration, listing failures', () => {
   it('retries RunTask failures that surface as AmazonECS.Unknown', () => {
     for (const name of [STATE.backup, STATE.restore])
-      expect(asl.States[STATE.map]!.ItemProcessor.States[name].Retry[0].ErrorEquals).toContain('AmazonECS.Unknown');
+      expect(asl.States[STATE.map]!.ItemProcessor.States[name]!.Retry[0]!.ErrorEquals).toContain('AmazonECS.Unknown');
   });
 
   it('names the state machine log group under /aws/vendedlogs/', () => {
@@ -183,7 +184,7 @@ describe('defect 6: retries, log groups, configuration, listing failures', () =>
     const { stack: merged } = createApp({ context, nag: false });
     expect(merged.stackName).toBe('EcrBackupMerged');
     expect(merged.backup.prefix).toBe('ecr-backup/'); // cdk.json's
-    const mergedAsl = concreteAsl(Template.fromStack(merged).toJSON() as CfnTemplate) as typeof asl;
+    const mergedAsl = concreteAsl(Template.fromStack(merged).toJSON() as CfnTemplate) as unknown as Asl;
     expect(mergedAsl.States[STATE.map]!.ToleratedFailurePercentage).toBe(5); // cdk.json's
     expect(() => createApp({ context: { ecrBackup: '{repositories:' }, nag: false })).toThrow(/-c ecrBackup: not JSON/);
   });

@@ -126,7 +126,9 @@ describe('dashboard and RPO alarm (dashboard)', () => {
 describe('second copy of the store (replica)', () => {
   it('replicates blobs/ and catalog/ (not runs/, not deletes) to the replica bucket with its own key and Replication Time Control metrics', () => {
     const bucket = Object.values(json.Resources).find((r) => r.Type === 'AWS::S3::Bucket' && r.Properties?.ReplicationConfiguration)!;
-    const replication = bucket.Properties!.ReplicationConfiguration as { Rules: Array<Record<string, any>> };
+    const replication = bucket.Properties!.ReplicationConfiguration as {
+      Rules: Array<{ Filter: { Prefix: string } } & Record<string, unknown>>;
+    };
     expect(replication.Rules.map((r) => r.Filter.Prefix)).toEqual(['store/blobs/', 'store/catalog/']);
     for (const rule of replication.Rules) {
       expect(rule).toMatchObject({

@@ -1,5 +1,6 @@
 // The CDK stack with the optional prune step (prune prop), synthesized in-process: its state, its
 // Lambda's settings, the only role allowed to delete, and cdk-nag.
+import type { Asl } from './harness/asl.ts';
 import type { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import type { CfnRole } from 'aws-cdk-lib/aws-iam';
@@ -14,13 +15,13 @@ describe('optional prune step (prune prop)', () => {
   let pruneApp: App;
   let pruneStack: EcrBackupStack;
   let pruneJson: CfnTemplate;
-  let pruneAsl: { States: Record<string, Record<string, any>> };
+  let pruneAsl: Asl;
   beforeAll(() => {
     const synth = synthesizeTemplate({ context: { ecrBackup: { ...config, prune: { keepLast: 3, keepDays: 30 } } } });
     pruneApp = synth.app;
     pruneStack = synth.stack;
     pruneJson = synth.template;
-    pruneAsl = concreteAsl(pruneJson) as typeof pruneAsl;
+    pruneAsl = concreteAsl(pruneJson) as unknown as Asl;
   });
 
   it('adds a prune state after "Summarize run", for backup runs only', () => {

@@ -117,7 +117,7 @@ describe('state machine', () => {
     expect(Object.keys(asl.States).sort()).toEqual(
       [STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed].sort(),
     );
-    expect((asl as any).StartAt).toBe(STATE.list);
+    expect(asl.StartAt).toBe(STATE.list);
     expect(Object.keys(asl.States[STATE.map]!.ItemProcessor.States).sort()).toEqual(
       [STATE.backup, STATE.backupOrRestore, STATE.batchFailed, STATE.restore].sort(),
     );
@@ -150,17 +150,17 @@ describe('state machine', () => {
       [STATE.backup, 'backup-worker'],
       [STATE.restore, 'restore-worker'],
     ] as const) {
-      const s = states[name];
+      const s = states[name]!;
       expect(s.Resource).toBe('arn:aws:states:::ecs:runTask.sync');
       expect(s.Parameters.LaunchType).toBe('FARGATE');
       expect(s.Parameters.Overrides.ContainerOverrides).toEqual([
         { Name: container, Environment: [{ Name: 'BATCH_KEY', 'Value.$': '$.batchKey' }] },
       ]);
-      expect(s.Retry[0].ErrorEquals).toContain('ECS.AmazonECSException');
-      expect(s.Retry[0].JitterStrategy).toBe('FULL');
+      expect(s.Retry[0]!.ErrorEquals).toContain('ECS.AmazonECSException');
+      expect(s.Retry[0]!.JitterStrategy).toBe('FULL');
       expect(s.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.failure', Next: STATE.batchFailed }]);
     }
-    expect(states[STATE.batchFailed].Type).toBe('Pass');
+    expect(states[STATE.batchFailed]!.Type).toBe('Pass');
   });
 
   it('logs every state (without execution data) and traces with X-Ray; an alarm on failed executions notifies SNS', () => {
@@ -198,8 +198,8 @@ describe('worker task', () => {
     template.hasResourceProperties('AWS::ECS::TaskDefinition', { Cpu: '2048', Memory: '8192', RequiresCompatibilities: ['FARGATE'] });
 
     // What a local Step Functions runner passes for "Back up batch", with the path evaluated.
-    const params = structuredClone(asl.States[STATE.map]!.ItemProcessor.States[STATE.backup].Parameters);
-    params.Overrides.ContainerOverrides[0].Environment = [{ Name: 'BATCH_KEY', Value: 'backups/ecr/runs/r1/batches/000000.json' }];
+    const params = structuredClone(asl.States[STATE.map]!.ItemProcessor.States[STATE.backup]!.Parameters);
+    params.Overrides.ContainerOverrides[0]!.Environment = [{ Name: 'BATCH_KEY', Value: 'backups/ecr/runs/r1/batches/000000.json' }];
     const launch = workerLaunchForRunTask(json, params, { env: { STORE_URL: 's3://local/backups/ecr/' } });
     expect(launch.mode).toBe('backup');
     expect(launch.env).toMatchObject({

@@ -20,6 +20,7 @@ import { execa } from 'execa';
 import { DRILL_CONTAINER, DRILL_CONTAINER_COMMAND } from '../infra/restore-drill.ts';
 import { resolveValue } from './harness/synthesized-workflow.ts';
 import { DrillReport, drillReportKey } from '../schema/drill.ts';
+import { captureEmf } from './harness/emf.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';
@@ -143,6 +144,7 @@ describe('push events delivered to the workflow (scripted Step Functions starter
       ecrPushEvent('team/app', undefined, pushed.app2!.digest),
     );
     const { starter, executions } = localStarter();
+    const emf = captureEmf();
     const t0 = Date.now();
     const batches = deliverToQueue(workflow.template, burst);
     expect(batches.map((b) => b.Records.length)).toEqual([500, 101]); // other/svc and the failed push never reach the queue
@@ -158,6 +160,7 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     expect(executions.size).toBe(1);
     const execution = await [...executions.values()][0]!;
     const rpoMs = Date.now() - t0;
+    emf.stop();
     expect(execution.status).toBe('SUCCEEDED');
     const report = RunReport.parse(await store().readJson(runKeys.report(execution.name)));
     expect(report.results.map((r) => [r.repository, r.tag, r.digest, r.status])).toEqual([
@@ -173,10 +176,15 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     // The dashboard's backup age: both repositories have a last successful backup now, published per repository.
     const last = (await store().readJson(runKeys.lastBackups)) as Record<string, string>;
     expect(Object.keys(last).sort()).toEqual(['team/app', 'team/lib']);
-    const metrics = await new CloudWatchClient(awsConfig()).send(
-      new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'LastBackupAgeSeconds' }),
-    );
-    expect(metrics.Metrics!.map((m) => m.Dimensions![0]!.Value).sort()).toEqual(['team/app', 'team/lib']);
+    const metrics = emf.metrics().filter((m) => m.namespace === 'EcrBackup');
+    const ages = metrics.filter((m) => m.name === 'LastBackupAgeSeconds');
+    expect(ages.map((m) => m.dimensions).sort((a, b) => String(a.Repository).localeCompare(String(b.Repository)))).toEqual([
+      { Repository: 'team/app' },
+      { Repository: 'team/lib' },
+    ]);
+    expect(metrics.filter((m) => m.name === 'OldestBackupAgeSeconds').map((m) => m.dimensions)).toEqual([{}]);
+    // The run's counts, with the dimension the dashboard and the failure alarm select on.
+    expect(metrics.find((m) => m.name === 'ImagesCopied')).toMatchObject({ value: 2, dimensions: { Mode: 'backup' } });
 
     const scheduled = await workflow.run(
       {},

@@ -4,13 +4,13 @@ import { ArchiveCompression, ArchiveLabel, PlatformName, type ArchiveFormat } fr
 import type { ImageListing } from '../model/endpoint.ts';
 import type { Platform } from '../model/manifest.ts';
 
-export const ARCHIVE_EXTENSIONS: Record<ArchiveCompression, string> = { none: '.tar', gzip: '.tar.gz', zstd: '.tar.zst' };
+const ARCHIVE_EXTENSIONS: Record<ArchiveCompression, string> = { none: '.tar', gzip: '.tar.gz', zstd: '.tar.zst' };
 
 export class ArchiveError extends Error {
   override name = 'ArchiveError';
 }
 
-export const DEFAULT_PLATFORM = 'linux/amd64';
+const DEFAULT_PLATFORM = 'linux/amd64';
 
 /** What the docker-archive format writes (backup). */
 export interface ArchiveSettings {

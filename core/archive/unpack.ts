@@ -17,7 +17,7 @@ import { ArchiveError } from './settings.ts';
 import { stop, toolError } from './skopeo.ts';
 
 /** Default cap on a decompressed archive: more than any image a Fargate task's disk can restore. */
-export const MAX_DECOMPRESSED_BYTES = 64 * 1024 ** 3;
+const MAX_DECOMPRESSED_BYTES = 64 * 1024 ** 3;
 
 export interface StoredArchive {
   key: string;

@@ -27,7 +27,7 @@ const hasGlob = (pattern: string) => /[*?]/.test(pattern);
 export type PlanSkip = RepositoryNote & { action: 'skipped' };
 
 /** The note for something left out of a run: reported, never fatal to the rest. */
-export const skipNote = (repository: string, problem: string): PlanSkip => ({ repository, action: 'skipped', problems: [problem] });
+const skipNote = (repository: string, problem: string): PlanSkip => ({ repository, action: 'skipped', problems: [problem] });
 
 /**
  * Lists the images that match `filters`. A repository filter without wildcards names a repository

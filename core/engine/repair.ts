@@ -27,7 +27,7 @@ export interface RepairOptions {
 }
 
 /** An image repair could not complete: the source no longer has it, or part of it. */
-export interface UnrepairedImage {
+interface UnrepairedImage {
   repository: string;
   /** Tags whose (current or past) value is this image; empty for an untagged image. */
   tags: string[];

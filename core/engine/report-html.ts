@@ -8,7 +8,7 @@ import { movedTags } from './moved.ts';
 const MAX_ROWS = 1000;
 const LARGEST = 10;
 
-const escape = (text: string | number | undefined) =>
+const escapeHtml = (text: string | number | undefined) =>
   String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const name = (r: ImageResult) =>
   `${r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository}:${r.tag ?? r.digest ?? ''}`;
@@ -16,7 +16,7 @@ const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const imageBytes = (r: ImageResult) => r.bytesCopied + r.bytesDeduplicated;
 
 function table(headers: string[], rows: string[][], numeric: number[] = []): string {
-  const th = headers.map((h, i) => `<th${numeric.includes(i) ? ' class="n"' : ''}>${escape(h)}</th>`).join('');
+  const th = headers.map((h, i) => `<th${numeric.includes(i) ? ' class="n"' : ''}>${escapeHtml(h)}</th>`).join('');
   const body = rows
     .map((row) => `<tr>${row.map((c, i) => `<td${numeric.includes(i) ? ' class="n"' : ''}>${c}</td>`).join('')}</tr>`)
     .join('\n');
@@ -40,8 +40,8 @@ export function renderReportHtml(report: RunReport): string {
           String(c.unchanged),
           String(c.failed),
           String(c.planned),
-          escape(formatBytes(c.bytesCopied)),
-          escape(formatBytes(c.bytesDeduplicated)),
+          escapeHtml(formatBytes(c.bytesCopied)),
+          escapeHtml(formatBytes(c.bytesDeduplicated)),
         ],
       ],
       [0, 1, 2, 3, 4, 5, 6],
@@ -52,7 +52,7 @@ export function renderReportHtml(report: RunReport): string {
       `<h2>Failures (${report.failures.length})</h2>`,
       `<ul class="failures">${report.failures
         .slice(0, MAX_ROWS)
-        .map((f) => `<li><b>${escape(name(f))}</b>: ${escape(f.error ?? 'failed')}</li>`)
+        .map((f) => `<li><b>${escapeHtml(name(f))}</b>: ${escapeHtml(f.error ?? 'failed')}</li>`)
         .join('')}</ul>`,
     );
   }
@@ -63,9 +63,9 @@ export function renderReportHtml(report: RunReport): string {
       table(
         ['repository', 'action', 'details'],
         notes.map((n) => [
-          escape(n.targetRepository ?? n.repository),
-          escape(n.action),
-          escape([...(n.differences ?? []), ...(n.problems ?? []).map((p) => `problem: ${p}`)].join('; ')),
+          escapeHtml(n.targetRepository ?? n.repository),
+          escapeHtml(n.action),
+          escapeHtml([...(n.differences ?? []), ...(n.problems ?? []).map((p) => `problem: ${p}`)].join('; ')),
         ]),
       ),
     );
@@ -78,7 +78,7 @@ export function renderReportHtml(report: RunReport): string {
         ['image', 'from', 'to'],
         moved
           .slice(0, MAX_ROWS)
-          .map((m) => [escape(`${m.repository}:${m.tag}`), `<code>${escape(m.from)}</code>`, `<code>${escape(m.to)}</code>`]),
+          .map((m) => [escapeHtml(`${m.repository}:${m.tag}`), `<code>${escapeHtml(m.from)}</code>`, `<code>${escapeHtml(m.to)}</code>`]),
       ),
     );
   }
@@ -90,7 +90,7 @@ export function renderReportHtml(report: RunReport): string {
         ['image', 'last digest', 'recorded'],
         deleted
           .slice(0, MAX_ROWS)
-          .map((d) => [escape(`${d.repository}:${d.tag}`), `<code>${escape(d.lastDigest)}</code>`, escape(d.deletedAt)]),
+          .map((d) => [escapeHtml(`${d.repository}:${d.tag}`), `<code>${escapeHtml(d.lastDigest)}</code>`, escapeHtml(d.deletedAt)]),
       ),
     );
   }
@@ -104,11 +104,11 @@ export function renderReportHtml(report: RunReport): string {
       table(
         ['image', 'size', 'copied', 'already present', 'status'],
         largest.map((r) => [
-          escape(name(r)),
-          escape(formatBytes(imageBytes(r))),
-          escape(formatBytes(r.bytesCopied)),
-          escape(formatBytes(r.bytesDeduplicated)),
-          escape(r.status),
+          escapeHtml(name(r)),
+          escapeHtml(formatBytes(imageBytes(r))),
+          escapeHtml(formatBytes(r.bytesCopied)),
+          escapeHtml(formatBytes(r.bytesDeduplicated)),
+          escapeHtml(r.status),
         ]),
         [1, 2, 3],
       ),
@@ -120,11 +120,11 @@ export function renderReportHtml(report: RunReport): string {
     const scale = Math.max(totalMs, ...report.results.map((r) => r.durationMs), 1);
     const bars = report.results.slice(0, MAX_ROWS).map((r) => {
       const width = Math.max(0.5, (r.durationMs / scale) * 100).toFixed(1);
-      return `<div class="row"><span class="label">${escape(name(r))}</span><span class="track"><span class="bar ${escape(r.status)}" style="width:${width}%"></span></span><span class="d">${escape(seconds(r.durationMs))}</span></div>`;
+      return `<div class="row"><span class="label">${escapeHtml(name(r))}</span><span class="track"><span class="bar ${escapeHtml(r.status)}" style="width:${width}%"></span></span><span class="d">${escapeHtml(seconds(r.durationMs))}</span></div>`;
     });
     sections.push(
       `<h2>Time line</h2>`,
-      `<p>Started ${escape(report.startedAt)}, finished ${escape(report.finishedAt)} (${escape(seconds(totalMs))}). Each bar: one image's copy time on the run's scale.</p>`,
+      `<p>Started ${escapeHtml(report.startedAt)}, finished ${escapeHtml(report.finishedAt)} (${escapeHtml(seconds(totalMs))}). Each bar: one image's copy time on the run's scale.</p>`,
       `<div class="timeline">${bars.join('\n')}</div>`,
     );
     sections.push(
@@ -134,12 +134,12 @@ export function renderReportHtml(report: RunReport): string {
         report.results
           .slice(0, MAX_ROWS)
           .map((r) => [
-            escape(name(r)),
-            `<code>${escape(r.digest ?? '')}</code>`,
-            escape(r.status),
-            escape(formatBytes(r.bytesCopied)),
-            escape(formatBytes(r.bytesDeduplicated)),
-            escape(seconds(r.durationMs)),
+            escapeHtml(name(r)),
+            `<code>${escapeHtml(r.digest ?? '')}</code>`,
+            escapeHtml(r.status),
+            escapeHtml(formatBytes(r.bytesCopied)),
+            escapeHtml(formatBytes(r.bytesDeduplicated)),
+            escapeHtml(seconds(r.durationMs)),
           ]),
         [3, 4, 5],
       ),
@@ -149,7 +149,7 @@ export function renderReportHtml(report: RunReport): string {
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
-<title>ecr-backup ${escape(report.mode)} run ${escape(report.runId)}</title>
+<title>ecr-backup ${escapeHtml(report.mode)} run ${escapeHtml(report.runId)}</title>
 <style>
 body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:.25em .6em;text-align:left}td.n,th.n{text-align:right}
@@ -160,8 +160,8 @@ table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding
 .timeline .d{width:6em;text-align:right}
 </style></head>
 <body>
-<h1>ecr-backup ${escape(report.mode)} run ${escape(report.runId)}</h1>
-<p class="${c.failed > 0 ? 'bad' : 'ok'}"><b>Result: ${escape(outcome)}</b> (started ${escape(report.startedAt)}, ${escape(seconds(totalMs))})</p>
+<h1>ecr-backup ${escapeHtml(report.mode)} run ${escapeHtml(report.runId)}</h1>
+<p class="${c.failed > 0 ? 'bad' : 'ok'}"><b>Result: ${escapeHtml(outcome)}</b> (started ${escapeHtml(report.startedAt)}, ${escapeHtml(seconds(totalMs))})</p>
 ${sections.join('\n')}
 </body></html>
 `;

@@ -26,7 +26,7 @@ export function newRunId(origin: string): string {
 }
 
 /** `runs/<runId>/report.md`: the human-readable twin of report.json. */
-export const reportMarkdownKey = (runId: string) => `${runKeys.dir(runId)}report.md`;
+const reportMarkdownKey = (runId: string) => `${runKeys.dir(runId)}report.md`;
 
 /**
  * Writes a run's report.json and report.md (rendered by renderReportMarkdown). The one place both

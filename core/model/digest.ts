@@ -21,7 +21,7 @@ export function digestBase64(digest: string): string {
   return Buffer.from(digestHex(digest), 'hex').toString('base64');
 }
 
-export class UnsupportedDigestError extends Error {
+class UnsupportedDigestError extends Error {
   override name = 'UnsupportedDigestError';
   constructor(readonly digest: string) {
     super(`unsupported or malformed digest ${JSON.stringify(digest)} (only sha256 is supported)`);

@@ -14,11 +14,12 @@ export interface Challenge {
 }
 
 /** Parses a WWW-Authenticate header into its challenges (there may be several, comma-separated). */
-export function parseChallenges(header: string): Challenge[] {
+function parseChallenges(header: string): Challenge[] {
   const challenges: Challenge[] = [];
   const token = /\s*,?\s*([A-Za-z][\w.-]*)(?:\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*))?/y;
-  let match: RegExpExecArray | null;
-  while (token.lastIndex < header.length && (match = token.exec(header))) {
+  while (token.lastIndex < header.length) {
+    const match = token.exec(header);
+    if (!match) break;
     const [, name, value] = match;
     if (value === undefined) challenges.push({ scheme: name!.toLowerCase(), params: {} });
     else if (challenges.length)

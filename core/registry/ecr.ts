@@ -164,13 +164,14 @@ export class EcrEndpoint implements ImageEndpoint {
 
   /** The registry API endpoint, created on first use (its URL comes from the first token). */
   registry(): Promise<RegistryEndpoint> {
-    return (this.dataPlane ??= (async () => {
+    this.dataPlane ??= (async () => {
       const url = this.options.registryUrl ?? (await this.authorization.token()).proxyEndpoint;
       return new RegistryEndpoint(url, { ...this.options.registry, credentials: this.authorization });
     })().catch((error: unknown) => {
       this.dataPlane = undefined;
       throw error;
-    }));
+    });
+    return this.dataPlane;
   }
 
   async close(): Promise<void> {

@@ -54,7 +54,7 @@ export interface ListingLimits {
 }
 
 /** ECR's own caps are 10,000 repositories and 20,000 images per repository; these leave room. */
-export const DEFAULT_LISTING_LIMITS: ListingLimits = { maxPages: 10_000, maxEntries: 1_000_000, maxDurationMs: 30 * 60 * 1000 };
+const DEFAULT_LISTING_LIMITS: ListingLimits = { maxPages: 10_000, maxEntries: 1_000_000, maxDurationMs: 30 * 60 * 1000 };
 
 /** Registries cap manifests at a few MiB (distribution: 4 MiB); refuse to buffer more. */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
@@ -142,10 +142,11 @@ export class RegistryEndpoint implements ImageEndpoint {
    * replaying is safe. Returns whatever status came back.
    */
   async send(req: HttpRequest, scopes: string[], context: string): Promise<HttpResponse> {
-    await (this.ping ??= this.pingOnce().catch((error: unknown) => {
+    this.ping ??= this.pingOnce().catch((error: unknown) => {
       this.ping = undefined;
       throw error;
-    }));
+    });
+    await this.ping;
     for (let replayed = false; ; replayed = true) {
       const authorization = await this.auth.authorization(scopes);
       const res = await this.http.send({ ...req, headers: { ...req.headers, ...(authorization ? { authorization } : {}) } }, context);

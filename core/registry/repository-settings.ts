@@ -78,11 +78,7 @@ export async function readRepositorySettings(client: Client, repositoryName: str
 }
 
 /** The CreateRepository input that gives a new repository these settings (policies are separate calls). */
-export function createRepositoryInput(
-  repositoryName: string,
-  settings: RepositorySettings,
-  registryId?: string,
-): CreateRepositoryCommandInput {
+function createRepositoryInput(repositoryName: string, settings: RepositorySettings, registryId?: string): CreateRepositoryCommandInput {
   const tags = Object.entries(settings.tags).map(([Key, Value]) => ({ Key, Value }));
   return {
     repositoryName,

@@ -25,7 +25,7 @@ import type { ObjectStore } from './object-store.ts';
 import { isFutureTime } from './record.ts';
 
 export type TagRecordKey = Extract<CatalogKey, { kind: 'tag' }>;
-export type DigestRecordKey = Extract<CatalogKey, { kind: 'digest' }>;
+type DigestRecordKey = Extract<CatalogKey, { kind: 'digest' }>;
 
 /** One entry of a tag's history: a value (record) or a deletion at the source (tombstone). */
 export type TagEntry = { kind: 'value'; record: TagRecordKey } | { kind: 'deleted'; key: string; time: string };
@@ -111,10 +111,10 @@ function sameEntry(a: TagEntry, b: TagEntry): boolean {
   return a.record.digest === b.record.digest && a.record.format === b.record.format;
 }
 
-export const entryTime = (entry: TagEntry): string => (entry.kind === 'value' ? entry.record.time : entry.time);
+const entryTime = (entry: TagEntry): string => (entry.kind === 'value' ? entry.record.time : entry.time);
 
 /** The tag's latest entry at `asOf` (every entry when undefined), or undefined when it had none yet. */
-export function entryAt(entries: readonly TagEntry[], asOf?: Date): TagEntry | undefined {
+function entryAt(entries: readonly TagEntry[], asOf?: Date): TagEntry | undefined {
   if (asOf === undefined) return entries.at(-1);
   const limit = asOf.getTime();
   for (let i = entries.length - 1; i >= 0; i--) {

@@ -7,8 +7,8 @@
 // store cannot make a read or a write reach outside it. New files are 0600 and new directories 0700:
 // backups are private whatever the umask.
 import { randomUUID } from 'node:crypto';
-import { constants } from 'node:fs';
-import { link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
+import { constants, type Dirent } from 'node:fs';
+import { type FileHandle, link, lstat, mkdir, open, readdir, rename, unlink } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -30,7 +30,7 @@ const TMP = '.tmp';
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
 
 /** A symbolic link (or other non-directory) where the store needs a directory. */
-export class UnsafePathError extends Error {
+class UnsafePathError extends Error {
   override name = 'UnsafePathError';
 }
 
@@ -101,7 +101,7 @@ export class FileSystemObjectStore implements ObjectStore {
   private async openFile(key: string) {
     const path = this.path(key);
     if (!(await this.safeParent(path))) throw new NotFoundError(key, this.description);
-    let handle;
+    let handle: FileHandle;
     try {
       handle = await open(path, READ_FLAGS);
     } catch (error) {
@@ -219,7 +219,7 @@ export class FileSystemObjectStore implements ObjectStore {
 
   /** Yields files under `dirKey` whose key starts with `prefix`, in ascending key order. */
   private async *walk(dirKey: string, prefix: string): AsyncIterable<ObjectInfo> {
-    let entries;
+    let entries: Dirent[];
     try {
       entries = await readdir(dirKey ? join(this.root, ...dirKey.split('/')) : this.root, { withFileTypes: true });
     } catch (error) {

@@ -78,7 +78,6 @@ export function assertTag(tag: string): void {
 }
 
 export const blobKey = (digest: string) => `${BLOBS_PREFIX}${digestHex(digest)}`;
-export const repositoryPrefix = (repository: string) => `${CATALOG_PREFIX}${repository}/`;
 export const tagPrefix = (repository: string, tag: string) => `${CATALOG_PREFIX}${repository}/_tags/${tag}/`;
 export const tagRecordKey = (repository: string, tag: string, time: string, digest: string, format: ArchiveFormat = 'oci') =>
   `${tagPrefix(repository, tag)}${time}_${digestHex(digest)}${format === 'oci' ? '' : `.${format}`}.json`;

@@ -5,7 +5,7 @@
 // Keys are relative, '/'-separated, and checked by `assertKey` in every backend: no empty, '.' or
 // '..' segment, no leading '/', no backslash, no NUL. The backend maps them under its own root
 // (a directory, or a bucket prefix).
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 
 export interface ObjectInfo {
   /** The key relative to the store root. */
@@ -165,9 +165,4 @@ export async function readJson<T = unknown>(store: ObjectStore, key: string): Pr
   } catch (error) {
     throw new SyntaxError(`${store.description}/${key} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
   }
-}
-
-/** Turns a Buffer or Readable into a Readable, for backends that only stream. */
-export function toReadable(body: Readable | Buffer): Readable {
-  return Buffer.isBuffer(body) ? Readable.from([body]) : body;
 }

@@ -53,7 +53,12 @@ export async function deletionOrder<T extends { digest: string; size: number }>(
     return d;
   };
   const phases: T[][] = [];
-  for (const [digest, m] of manifests) (phases[depthOf(digest)] ??= []).push(m.item);
+  for (const [digest, m] of manifests) {
+    const level = depthOf(digest);
+    const phase = phases[level] ?? [];
+    phase.push(m.item);
+    phases[level] = phase;
+  }
   if (unreadable.length === 0 && others.length > 0) phases.push(others);
   return { phases: phases.filter((p) => p.length > 0), unreadable };
 }

@@ -37,7 +37,7 @@ import { deleteKeys, NotFoundError, type AbandonedWrites, type DeleteManyResult,
 import { deletionOrder } from './prune-order.ts';
 import { applyRetention, assertRetentionRule, assignTagValues, type RetentionEntry, type RetentionRule } from './retention.ts';
 
-export { applyRetention, assertRetentionRule, RetentionRuleError, type RetentionEntry, type RetentionRule } from './retention.ts';
+export { applyRetention, type RetentionEntry } from './retention.ts';
 import { ReferenceWalker, type TreeProblem } from './references.ts';
 import { readRecordJson } from './record.ts';
 import { mapLimited } from '../limiter.ts';
@@ -67,7 +67,7 @@ export interface PruneOptions extends RetentionRule {
   onProgress?: (message: string) => void;
 }
 
-export interface PrunedRecord {
+interface PrunedRecord {
   key: string;
   repository: string;
   tag?: string;
@@ -75,7 +75,7 @@ export interface PrunedRecord {
   backedUpAt: string;
 }
 
-export interface PruneProblem extends TreeProblem {
+interface PruneProblem extends TreeProblem {
   /** The catalog record whose image cannot be walked. */
   record: string;
 }

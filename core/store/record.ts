@@ -16,7 +16,7 @@ export const MAX_RECORD_BYTES = 1024 * 1024;
 /** Registries cap manifests at 4 MiB (distribution); the store holds what a registry served. */
 export const MAX_STORED_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** How far a record's time may be ahead of this machine's clock (clock skew between writers). */
-export const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
+const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 
 const MANIFEST_TYPES = new Set<string>([MediaType.OciManifest, MediaType.OciIndex, MediaType.DockerManifest, MediaType.DockerManifestList]);
 const ARCHIVE_FILE = /^([^/]+)\/(.+)\/([^/]+)\.tar(?:\.gz|\.zst)?$/;

@@ -12,7 +12,7 @@ export interface RetentionRule {
   keepDays?: number;
 }
 
-export class RetentionRuleError extends RangeError {
+class RetentionRuleError extends RangeError {
   override name = 'RetentionRuleError';
 }
 

@@ -86,7 +86,7 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
 
 const BUCKET_PATTERN = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 
-export class InvalidBucketError extends Error {
+class InvalidBucketError extends Error {
   override name = 'InvalidBucketError';
 }
 

@@ -13,7 +13,7 @@ import { ReferenceWalker } from './references.ts';
 import { mapLimited } from '../limiter.ts';
 import { storageCost, type StorageClassCost } from './cost.ts';
 
-export interface RepositoryStats {
+interface RepositoryStats {
   repository: string;
   /** Tags with at least one record. */
   tags: number;

@@ -11,7 +11,7 @@ import { InvalidRecordError, MAX_STORED_MANIFEST_BYTES, readCapped } from './rec
 import { isDigest } from '../../schema/names.ts';
 import { errorText } from '../redact.ts';
 
-export type VerifyProblemKind = 'missing' | 'corrupt' | 'unreadable';
+type VerifyProblemKind = 'missing' | 'corrupt' | 'unreadable';
 
 export interface VerifyProblem {
   repository: string;

@@ -5,7 +5,7 @@ import { createServer, request, type IncomingMessage, type ServerResponse } from
 import type { AddressInfo } from 'node:net';
 import type { ObjectStore } from '../../core/store/object-store.ts';
 
-export type Counts = Record<string, number>;
+type Counts = Record<string, number>;
 
 export interface Counter {
   counts: Counts;
@@ -115,11 +115,26 @@ export function countingObjectStore(inner: ObjectStore): { store: ObjectStore; c
   };
   const store: ObjectStore = {
     description: inner.description,
-    get: (key) => (note('GetObject', key), inner.get(key)),
-    getBytes: (key) => (note('GetObject', key), inner.getBytes(key)),
-    head: (key) => (note('HeadObject', key), inner.head(key)),
-    put: (key, body, options) => (note('PutObject', key), inner.put(key, body, options)),
-    delete: (key) => (note('DeleteObject', key), inner.delete(key)),
+    get: (key) => {
+      note('GetObject', key);
+      return inner.get(key);
+    },
+    getBytes: (key) => {
+      note('GetObject', key);
+      return inner.getBytes(key);
+    },
+    head: (key) => {
+      note('HeadObject', key);
+      return inner.head(key);
+    },
+    put: (key, body, options) => {
+      note('PutObject', key);
+      return inner.put(key, body, options);
+    },
+    delete: (key) => {
+      note('DeleteObject', key);
+      return inner.delete(key);
+    },
     async *list(prefix) {
       let n = 0;
       note('ListObjectsV2');

@@ -49,7 +49,9 @@ export class MapRunState {
 
   childResult(key: string) {
     return async (input: Json): Promise<Json> => {
-      (this.outcomes[key] ??= []).push({ output: input });
+      const outcomes = this.outcomes[key] ?? [];
+      outcomes.push({ output: input });
+      this.outcomes[key] = outcomes;
       return {};
     };
   }
@@ -57,7 +59,9 @@ export class MapRunState {
   childFailed(key: string) {
     return async (input: Json): Promise<Json> => {
       const e = (input ?? {}) as { Error?: string; Cause?: string };
-      (this.outcomes[key] ??= []).push({ error: String(e.Error), cause: String(e.Cause ?? '') });
+      const outcomes = this.outcomes[key] ?? [];
+      outcomes.push({ error: String(e.Error), cause: String(e.Cause ?? '') });
+      this.outcomes[key] = outcomes;
       return {};
     };
   }

@@ -9,7 +9,7 @@ import type { CfnTemplate } from './synthesized-workflow.ts';
 type Pattern = { [key: string]: Pattern | (string | { wildcard: string } | { prefix: string })[] };
 
 /** True when `event` matches an EventBridge pattern (the subset the stack uses: literals, wildcard, prefix). */
-export function matchesPattern(pattern: Pattern, event: Record<string, unknown>): boolean {
+function matchesPattern(pattern: Pattern, event: Record<string, unknown>): boolean {
   return Object.entries(pattern).every(([key, expected]) => {
     const value = event[key];
     if (!Array.isArray(expected))
@@ -51,7 +51,7 @@ export function ecrPushEvent(repository: string, tag: string | undefined, digest
 }
 
 /** The rule's pattern, the event source mapping's batch size and the queue ARN, from the template. */
-export function pushPipeline(template: CfnTemplate): { pattern: Pattern; batchSize: number; windowSeconds: number } {
+function pushPipeline(template: CfnTemplate): { pattern: Pattern; batchSize: number; windowSeconds: number } {
   const rule = Object.values(template.Resources).find(
     (r) => r.Type === 'AWS::Events::Rule' && JSON.stringify(r.Properties?.EventPattern ?? {}).includes('aws.ecr'),
   );

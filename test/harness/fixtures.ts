@@ -36,13 +36,13 @@ export interface Credentials {
   password: string;
 }
 
-export interface BlobRef {
+interface BlobRef {
   digest: Digest;
   size: number;
   mediaType: string;
 }
 
-export interface ManifestRef {
+interface ManifestRef {
   digest: Digest;
   size: number;
   mediaType: string;
@@ -148,7 +148,7 @@ function fill(buffer: Buffer): Promise<void> {
 }
 
 /** Writes `size` bytes of random (incompressible) data to `path`. */
-export async function writeRandomFile(path: string, size: number): Promise<void> {
+async function writeRandomFile(path: string, size: number): Promise<void> {
   const handle = await open(path, 'w');
   try {
     const chunk = Buffer.allocUnsafe(Math.min(size, 4 * MiB));
@@ -435,7 +435,7 @@ export async function pushManyLayerImage(
   });
 }
 
-export const DEFAULT_PLATFORMS: Platform[] = [
+const DEFAULT_PLATFORMS: Platform[] = [
   { os: 'linux', architecture: 'amd64' },
   { os: 'linux', architecture: 'arm64' },
 ];
@@ -527,10 +527,10 @@ export async function pushRandomImages(
 }
 
 export const SBOM_MEDIA_TYPE = 'application/vnd.example.sbom.v1+json';
-export const COSIGN_SIGNATURE_ARTIFACT_TYPE = 'application/vnd.dev.cosign.artifact.sig.v1+json';
+const COSIGN_SIGNATURE_ARTIFACT_TYPE = 'application/vnd.dev.cosign.artifact.sig.v1+json';
 export const COSIGN_SIMPLESIGNING_MEDIA_TYPE = 'application/vnd.dev.cosignproject.cosign/simplesigning.v1+json';
 
-export interface ArtifactLayer {
+interface ArtifactLayer {
   mediaType: string;
   data: Buffer;
   annotations?: Record<string, string>;
@@ -636,7 +636,7 @@ function authHeader(credentials?: Credentials): Record<string, string> {
 }
 
 /** Monolithic blob upload (POST then PUT ?digest=); skipped when the registry already has it. */
-export async function pushBlobHttp(target: RegistryTarget, repository: string, data: Buffer): Promise<Digest> {
+async function pushBlobHttp(target: RegistryTarget, repository: string, data: Buffer): Promise<Digest> {
   const digest = sha256Digest(data);
   const base = `http://${target.host}/v2/${repository}`;
   const head = await fetch(`${base}/blobs/${digest}`, { method: 'HEAD', headers: authHeader(target.credentials) });

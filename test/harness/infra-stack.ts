@@ -1,5 +1,6 @@
 // The test configuration the CDK stack tests synthesize (distinctive values in place of cdk.json's
 // ecrBackup sample), and reading a role's IAM statements and the ASL validator over the result.
+import type { Asl } from './asl.ts';
 import { createRequire } from 'node:module';
 import type { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -53,7 +54,7 @@ export interface TestStack {
   stack: EcrBackupStack;
   template: Template;
   json: CfnTemplate;
-  asl: { States: Record<string, Record<string, any>> };
+  asl: Asl;
 }
 
 /** Synthesizes the stack once with the test configuration plus `extra` settings. */
@@ -65,7 +66,7 @@ export function synthesizeTestStack(extra: Partial<EcrBackupContext> = {}): Test
     stack: synth.stack,
     json,
     template: Template.fromJSON(json as unknown as Record<string, unknown>),
-    asl: concreteAsl(json) as TestStack['asl'],
+    asl: concreteAsl(json) as unknown as Asl,
   };
 }
 

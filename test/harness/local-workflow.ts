@@ -85,7 +85,7 @@ type EventLog = {
 };
 
 /** A Lambda handler as the workflow calls it: the event (the state's Payload) in, the result out. */
-export type LambdaHandler = (event: never) => Promise<unknown>;
+type LambdaHandler = (event: never) => Promise<unknown>;
 
 /** The handler modules by the entry path the stack bundles them from. */
 const HANDLERS_BY_ENTRY: Record<string, LambdaHandler> = {
@@ -129,7 +129,7 @@ export interface RunOptions {
   scriptedTask?: (launch: { mode: 'backup' | 'restore'; batchKey: string }) => { exitCode: number; task?: JsonObject };
 }
 
-export interface WorkerRun {
+interface WorkerRun {
   mode: 'backup' | 'restore';
   batchKey: string;
   exitCode: number | null;
@@ -139,7 +139,7 @@ export interface WorkerRun {
   output: string;
 }
 
-export interface LambdaInvocation {
+interface LambdaInvocation {
   state: string;
   functionName: string;
   event: unknown;
@@ -595,7 +595,7 @@ function forEachState(definition: { States: States }, fn: (name: string, state: 
  * Retry; then a Task `M (ResultWriter)` with the Map's ResultPath, Catch and Next (tolerance,
  * ResultWriter, payload limit: harness/distributed-map.ts). Transitions into `M` go to the reader.
  */
-export function rewriteDistributedMaps<T extends { StartAt: string; States: States }>(definition: T, counter = { n: 0 }): T {
+function rewriteDistributedMaps<T extends { StartAt: string; States: States }>(definition: T, counter = { n: 0 }): T {
   const renames = new Map<string, string>();
   for (const [name, state] of Object.entries(definition.States)) {
     const processor = (state.ItemProcessor ?? state.Iterator) as

@@ -21,7 +21,7 @@
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type LieMode = 'flip' | 'truncate' | 'abort';
+type LieMode = 'flip' | 'truncate' | 'abort';
 
 export interface LyingProxyOptions {
   /** Registry base URL (`http://127.0.0.1:PORT`) or host (`127.0.0.1:PORT`). */

@@ -19,7 +19,7 @@ export function blob(
   return { descriptor: { mediaType, digest: sha256Digest(bytes), size: bytes.length }, bytes };
 }
 
-export function configBlob(): Blob {
+function configBlob(): Blob {
   const config = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, nonce: randomBytes(8).toString('hex') };
   return blob(Buffer.from(JSON.stringify(config)), MediaType.OciImageConfig);
 }
@@ -28,7 +28,7 @@ export function manifestOf(json: unknown): Manifest {
   return manifestFromBytes(Buffer.from(JSON.stringify(json, null, 3))); // odd indent: bytes must survive as given
 }
 
-export function imageManifest(config: Blob, layers: Blob[]): Manifest {
+function imageManifest(config: Blob, layers: Blob[]): Manifest {
   return manifestOf({
     schemaVersion: 2,
     mediaType: MediaType.OciManifest,

@@ -216,7 +216,7 @@ export interface WorkerLaunch extends WorkerTask {
 }
 
 /** The command the container runs maps to this local command (the image bundles worker/main.ts). */
-export function localWorkerCommand(containerCommand: readonly string[], repoRoot = REPO_ROOT): string[] {
+function localWorkerCommand(containerCommand: readonly string[], repoRoot = REPO_ROOT): string[] {
   if (containerCommand.join(' ') !== 'node /app/worker.mjs') throw new Error(`unexpected worker command: ${containerCommand.join(' ')}`);
   return [process.execPath, '--import', 'tsx', path.join(repoRoot, 'worker/main.ts')];
 }

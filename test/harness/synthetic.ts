@@ -16,7 +16,7 @@ export interface SyntheticImage {
 const sha256 = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** The bytes of a synthetic image (config, layer, manifest) for `seed`, without pushing it. */
-export function syntheticImage(seed: string): { manifest: Buffer; blobs: Buffer[] } {
+function syntheticImage(seed: string): { manifest: Buffer; blobs: Buffer[] } {
   const layer = Buffer.from(`layer ${seed}\n`);
   const config = Buffer.from(
     JSON.stringify({

@@ -100,7 +100,8 @@ export async function startTokenRegistry(username: string, password: string): Pr
     pid: registry.pid,
     host: registry.host,
     async stop() {
-      await new Promise((resolve) => (tokenServer.closeAllConnections(), tokenServer.close(resolve)));
+      tokenServer.closeAllConnections();
+      await new Promise((resolve) => tokenServer.close(resolve));
       await registry.stop();
       await rm(dir, { recursive: true, force: true });
     },
