@@ -521,6 +521,17 @@ export class EcrBackup extends Construct {
         resources: [this.bucket.bucketArn],
       }),
     );
+    // Killed runs' incomplete multipart uploads (blobs, archives, map results) under the store prefix.
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({ sid: 'ListUploads', actions: ['s3:ListBucketMultipartUploads'], resources: [this.bucket.bucketArn] }),
+    );
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'AbortAbandonedUploads',
+        actions: ['s3:ListMultipartUploadParts', 's3:AbortMultipartUpload'],
+        resources: [this.bucket.arnForObjects(`${this.prefix}*`)],
+      }),
+    );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'WritePruneReport',
@@ -549,6 +560,12 @@ export class EcrBackup extends Construct {
         where: [role],
         reason:
           "The prune Lambda reads and deletes objects only in the store prefix's blobs/ and catalog/ areas (digests and tags known only at run time) and writes runs/<run>/prune.json.",
+      },
+      {
+        pattern: /^Resource::<[^>]+\.Arn>\/[^*]*\*$/,
+        where: [role],
+        reason:
+          'The prune Lambda aborts incomplete multipart uploads under the store prefix that got no part for the grace period (killed runs); their keys and upload ids are known only at run time.',
       },
     ]);
     return fn;
