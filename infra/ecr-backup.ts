@@ -507,6 +507,9 @@ export class EcrBackup extends Construct {
       // No backup task runs longer than its timeout, so no blob it is still writing is older than that.
       [PRUNE_ENV.GRACE_SECONDS]: String(taskTimeout.toSeconds()),
     });
+    // Prune holds the store's listing and marks in memory (a few hundred bytes per blob and record,
+    // estimated: ~1 GiB at 200,000 images): the largest Lambda memory below 3 GiB's quota-free limit.
+    (fn.node.defaultChild as lambda.CfnFunction).memorySize = 3008;
     const role = fn.role!;
     this.grantStore(role, { read: ['blobs/', 'catalog/'], write: [] });
     const areas = [this.bucket.arnForObjects(`${this.prefix}blobs/*`), this.bucket.arnForObjects(`${this.prefix}catalog/*`)];

@@ -78,6 +78,8 @@ async function handle(event: PruneEvent): Promise<Record<string, unknown> & { pr
     graceMs,
     // No backup task runs longer than the grace, so an upload without a new part for that long is a killed run's.
     abandonedWritesAgeMs: graceMs,
+    // S3 answers small GETs in tens of ms: 64 in flight mark ~2,000 manifests a second (README, scale).
+    concurrency: 64,
     dryRun,
   });
   const reportKey = pruneReportKey(event.runId);
