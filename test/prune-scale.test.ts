@@ -135,3 +135,54 @@ describe('a backup writing while prune marks', () => {
     expect(report.blobs.deleted).toBe(3 * 11 + 1);
   });
 });
+
+describe('records whose image is not in blobs/ (docker-archive)', () => {
+  it('a docker-archive key (its digest stored as oci or not), or an older key whose body is a docker-archive record, does not stop the sweep', async () => {
+    const { dir, values } = await syntheticDir('prune-scale-archive', 6);
+    const objects = openStore(dir);
+    const time = compactTime(new Date('2026-02-01T00:00:00Z'));
+    const archive = {
+      repository: 'syn/r0',
+      tag: 'tar',
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      manifestSize: 1,
+      imageBytes: 1,
+      backedUpAt: '2026-02-01T00:00:00.000Z',
+      format: 'docker-archive',
+      archive: {
+        key: 'x/syn/r0/tar.tar',
+        sha256: `sha256:${'1'.repeat(64)}`,
+        size: 1,
+        compression: 'none',
+        platform: 'linux/amd64',
+        configDigest: `sha256:${'2'.repeat(64)}`,
+      },
+    };
+    const absent = `sha256:${'3'.repeat(64)}`;
+    // A tar of an image not stored as oci; a tar of a current oci value; an older key without the format suffix.
+    await writeJson(objects, tagRecordKey('syn/r0', 'tar', time, absent, 'docker-archive'), { ...archive, digest: absent });
+    const shared = values.at(-1)!;
+    await writeJson(objects, tagRecordKey('syn/r0', 'tar2', time, shared.digest, 'docker-archive'), {
+      ...archive,
+      tag: 'tar2',
+      digest: shared.digest,
+    });
+    const legacy = `sha256:${'4'.repeat(64)}`;
+    await writeJson(objects, tagRecordKey('syn/r0', 'tar3', time, legacy), { ...archive, tag: 'tar3', digest: legacy });
+    const report = await pruneStore(objects, { keepLast: 1, graceMs: 0 });
+    expect(report).toMatchObject({ sweep: 'done', problems: [], conflicts: [], failed: [] });
+    expect(report.blobs.deleted).toBe(3 * 6);
+    expect(await present(objects, shared.blobs)).toEqual([true, true, true]);
+  });
+
+  it('an oci record whose manifest is missing is a problem that stops the sweep', async () => {
+    const { dir, values } = await syntheticDir('prune-scale-missing', 6);
+    const objects = openStore(dir);
+    const current = values.at(-1)!;
+    await objects.delete(blobKey(current.digest));
+    const report = await pruneStore(objects, { keepLast: 1, graceMs: 0 });
+    expect(report.sweep).toBe('skipped');
+    expect(report.problems.map((p) => [p.digest, p.problem])).toEqual([[current.digest, 'missing']]);
+    expect(report.blobs.deleted).toBe(0);
+  });
+});
