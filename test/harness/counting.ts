@@ -120,7 +120,14 @@ export function countingObjectStore(inner: ObjectStore): { store: ObjectStore; c
     head: (key) => (note('HeadObject', key), inner.head(key)),
     put: (key, body, options) => (note('PutObject', key), inner.put(key, body, options)),
     delete: (key) => (note('DeleteObject', key), inner.delete(key)),
-    ...(inner.deleteMany ? { deleteMany: (keys: readonly string[]) => (note('DeleteObjects'), inner.deleteMany!(keys)) } : {}),
+    ...(inner.deleteMany
+      ? {
+          deleteMany: (keys: readonly string[]) => {
+            note('DeleteObjects');
+            return inner.deleteMany!(keys);
+          },
+        }
+      : {}),
     async *list(prefix) {
       let n = 0;
       note('ListObjectsV2');
