@@ -3,8 +3,10 @@
 // (full, incremental, 1% changed), plus the workflow listing's work (ECR listing via moto ECR, the
 // unchanged split, settings records). Prints requests per image by kind and time per image.
 //
-//   BENCH_SCALE_SIZES=500,2000   images per registry (default 500,2000)
+//   BENCH_SCALE_SIZES=500,2000   images per registry (default 500,2000; 0 skips these rows)
 //   BENCH_SCALE_TAGS=40          tags per repository (default 40: 200,000 images / 5,000 repositories)
+//   BENCH_PRUNE_SIZES=10000      images of the synthetic directory stores pruned (bench/prune-scale.ts; 0 skips)
+//   BENCH_PRUNE_S3_SIZES=1000    the same into moto S3 (slow: moto answers ~60 small requests/s here)
 //
 // Requests are counted in process: every AWS SDK request (S3, ECR) by a client middleware, every
 // registry request by a counting proxy. Times are wall clock on this machine against moto; they
@@ -21,13 +23,21 @@ import { RegistryEndpoint } from '../core/registry/registry.ts';
 import { BackupStore } from '../core/store/backup-store.ts';
 import { createS3Client, S3ObjectStore } from '../core/store/s3.ts';
 import type { ImageListing } from '../core/model/endpoint.ts';
+import { measurePrune } from './prune-scale.ts';
 
 const { startRegistry } = await import('../test/harness/registry.ts');
 const { startMoto, applyAwsEnv } = await import('../test/harness/moto.ts');
 const { countSdkRequests, startCountingProxy } = await import('../test/harness/counting.ts');
 const { pushSynthetic, pushSyntheticOrg } = await import('../test/harness/synthetic.ts');
 
-const sizes = (process.env.BENCH_SCALE_SIZES ?? '500,2000').split(',').map(Number);
+const sizesOf = (value: string) =>
+  value
+    .split(',')
+    .map(Number)
+    .filter((n) => n > 0);
+const sizes = sizesOf(process.env.BENCH_SCALE_SIZES ?? '500,2000');
+const pruneSizes = sizesOf(process.env.BENCH_PRUNE_SIZES ?? '10000');
+const pruneS3Sizes = sizesOf(process.env.BENCH_PRUNE_S3_SIZES ?? '1000');
 const tagsPerRepository = Number(process.env.BENCH_SCALE_TAGS ?? 40);
 
 interface Row {
@@ -143,6 +153,8 @@ try {
       await registry.stop();
     }
   }
+  for (const images of pruneS3Sizes) rows.push(...(await measurePrune(images, tagsPerRepository, 's3')));
+  for (const images of pruneSizes) rows.push(...(await measurePrune(images, tagsPerRepository, 'dir')));
 } finally {
   await moto.stop();
 }

@@ -104,6 +104,16 @@ describe('IAM denials (evaluated)', () => {
     expect(await decide(prune, 's3:PutObject', `${bucket}/backups/runs/r1/prune.json`)).toBe('Allowed');
   });
 
+  it('only the prune role lists incomplete multipart uploads; it aborts them only under the store prefix', async () => {
+    for (const [name, role] of Object.entries(roles())) {
+      expect(await decide(role, 's3:ListBucketMultipartUploads', bucket), name).toBe(name === 'prune' ? 'Allowed' : 'ImplicitlyDenied');
+    }
+    const prune = roles().prune;
+    expect(await decide(prune, 's3:ListMultipartUploadParts', `${bucket}/backups/blobs/sha256/ab`)).toBe('Allowed');
+    expect(await decide(prune, 's3:AbortMultipartUpload', `${bucket}/backups/blobs/sha256/ab`)).toBe('Allowed');
+    expect(await decide(prune, 's3:AbortMultipartUpload', `${bucket}/other-prefix/x`)).not.toBe('Allowed');
+  });
+
   it('no role reaches another bucket, or the store bucket outside the prefix', async () => {
     for (const [name, role] of Object.entries(roles())) {
       for (const action of ['s3:GetObject', 's3:PutObject', 's3:DeleteObject']) {

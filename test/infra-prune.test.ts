@@ -58,6 +58,7 @@ describe('optional prune step (prune prop)', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Runtime: 'nodejs22.x',
       Timeout: 900,
+      MemorySize: 3008,
       Environment: {
         Variables: { PRUNE_KEEP_LAST: '3', PRUNE_KEEP_DAYS: '30', PRUNE_GRACE_SECONDS: String(6 * 3600), STORE_URL: Match.anyValue() },
       },

@@ -1,7 +1,13 @@
 // The workflow's optional prune step (EcrBackup `prune` prop), run locally like test/workflow.test.ts:
 // the synthesized ASL in a real interpreter, the real listing, summary and prune Lambda handlers,
 // the real worker per Fargate task, moto for S3 and ECR's control plane, a real registry as its data plane.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  ListMultipartUploadsCommand,
+  S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcrBackupContext } from '../infra/context.ts';
@@ -34,13 +40,15 @@ let registry: TestRegistry;
 let workflow: LocalWorkflow;
 let restoreEnv: () => void;
 let ecr: ECRClient;
+let s3: S3Client;
 
 beforeAll(async () => {
   [moto, registry] = await Promise.all([startMoto(), startRegistry(ECR_AUTH)]);
   restoreEnv = applyAwsEnv(moto.env);
   const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
   ecr = new ECRClient(aws);
-  await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
+  s3 = new S3Client({ ...aws, forcePathStyle: true });
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 });
@@ -77,7 +85,7 @@ const explain = (e: LocalExecution) =>
   JSON.stringify({ status: e.status, error: e.error, cause: e.cause, states: e.statesEntered }, null, 1);
 
 describe('the prune step of the workflow', () => {
-  it('prunes after each backup run, passes a dry run on, and is skipped for restores', async () => {
+  it('prunes after each backup run, aborts abandoned multipart uploads, passes a dry run on, and is skipped for restores', async () => {
     const first = await pushToEcr('prune-1');
     const one = await run({});
     expect(one.status, explain(one)).toBe('SUCCEEDED');
@@ -99,16 +107,23 @@ describe('the prune step of the workflow', () => {
     expect(dry.status, explain(dry)).toBe('SUCCEEDED');
     expect(dry.output).toMatchObject({ prune: { dryRun: true, recordsDropped: 0 } });
 
+    // A killed run's incomplete multipart upload (the grace is 0 here: it is abandoned at once).
+    const abandoned = `${PREFIX}blobs/sha256/${'0'.repeat(64)}`;
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: abandoned }));
+    await s3.send(new UploadPartCommand({ Bucket: BUCKET, Key: abandoned, UploadId, PartNumber: 1, Body: Buffer.alloc(1024) }));
+
     const two = await run({});
     expect(two.status, explain(two)).toBe('SUCCEEDED');
+    expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).toEqual([]);
     const blobs = first.blobs.length + first.manifests.length;
     expect(two.output).toMatchObject({
       counts: { copied: 1 },
-      prune: { dryRun: false, recordsDropped: 1, blobsDeleted: blobs, locked: 0, failed: 0, sweep: 'done' },
+      prune: { dryRun: false, recordsDropped: 1, blobsDeleted: blobs, locked: 0, failed: 0, abandonedUploads: 1, sweep: 'done' },
     });
     const store = openBackupStore(`s3://${BUCKET}/${PREFIX}`);
     const pruneReport = await store.readJson<PruneReport>(`runs/${two.name}/prune.json`);
     expect(pruneReport.droppedRecords.map((r) => r.digest)).toEqual([first.digest]);
+    expect(pruneReport.abandonedWrites).toEqual([{ key: `blobs/sha256/${'0'.repeat(64)}`, since: expect.any(String) }]);
     expect((await store.history('team/app')).tags).toEqual([{ tag: '1.0', records: [expect.objectContaining({ digest: second.digest })] }]);
     expect(await store.objects.head(`blobs/sha256/${first.digest.slice(7)}`)).toBeUndefined();
 

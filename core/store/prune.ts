@@ -24,28 +24,31 @@
 // deleted manifests first, parents before children, then configs and layers (prune-order.ts), so an
 // interrupted sweep never leaves a manifest without its content.
 // A running backup writes blobs first, then manifests, then the record; everything it writes during
-// the prune is therefore newer than the cutoff and survives. Before each delete batch the catalog and
-// the blob listing are read again and new records (and new fresh manifests) are marked, which covers a
-// backup that re-uses an old blob only dropped records referenced. After the sweep a final check
-// reports any record written meanwhile that names a deleted blob (a conflict: re-run that backup).
+// the prune is therefore newer than the cutoff and survives, and only blobs of the first listing are
+// ever candidates. A backup may also re-use an old blob that only dropped records referenced: right
+// before the first blob delete (after marking, the long part of a large prune) the catalog and blobs/
+// are listed again and new records and new fresh manifests are marked; after the sweep a final pass
+// reports any record or manifest written meanwhile that names a deleted blob (a conflict: re-run that
+// backup). Three listings per run, whatever the number of deletions (prune-scan.ts says what is read).
 //
 // Deletions go through ObjectStore.deleteMany. On S3 with Object Lock, locked objects are reported and
 // left in place; a locked catalog record stays in the catalog, so its blobs stay marked.
 import type { BackupStore } from './backup-store.ts';
-import { blobKey, BLOBS_PREFIX, CATALOG_PREFIX, parseCatalogKey, parseCompactTime, type CatalogKey } from './layout.ts';
+import { blobKey, parseCompactTime, type CatalogKey } from './layout.ts';
 import { deleteKeys, NotFoundError, type AbandonedWrites, type DeleteManyResult, type ObjectStore } from './object-store.ts';
 import { deletionOrder } from './prune-order.ts';
+import { type BlobInfo, digestOfBlobKey, listBlobs, listRecords, Marker, type PruneProblem } from './prune-scan.ts';
 import { applyRetention, assertRetentionRule, assignTagValues, type RetentionEntry, type RetentionRule } from './retention.ts';
 
 export { applyRetention, type RetentionEntry } from './retention.ts';
-import { ReferenceWalker, type TreeProblem } from './references.ts';
+export type { PruneProblem } from './prune-scan.ts';
+import { ReferenceWalker } from './references.ts';
 import { readRecordJson } from './record.ts';
 import { mapLimited } from '../limiter.ts';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 /** Fresh blobs up to this size are checked for being manifests (the registry manifest limit). */
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const HEX = /^[a-f0-9]{64}$/;
 
 export interface PruneOptions extends RetentionRule {
   /** Decide and report; delete nothing. */
@@ -62,7 +65,7 @@ export interface PruneOptions extends RetentionRule {
   now?: () => Date;
   /** Reads in flight (default 16). */
   concurrency?: number;
-  /** Keys per delete request; the catalog is re-checked before each batch (default 1000). */
+  /** Keys per delete request (default 1000). */
   batchSize?: number;
   onProgress?: (message: string) => void;
 }
@@ -73,11 +76,6 @@ interface PrunedRecord {
   tag?: string;
   digest: string;
   backedUpAt: string;
-}
-
-interface PruneProblem extends TreeProblem {
-  /** The catalog record whose image cannot be walked. */
-  record: string;
 }
 
 export interface PruneReport {
@@ -125,17 +123,6 @@ interface Entry extends RetentionEntry {
   backedUpAt: string;
 }
 
-const digestOfBlobKey = (key: string): string | undefined => {
-  const hex = key.slice(BLOBS_PREFIX.length);
-  return key.startsWith(BLOBS_PREFIX) && HEX.test(hex) ? `sha256:${hex}` : undefined;
-};
-
-/** A record that stores its image somewhere other than blobs/ (a format this walk cannot follow). */
-function storedOutsideBlobs(raw: unknown): boolean {
-  const r = raw as { archive?: unknown; format?: unknown } | null;
-  return r !== null && typeof r === 'object' && (r.archive !== undefined || (typeof r.format === 'string' && r.format !== 'oci'));
-}
-
 export async function pruneStore(store: BackupStore | ObjectStore, options: PruneOptions): Promise<PruneReport> {
   assertRetentionRule(options);
   const objects: ObjectStore = 'objects' in store ? store.objects : store;
@@ -172,15 +159,11 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
   };
 
   // ---- Catalog and retention -----------------------------------------------------------------
-  progress('reading the catalog');
-  const seenRecords = new Set<string>();
-  const catalogKeys: CatalogKey[] = [];
-  for await (const object of objects.list(CATALOG_PREFIX)) {
-    const parsed = parseCatalogKey(object.key);
-    if (!parsed) continue;
-    seenRecords.add(parsed.key);
-    catalogKeys.push(parsed);
-  }
+  // The one listing of the store this prune decides from: only these blobs can be candidates.
+  progress('listing the catalog and blobs');
+  const [catalogKeys, blobs] = await Promise.all([listRecords(objects), listBlobs(objects)]);
+  const seenRecords = new Set(catalogKeys.map((k) => k.key));
+  const seenBlobs = new Set<string>();
   const unreadable: CatalogKey[] = [];
   const entries = (
     await mapLimited(catalogKeys, concurrency, async (k): Promise<Entry | undefined> => {
@@ -236,49 +219,13 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
 
   // ---- Mark ------------------------------------------------------------------------------------
   progress(`marking what ${remaining.length} record(s) reference`);
-  const marked = new Set<string>();
-  const markRecord = async (k: CatalogKey): Promise<{ refs: string[]; problems: PruneProblem[] }> => {
-    let mediaType: string | undefined;
-    try {
-      const raw = await readRecordJson<{ mediaType?: unknown }>(objects, k.key);
-      // The key is the truth: a body claiming another format cannot unmark a manifest that is stored.
-      if (storedOutsideBlobs(raw) && !(await objects.head(blobKey(k.digest)))) return { refs: [], problems: [] };
-      if (typeof raw.mediaType === 'string') mediaType = raw.mediaType;
-    } catch {
-      // An unreadable record still names its image in its key: walk that.
-    }
-    const tree = await walker.tree({ digest: k.digest, ...(mediaType ? { mediaType } : {}) });
-    for (const digest of tree.refs.keys()) marked.add(digest);
-    return { refs: [...tree.refs.keys()], problems: tree.problems.map((p) => ({ ...p, record: k.key })) };
-  };
-  report.problems.push(...(await mapLimited(remaining, concurrency, markRecord)).flatMap((r) => r.problems));
-
+  const marker = new Marker(objects, walker, concurrency);
+  const marked = marker.marked;
+  report.problems.push(...(await marker.markRecords(remaining)).problems);
   // Fresh small blobs that are manifests: images a running backup has stored but not yet recorded.
-  const seenBlobs = new Set<string>();
-  const markFresh = async (digests: string[]): Promise<Map<string, string[]>> => {
-    const refsOf = new Map<string, string[]>();
-    await mapLimited(digests, concurrency, async (digest) => {
-      const tree = await walker.tree({ digest });
-      if (tree.refs.size === 0) return; // not a manifest (a layer or config), or gone
-      for (const d of tree.refs.keys()) marked.add(d);
-      refsOf.set(digest, [...tree.refs.keys()]);
-    });
-    return refsOf;
-  };
-  const listBlobs = async () => {
-    const all: { key: string; digest: string; size: number; lastModified: Date }[] = [];
-    for await (const object of objects.list(BLOBS_PREFIX)) {
-      const digest = digestOfBlobKey(object.key);
-      if (digest) all.push({ ...object, digest });
-    }
-    return all;
-  };
-  const freshManifestCandidates = (blobs: { key: string; digest: string; size: number; lastModified: Date }[]) =>
-    blobs.filter((b) => !seenBlobs.has(b.key) && b.lastModified.getTime() >= cutoff && b.size <= MAX_MANIFEST_BYTES).map((b) => b.digest);
-
-  progress('listing blobs');
-  const blobs = await listBlobs();
-  await markFresh(freshManifestCandidates(blobs));
+  const freshManifestCandidates = (list: readonly BlobInfo[]) =>
+    list.filter((b) => !seenBlobs.has(b.key) && b.lastModified.getTime() >= cutoff && b.size <= MAX_MANIFEST_BYTES).map((b) => b.digest);
+  await marker.markFresh(freshManifestCandidates(blobs));
   for (const b of blobs) seenBlobs.add(b.key);
   report.blobs.total = blobs.length;
   report.blobs.totalBytes = blobs.reduce((sum, b) => sum + b.size, 0);
@@ -294,47 +241,34 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
   if (dryRun) {
     report.blobs.deleted = candidates.length;
     report.blobs.bytesFreed = candidates.reduce((sum, b) => sum + b.size, 0);
-  } else if (report.sweep === 'done') {
+  } else if (report.sweep === 'done' && candidates.length > 0) {
     // ---- Sweep ---------------------------------------------------------------------------------
-    // Re-reads the catalog and the blob listing; marks new records and new fresh manifests.
-    // Returns what each new root references, for the final conflict check.
+    // Lists the catalog and blobs/ again; marks records and fresh manifests that appeared since the
+    // last pass. Returns what each new root references, for the conflict check.
     const recheck = async (): Promise<{ problems: PruneProblem[]; roots: Map<string, string[]> }> => {
-      const roots = new Map<string, string[]>();
-      const fresh: CatalogKey[] = [];
-      for await (const object of objects.list(CATALOG_PREFIX)) {
-        const parsed = parseCatalogKey(object.key);
-        if (parsed && !seenRecords.has(parsed.key)) {
-          seenRecords.add(parsed.key);
-          fresh.push(parsed);
-        }
-      }
-      const problems = (
-        await mapLimited(fresh, concurrency, async (k) => {
-          const { refs, problems: found } = await markRecord(k);
-          roots.set(k.key, refs);
-          return found;
-        })
-      ).flat();
-      const now = await listBlobs();
-      const freshManifests = await markFresh(freshManifestCandidates(now));
+      const [records, now] = await Promise.all([listRecords(objects), listBlobs(objects)]);
+      const fresh = records.filter((k) => !seenRecords.has(k.key));
+      for (const k of fresh) seenRecords.add(k.key);
+      const { refsOf: roots, problems } = await marker.markRecords(fresh);
+      const freshManifests = await marker.markFresh(freshManifestCandidates(now));
       for (const b of now) seenBlobs.add(b.key);
-      for (const [digest, refs] of freshManifests) roots.set(`${BLOBS_PREFIX}${digest.slice('sha256:'.length)}`, refs);
+      for (const [digest, refs] of freshManifests) roots.set(blobKey(digest), refs);
       return { problems, roots };
     };
 
     const sizes = new Map(candidates.map((b) => [b.key, b.size]));
     const deletedDigests = new Set<string>();
     const order = await deletionOrder(candidates, walker, { concurrency, maxManifestBytes: MAX_MANIFEST_BYTES });
+    progress('checking for records written since the listing');
+    const { problems } = await recheck();
+    if (problems.length > 0) {
+      report.problems.push(...problems);
+      report.sweep = 'skipped';
+      report.sweepSkippedReason = `stopped: ${problems.length} image(s) recorded during the prune cannot be walked`;
+    }
     let done = 0;
-    sweep: for (const phase of order.phases) {
+    for (const phase of report.sweep === 'done' ? order.phases : []) {
       for (let i = 0; i < phase.length; i += batchSize) {
-        const { problems } = await recheck();
-        if (problems.length > 0) {
-          report.problems.push(...problems);
-          report.sweep = 'skipped';
-          report.sweepSkippedReason = `stopped: ${problems.length} image(s) recorded during the prune cannot be walked`;
-          break sweep;
-        }
         const slice = phase.slice(i, i + batchSize);
         done += slice.length;
         const batch = slice.filter((b) => !marked.has(b.digest));
@@ -352,7 +286,7 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
         // A manifest that stays (locked, or its delete failed) keeps what it references.
         for (const { key } of [...result.locked, ...result.failed]) {
           const digest = digestOfBlobKey(key);
-          if (digest) for (const ref of (await walker.tree({ digest })).refs.keys()) marked.add(ref);
+          if (digest) await marker.markKept(digest);
         }
       }
     }
@@ -360,7 +294,7 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
       report.sweep = 'skipped';
       report.sweepSkippedReason = `${order.unreadable.length} unreferenced blob(s) could not be read to tell whether they are manifests: unreferenced manifests were deleted, configs and layers kept`;
     }
-    // Anything recorded while the last batch was deleted that names a deleted blob is a conflict.
+    // Anything recorded while the blobs were deleted that names a deleted blob is a conflict.
     if (deletedDigests.size > 0) {
       const { roots } = await recheck();
       for (const [key, refs] of roots) for (const d of refs) if (deletedDigests.has(d)) report.conflicts.push({ key, blob: d });

@@ -83,7 +83,8 @@ export class ReferenceWalker {
       node = this.limit(async (): Promise<NodeResult> => {
         let bytes: Buffer;
         try {
-          bytes = await readCapped(this.objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES);
+          // One GET, no HEAD first: the read itself stops at the cap (a walk reads every manifest of a store).
+          bytes = await readCapped(this.objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES, { head: false });
         } catch (error) {
           if (error instanceof NotFoundError)
             return {

@@ -143,6 +143,10 @@ export function iamRequests(call: RecordedCall, t: TranslationContext): IamReque
           return [{ action: 's3:PutObject', resource: object(i.Key), context: creation(true, i.IfNoneMatch) }];
         case 'AbortMultipartUpload':
           return [{ action: 's3:AbortMultipartUpload', resource: object(i.Key) }];
+        case 'ListParts':
+          return [{ action: 's3:ListMultipartUploadParts', resource: object(i.Key) }];
+        case 'ListMultipartUploads':
+          return [{ action: 's3:ListBucketMultipartUploads', resource: bucketArn, context: prefix(i.Prefix) }];
         case 'ListObjectsV2':
         case 'ListObjects':
         case 'HeadBucket':

@@ -135,6 +135,14 @@ export function countingObjectStore(inner: ObjectStore): { store: ObjectStore; c
       note('DeleteObject', key);
       return inner.delete(key);
     },
+    ...(inner.deleteMany
+      ? {
+          deleteMany: (keys: readonly string[]) => {
+            note('DeleteObjects');
+            return inner.deleteMany!(keys);
+          },
+        }
+      : {}),
     async *list(prefix) {
       let n = 0;
       note('ListObjectsV2');
