@@ -62,6 +62,8 @@ export function registerStoreCommands(program: Command): void {
       );
       for (const p of report.problems)
         process.stdout.write(`  ${p.problem}: ${p.repository}:${p.tag ?? p.digest} blob ${p.blob}${p.detail ? ` (${p.detail})` : ''}\n`);
+      if (report.externalLayers.length > 0)
+        process.stdout.write(`${report.externalLayers.length} external (foreign) layer(s): referenced by descriptor, not stored\n`);
     }
     if (report.problems.length > 0) process.exitCode = 1;
   });
