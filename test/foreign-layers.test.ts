@@ -105,10 +105,7 @@ describe('foreign (non-distributable) layers', () => {
     async (kind, makeStore) => {
       const store = await makeStore();
       const env = moto.env;
-      const backup = await runCliJson<RunReport>(
-        ['backup', '--registry', source.url, '--to', store, '--repositories', 'win/**'],
-        { env },
-      );
+      const backup = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', store, '--repositories', 'win/**'], { env });
       expect(backup.exitCode, backup.stderr).toBe(0);
       expect(backup.json.results.map((i) => i.status)).toEqual(['copied', 'copied']);
 
