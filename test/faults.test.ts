@@ -15,6 +15,7 @@ import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
 import { startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { rng } from './harness/seeded.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
 const KiB = 1024;
@@ -29,18 +30,6 @@ let moto: TestMoto;
 let restoreEnv: () => void;
 const images: { repository: string; tag: string; image: PushedImage }[] = [];
 let baseDigest: string;
-
-/** mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const tally = { scenarios: 0, images: 0, imagesLost: 0, falseExit0: 0, faults: {} as Record<string, number> };
 
