@@ -4,7 +4,7 @@
 // the CLI is killed while it waits. After a killed backup: verify is clean (nothing looks complete
 // that is not), every image the store lists restores digest-exact, a re-run exits 0 and the store
 // then holds the same blobs and tags as a clean run's. After a killed restore: every tag the target
-// has is digest-exact, and a re-run restores everything digest-exact. KILL_TRIALS (default 2 of each)
+// has is digest-exact, and a re-run restores everything digest-exact. KILL_TRIALS (default 1 of each)
 // and FAULT_SEED scale and replay the trials; the tallies are printed for the closing note.
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
@@ -31,7 +31,7 @@ const KiB = 1024;
 const MiB = 1024 * KiB;
 const BUCKET = 'kill';
 const CLEAN = `s3://${BUCKET}/clean`;
-const TRIALS = Number(process.env.KILL_TRIALS ?? 2);
+const TRIALS = Number(process.env.KILL_TRIALS ?? 1);
 const SEED = Number(process.env.FAULT_SEED ?? 1);
 
 let source: TestRegistry;
@@ -43,6 +43,7 @@ const images: { repository: string; tag: string; image: PushedImage }[] = [];
 const reference = { source: 0, s3: 0, target: 0 };
 const tally = { scenarios: 0, kills: 0, images: 0, imagesLost: 0, falseExit0: 0, killedAt: {} as Record<string, number> };
 
+const anonymous = (url: string) => new RegistryEndpoint(url, { credentials: { get: async () => undefined } });
 const repositories = () => [...new Set(images.map((i) => i.repository))];
 
 beforeAll(async () => {
@@ -95,13 +96,15 @@ beforeAll(async () => {
     expect(backup.exitCode, backup.stderr).toBe(0);
     reference.source = sourceProxy.requests.length;
     reference.s3 = s3Proxy.requests.length;
-    const restore = await runCliJson<RunReport>(
-      ['restore', '--from', CLEAN, '--registry', targetProxy.url, '--repository-prefix', 'ref/'],
-      {
-        env: moto.env,
-      },
-    );
-    expect(restore.exitCode, restore.stderr).toBe(0);
+    // The restore's reference runs in-process (the CLI's start costs seconds on a busy machine): a
+    // restore lists the store, not the target, so the target sees the same requests either way.
+    const restore = await copyImages({
+      source: new BackupStore(openStore(CLEAN)),
+      destination: anonymous(targetProxy.url),
+      items: images.map(({ repository, tag }) => ({ repository, tag })),
+      repositoryPrefix: 'ref/',
+    });
+    expect(restore.map((r) => r.status)).toEqual(images.map(() => 'copied'));
     reference.target = targetProxy.requests.length;
   } finally {
     await Promise.all([sourceProxy.stop(), s3Proxy.stop(), targetProxy.stop()]);
@@ -193,8 +196,7 @@ describe('kill -9 at seeded random points', () => {
       for (const repository of await partial.listRepositories())
         for (const l of await partial.repository(repository).listImages()) items.push({ repository, tag: l.tag! });
       const prefix = `kb${SEED}-${trial}/`;
-      const registry = new RegistryEndpoint(target.url, { credentials: { get: async () => undefined } });
-      const restored = await copyImages({ source: partial, destination: registry, items, repositoryPrefix: prefix });
+      const restored = await copyImages({ source: partial, destination: anonymous(target.url), items, repositoryPrefix: prefix });
       expect(
         restored.filter((r) => r.status === 'failed').map((r) => r.error),
         where,
