@@ -1,19 +1,20 @@
 // Fault injection between the CLI and the registries and between the CLI and S3 (moto): seeded
 // proxies (test/harness/lying-proxy.ts) fault the first request to every object with a transient
-// fault (resets before and during bodies, truncated bodies, 500/502/503, 429 with Retry-After,
-// responses lost after a successful write). Backup and restore must still complete with exit 0,
+// fault (resets before and during bodies, truncated bodies, bodies that trickle then stall,
+// 500/502/503, 429 with Retry-After, responses lost after a successful write). Backup and restore must still complete with exit 0,
 // every image digest-exact, the store verifying clean. FAULT_TRIALS (default 1) and FAULT_SEED
 // scale the runs; the tallies are printed for the closing note.
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
+import { ENV } from '../schema/environment.ts';
 import { MANIFEST_ACCEPT } from '../core/model/manifest.ts';
 import { BackupStore } from '../core/store/backup-store.ts';
 import { openStore } from '../core/store/url.ts';
 import { verifyStore } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
-import { startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
+import { BODY_FAULTS, startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { rng } from './harness/seeded.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
@@ -47,7 +48,7 @@ function firstRequestFaults(random: () => number, options: { truncate: boolean }
     if (seen.has(key)) return undefined;
     seen.add(key);
     const kinds = TRANSIENT_FAULTS.filter(
-      (k) => (method === 'GET' || (k !== 'reset-body' && k !== 'truncate-body')) && (options.truncate || k !== 'truncate-body'),
+      (k) => (method === 'GET' || !BODY_FAULTS.includes(k)) && (options.truncate || k !== 'truncate-body'),
     );
     const kind = kinds[Math.floor(random() * kinds.length)]!;
     tally.faults[kind] = (tally.faults[kind] ?? 0) + 1;
@@ -117,7 +118,8 @@ describe('one transient fault on the first request to every object', () => {
       ]);
       const [sourceProxy, s3Proxy, targetProxy] = proxies as [LyingProxy, LyingProxy, LyingProxy];
       try {
-        const env = { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url };
+        // A slow body is abandoned after 2 s of silence (not the default 60 s) and then resumed.
+        const env = { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url, [ENV.IDLE_TIMEOUT_MS]: '2000' };
         tally.scenarios++;
         tally.images += images.length;
         const backup = await runCliJson<RunReport>(
