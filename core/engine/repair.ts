@@ -129,12 +129,14 @@ class DamageCheck {
 class RepairingRepository implements ImageRepository {
   readonly blobsSharedAcrossRepositories = true;
   readonly name: string;
+  readonly location: string;
 
   constructor(
     private readonly inner: BackupRepository,
     private readonly check: DamageCheck,
   ) {
     this.name = inner.name;
+    this.location = inner.location;
   }
 
   listImages(): Promise<ImageListing[]> {

@@ -83,7 +83,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           bytes = await readCapped(objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES);
         } catch (error) {
           if (error instanceof NotFoundError) return { status: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` };
-          return { status: 'unreadable', detail: message(error) };
+          return { status: 'unreadable', detail: `reading ${store.description}/${blobKey(d.digest)}: ${message(error)}` };
         }
         counted(bytes.byteLength);
         const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -121,7 +121,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           }
         } catch (error) {
           if (error instanceof NotFoundError) return { status: 'missing', detail: `${key} is not in the store` };
-          return { status: 'unreadable', detail: message(error) };
+          return { status: 'unreadable', detail: `reading ${store.description}/${key}: ${message(error)}` };
         }
         counted(size);
         const digest = `sha256:${hash.digest('hex')}`;

@@ -18,7 +18,7 @@
 //   truncate-body  forwarded; half the body with a Content-Length that matches it
 //   slow-body      forwarded; the full Content-Length, half the body trickled in small pieces, then
 //                  silence until the client gives up (its read deadline fires; it resumes or retries)
-//   status-500/502/503  answered by the proxy with that status, not forwarded
+//   status-500/502/503  answered by the proxy with that status, not forwarded (403: a lasting refusal)
 //   throttle       answered 429 with `Retry-After: 1`, not forwarded
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -47,6 +47,7 @@ export type InterceptAction =
   | 'status-500'
   | 'status-502'
   | 'status-503'
+  | 'status-403'
   | 'throttle';
 
 export const TRANSIENT_FAULTS: readonly InterceptAction[] = [
