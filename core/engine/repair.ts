@@ -18,6 +18,7 @@ import { blobKey } from '../store/layout.ts';
 import { NotFoundError } from '../store/object-store.ts';
 import { verifyStore, type VerifyProblem, type VerifyReport } from '../store/verify.ts';
 import { Copier } from './copy.ts';
+import type { ImageResult } from '../../schema/contract.ts';
 
 export interface RepairOptions {
   /** Images repaired at once (default 4; blob transfers: twice this). */
@@ -50,7 +51,7 @@ export interface RepairReport {
   after: VerifyReport;
 }
 
-const repairable = (p: VerifyProblem) => (p.problem === 'missing' || p.problem === 'corrupt') && p.blob.startsWith('sha256:');
+export const repairable = (p: VerifyProblem) => (p.problem === 'missing' || p.problem === 'corrupt') && p.blob.startsWith('sha256:');
 
 export async function repairStore(store: BackupStore, source: ImageEndpoint, options: RepairOptions = {}): Promise<RepairReport> {
   store.assertWritable();
@@ -70,8 +71,7 @@ export async function repairStore(store: BackupStore, source: ImageEndpoint, opt
   const checker = new DamageCheck(store, damaged);
   const unrepaired: UnrepairedImage[] = [];
   await mapLimited([...images.values()], concurrency, async (image) => {
-    const destination = new RepairingRepository(store.repository(image.repository), checker);
-    const result = await copier.copyImage(source.repository(image.repository), destination, { digest: image.digest });
+    const result = await repairImage(copier, checker, source.repository(image.repository), image.digest);
     if (result.status === 'failed') {
       unrepaired.push({
         repository: image.repository,
@@ -87,8 +87,16 @@ export async function repairStore(store: BackupStore, source: ImageEndpoint, opt
   return { before, replaced: [...checker.replaced].sort(), unrepaired, skipped: before.problems.filter((p) => !repairable(p)), after };
 }
 
+/**
+ * Copies one image again from `source` in repair mode (the engine walks all of it; only objects
+ * `check` was told are damaged, and still are, get replaced). Failures are returned, as copyImage does.
+ */
+export function repairImage(copier: Copier, check: DamageCheck, source: ImageRepository, digest: string): Promise<ImageResult> {
+  return copier.copyImage(source, new RepairingRepository(check.store.repository(source.name), check), { digest });
+}
+
 /** Decides, once per object, whether a damaged object is still damaged now (and so may be replaced). */
-class DamageCheck {
+export class DamageCheck {
   readonly replaced = new Set<string>();
   private readonly answers = new Map<string, Promise<boolean>>();
 
