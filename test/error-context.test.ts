@@ -2,14 +2,13 @@
 // repository:tag, the blob digest and the endpoint (registry host, or the store), and nothing secret.
 // Lasting (non-transient) faults are injected by proxies in front of the registries and S3 (moto),
 // and the failure texts of `--json` are checked.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
 import type { VerifyReport } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, pushImage, type PushedImage } from './harness/fixtures.ts';
 import { startLyingProxy, type LyingProxy } from './harness/lying-proxy.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
 const BUCKET = 'errors';
@@ -26,13 +25,7 @@ let layer: string;
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await createBucket(moto, BUCKET);
   image = await pushImage(source, { repository: REPO, tag: '1', variant: 'errors' });
   layer = image.blobs.find((b) => b.digest !== image.configDigest)!.digest;
   const backup = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', STORE, '--repositories', REPO], {

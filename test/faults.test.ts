@@ -4,7 +4,6 @@
 // 500/502/503, 429 with Retry-After, responses lost after a successful write). Backup and restore must still complete with exit 0,
 // every image digest-exact, the store verifying clean. FAULT_TRIALS (default 1) and FAULT_SEED
 // scale the runs; the tallies are printed for the closing note.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';
@@ -15,7 +14,7 @@ import { verifyStore } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
 import { BODY_FAULTS, startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
 import { rng } from './harness/seeded.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
@@ -59,13 +58,7 @@ function firstRequestFaults(random: () => number, options: { truncate: boolean }
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await createBucket(moto, BUCKET);
   // Two repositories sharing a base layer, a multi-arch index, and a 20 MiB layer (S3 multipart on
   // backup, chunked PATCH upload on restore).
   for (const repository of ['f/a', 'f/b']) {

@@ -3,7 +3,6 @@
 // layer as external (not missing); stats and prune leave it out; restore pushes the manifest byte for
 // byte, so the digest is unchanged. Real registries (configured to accept such layers), directory and
 // S3 (moto) stores.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
@@ -14,7 +13,7 @@ import type { StoreStats } from '../core/store/stats.ts';
 import type { VerifyReport } from '../core/store/verify.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { pushManifestHttp } from './harness/fixtures.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
@@ -68,13 +67,7 @@ beforeAll(async () => {
     startMoto(),
   ]);
   restoreEnv = applyAwsEnv(moto.env);
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await createBucket(moto, BUCKET);
   await pushForeignImage(
     'win/docker',
     MediaType.DockerManifest,

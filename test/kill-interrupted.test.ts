@@ -6,7 +6,6 @@
 // then holds the same blobs and tags as a clean run's. After a killed restore: every tag the target
 // has is digest-exact, and a re-run restores everything digest-exact. KILL_TRIALS (default 1 of each)
 // and FAULT_SEED scale and replay the trials; the tallies are printed for the closing note.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +21,7 @@ import { verifyStore } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
 import { startLyingProxy, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { between, rng } from './harness/seeded.ts';
 
@@ -49,13 +48,7 @@ const repositories = () => [...new Set(images.map((i) => i.repository))];
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await createBucket(moto, BUCKET);
   // Two repositories sharing a base layer, a multi-arch index, and a 9 MiB layer (an S3 multipart
   // upload on backup, a chunked upload on restore).
   for (const repository of ['k/a', 'k/b']) {
