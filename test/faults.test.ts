@@ -12,7 +12,8 @@ import { BackupStore } from '../core/store/backup-store.ts';
 import { openStore } from '../core/store/url.ts';
 import { verifyStore } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
-import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixtures.ts';
+import { pushFaultImages, type FaultImage } from './harness/fault-images.ts';
 import { BODY_FAULTS, startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
 import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
 import { rng } from './harness/seeded.ts';
@@ -28,7 +29,7 @@ let source: TestRegistry;
 let target: TestRegistry;
 let moto: TestMoto;
 let restoreEnv: () => void;
-const images: { repository: string; tag: string; image: PushedImage }[] = [];
+const images: FaultImage[] = [];
 let baseDigest: string;
 
 const tally = { scenarios: 0, images: 0, imagesLost: 0, falseExit0: 0, faults: {} as Record<string, number> };
@@ -59,29 +60,15 @@ beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
   await createBucket(moto, BUCKET);
-  // Two repositories sharing a base layer, a multi-arch index, and a 20 MiB layer (S3 multipart on
-  // backup, chunked PATCH upload on restore).
-  for (const repository of ['f/a', 'f/b']) {
-    const shared = await pushSharedBaseTags(source, {
-      repository,
-      tags: ['1'],
-      baseSize: 512 * KiB,
-      uniqueSize: 32 * KiB,
-      variant: 'faults',
-    });
-    images.push({ repository, tag: '1', image: shared.images[0]! });
-    baseDigest = shared.base.digest;
-  }
-  images.push({
-    repository: 'f/multi',
-    tag: 'm',
-    image: await pushMultiArchIndex(source, { repository: 'f/multi', tag: 'm', variant: 'faults' }),
+  const pushed = await pushFaultImages(source, {
+    prefix: 'f',
+    baseSize: 512 * KiB,
+    uniqueSize: 32 * KiB,
+    bigSize: 20 * MiB,
+    variant: 'faults',
   });
-  images.push({
-    repository: 'f/big',
-    tag: 'b',
-    image: await pushImage(source, { repository: 'f/big', tag: 'b', layerSizes: [20 * MiB], variant: 'faults' }),
-  });
+  images.push(...pushed.images);
+  baseDigest = pushed.baseDigest;
 }, 120_000);
 
 afterAll(async () => {

@@ -19,7 +19,8 @@ import { BLOBS_PREFIX } from '../core/store/layout.ts';
 import { openStore } from '../core/store/url.ts';
 import { verifyStore } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
-import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixtures.ts';
+import { pushFaultImages, type FaultImage } from './harness/fault-images.ts';
 import { startLyingProxy, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
 import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
@@ -37,7 +38,7 @@ let source: TestRegistry;
 let target: TestRegistry;
 let moto: TestMoto;
 let restoreEnv: () => void;
-const images: { repository: string; tag: string; image: PushedImage }[] = [];
+const images: FaultImage[] = [];
 /** Requests a clean run sends: backup to the registry and to S3, restore to the target registry. */
 const reference = { source: 0, s3: 0, target: 0 };
 const tally = { scenarios: 0, kills: 0, images: 0, imagesLost: 0, falseExit0: 0, killedAt: {} as Record<string, number> };
@@ -49,28 +50,14 @@ beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
   await createBucket(moto, BUCKET);
-  // Two repositories sharing a base layer, a multi-arch index, and a 9 MiB layer (an S3 multipart
-  // upload on backup, a chunked upload on restore).
-  for (const repository of ['k/a', 'k/b']) {
-    const shared = await pushSharedBaseTags(source, {
-      repository,
-      tags: ['1'],
-      baseSize: 256 * KiB,
-      uniqueSize: 16 * KiB,
-      variant: 'kill',
-    });
-    images.push({ repository, tag: '1', image: shared.images[0]! });
-  }
-  images.push({
-    repository: 'k/multi',
-    tag: 'm',
-    image: await pushMultiArchIndex(source, { repository: 'k/multi', tag: 'm', variant: 'kill' }),
+  const pushed = await pushFaultImages(source, {
+    prefix: 'k',
+    baseSize: 256 * KiB,
+    uniqueSize: 16 * KiB,
+    bigSize: 9 * MiB,
+    variant: 'kill',
   });
-  images.push({
-    repository: 'k/big',
-    tag: 'b',
-    image: await pushImage(source, { repository: 'k/big', tag: 'b', layerSizes: [9 * MiB], variant: 'kill' }),
-  });
+  images.push(...pushed.images);
 
   // The clean reference runs, through counting proxies.
   const [sourceProxy, s3Proxy, targetProxy] = await Promise.all([
