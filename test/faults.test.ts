@@ -130,7 +130,7 @@ describe('one transient fault on the first request to every object', () => {
     }
     expect(tally).toMatchObject({ imagesLost: 0, falseExit0: 0 });
     expect(Object.keys(tally.faults).sort()).toEqual([...TRANSIENT_FAULTS].sort());
-  }, 170_000);
+  }, TRIALS * 170_000);
 });
 
 describe('one upload per blob per store within a run', () => {

@@ -98,7 +98,7 @@ export function repairImage(copier: Copier, check: DamageCheck, source: ImageRep
 /** Decides, once per object, whether a damaged object is still damaged now (and so may be replaced). */
 export class DamageCheck {
   readonly replaced = new Set<string>();
-  private readonly answers = new Map<string, Promise<boolean>>();
+  private readonly answers = new Map<string, Promise<'missing' | 'corrupt' | undefined>>();
 
   constructor(
     readonly store: BackupStore,
@@ -106,8 +106,13 @@ export class DamageCheck {
   ) {}
 
   /** True when `d` was reported damaged and still is: absent, or its bytes fail its digest and size. */
-  stillDamaged(d: { digest: string; size: number }): Promise<boolean> {
-    if (!this.damaged.has(d.digest)) return Promise.resolve(false);
+  async stillDamaged(d: { digest: string; size: number }): Promise<boolean> {
+    return (await this.damage(d)) !== undefined;
+  }
+
+  /** How `d` is still damaged: absent, or present with bytes that fail its digest and size (corrupt). */
+  damage(d: { digest: string; size: number }): Promise<'missing' | 'corrupt' | undefined> {
+    if (!this.damaged.has(d.digest)) return Promise.resolve(undefined);
     let answer = this.answers.get(d.digest);
     if (!answer) {
       answer = this.check(d);
@@ -116,16 +121,26 @@ export class DamageCheck {
     return answer;
   }
 
-  private async check(d: { digest: string; size: number }): Promise<boolean> {
+  private async check(d: { digest: string; size: number }): Promise<'missing' | 'corrupt' | undefined> {
     const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
     try {
       await pipeline(await this.store.objects.get(blobKey(d.digest)), verifyingStream(d), sink);
-      return false;
+      return undefined;
     } catch (error) {
       // Any other failure (a read error) says nothing about the bytes: it is thrown, nothing is replaced.
-      if (error instanceof NotFoundError || error instanceof DigestMismatchError) return true;
+      if (error instanceof NotFoundError) return 'missing';
+      if (error instanceof DigestMismatchError) return 'corrupt';
       throw error;
     }
+  }
+
+  /**
+   * Only a corrupt object is overwritten; anything else is created if absent (S3 If-None-Match), which
+   * is all the deployed backup role may do in blobs/ (write-once): the workflow mends missing objects,
+   * a corrupt one needs `verify --repair` with credentials that may replace it.
+   */
+  async writeOptions(d: { digest: string; size: number }): Promise<{ ifAbsent: boolean }> {
+    return { ifAbsent: (await this.damage(d)) !== 'corrupt' };
   }
 }
 
@@ -174,7 +189,10 @@ class RepairingRepository implements ImageRepository {
    */
   async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
     const store = this.check.store;
-    await store.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size } });
+    await store.objects.put(blobKey(descriptor.digest), body, {
+      expected: { digest: descriptor.digest, size: descriptor.size },
+      ...(await this.check.writeOptions(descriptor)),
+    });
     store.notePresence(descriptor.digest, descriptor.size);
     this.check.replaced.add(descriptor.digest);
   }
@@ -187,6 +205,7 @@ class RepairingRepository implements ImageRepository {
       await store.objects.put(blobKey(descriptor.digest), manifest.bytes, {
         expected: { digest: descriptor.digest, size: descriptor.size },
         contentType: descriptor.mediaType,
+        ...(await this.check.writeOptions(descriptor)),
       });
       store.notePresence(descriptor.digest, descriptor.size);
       this.check.replaced.add(descriptor.digest);
