@@ -87,50 +87,54 @@ async function digestAt(url: string, repository: string, tag: string): Promise<s
 }
 
 describe('one transient fault on the first request to every object', () => {
-  it(`backs up and restores everything with exit 0, digest-exact (${TRIALS} trial(s), seed ${SEED})`, async () => {
-    for (let trial = 0; trial < TRIALS; trial++) {
-      const random = rng(SEED + trial);
-      const store = `s3://${BUCKET}/trial-${SEED + trial}`;
-      const proxies: LyingProxy[] = await Promise.all([
-        startLyingProxy({ upstream: source.url, intercept: firstRequestFaults(random, { truncate: true }) }),
-        startLyingProxy({ upstream: moto.url, intercept: firstRequestFaults(random, { truncate: false }) }),
-        startLyingProxy({ upstream: target.url, intercept: firstRequestFaults(random, { truncate: true }) }),
-      ]);
-      const [sourceProxy, s3Proxy, targetProxy] = proxies as [LyingProxy, LyingProxy, LyingProxy];
-      try {
-        // A slow body is abandoned after 2 s of silence (not the default 60 s) and then resumed.
-        const env = { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url, [ENV.IDLE_TIMEOUT_MS]: '2000' };
-        tally.scenarios++;
-        tally.images += images.length;
-        const backup = await runCliJson<RunReport>(
-          ['backup', '--registry', sourceProxy.url, '--to', store, '--repositories', ...repositories()],
-          { env },
-        );
-        const failedBackup = backup.json?.counts?.failed ?? images.length;
-        if (backup.exitCode === 0 && failedBackup > 0) tally.falseExit0++;
-        expect(backup.exitCode, `${backup.stderr}\n${JSON.stringify(backup.json?.failures)}`).toBe(0);
-        expect(backup.json.counts).toMatchObject({ images: images.length, failed: 0 });
+  it(
+    `backs up and restores everything with exit 0, digest-exact (${TRIALS} trial(s), seed ${SEED})`,
+    async () => {
+      for (let trial = 0; trial < TRIALS; trial++) {
+        const random = rng(SEED + trial);
+        const store = `s3://${BUCKET}/trial-${SEED + trial}`;
+        const proxies: LyingProxy[] = await Promise.all([
+          startLyingProxy({ upstream: source.url, intercept: firstRequestFaults(random, { truncate: true }) }),
+          startLyingProxy({ upstream: moto.url, intercept: firstRequestFaults(random, { truncate: false }) }),
+          startLyingProxy({ upstream: target.url, intercept: firstRequestFaults(random, { truncate: true }) }),
+        ]);
+        const [sourceProxy, s3Proxy, targetProxy] = proxies as [LyingProxy, LyingProxy, LyingProxy];
+        try {
+          // A slow body is abandoned after 2 s of silence (not the default 60 s) and then resumed.
+          const env = { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url, [ENV.IDLE_TIMEOUT_MS]: '2000' };
+          tally.scenarios++;
+          tally.images += images.length;
+          const backup = await runCliJson<RunReport>(
+            ['backup', '--registry', sourceProxy.url, '--to', store, '--repositories', ...repositories()],
+            { env },
+          );
+          const failedBackup = backup.json?.counts?.failed ?? images.length;
+          if (backup.exitCode === 0 && failedBackup > 0) tally.falseExit0++;
+          expect(backup.exitCode, `${backup.stderr}\n${JSON.stringify(backup.json?.failures)}`).toBe(0);
+          expect(backup.json.counts).toMatchObject({ images: images.length, failed: 0 });
 
-        const prefix = `t${SEED + trial}`;
-        const restore = await runCliJson<RunReport>(
-          ['restore', '--from', store, '--registry', targetProxy.url, '--repository-prefix', `${prefix}/`],
-          { env },
-        );
-        if (restore.exitCode === 0 && (restore.json?.counts?.failed ?? 1) > 0) tally.falseExit0++;
-        for (const { repository, tag, image } of images) {
-          if ((await digestAt(target.url, `${prefix}/${repository}`, tag)) !== image.digest) tally.imagesLost++;
+          const prefix = `t${SEED + trial}`;
+          const restore = await runCliJson<RunReport>(
+            ['restore', '--from', store, '--registry', targetProxy.url, '--repository-prefix', `${prefix}/`],
+            { env },
+          );
+          if (restore.exitCode === 0 && (restore.json?.counts?.failed ?? 1) > 0) tally.falseExit0++;
+          for (const { repository, tag, image } of images) {
+            if ((await digestAt(target.url, `${prefix}/${repository}`, tag)) !== image.digest) tally.imagesLost++;
+          }
+          expect(restore.exitCode, `${restore.stderr}\n${JSON.stringify(restore.json?.failures)}`).toBe(0);
+          for (const { repository, tag, image } of images)
+            expect(await digestAt(target.url, `${prefix}/${repository}`, tag), `${repository}:${tag}`).toBe(image.digest);
+          expect((await verifyStore(new BackupStore(openStore(store)))).problems).toEqual([]);
+        } finally {
+          await Promise.all(proxies.map((p) => p.stop()));
         }
-        expect(restore.exitCode, `${restore.stderr}\n${JSON.stringify(restore.json?.failures)}`).toBe(0);
-        for (const { repository, tag, image } of images)
-          expect(await digestAt(target.url, `${prefix}/${repository}`, tag), `${repository}:${tag}`).toBe(image.digest);
-        expect((await verifyStore(new BackupStore(openStore(store)))).problems).toEqual([]);
-      } finally {
-        await Promise.all(proxies.map((p) => p.stop()));
       }
-    }
-    expect(tally).toMatchObject({ imagesLost: 0, falseExit0: 0 });
-    expect(Object.keys(tally.faults).sort()).toEqual([...TRANSIENT_FAULTS].sort());
-  }, TRIALS * 170_000);
+      expect(tally).toMatchObject({ imagesLost: 0, falseExit0: 0 });
+      expect(Object.keys(tally.faults).sort()).toEqual([...TRANSIENT_FAULTS].sort());
+    },
+    TRIALS * 170_000,
+  );
 });
 
 describe('one upload per blob per store within a run', () => {
