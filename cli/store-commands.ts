@@ -4,7 +4,7 @@ import { planImages, rejectedRecordNotes, type PlanSkip } from '../core/engine/p
 import { verifyStore } from '../core/store/verify.ts';
 import { recordFormat } from '../core/store/layout.ts';
 import { addFilterOptions, addRegistryOptions, type FilterOptions } from './options.ts';
-import { runRepair } from './repair-command.ts';
+import { noteDamage, runRepair } from './repair-command.ts';
 import { openBackupStore, UsageError, type RegistryOptions } from './endpoints.ts';
 import { formatBytes, table } from './format.ts';
 
@@ -54,7 +54,9 @@ export function registerStoreCommands(program: Command): void {
   ).action(async (options: RegistryOptions & { from: string; json?: boolean; repair?: boolean }) => {
     if (options.repair) return runRepair(openBackupStore(options.from, { existing: true }), options);
     if (options.registry || options.username) throw new UsageError('--registry and --username apply to verify --repair only');
-    const report = await verifyStore(openBackupStore(options.from, { existing: true }));
+    const store = openBackupStore(options.from, { existing: true });
+    const report = await verifyStore(store);
+    await noteDamage(store, report.problems);
     if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else {
       process.stdout.write(
@@ -62,6 +64,8 @@ export function registerStoreCommands(program: Command): void {
       );
       for (const p of report.problems)
         process.stdout.write(`  ${p.problem}: ${p.repository}:${p.tag ?? p.digest} blob ${p.blob}${p.detail ? ` (${p.detail})` : ''}\n`);
+      if (report.externalLayers.length > 0)
+        process.stdout.write(`${report.externalLayers.length} external (foreign) layer(s): referenced by descriptor, not stored\n`);
     }
     if (report.problems.length > 0) process.exitCode = 1;
   });

@@ -28,6 +28,7 @@ import { batchItems } from '../core/engine/batching.ts';
 import { resolveArchiveSettings } from '../core/archive/settings.ts';
 import { recordingListings, splitUnchanged } from '../core/engine/unchanged.ts';
 import { backupStoreAt, perContainer, withLambdaContext } from './runtime.ts';
+import { openDamageMarks, withRepairs } from '../core/engine/damage-marks.ts';
 
 export interface ListImagesEvent {
   /** The execution ARN (`$$.Execution.Id`); its last segment, the execution name, is the run id. */
@@ -89,8 +90,10 @@ async function handle(event: ListImagesEvent): Promise<ListingOutput> {
       ...(archive ? { settings: archive } : {}),
       recordDeletions: !input.dryRun,
     });
-    items = split.work;
-    unchangedCount = split.unchanged.length;
+    // Images verify found damaged are copied again (repair mode) although their manifest is stored.
+    const { work, unchanged } = withRepairs(split, await openDamageMarks(store));
+    items = work;
+    unchangedCount = unchanged.length;
     if (!input.dryRun) {
       deletedCount = split.deleted.length;
       // The summary puts these in the run report; a lost file costs the report its list (the tombstones stay).

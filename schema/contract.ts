@@ -131,6 +131,8 @@ export const WorkItem = z
     sizeBytes: z.number().int().nonnegative().optional(),
     /** Backup: the digest the store's current record of this tag holds, when the tag is being re-copied (it may have moved). */
     previousDigest: Digest.optional(),
+    /** Backup: verify found this stored image damaged (core/engine/damage-marks.ts); it is copied again in repair mode. */
+    repair: z.literal(true).optional(),
   })
   .strict()
   .refine((item) => item.tag !== undefined || item.digest !== undefined, { message: 'a work item needs a tag or a digest' });

@@ -37,6 +37,11 @@ export const ENV = {
    * authorization token names (a VPC endpoint name in production; a local registry in tests).
    */
   ECR_REGISTRY_URL: 'ECR_BACKUP_ECR_REGISTRY_URL',
+  /**
+   * Optional everywhere: the longest silence (ms) while reading a response from a registry or S3
+   * before the read is abandoned and retried or resumed (default 60000; tests shorten it).
+   */
+  IDLE_TIMEOUT_MS: 'ECR_BACKUP_IDLE_TIMEOUT_MS',
 } as const;
 
 export const DEFAULT_METRICS_NAMESPACE = 'EcrBackup';

@@ -1,20 +1,22 @@
 // Fault injection between the CLI and the registries and between the CLI and S3 (moto): seeded
 // proxies (test/harness/lying-proxy.ts) fault the first request to every object with a transient
-// fault (resets before and during bodies, truncated bodies, 500/502/503, 429 with Retry-After,
-// responses lost after a successful write). Backup and restore must still complete with exit 0,
+// fault (resets before and during bodies, truncated bodies, bodies that trickle then stall,
+// 500/502/503, 429 with Retry-After, responses lost after a successful write). Backup and restore must still complete with exit 0,
 // every image digest-exact, the store verifying clean. FAULT_TRIALS (default 1) and FAULT_SEED
 // scale the runs; the tallies are printed for the closing note.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
+import { ENV } from '../schema/environment.ts';
 import { MANIFEST_ACCEPT } from '../core/model/manifest.ts';
 import { BackupStore } from '../core/store/backup-store.ts';
 import { openStore } from '../core/store/url.ts';
 import { verifyStore } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
-import { cleanupFixtures, pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
-import { startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { cleanupFixtures } from './harness/fixtures.ts';
+import { pushFaultImages, type FaultImage } from './harness/fault-images.ts';
+import { BODY_FAULTS, startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
+import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
+import { rng } from './harness/seeded.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
 const KiB = 1024;
@@ -27,20 +29,8 @@ let source: TestRegistry;
 let target: TestRegistry;
 let moto: TestMoto;
 let restoreEnv: () => void;
-const images: { repository: string; tag: string; image: PushedImage }[] = [];
+const images: FaultImage[] = [];
 let baseDigest: string;
-
-/** mulberry32: a small seeded PRNG, so a failing seed can be replayed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const tally = { scenarios: 0, images: 0, imagesLost: 0, falseExit0: 0, faults: {} as Record<string, number> };
 
@@ -58,7 +48,7 @@ function firstRequestFaults(random: () => number, options: { truncate: boolean }
     if (seen.has(key)) return undefined;
     seen.add(key);
     const kinds = TRANSIENT_FAULTS.filter(
-      (k) => (method === 'GET' || (k !== 'reset-body' && k !== 'truncate-body')) && (options.truncate || k !== 'truncate-body'),
+      (k) => (method === 'GET' || !BODY_FAULTS.includes(k)) && (options.truncate || k !== 'truncate-body'),
     );
     const kind = kinds[Math.floor(random() * kinds.length)]!;
     tally.faults[kind] = (tally.faults[kind] ?? 0) + 1;
@@ -69,36 +59,16 @@ function firstRequestFaults(random: () => number, options: { truncate: boolean }
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  await createBucket(moto, BUCKET);
+  const pushed = await pushFaultImages(source, {
+    prefix: 'f',
+    baseSize: 512 * KiB,
+    uniqueSize: 32 * KiB,
+    bigSize: 20 * MiB,
+    variant: 'faults',
   });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  // Two repositories sharing a base layer, a multi-arch index, and a 20 MiB layer (S3 multipart on
-  // backup, chunked PATCH upload on restore).
-  for (const repository of ['f/a', 'f/b']) {
-    const shared = await pushSharedBaseTags(source, {
-      repository,
-      tags: ['1'],
-      baseSize: 512 * KiB,
-      uniqueSize: 32 * KiB,
-      variant: 'faults',
-    });
-    images.push({ repository, tag: '1', image: shared.images[0]! });
-    baseDigest = shared.base.digest;
-  }
-  images.push({
-    repository: 'f/multi',
-    tag: 'm',
-    image: await pushMultiArchIndex(source, { repository: 'f/multi', tag: 'm', variant: 'faults' }),
-  });
-  images.push({
-    repository: 'f/big',
-    tag: 'b',
-    image: await pushImage(source, { repository: 'f/big', tag: 'b', layerSizes: [20 * MiB], variant: 'faults' }),
-  });
+  images.push(...pushed.images);
+  baseDigest = pushed.baseDigest;
 }, 120_000);
 
 afterAll(async () => {
@@ -117,49 +87,54 @@ async function digestAt(url: string, repository: string, tag: string): Promise<s
 }
 
 describe('one transient fault on the first request to every object', () => {
-  it(`backs up and restores everything with exit 0, digest-exact (${TRIALS} trial(s), seed ${SEED})`, async () => {
-    for (let trial = 0; trial < TRIALS; trial++) {
-      const random = rng(SEED + trial);
-      const store = `s3://${BUCKET}/trial-${SEED + trial}`;
-      const proxies: LyingProxy[] = await Promise.all([
-        startLyingProxy({ upstream: source.url, intercept: firstRequestFaults(random, { truncate: true }) }),
-        startLyingProxy({ upstream: moto.url, intercept: firstRequestFaults(random, { truncate: false }) }),
-        startLyingProxy({ upstream: target.url, intercept: firstRequestFaults(random, { truncate: true }) }),
-      ]);
-      const [sourceProxy, s3Proxy, targetProxy] = proxies as [LyingProxy, LyingProxy, LyingProxy];
-      try {
-        const env = { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url };
-        tally.scenarios++;
-        tally.images += images.length;
-        const backup = await runCliJson<RunReport>(
-          ['backup', '--registry', sourceProxy.url, '--to', store, '--repositories', ...repositories()],
-          { env },
-        );
-        const failedBackup = backup.json?.counts?.failed ?? images.length;
-        if (backup.exitCode === 0 && failedBackup > 0) tally.falseExit0++;
-        expect(backup.exitCode, `${backup.stderr}\n${JSON.stringify(backup.json?.failures)}`).toBe(0);
-        expect(backup.json.counts).toMatchObject({ images: images.length, failed: 0 });
+  it(
+    `backs up and restores everything with exit 0, digest-exact (${TRIALS} trial(s), seed ${SEED})`,
+    async () => {
+      for (let trial = 0; trial < TRIALS; trial++) {
+        const random = rng(SEED + trial);
+        const store = `s3://${BUCKET}/trial-${SEED + trial}`;
+        const proxies: LyingProxy[] = await Promise.all([
+          startLyingProxy({ upstream: source.url, intercept: firstRequestFaults(random, { truncate: true }) }),
+          startLyingProxy({ upstream: moto.url, intercept: firstRequestFaults(random, { truncate: false }) }),
+          startLyingProxy({ upstream: target.url, intercept: firstRequestFaults(random, { truncate: true }) }),
+        ]);
+        const [sourceProxy, s3Proxy, targetProxy] = proxies as [LyingProxy, LyingProxy, LyingProxy];
+        try {
+          // A slow body is abandoned after 2 s of silence (not the default 60 s) and then resumed.
+          const env = { ...moto.env, AWS_ENDPOINT_URL: s3Proxy.url, [ENV.IDLE_TIMEOUT_MS]: '2000' };
+          tally.scenarios++;
+          tally.images += images.length;
+          const backup = await runCliJson<RunReport>(
+            ['backup', '--registry', sourceProxy.url, '--to', store, '--repositories', ...repositories()],
+            { env },
+          );
+          const failedBackup = backup.json?.counts?.failed ?? images.length;
+          if (backup.exitCode === 0 && failedBackup > 0) tally.falseExit0++;
+          expect(backup.exitCode, `${backup.stderr}\n${JSON.stringify(backup.json?.failures)}`).toBe(0);
+          expect(backup.json.counts).toMatchObject({ images: images.length, failed: 0 });
 
-        const prefix = `t${SEED + trial}`;
-        const restore = await runCliJson<RunReport>(
-          ['restore', '--from', store, '--registry', targetProxy.url, '--repository-prefix', `${prefix}/`],
-          { env },
-        );
-        if (restore.exitCode === 0 && (restore.json?.counts?.failed ?? 1) > 0) tally.falseExit0++;
-        for (const { repository, tag, image } of images) {
-          if ((await digestAt(target.url, `${prefix}/${repository}`, tag)) !== image.digest) tally.imagesLost++;
+          const prefix = `t${SEED + trial}`;
+          const restore = await runCliJson<RunReport>(
+            ['restore', '--from', store, '--registry', targetProxy.url, '--repository-prefix', `${prefix}/`],
+            { env },
+          );
+          if (restore.exitCode === 0 && (restore.json?.counts?.failed ?? 1) > 0) tally.falseExit0++;
+          for (const { repository, tag, image } of images) {
+            if ((await digestAt(target.url, `${prefix}/${repository}`, tag)) !== image.digest) tally.imagesLost++;
+          }
+          expect(restore.exitCode, `${restore.stderr}\n${JSON.stringify(restore.json?.failures)}`).toBe(0);
+          for (const { repository, tag, image } of images)
+            expect(await digestAt(target.url, `${prefix}/${repository}`, tag), `${repository}:${tag}`).toBe(image.digest);
+          expect((await verifyStore(new BackupStore(openStore(store)))).problems).toEqual([]);
+        } finally {
+          await Promise.all(proxies.map((p) => p.stop()));
         }
-        expect(restore.exitCode, `${restore.stderr}\n${JSON.stringify(restore.json?.failures)}`).toBe(0);
-        for (const { repository, tag, image } of images)
-          expect(await digestAt(target.url, `${prefix}/${repository}`, tag), `${repository}:${tag}`).toBe(image.digest);
-        expect((await verifyStore(new BackupStore(openStore(store)))).problems).toEqual([]);
-      } finally {
-        await Promise.all(proxies.map((p) => p.stop()));
       }
-    }
-    expect(tally).toMatchObject({ imagesLost: 0, falseExit0: 0 });
-    expect(Object.keys(tally.faults).sort()).toEqual([...TRANSIENT_FAULTS].sort());
-  }, 170_000);
+      expect(tally).toMatchObject({ imagesLost: 0, falseExit0: 0 });
+      expect(Object.keys(tally.faults).sort()).toEqual([...TRANSIENT_FAULTS].sort());
+    },
+    TRIALS * 170_000,
+  );
 });
 
 describe('one upload per blob per store within a run', () => {

@@ -2,7 +2,6 @@
 // overwritten with other bytes of the same size) is repaired from the source registry, verify is
 // then clean, and a restore is digest-exact; an object that is fine is left untouched; an image whose
 // blob the source no longer has is reported by image, with exit 1. Directory store and S3 (moto).
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RepairReport } from '../core/engine/repair.ts';
@@ -11,7 +10,7 @@ import { blobKey } from '../core/store/layout.ts';
 import { openStore } from '../core/store/url.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
@@ -29,13 +28,7 @@ let gone: PushedImage; // rp/gone:g: a layer deleted from the store and from the
 beforeAll(async () => {
   [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
   restoreEnv = applyAwsEnv(moto.env);
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+  await createBucket(moto, BUCKET);
   app = await pushImage(source, { repository: 'rp/app', tag: 'a', layerSizes: [40_000, 50_000], variant: 'repair-app' });
   web = await pushImage(source, { repository: 'rp/web', tag: 'w', variant: 'repair-web' });
   intact = await pushImage(source, { repository: 'rp/intact', tag: 'i', variant: 'repair-intact' });

@@ -6,6 +6,8 @@
 import { WorkBatch, runKeys, type RepositoryNote } from '../schema/contract.ts';
 import { ENV, loadWorkerEnvironment } from '../schema/environment.ts';
 import { copyImages } from '../core/engine/run.ts';
+import { Copier } from '../core/engine/copy.ts';
+import { repairMarked } from '../core/engine/damage-marks.ts';
 import { archiveHandler } from '../core/archive/archive.ts';
 import { EcrEndpoint } from '../core/registry/ecr.ts';
 import { targetEcr } from '../core/registry/target-account.ts';
@@ -27,6 +29,14 @@ async function main(): Promise<void> {
   const [source, destination] = batch.mode === 'backup' ? [ecr(), store] : [batch.asOf ? store.atTime(new Date(batch.asOf)) : store, ecr()];
 
   const notes: RepositoryNote[] = [];
+  const archive = archiveHandler({
+    mode: batch.mode,
+    source,
+    destination,
+    format: batch.format ?? env[ENV.IMAGE_FORMAT],
+    settings: { label: batch.label, compression: batch.compression, platform: batch.platform, region: env[ENV.AWS_REGION] },
+  });
+  const repairs = new Copier();
   const results = await copyImages({
     source,
     destination,
@@ -42,14 +52,10 @@ async function main(): Promise<void> {
       const attention = Boolean(note.problems?.length || note.differences?.length);
       log(attention ? 'warn' : 'info', `repository settings ${note.action}`, { runId, batch: batch.index, ...note });
     },
-    // Backup: the batch's format, else the stack's (IMAGE_FORMAT); restore: each record's format.
-    archive: archiveHandler({
-      mode: batch.mode,
-      source,
-      destination,
-      format: batch.format ?? env[ENV.IMAGE_FORMAT],
-      settings: { label: batch.label, compression: batch.compression, platform: batch.platform, region: env[ENV.AWS_REGION] },
-    }),
+    // A repair item (verify found the stored image damaged) is copied again in repair mode; then
+    // backup: the batch's format, else the stack's (IMAGE_FORMAT); restore: each record's format.
+    archive: async (item, targetName) =>
+      (batch.mode === 'backup' ? await repairMarked(store, source, item, repairs) : undefined) ?? archive?.(item, targetName),
     onResult: async (result, index) => {
       await store.writeJson(runKeys.result(runId, batch.index, index), result);
       log(result.status === 'failed' ? 'error' : 'info', `image ${result.status}`, { runId, batch: batch.index, ...result });

@@ -29,6 +29,13 @@ interface CopyStats {
   bytesDeduplicated: number;
 }
 
+/** An error's message, with the HTTP status an AWS SDK error carries when its message lacks it. */
+function causeText(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  const status = (error as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode;
+  return typeof status === 'number' && !text.includes(String(status)) ? `${text} (HTTP ${status})` : text;
+}
+
 /**
  * Copies images between two endpoints. One Copier serves a whole run so that a blob shared by many
  * images is transferred once even when those images are copied at the same time: concurrent
@@ -132,7 +139,15 @@ export class Copier {
       // A failed transfer must not poison later attempts (another image may get good bytes).
       transfer.catch(() => this.transfers.delete(key));
     }
-    const copied = await transfer;
+    let copied: boolean;
+    try {
+      copied = await transfer;
+    } catch (error) {
+      // Says where: the blob and both ends (the image's repository:tag is added by copyImage).
+      const from = source.location ?? source.name;
+      const to = destination.location ?? destination.name;
+      throw new Error(`copying blob ${blob.digest} from ${from} to ${to}: ${causeText(error)}`, { cause: error });
+    }
     if (copied && mine) {
       stats.blobsCopied += 1;
       stats.bytesCopied += blob.size;

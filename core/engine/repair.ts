@@ -18,6 +18,7 @@ import { blobKey } from '../store/layout.ts';
 import { NotFoundError } from '../store/object-store.ts';
 import { verifyStore, type VerifyProblem, type VerifyReport } from '../store/verify.ts';
 import { Copier } from './copy.ts';
+import type { ImageResult } from '../../schema/contract.ts';
 
 export interface RepairOptions {
   /** Images repaired at once (default 4; blob transfers: twice this). */
@@ -50,7 +51,7 @@ export interface RepairReport {
   after: VerifyReport;
 }
 
-const repairable = (p: VerifyProblem) => (p.problem === 'missing' || p.problem === 'corrupt') && p.blob.startsWith('sha256:');
+export const repairable = (p: VerifyProblem) => (p.problem === 'missing' || p.problem === 'corrupt') && p.blob.startsWith('sha256:');
 
 export async function repairStore(store: BackupStore, source: ImageEndpoint, options: RepairOptions = {}): Promise<RepairReport> {
   store.assertWritable();
@@ -70,8 +71,7 @@ export async function repairStore(store: BackupStore, source: ImageEndpoint, opt
   const checker = new DamageCheck(store, damaged);
   const unrepaired: UnrepairedImage[] = [];
   await mapLimited([...images.values()], concurrency, async (image) => {
-    const destination = new RepairingRepository(store.repository(image.repository), checker);
-    const result = await copier.copyImage(source.repository(image.repository), destination, { digest: image.digest });
+    const result = await repairImage(copier, checker, source.repository(image.repository), image.digest);
     if (result.status === 'failed') {
       unrepaired.push({
         repository: image.repository,
@@ -87,10 +87,18 @@ export async function repairStore(store: BackupStore, source: ImageEndpoint, opt
   return { before, replaced: [...checker.replaced].sort(), unrepaired, skipped: before.problems.filter((p) => !repairable(p)), after };
 }
 
+/**
+ * Copies one image again from `source` in repair mode (the engine walks all of it; only objects
+ * `check` was told are damaged, and still are, get replaced). Failures are returned, as copyImage does.
+ */
+export function repairImage(copier: Copier, check: DamageCheck, source: ImageRepository, digest: string): Promise<ImageResult> {
+  return copier.copyImage(source, new RepairingRepository(check.store.repository(source.name), check), { digest });
+}
+
 /** Decides, once per object, whether a damaged object is still damaged now (and so may be replaced). */
-class DamageCheck {
+export class DamageCheck {
   readonly replaced = new Set<string>();
-  private readonly answers = new Map<string, Promise<boolean>>();
+  private readonly answers = new Map<string, Promise<'missing' | 'corrupt' | undefined>>();
 
   constructor(
     readonly store: BackupStore,
@@ -98,8 +106,13 @@ class DamageCheck {
   ) {}
 
   /** True when `d` was reported damaged and still is: absent, or its bytes fail its digest and size. */
-  stillDamaged(d: { digest: string; size: number }): Promise<boolean> {
-    if (!this.damaged.has(d.digest)) return Promise.resolve(false);
+  async stillDamaged(d: { digest: string; size: number }): Promise<boolean> {
+    return (await this.damage(d)) !== undefined;
+  }
+
+  /** How `d` is still damaged: absent, or present with bytes that fail its digest and size (corrupt). */
+  damage(d: { digest: string; size: number }): Promise<'missing' | 'corrupt' | undefined> {
+    if (!this.damaged.has(d.digest)) return Promise.resolve(undefined);
     let answer = this.answers.get(d.digest);
     if (!answer) {
       answer = this.check(d);
@@ -108,16 +121,26 @@ class DamageCheck {
     return answer;
   }
 
-  private async check(d: { digest: string; size: number }): Promise<boolean> {
+  private async check(d: { digest: string; size: number }): Promise<'missing' | 'corrupt' | undefined> {
     const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
     try {
       await pipeline(await this.store.objects.get(blobKey(d.digest)), verifyingStream(d), sink);
-      return false;
+      return undefined;
     } catch (error) {
       // Any other failure (a read error) says nothing about the bytes: it is thrown, nothing is replaced.
-      if (error instanceof NotFoundError || error instanceof DigestMismatchError) return true;
+      if (error instanceof NotFoundError) return 'missing';
+      if (error instanceof DigestMismatchError) return 'corrupt';
       throw error;
     }
+  }
+
+  /**
+   * Only a corrupt object is overwritten; anything else is created if absent (S3 If-None-Match), which
+   * is all the deployed backup role may do in blobs/ (write-once): the workflow mends missing objects,
+   * a corrupt one needs `verify --repair` with credentials that may replace it.
+   */
+  async writeOptions(d: { digest: string; size: number }): Promise<{ ifAbsent: boolean }> {
+    return { ifAbsent: (await this.damage(d)) !== 'corrupt' };
   }
 }
 
@@ -129,12 +152,14 @@ class DamageCheck {
 class RepairingRepository implements ImageRepository {
   readonly blobsSharedAcrossRepositories = true;
   readonly name: string;
+  readonly location: string;
 
   constructor(
     private readonly inner: BackupRepository,
     private readonly check: DamageCheck,
   ) {
     this.name = inner.name;
+    this.location = inner.location;
   }
 
   listImages(): Promise<ImageListing[]> {
@@ -164,7 +189,10 @@ class RepairingRepository implements ImageRepository {
    */
   async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
     const store = this.check.store;
-    await store.objects.put(blobKey(descriptor.digest), body, { expected: { digest: descriptor.digest, size: descriptor.size } });
+    await store.objects.put(blobKey(descriptor.digest), body, {
+      expected: { digest: descriptor.digest, size: descriptor.size },
+      ...(await this.check.writeOptions(descriptor)),
+    });
     store.notePresence(descriptor.digest, descriptor.size);
     this.check.replaced.add(descriptor.digest);
   }
@@ -177,6 +205,7 @@ class RepairingRepository implements ImageRepository {
       await store.objects.put(blobKey(descriptor.digest), manifest.bytes, {
         expected: { digest: descriptor.digest, size: descriptor.size },
         contentType: descriptor.mediaType,
+        ...(await this.check.writeOptions(descriptor)),
       });
       store.notePresence(descriptor.digest, descriptor.size);
       this.check.replaced.add(descriptor.digest);

@@ -25,6 +25,8 @@ export type ImageReference = { tag: string } | { digest: string; mediaType?: str
 
 export interface ImageRepository {
   readonly name: string;
+  /** Where the repository lives, for error messages: `docker://host:port`, `ecr://account/region`, `s3://bucket/prefix`. */
+  readonly location?: string;
 
   /** Tags (and, where the source can list them, untagged digests) in this repository. */
   listImages(): Promise<ImageListing[]>;

@@ -35,6 +35,8 @@ export interface Descriptor {
   platform?: Platform;
   annotations?: Record<string, string>;
   artifactType?: string;
+  /** Where a foreign (non-distributable) layer is fetched from instead of the registry. */
+  urls?: string[];
 }
 
 /** A manifest or index exactly as served, with the descriptor of those bytes. */
@@ -105,9 +107,38 @@ export function childManifests(manifest: Manifest): Descriptor[] {
   return isIndex(manifest) ? (parse(manifest.bytes).manifests ?? []) : [];
 }
 
-/** Blobs an image manifest references: config first, then layers (empty for an index). */
+/**
+ * Foreign (non-distributable) layers: Windows base layers, which registries (ECR included) accept in a
+ * manifest without holding the bytes. Like skopeo and crane by default, a copy keeps the descriptor
+ * and skips the bytes: they are external to the store (not copied, verified, pruned or counted).
+ */
+const FOREIGN_LAYER_TYPES = new Set<string>([
+  'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+gzip',
+  'application/vnd.oci.image.layer.nondistributable.v1.tar+zstd',
+]);
+
+/** A layer the registry need not hold: a foreign media type, or one with external `urls`. */
+function isForeignLayer(layer: Descriptor): boolean {
+  // A hostile manifest may list null or a string as a layer: not foreign (verify reports it malformed).
+  if (typeof layer !== 'object' || layer === null) return false;
+  return FOREIGN_LAYER_TYPES.has(layer.mediaType) || (Array.isArray(layer.urls) && layer.urls.length > 0);
+}
+
+/**
+ * Blobs an image manifest references and a copy transfers: config first, then layers, foreign layers
+ * left out (see foreignLayersOf); empty for an index.
+ */
 export function blobsOf(manifest: Manifest): Descriptor[] {
   if (isIndex(manifest)) return [];
   const parsed = parse(manifest.bytes);
-  return [...(parsed.config ? [parsed.config] : []), ...(parsed.layers ?? []), ...(parsed.blobs ?? [])];
+  const layers = (parsed.layers ?? []).filter((l) => !isForeignLayer(l));
+  return [...(parsed.config ? [parsed.config] : []), ...layers, ...(parsed.blobs ?? [])];
+}
+
+/** The foreign layers of an image manifest (empty for an index): kept by descriptor only. */
+export function foreignLayersOf(manifest: Manifest): Descriptor[] {
+  if (isIndex(manifest)) return [];
+  return (parse(manifest.bytes).layers ?? []).filter(isForeignLayer);
 }

@@ -186,6 +186,10 @@ export class EcrRepository implements ImageRepository {
     readonly name: string,
   ) {}
 
+  get location(): string {
+    return this.endpoint.description;
+  }
+
   /**
    * One listing per tag, plus a digest-only listing for each untagged image (callers filter those).
    * Sizes and push times come from DescribeImages, so listing needs no manifest fetches.

@@ -5,6 +5,7 @@
 // caller decides per hop whether the Authorization header may go along.
 import { Agent, request, type Dispatcher } from 'undici';
 import { redact } from '../redact.ts';
+import { DEFAULT_IDLE_TIMEOUT_MS, idleTimeoutMs } from '../timeouts.ts';
 import { RegistryAuthError, RegistryConfigError, RegistryError, RegistryNotFoundError } from './errors.ts';
 
 export interface RetryPolicy {
@@ -35,7 +36,7 @@ export interface HttpOptions {
 export const DEFAULT_HTTP_OPTIONS: HttpOptions = {
   connectTimeoutMs: 10_000,
   headersTimeoutMs: 60_000,
-  bodyIdleTimeoutMs: 60_000,
+  bodyIdleTimeoutMs: DEFAULT_IDLE_TIMEOUT_MS,
   smallBodyDeadlineMs: 120_000,
   retry: { maxAttempts: 5, baseDelayMs: 500, maxDelayMs: 20_000, maxRetryAfterMs: 60_000, maxElapsedMs: 10 * 60_000 },
 };
@@ -74,7 +75,13 @@ export class HttpClient {
   private readonly agent: Agent;
 
   constructor(options: Partial<HttpOptions> = {}) {
-    this.options = { ...DEFAULT_HTTP_OPTIONS, ...options, retry: { ...DEFAULT_HTTP_OPTIONS.retry, ...options.retry } };
+    // The idle deadline follows ECR_BACKUP_IDLE_TIMEOUT_MS unless the caller sets it.
+    this.options = {
+      ...DEFAULT_HTTP_OPTIONS,
+      bodyIdleTimeoutMs: idleTimeoutMs(),
+      ...options,
+      retry: { ...DEFAULT_HTTP_OPTIONS.retry, ...options.retry },
+    };
     this.agent = new Agent({
       connect: { timeout: this.options.connectTimeoutMs },
       headersTimeout: this.options.headersTimeoutMs,

@@ -253,6 +253,10 @@ export class RegistryRepository implements ImageRepository {
     readonly name: string,
   ) {}
 
+  get location(): string {
+    return this.endpoint.description;
+  }
+
   async listImages(): Promise<ImageListing[]> {
     const tags = await this.endpoint.paginate(this.endpoint.url(`/v2/${this.name}/tags/list`), this.scopes(false), this.context(), 'tags');
     return tags.map((tag) => ({ tag }));

@@ -433,6 +433,10 @@ export class BackupRepository implements ImageRepository {
     return this.store.objects;
   }
 
+  get location(): string {
+    return this.store.description;
+  }
+
   /** The record key of the tag's current value (at the store's asOf), or undefined (none yet, or deleted at the source). */
   async resolveTag(tag: string): Promise<Extract<CatalogKey, { kind: 'tag' }> | undefined> {
     assertTag(tag);

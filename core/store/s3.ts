@@ -26,6 +26,7 @@ import { assertDigest, digestBase64, verifyingStream } from '../model/digest.ts'
 import { mapLimited } from '../limiter.ts';
 import { uploadShape } from './part-size.ts';
 import { resumableStream } from '../resumable.ts';
+import { idleTimeoutMs } from '../timeouts.ts';
 import {
   type AbandonedWrites,
   assertKey,
@@ -81,6 +82,9 @@ export function createS3Client(options: S3ClientOptions = {}): S3Client {
     followRegionRedirects: true,
     retryMode: options.retryMode ?? 'adaptive',
     maxAttempts: options.maxAttempts ?? 10,
+    // Without a socket deadline a stalled S3 response (headers or body) would hold the run forever;
+    // the SDK retries a timed-out request, and a body read that times out is resumed (getObject).
+    requestHandler: { socketTimeout: idleTimeoutMs(), connectionTimeout: 10_000 },
   });
 }
 

@@ -2,7 +2,7 @@
 // image), walk the manifest tree from the store and re-hash every blob it references. Each blob is
 // read and hashed once however many images share it; problems are reported per image.
 import { createHash } from 'node:crypto';
-import { childManifests, blobsOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
+import { childManifests, blobsOf, foreignLayersOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { BackupStore } from './backup-store.ts';
 import { blobKey, recordFormat, type CatalogRecord } from './layout.ts';
 import { createLimiter, mapLimited } from '../limiter.ts';
@@ -31,6 +31,11 @@ export interface VerifyReport {
   checkedBlobs: number;
   checkedBytes: number;
   problems: VerifyProblem[];
+  /**
+   * Foreign (non-distributable) layers the images reference, each once: external by design (a backup
+   * keeps their descriptors, not their bytes), so neither checked nor a problem.
+   */
+  externalLayers: { digest: string; size: number; mediaType: string }[];
 }
 
 export interface VerifyOptions {
@@ -78,7 +83,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           bytes = await readCapped(objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES);
         } catch (error) {
           if (error instanceof NotFoundError) return { status: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` };
-          return { status: 'unreadable', detail: message(error) };
+          return { status: 'unreadable', detail: `reading ${store.description}/${blobKey(d.digest)}: ${message(error)}` };
         }
         counted(bytes.byteLength);
         const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -116,7 +121,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           }
         } catch (error) {
           if (error instanceof NotFoundError) return { status: 'missing', detail: `${key} is not in the store` };
-          return { status: 'unreadable', detail: message(error) };
+          return { status: 'unreadable', detail: `reading ${store.description}/${key}: ${message(error)}` };
         }
         counted(size);
         const digest = `sha256:${hash.digest('hex')}`;
@@ -130,6 +135,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
   }
 
   const problems: VerifyProblem[] = [];
+  const external = new Map<string, { digest: string; size: number; mediaType: string }>();
 
   const verifyImage = async (record: CatalogRecord): Promise<void> => {
     const where = { repository: record.repository, ...(record.tag !== undefined ? { tag: record.tag } : {}), digest: record.digest };
@@ -144,6 +150,8 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
       const check = await checkManifest(d);
       report(d.digest, check);
       if (check.status !== 'ok' || !check.manifest) return;
+      for (const f of foreignLayersOf(check.manifest))
+        if (wellFormed(f, report)) external.set(f.digest, { digest: f.digest, size: f.size, mediaType: f.mediaType });
       const blobs = blobsOf(check.manifest).filter((b) => !seen.has(b.digest));
       for (const b of blobs) seen.add(b.digest);
 
@@ -210,5 +218,6 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
       a.digest.localeCompare(b.digest) ||
       a.blob.localeCompare(b.blob),
   );
-  return { checkedImages, checkedBlobs, checkedBytes, problems };
+  const externalLayers = [...external.values()].sort((a, b) => a.digest.localeCompare(b.digest));
+  return { checkedImages, checkedBlobs, checkedBytes, problems, externalLayers };
 }

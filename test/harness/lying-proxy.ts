@@ -16,7 +16,9 @@
 //   reset-before   the connection is reset before anything is forwarded
 //   reset-body     forwarded; the full Content-Length, half the body, then a reset
 //   truncate-body  forwarded; half the body with a Content-Length that matches it
-//   status-500/502/503  answered by the proxy with that status, not forwarded
+//   slow-body      forwarded; the full Content-Length, half the body trickled in small pieces, then
+//                  silence until the client gives up (its read deadline fires; it resumes or retries)
+//   status-500/502/503  answered by the proxy with that status, not forwarded (403: a lasting refusal)
 //   throttle       answered 429 with `Retry-After: 1`, not forwarded
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -41,9 +43,11 @@ export type InterceptAction =
   | 'reset-before'
   | 'reset-body'
   | 'truncate-body'
+  | 'slow-body'
   | 'status-500'
   | 'status-502'
   | 'status-503'
+  | 'status-403'
   | 'throttle';
 
 export const TRANSIENT_FAULTS: readonly InterceptAction[] = [
@@ -51,11 +55,15 @@ export const TRANSIENT_FAULTS: readonly InterceptAction[] = [
   'reset-before',
   'reset-body',
   'truncate-body',
+  'slow-body',
   'status-500',
   'status-502',
   'status-503',
   'throttle',
 ];
+
+/** Faults that need a response body to break (GETs). */
+export const BODY_FAULTS: readonly InterceptAction[] = ['reset-body', 'truncate-body', 'slow-body'];
 
 export interface LyingProxy {
   /** `http://127.0.0.1:PORT` */
@@ -85,7 +93,7 @@ function sendHalf(
   res: ServerResponse,
   status: number,
   headers: Record<string, unknown>,
-  mode: 'truncate' | 'abort',
+  mode: 'truncate' | 'abort' | 'stall',
 ): void {
   const chunks: Buffer[] = [];
   upstreamRes.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -95,6 +103,12 @@ function sendHalf(
     if (mode === 'truncate') {
       res.writeHead(status, upstreamRes.statusMessage, { ...headers, 'content-length': String(half.length) } as never);
       res.end(half);
+    } else if (mode === 'stall') {
+      res.writeHead(status, upstreamRes.statusMessage, { ...headers, 'content-length': String(body.length) } as never);
+      const pieces = 4;
+      const size = Math.ceil(half.length / pieces);
+      for (let i = 0; i < pieces; i++) setTimeout(() => res.write(half.subarray(i * size, (i + 1) * size)), i * 50);
+      // Then nothing more: the connection stays open until the client closes it.
     } else {
       res.writeHead(status, upstreamRes.statusMessage, { ...headers, 'content-length': String(body.length) } as never);
       res.write(half, () => setTimeout(() => res.destroy(), 20));
@@ -163,8 +177,8 @@ export async function startLyingProxy(options: LyingProxyOptions): Promise<Lying
           return;
         }
         // Body faults only where there is a body to break (GET 200/206); anything else passes.
-        if ((action === 'reset-body' || action === 'truncate-body') && method === 'GET' && (status === 200 || status === 206)) {
-          sendHalf(upstreamRes, res, status, headers, action === 'reset-body' ? 'abort' : 'truncate');
+        if (action && BODY_FAULTS.includes(action) && method === 'GET' && (status === 200 || status === 206)) {
+          sendHalf(upstreamRes, res, status, headers, action === 'reset-body' ? 'abort' : action === 'slow-body' ? 'stall' : 'truncate');
           return;
         }
         if (!lie || (status !== 200 && status !== 206)) {

@@ -1,5 +1,6 @@
 // moto server as the S3 and ECR control-plane emulator. The AWS SDK is pointed at it through the
 // standard AWS_ENDPOINT_URL* variables and dummy credentials (see `awsEnv`).
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
 import { freePort, startService, tempDir, type RunningService } from './process.ts';
 
@@ -56,4 +57,16 @@ export function applyAwsEnv(env: Record<string, string>): () => void {
       else process.env[k] = v;
     }
   };
+}
+
+/** Creates an S3 bucket in moto (the store of a test). */
+export async function createBucket(moto: TestMoto, bucket: string): Promise<void> {
+  const s3 = new S3Client({
+    endpoint: moto.url,
+    forcePathStyle: true,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
+  });
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  s3.destroy();
 }

@@ -18,6 +18,11 @@ export interface RegistryOptions {
   password?: string;
   /** A complete top-level `auth:` YAML section for the config (instead of username/password). */
   auth?: string;
+  /**
+   * Accept manifests with foreign (non-distributable) layers that name http(s) `urls` (Windows base
+   * layers); the CNCF registry refuses them ("invalid URL on layer") unless configured so.
+   */
+  allowForeignLayers?: boolean;
 }
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
@@ -44,7 +49,7 @@ storage:
     enabled: true
 http:
   addr: ${host}
-${auth}`;
+${options.allowForeignLayers ? 'validation:\n  manifests:\n    urls:\n      allow: ["^https?://"]\n' : ''}${auth}`;
   await writeFile(join(dir, 'config.yml'), config);
   const url = `http://${host}`;
   const service = await startService({

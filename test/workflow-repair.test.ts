@@ -1,0 +1,109 @@
+// The workflow re-copies an image whose stored content verify found damaged: verify marks it
+// (core/engine/damage-marks.ts), the next scheduled backup copies it again in repair mode although
+// its manifest is in the store, and verify is then clean. Run locally like test/workflow.test.ts:
+// the synthesized ASL, the real listing and summary Lambdas, the real worker, moto for S3 and ECR's
+// control plane, a real registry as its data plane; every AWS call checked against the stack's IAM.
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EcrBackupContext } from '../infra/context.ts';
+import { ENV } from '../schema/environment.ts';
+import type { VerifyReport } from '../core/store/verify.ts';
+import { blobKey } from '../core/store/layout.ts';
+import { openStore } from '../core/store/url.ts';
+import { runCliJson } from './harness/cli.ts';
+import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
+import { evaluateRecordedCalls } from './harness/iam-calls.ts';
+import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './harness/local-workflow.ts';
+import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { startRegistry, type TestRegistry } from './harness/registry.ts';
+
+const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
+const BUCKET = 'wf-repair';
+const PREFIX = 'backups/';
+const STORE = `s3://${BUCKET}/${PREFIX}`;
+
+const config: EcrBackupContext = {
+  stackName: 'EcrBackupRepairTest',
+  repositories: ['team/**'],
+  schedule: null,
+  prefix: PREFIX,
+  imageFormat: 'oci',
+};
+
+let moto: TestMoto;
+let registry: TestRegistry;
+let workflow: LocalWorkflow;
+let restoreEnv: () => void;
+let ecr: ECRClient;
+
+beforeAll(async () => {
+  [moto, registry] = await Promise.all([startMoto(), startRegistry(ECR_AUTH)]);
+  restoreEnv = applyAwsEnv(moto.env);
+  const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  ecr = new ECRClient(aws);
+  await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
+  for (const repositoryName of ['team/app', 'team/web']) await ecr.send(new CreateRepositoryCommand({ repositoryName }));
+  workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
+}, 120_000);
+
+afterAll(async () => {
+  restoreEnv?.();
+  await Promise.all([moto?.stop(), registry?.stop()]);
+  await cleanupFixtures();
+});
+
+async function pushToEcr(repositoryName: string, variant: string): Promise<PushedImage> {
+  const image = await pushImage(registry, { repository: repositoryName, tag: '1.0', layerSizes: [30_000, 40_000], variant });
+  const manifest = await inspectRaw(image.reference, ECR_AUTH);
+  await ecr.send(
+    new PutImageCommand({
+      repositoryName,
+      imageTag: '1.0',
+      imageManifest: manifest.bytes.toString('utf8'),
+      imageManifestMediaType: manifest.mediaType,
+      imageDigest: manifest.digest,
+    }),
+  );
+  return image;
+}
+
+const run = () =>
+  workflow.run(
+    {},
+    { bucket: BUCKET, lambdaEnv: { [ENV.ECR_REGISTRY_URL]: registry.url }, workerEnv: { [ENV.ECR_REGISTRY_URL]: registry.url } },
+  );
+const explain = (e: LocalExecution) =>
+  JSON.stringify({ status: e.status, error: e.error, cause: e.cause, states: e.statesEntered }, null, 1);
+
+describe('the workflow repairs what verify found damaged', () => {
+  it('a scheduled backup copies a damaged image again; verify is then clean; the next run leaves it unchanged', async () => {
+    const app = await pushToEcr('team/app', 'wf-repair-app');
+    await pushToEcr('team/web', 'wf-repair-web');
+    const first = await run();
+    expect(first.status, explain(first)).toBe('SUCCEEDED');
+    expect(first.output).toMatchObject({ counts: { images: 2, copied: 2, failed: 0 } });
+
+    // A layer of team/app is lost from the store; a plain scheduled backup would call it unchanged.
+    const lost = app.blobs.find((b) => b.digest !== app.configDigest)!;
+    await openStore(STORE).delete(blobKey(lost.digest));
+    const damaged = await runCliJson<VerifyReport>(['verify', '--from', STORE], { env: moto.env });
+    expect(damaged.exitCode).toBe(1);
+    expect(damaged.json.problems.map((p) => [p.repository, p.blob, p.problem])).toEqual([['team/app', lost.digest, 'missing']]);
+
+    const repaired = await run();
+    expect(repaired.status, explain(repaired)).toBe('SUCCEEDED');
+    expect(repaired.output).toMatchObject({ counts: { images: 2, copied: 1, unchanged: 1, failed: 0, bytesCopied: lost.size } });
+
+    const clean = await runCliJson<VerifyReport>(['verify', '--from', STORE], { env: moto.env });
+    expect(clean.exitCode, JSON.stringify(clean.json.problems)).toBe(0);
+
+    // The mark is closed: the next run copies nothing.
+    const third = await run();
+    expect(third.status, explain(third)).toBe('SUCCEEDED');
+    expect(third.output).toMatchObject({ counts: { images: 2, copied: 0, unchanged: 2, failed: 0 } });
+
+    const evaluation = await evaluateRecordedCalls(workflow);
+    expect(evaluation.denied).toEqual([]);
+  }, 240_000);
+});
