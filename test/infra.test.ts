@@ -189,7 +189,7 @@ describe('IAM', () => {
     ]);
   });
 
-  it("lets the listing Lambda read the protected repositories' settings and write only settings records and tombstones to catalog/", () => {
+  it("lets the listing Lambda read the protected repositories' settings and write only settings records, tombstones and deleted-repository markers to catalog/", () => {
     const statements = statementsOf(stack.backup.listFunction.role!);
     const settings = statements.find((s) => actionsOf(s).includes('ecr:GetLifecyclePolicy'))!;
     expect(actionsOf(settings).sort()).toEqual(['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource']);
@@ -204,7 +204,14 @@ describe('IAM', () => {
     expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_settings/*'))).toBe(true);
     expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_tags/*_deleted.json'))).toBe(true);
     for (const r of written)
-      expect(r).toMatch(/\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*|catalog\/\*\/_tags\/\*_deleted\.json)"/);
+      expect(r).toMatch(
+        /\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*|catalog\/\*\/_tags\/\*_deleted\.json|catalog\/_deleted\/\*)"/,
+      );
+    // It deletes nothing but the markers of repositories that came back at the source.
+    const deletes = statements.filter((s) => actionsOf(s).includes('s3:DeleteObject'));
+    expect(deletes.map((s) => JSON.stringify(stack.resolve(s.Resource)))).toEqual([
+      expect.stringMatching(/\/backups\/ecr\/catalog\/_deleted\/\*"\]\]}$/),
+    ]);
   });
 
   it('lets the backup task pull the protected repositories but never push', () => {
@@ -289,7 +296,17 @@ describe('state machine', () => {
 
   it('has the documented states', () => {
     expect(Object.keys(asl.States).sort()).toEqual(
-      [STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed].sort(),
+      [
+        STATE.anythingToCopy,
+        STATE.map,
+        STATE.list,
+        STATE.shardedListing,
+        STATE.listShards,
+        STATE.mergeShards,
+        STATE.summarize,
+        STATE.notifyListingFailed,
+        STATE.listingFailed,
+      ].sort(),
     );
     expect((asl as any).StartAt).toBe(STATE.list);
     expect(Object.keys(asl.States[STATE.map]!.ItemProcessor.States).sort()).toEqual(
@@ -417,6 +434,9 @@ describe('optional prune step (prune prop)', () => {
         STATE.anythingToCopy,
         STATE.map,
         STATE.list,
+        STATE.shardedListing,
+        STATE.listShards,
+        STATE.mergeShards,
         STATE.summarize,
         STATE.notifyListingFailed,
         STATE.listingFailed,
@@ -458,7 +478,7 @@ describe('optional prune step (prune prop)', () => {
     });
   });
 
-  it('gives only the prune role s3:DeleteObject, on blobs/ and catalog/ only, and no version deletes', () => {
+  it('gives only the prune role s3:DeleteObject on blobs/ and catalog/ (the listing role: deleted-repository markers only), and no version deletes', () => {
     const logicalId = pruneStack.resolve((pruneStack.backup.pruneFunction!.role!.node.defaultChild as CfnRole).logicalId) as string;
     const statements: Statement[] = [];
     const deleters = new Set<string>();
@@ -469,7 +489,8 @@ describe('optional prune step (prune prop)', () => {
       for (const s of doc.Statement) {
         const actions = actionsOf(s);
         expect(actions).not.toContain('s3:DeleteObjectVersion');
-        if (actions.includes('s3:DeleteObject')) for (const role of r.Properties!.Roles as Array<{ Ref: string }>) deleters.add(role.Ref);
+        if (actions.includes('s3:DeleteObject') && !JSON.stringify(s.Resource).endsWith('catalog/_deleted/*"]]}'))
+          for (const role of r.Properties!.Roles as Array<{ Ref: string }>) deleters.add(role.Ref);
       }
     }
     expect([...deleters]).toEqual([logicalId]);
