@@ -41,6 +41,11 @@ export interface EcrBackupContext {
   runsRetentionDays?: number;
   /** Move blobs over 128 KiB to this storage class after N days (manifests and catalog stay Standard). */
   blobStorageClass?: { storageClass: 'INTELLIGENT_TIERING' | 'GLACIER_IR'; afterDays: number };
+  /** Listing: repositories per shard, shards at once, the ECR API budget (requests/s), settings cadence in days. */
+  listingShardSize?: number;
+  listingConcurrency?: number;
+  ecrRequestsPerSecond?: number;
+  settingsCadenceDays?: number;
   batchMaxBytes?: number;
   batchMaxImages?: number;
   /** Prune the store after every backup run: `{keepLast?, keepDays?, noncurrentVersionDays?}`. */

@@ -108,12 +108,16 @@ export class EcrBackup extends Construct {
     // ---- Lambdas ---------------------------------------------------------------------------------
     const commonEnv = { [ENV.STORE_URL]: this.storeUrl, [ENV.IMAGE_FORMAT]: imageFormat };
     const restoreRepositories = props.restoreRepositories ?? props.repositories;
+    const listingConcurrency = props.listingConcurrency ?? 4;
     this.listFunction = this.handler('ListImages', LIST_HANDLER_ENTRY, retention, Duration.minutes(10), {
       ...commonEnv,
       [ENV.PROTECTED_REPOSITORIES]: JSON.stringify(props.repositories),
       [ENV.RESTORE_REPOSITORIES]: JSON.stringify(restoreRepositories),
       [ENV.BATCH_MAX_BYTES]: String(props.batchMaxBytes ?? 10 * 1024 ** 3),
       [ENV.BATCH_MAX_IMAGES]: String(props.batchMaxImages ?? 100),
+      [ENV.LISTING_SHARD_SIZE]: String(props.listingShardSize ?? 100),
+      [ENV.SETTINGS_CADENCE_SECONDS]: String((props.settingsCadence ?? Duration.days(7)).toSeconds()),
+      [ENV.ECR_REQUESTS_PER_SECOND]: String((props.ecrRequestsPerSecond ?? 50) / listingConcurrency),
       ...(props.archiveLabel !== undefined ? { [ENV.ARCHIVE_LABEL]: props.archiveLabel } : {}),
       [ENV.ARCHIVE_LABELS]: stack.toJsonString(this.archiveLabels),
       ...(props.archiveCompression !== undefined ? { [ENV.ARCHIVE_COMPRESSION]: props.archiveCompression } : {}),
@@ -150,6 +154,15 @@ export class EcrBackup extends Construct {
         sid: 'RecordRepositorySettings',
         actions: ['s3:PutObject'],
         resources: [this.bucket.arnForObjects(`${this.prefix}catalog/*/_settings/*`)],
+      }),
+    );
+    // ...and mark repositories deleted at the source (catalog/_deleted/<repository>.json, written once),
+    // unmarked when they are back.
+    listRole.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'MarkDeletedRepositories',
+        actions: ['s3:PutObject', 's3:DeleteObject'],
+        resources: [this.bucket.arnForObjects(`${this.prefix}catalog/_deleted/*`)],
       }),
     );
     // ...and tombstones of tags deleted at the source (catalog/<repository>/_tags/<tag>/<time>_deleted.json).
@@ -313,6 +326,7 @@ export class EcrBackup extends Construct {
           taskTimeout: props.taskTimeout ?? Duration.hours(6),
           topic: this.topic,
           mapResultsPrefix: `${this.prefix}${MAP_RESULTS_AREA}`,
+          listingConcurrency,
         }),
       ),
       timeout: Duration.hours(48),
@@ -326,7 +340,11 @@ export class EcrBackup extends Construct {
       new iam.PolicyStatement({
         sid: 'ReadBatchList',
         actions: ['s3:GetObject'],
-        resources: [this.bucket.arnForObjects(`${this.prefix}runs/*/batches.json`)],
+        resources: [
+          this.bucket.arnForObjects(`${this.prefix}runs/*/batches.json`),
+          // ...and the listing's shard list (List shards).
+          this.bucket.arnForObjects(`${this.prefix}runs/*/listing/shards.json`),
+        ],
       }),
     );
     // ...and its ResultWriter writes the children's outputs (not the Map's state) under runs/map-results/.

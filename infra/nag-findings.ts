@@ -34,10 +34,10 @@ export function acknowledgeWorkflowFindings(scope: Construct, { roles, stateMach
         "Repository ARNs come from the configured repository globs (DescribeRepositories lists this account's repositories to match them); restore targets may be created at run time under a prefix.",
     },
     {
-      pattern: /^Resource::<[^>]+\.Arn>\/[^*]*(blobs|catalog|runs)\/\*.*$/,
+      pattern: /^Resource::<[^>]+\.Arn>\/[^*]*(blobs|catalog|runs)\/(_deleted\/)?\*.*$/,
       where: [roles.list, roles.summarize, roles.backup, roles.restore, stateMachine.role],
       reason:
-        "Object permissions are limited to the store prefix's blobs/, catalog/ or runs/ areas (or files in them), whose keys are digests and run ids known only at run time.",
+        "Object permissions are limited to the store prefix's blobs/, catalog/ or runs/ areas (or files in them, or catalog/_deleted/ for the listing's deleted-repository markers), whose keys are digests, repository names and run ids known only at run time.",
     },
     {
       pattern: /^Resource::\*$/,

@@ -100,6 +100,17 @@ export interface EcrBackupProps {
   readonly batchMaxBytes?: number;
   /** Listing Lambda batch limits: images per Fargate task. @default 100 */
   readonly batchMaxImages?: number;
+  /** Listing: repositories per listing shard (one `List shard` Lambda invocation each). @default 100 */
+  readonly listingShardSize?: number;
+  /** Listing: shards listed at once (`List shards` MaxConcurrency). @default 4 */
+  readonly listingConcurrency?: number;
+  /** Listing: the account's ECR API budget (requests per second), split between the shards listed at once. @default 50 */
+  readonly ecrRequestsPerSecond?: number;
+  /**
+   * Listing: lifecycle and repository policies and resource tags are read again when the recorded
+   * settings are older than this (or what DescribeRepositories reports changed). @default 7 days
+   */
+  readonly settingsCadence?: Duration;
   /** Retention of all log groups. @default ONE_MONTH */
   readonly logRetention?: logs.RetentionDays;
   /** Removal policy of the store bucket and its key. @default RETAIN */

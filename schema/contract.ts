@@ -190,12 +190,13 @@ export type RunCounts = z.infer<typeof RunCounts>;
  * tags). Backup: `recorded` (new or changed settings written to the store), `unchanged`, or
  * `unrecorded` (see problems). Restore into ECR: `created` (with the recorded settings when
  * settingsApplied) or `exists` (left unchanged; differences from the backup listed). Either mode:
- * `skipped`, a repository, tag or catalog record left out of the run (problems say why).
+ * `skipped`, a repository, tag or catalog record left out of the run (problems say why). Backup:
+ * `deleted`, a stored repository the source no longer has (its tags are in `deletedAtSource`).
  */
 export const RepositoryNote = z.object({
   repository: z.string(),
   targetRepository: z.string().optional(),
-  action: z.enum(['recorded', 'unchanged', 'unrecorded', 'created', 'exists', 'skipped']),
+  action: z.enum(['recorded', 'unchanged', 'unrecorded', 'created', 'exists', 'skipped', 'deleted']),
   settingsApplied: z.boolean().optional(),
   differences: z.array(z.string()).optional(),
   skipped: z.array(z.string()).optional(),

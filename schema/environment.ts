@@ -26,6 +26,12 @@ export const ENV = {
   BATCH_MAX_BYTES: 'BATCH_MAX_BYTES',
   /** ... or this many images. */
   BATCH_MAX_IMAGES: 'BATCH_MAX_IMAGES',
+  /** Listing Lambda: repositories per listing shard (one `List shard` invocation each). */
+  LISTING_SHARD_SIZE: 'LISTING_SHARD_SIZE',
+  /** Listing Lambda: seconds after which recorded repository settings are read again in full (policies, tags). */
+  SETTINGS_CADENCE_SECONDS: 'SETTINGS_CADENCE_SECONDS',
+  /** Listing Lambda: ECR control-plane requests per second for one invocation (the account's budget / shards at once). */
+  ECR_REQUESTS_PER_SECOND: 'ECR_REQUESTS_PER_SECOND',
   /** Summary Lambda: failure percentage (0-100) over which the run fails. */
   FAILURE_TOLERANCE_PERCENT: 'FAILURE_TOLERANCE_PERCENT',
   /** Summary Lambda: SNS topic to notify when anything failed. */
@@ -107,6 +113,13 @@ const ListingEnvironment = z.object({
     .positive()
     .default(20 * 1024 ** 3),
   [ENV.BATCH_MAX_IMAGES]: z.coerce.number().int().positive().default(200),
+  [ENV.LISTING_SHARD_SIZE]: z.coerce.number().int().positive().default(100),
+  [ENV.SETTINGS_CADENCE_SECONDS]: z.coerce
+    .number()
+    .int()
+    .nonnegative()
+    .default(7 * 24 * 3600),
+  [ENV.ECR_REQUESTS_PER_SECOND]: z.coerce.number().positive().default(50),
   [ENV.IMAGE_FORMAT]: ArchiveFormat.default('oci'),
   [ENV.ARCHIVE_LABEL]: ArchiveLabel.optional(),
   [ENV.ARCHIVE_LABELS]: jsonStringArray.optional(),

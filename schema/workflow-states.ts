@@ -3,6 +3,11 @@
 /** State names, as they appear in the ASL (and as aws-local-stepfunctions handler keys). */
 export const STATE = {
   list: 'List images',
+  /** Backup runs: the listing sharded by repository (List images wrote the shards). */
+  shardedListing: 'Sharded listing?',
+  listShards: 'List shards',
+  listShard: 'List shard',
+  mergeShards: 'Merge shards',
   anythingToCopy: 'Anything to copy?',
   map: 'Copy batches',
   backupOrRestore: 'Backup or restore?',

@@ -1,7 +1,11 @@
 // The backup/restore workflow as a Step Functions state graph (JSONPath). The EcrBackup construct
 // (infra/ecr-backup.ts) supplies the resources; this file only wires states.
 //
-//   List images ─▶ Anything to copy? ─(itemCount = 0)──────────────────────────────▶ Summarize run
+//   List images ─▶ Sharded listing? ─(backup)─▶ List shards (DISTRIBUTED Map: List shard) ─▶ Merge shards ─┐
+//                        └─(restore)──────────────────────────────────────────────────────────────────┤
+//                 ┌───────────────────────────────────────────────────────────────────────────────────┘
+//                 ▼
+//                Anything to copy? ─(itemCount = 0)──────────────────────────────▶ Summarize run
 //                        └─(otherwise)─▶ Copy batches (DISTRIBUTED Map) ─┬─(done)───▶ Summarize run
 //                                          per batch:                    └─(Catch)──▶ Summarize run
 //                                          Backup or restore? ─▶ Back up batch | Restore batch
@@ -13,6 +17,10 @@
 //
 // With a prune step (EcrBackup `prune` prop), Summarize run keeps the state (its output goes to
 // $.summary) and continues: Prune after backup? ─(mode = backup)─▶ Prune store | otherwise ─▶ Done.
+//
+// A backup's `List images` only plans the listing (listing = the shard plan); `Merge shards` then
+// replaces the state with the listing of the whole run. List shards' and Merge shards' failures
+// go to Notify listing failure too.
 //
 // State data: `List images` replaces the execution input with `{runId, mode, listing}`; the Map
 // discards its own output (ResultPath null) so that stays intact, its Catch adds `mapFailed`; the
@@ -69,6 +77,8 @@ export interface DefinitionProps {
   readonly topic: sns.ITopic;
   /** Key prefix (store prefix + runs/map-results) of the distributed Map's ResultWriter. */
   readonly mapResultsPrefix: string;
+  /** Listing shards listed at once (`List shards` MaxConcurrency). */
+  readonly listingConcurrency: number;
 }
 
 /**
@@ -89,6 +99,15 @@ export const LISTING_INFRASTRUCTURE_ERRORS = [
   'AccessDenied',
   'AccessDeniedException',
 ];
+
+/** Every Lambda state's retry when Lambda throttles its invocation. */
+const LAMBDA_THROTTLED_RETRY: sfn.RetryProps = {
+  errors: ['Lambda.TooManyRequestsException'],
+  interval: Duration.seconds(5),
+  backoffRate: 2,
+  maxAttempts: 5,
+  jitterStrategy: sfn.JitterType.FULL,
+};
 
 export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.IChainable {
   const scope = new Construct(parent, 'Workflow');
@@ -151,28 +170,14 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
       }),
       outputPath: '$.Payload',
     });
-    prune.addRetry({
-      errors: ['Lambda.TooManyRequestsException'],
-      interval: Duration.seconds(5),
-      backoffRate: 2,
-      maxAttempts: 5,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
+    prune.addRetry(LAMBDA_THROTTLED_RETRY);
     summarize.next(
       new sfn.Choice(scope, 'PruneAfterBackup', { stateName: STATE.pruneAfterBackup })
         .when(sfn.Condition.stringEquals('$.mode', 'backup'), prune)
         .otherwise(new sfn.Pass(scope, 'Done', { stateName: STATE.done, outputPath: '$.summary.Payload' })),
     );
   }
-  for (const fn of [list, summarize]) {
-    fn.addRetry({
-      errors: ['Lambda.TooManyRequestsException'],
-      interval: Duration.seconds(5),
-      backoffRate: 2,
-      maxAttempts: 5,
-      jitterStrategy: sfn.JitterType.FULL,
-    });
-  }
+  for (const fn of [list, summarize]) fn.addRetry(LAMBDA_THROTTLED_RETRY);
   list.addCatch(notifyListingFailed, { errors: LISTING_INFRASTRUCTURE_ERRORS, resultPath: '$.listFailed' });
 
   const batchFailed = new sfn.Pass(scope, 'RecordBatchFailure', {
@@ -259,9 +264,66 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
   map.addCatch(summarize, { errors: [sfn.Errors.ALL], resultPath: '$.mapFailed' });
   map.next(summarize);
 
+  const anythingToCopy = new sfn.Choice(scope, 'AnythingToCopy', { stateName: STATE.anythingToCopy })
+    .when(sfn.Condition.numberEquals('$.listing.itemCount', 0), summarize)
+    .otherwise(map);
   return list.next(
-    new sfn.Choice(scope, 'AnythingToCopy', { stateName: STATE.anythingToCopy })
-      .when(sfn.Condition.numberEquals('$.listing.itemCount', 0), summarize)
-      .otherwise(map),
+    new sfn.Choice(scope, 'ShardedListing', { stateName: STATE.shardedListing })
+      .when(sfn.Condition.isPresent('$.listing.shardsKey'), shardedListing(scope, props, notifyListingFailed).next(anythingToCopy))
+      .otherwise(anythingToCopy),
   );
+}
+
+/**
+ * A backup's listing after `List images` planned it: `List shards` (a DISTRIBUTED Map over the
+ * shard list the plan wrote; each child lists one shard with the listing function and writes its
+ * outcome to S3) and `Merge shards` (the same function, turning the outcomes into batches). Its
+ * output replaces the state with `{runId, mode, listing}` exactly as an unsharded listing does.
+ * A shard that still fails after its retries fails the listing: the run is announced and ends
+ * without work rather than backing up an arbitrary part of the organisation.
+ */
+function shardedListing(scope: Construct, props: DefinitionProps, notifyListingFailed: sfn.IChainable): sfn.Chain {
+  const listShard = new tasks.LambdaInvoke(scope, 'ListShard', {
+    stateName: STATE.listShard,
+    lambdaFunction: props.listFunction,
+    payload: sfn.TaskInput.fromJsonPathAt('$'),
+    // Counts only: the shard's items are in its outcome object.
+    outputPath: '$.Payload',
+    retryOnServiceExceptions: true,
+  });
+  const shards = new sfn.DistributedMap(scope, 'ListShards', {
+    stateName: STATE.listShards,
+    itemReader: new sfn.S3JsonItemReader({
+      bucketNamePath: sfn.JsonPath.stringAt('$.listing.bucket'),
+      key: sfn.JsonPath.stringAt('$.listing.shardsKey'),
+    }),
+    itemSelector: {
+      listShard: {
+        'runId.$': '$.runId',
+        'shardKey.$': '$$.Map.Item.Value.shardKey',
+        'index.$': '$$.Map.Item.Value.index',
+      },
+    },
+    maxConcurrency: props.listingConcurrency,
+    label: 'ListShards',
+    resultWriterV2: new StoreResultWriter(sfn.JsonPath.stringAt('$.listing.bucket'), props.mapResultsPrefix),
+    resultPath: sfn.JsonPath.DISCARD,
+  });
+  shards.itemProcessor(listShard);
+  shards.addCatch(notifyListingFailed, { errors: [sfn.Errors.ALL], resultPath: '$.listFailed' });
+  const merge = new tasks.LambdaInvoke(scope, 'MergeShards', {
+    stateName: STATE.mergeShards,
+    lambdaFunction: props.listFunction,
+    payload: sfn.TaskInput.fromObject({ mergeShards: sfn.JsonPath.objectAt('$.listing') }),
+    resultSelector: {
+      'runId.$': '$.Payload.runId',
+      'mode.$': '$.Payload.mode',
+      'listing.$': '$.Payload',
+    },
+    resultPath: '$',
+    retryOnServiceExceptions: true,
+  });
+  merge.addCatch(notifyListingFailed, { errors: [sfn.Errors.ALL], resultPath: '$.listFailed' });
+  for (const fn of [listShard, merge]) fn.addRetry(LAMBDA_THROTTLED_RETRY);
+  return shards.next(merge);
 }

@@ -48,7 +48,7 @@ describe('IAM', () => {
     ]);
   });
 
-  it("lets the listing Lambda read the protected repositories' settings and write only settings records and tombstones to catalog/", () => {
+  it("lets the listing Lambda read the protected repositories' settings and write only settings records, tombstones and deleted-repository markers to catalog/", () => {
     const statements = statementsOf(synth, stack.backup.listFunction.role!);
     const settings = statements.find((s) => actionsOf(s).includes('ecr:GetLifecyclePolicy'))!;
     expect(actionsOf(settings).sort()).toEqual(['ecr:GetLifecyclePolicy', 'ecr:GetRepositoryPolicy', 'ecr:ListTagsForResource']);
@@ -63,7 +63,14 @@ describe('IAM', () => {
     expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_settings/*'))).toBe(true);
     expect(written.some((r) => r.includes('/backups/ecr/catalog/*/_tags/*_deleted.json'))).toBe(true);
     for (const r of written)
-      expect(r).toMatch(/\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*|catalog\/\*\/_tags\/\*_deleted\.json)"/);
+      expect(r).toMatch(
+        /\/backups\/ecr\/(runs\/\*|catalog\/\*\/_settings\/\*|catalog\/\*\/_tags\/\*_deleted\.json|catalog\/_deleted\/\*)"/,
+      );
+    // It deletes nothing but the markers of repositories that came back at the source.
+    const deletes = statements.filter((s) => actionsOf(s).includes('s3:DeleteObject'));
+    expect(deletes.map((s) => JSON.stringify(stack.resolve(s.Resource)))).toEqual([
+      expect.stringMatching(/\/backups\/ecr\/catalog\/_deleted\/\*"\]\]}$/),
+    ]);
   });
 
   it('lets the backup task pull the protected repositories but never push', () => {

@@ -31,6 +31,9 @@ describe('optional prune step (prune prop)', () => {
         STATE.anythingToCopy,
         STATE.map,
         STATE.list,
+        STATE.shardedListing,
+        STATE.listShards,
+        STATE.mergeShards,
         STATE.summarize,
         STATE.notifyListingFailed,
         STATE.listingFailed,
@@ -73,7 +76,7 @@ describe('optional prune step (prune prop)', () => {
     });
   });
 
-  it('gives only the prune role s3:DeleteObject, on blobs/ and catalog/ only, and no version deletes', () => {
+  it('gives only the prune role s3:DeleteObject on blobs/ and catalog/ (the listing role: deleted-repository markers only), and no version deletes', () => {
     const logicalId = pruneStack.resolve((pruneStack.backup.pruneFunction!.role!.node.defaultChild as CfnRole).logicalId) as string;
     const statements: Statement[] = [];
     const deleters = new Set<string>();
@@ -84,7 +87,8 @@ describe('optional prune step (prune prop)', () => {
       for (const s of doc.Statement) {
         const actions = actionsOf(s);
         expect(actions).not.toContain('s3:DeleteObjectVersion');
-        if (actions.includes('s3:DeleteObject')) for (const role of r.Properties!.Roles as Array<{ Ref: string }>) deleters.add(role.Ref);
+        if (actions.includes('s3:DeleteObject') && !JSON.stringify(s.Resource).endsWith('catalog/_deleted/*"]]}'))
+          for (const role of r.Properties!.Roles as Array<{ Ref: string }>) deleters.add(role.Ref);
       }
     }
     expect([...deleters]).toEqual([logicalId]);

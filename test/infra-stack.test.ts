@@ -115,7 +115,17 @@ describe('state machine', () => {
 
   it('has the documented states', () => {
     expect(Object.keys(asl.States).sort()).toEqual(
-      [STATE.anythingToCopy, STATE.map, STATE.list, STATE.summarize, STATE.notifyListingFailed, STATE.listingFailed].sort(),
+      [
+        STATE.anythingToCopy,
+        STATE.map,
+        STATE.list,
+        STATE.shardedListing,
+        STATE.listShards,
+        STATE.mergeShards,
+        STATE.summarize,
+        STATE.notifyListingFailed,
+        STATE.listingFailed,
+      ].sort(),
     );
     expect(asl.StartAt).toBe(STATE.list);
     expect(Object.keys(asl.States[STATE.map]!.ItemProcessor.States).sort()).toEqual(

@@ -6,17 +6,12 @@
 // Digests are read back with skopeo, an independent client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import {
-  CreateRepositoryCommand,
-  DescribeRepositoriesCommand,
-  ECRClient,
-  PutImageCommand,
-  PutLifecyclePolicyCommand,
-} from '@aws-sdk/client-ecr';
+import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, PutImageScanningConfigurationCommand } from '@aws-sdk/client-ecr';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { cleanupFixtures, inspectRaw, pushImage, pushMultiArchIndex, type PushedImage } from './harness/fixtures.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
+import { registerInEcr } from './harness/ecr-images.ts';
 import { createLocalWorkflow, type LocalExecution, type LocalWorkflow, type RunOptions } from './harness/local-workflow.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { ListingOutput, RunReport, runKeys } from '../schema/contract.ts';
@@ -24,6 +19,7 @@ import { ENV } from '../schema/environment.ts';
 import { STATE } from '../schema/workflow-states.ts';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { openBackupStore } from '../core/store/url.ts';
+import { parseSettingsKey } from '../core/store/layout.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';
@@ -64,7 +60,7 @@ beforeAll(async () => {
   const inEcr = async (key: string, image: Promise<PushedImage>) => {
     const img = await image;
     pushed[key] = img;
-    await registerInEcr(img.repository, img.tag, img.reference);
+    await registerInEcr(ecr, img.repository, img.tag, img.reference, ECR_AUTH);
   };
   for (const repository of ['team/app', 'team/lib', 'other/svc'])
     await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
@@ -82,19 +78,6 @@ afterAll(async () => {
   await cleanupFixtures();
 });
 
-async function registerInEcr(repository: string, tag: string, reference: string): Promise<void> {
-  const manifest = await inspectRaw(reference, ECR_AUTH);
-  await ecr.send(
-    new PutImageCommand({
-      repositoryName: repository,
-      imageTag: tag,
-      imageManifest: manifest.bytes.toString('utf8'),
-      imageManifestMediaType: manifest.mediaType,
-      imageDigest: manifest.digest,
-    }),
-  );
-}
-
 /** Runs an execution with ECR's data plane at ecrRegistry, restores going to freshRegistry. */
 function run(input: unknown, bucket: string, options: Partial<RunOptions> = {}): Promise<LocalExecution> {
   return workflow.run(input, {
@@ -107,7 +90,20 @@ function run(input: unknown, bucket: string, options: Partial<RunOptions> = {}):
 
 const store = (bucket: string) => openBackupStore(`s3://${bucket}/${PREFIX}`);
 const report = async (bucket: string, runId: string) => RunReport.parse(await store(bucket).readJson(runKeys.report(runId)));
-const listing = (execution: LocalExecution) => ListingOutput.parse(execution.lambdas.find((l) => l.state === STATE.list)?.result);
+/** The run's listing: Merge shards' output for a backup (List images only plans it), List images' for a restore. */
+const listing = (execution: LocalExecution) =>
+  ListingOutput.parse(
+    (execution.lambdas.find((l) => l.state === STATE.mergeShards) ?? execution.lambdas.find((l) => l.state === STATE.list))?.result,
+  );
+/** A backup's listing states with one shard (the harness runs a distributed Map as reader, inline Map, writer). */
+const SHARDED_LISTING = [
+  STATE.shardedListing,
+  `${STATE.listShards} (ItemReader)`,
+  STATE.listShards,
+  STATE.listShard,
+  `${STATE.listShards} (ResultWriter)`,
+  STATE.mergeShards,
+];
 
 /** Diagnostics for a failed expectation: the outcome and every worker's log. */
 const explain = (e: LocalExecution) =>
@@ -132,10 +128,11 @@ async function catalog(bucket: string): Promise<Record<string, Record<string, st
   return out;
 }
 
-/** The keys of a repository's settings records in the store. */
+/** The keys of a repository's settings records in the store (not the marker of the last full read). */
 async function settingsFiles(bucket: string, repository: string): Promise<string[]> {
   const keys: string[] = [];
-  for await (const object of store(bucket).objects.list(`catalog/${repository}/_settings/`)) keys.push(object.key);
+  for await (const object of store(bucket).objects.list(`catalog/${repository}/_settings/`))
+    if (parseSettingsKey(object.key, repository)) keys.push(object.key);
   return keys;
 }
 
@@ -171,6 +168,7 @@ describe('the synthesized workflow, run locally', () => {
     ]);
     expect(execution.statesEntered).toEqual([
       STATE.list,
+      ...SHARDED_LISTING,
       STATE.anythingToCopy,
       `${STATE.map} (ItemReader)`,
       STATE.map,
@@ -214,17 +212,11 @@ describe('the synthesized workflow, run locally', () => {
     ]);
     expect(await settingsFiles('wf-scheduled', 'team/lib')).toHaveLength(1);
 
-    // No image changes, but team/lib got a lifecycle policy: the next run records its new settings.
-    const lifecyclePolicyText = JSON.stringify({
-      rules: [
-        {
-          rulePriority: 1,
-          selection: { tagStatus: 'untagged', countType: 'sinceImagePushed', countUnit: 'days', countNumber: 7 },
-          action: { type: 'expire' },
-        },
-      ],
-    });
-    await ecr.send(new PutLifecyclePolicyCommand({ repositoryName: 'team/lib', lifecyclePolicyText }));
+    // No image changes, but team/lib now scans on push (DescribeRepositories reports it): the next
+    // run records its new settings. (Policies and tags on their cadence: test/sharded-listing.test.ts.)
+    await ecr.send(
+      new PutImageScanningConfigurationCommand({ repositoryName: 'team/lib', imageScanningConfiguration: { scanOnPush: true } }),
+    );
     const second = await run({}, 'wf-scheduled');
     expect(second.status, explain(second)).toBe('SUCCEEDED');
     expect(listing(second)).toMatchObject({ batchCount: 0, itemCount: 0, unchangedCount: 3, settingsRecorded: 1 });
@@ -233,8 +225,8 @@ describe('the synthesized workflow, run locally', () => {
       { repository: 'team/lib', action: 'recorded' },
     ]);
     expect(await settingsFiles('wf-scheduled', 'team/lib')).toHaveLength(2);
-    expect(await store('wf-scheduled').repositorySettings('team/lib')).toMatchObject({ lifecyclePolicy: lifecyclePolicyText });
-    expect(second.statesEntered).toEqual([STATE.list, STATE.anythingToCopy, STATE.summarize]);
+    expect(await store('wf-scheduled').repositorySettings('team/lib')).toMatchObject({ scanOnPush: true });
+    expect(second.statesEntered).toEqual([STATE.list, ...SHARDED_LISTING, STATE.anythingToCopy, STATE.summarize]);
     expect(second.workers).toEqual([]);
     expect(second.output).toMatchObject({ counts: { images: 3, unchanged: 3, copied: 0, failed: 0, bytesCopied: 0 } });
     expect((await report('wf-scheduled', second.name)).counts).toMatchObject({ images: 3, unchanged: 3, copied: 0 });
@@ -338,6 +330,7 @@ describe('the synthesized workflow, run locally', () => {
     // Catch -> Record batch failure (with the stopped task as the cause) -> the map completes -> summary.
     expect(execution.statesEntered).toEqual([
       STATE.list,
+      ...SHARDED_LISTING,
       STATE.anythingToCopy,
       `${STATE.map} (ItemReader)`,
       STATE.map,

@@ -3,7 +3,7 @@
 import type { RepositoryNote, WorkItem } from '../../schema/contract.ts';
 import { matchesFilters } from '../../schema/glob.ts';
 import { isRepositoryName, isTag } from '../../schema/names.ts';
-import type { ImageEndpoint } from '../model/endpoint.ts';
+import type { ImageEndpoint, ImageListing } from '../model/endpoint.ts';
 import { mapLimited } from '../limiter.ts';
 
 export interface ImageFilters {
@@ -27,7 +27,7 @@ const hasGlob = (pattern: string) => /[*?]/.test(pattern);
 export type PlanSkip = RepositoryNote & { action: 'skipped' };
 
 /** The note for something left out of a run: reported, never fatal to the rest. */
-const skipNote = (repository: string, problem: string): PlanSkip => ({ repository, action: 'skipped', problems: [problem] });
+export const skipNote = (repository: string, problem: string): PlanSkip => ({ repository, action: 'skipped', problems: [problem] });
 
 /**
  * Lists the images that match `filters`. A repository filter without wildcards names a repository
@@ -53,21 +53,39 @@ export async function planImages(
       (item) => item.tag !== undefined && wanted.has(`${item.repository}:${item.tag}`),
     );
   }
-  const listed = await source.listRepositories();
+  const repositories = selectRepositories(await source.listRepositories(), filters, source.description, onSkip);
+  const perRepository = await mapLimited(repositories, concurrency, async (repository) =>
+    repositoryItems(repository, await source.repository(repository).listImages(), filters, onSkip),
+  );
+  return perRepository.flat();
+}
+
+/**
+ * The listed repositories `filters` select, sorted (without `images`: planImages narrows those).
+ * Invalid names are passed to `onSkip`; a repository filter without wildcards must name one that
+ * exists and lies within `filters.within` (UnknownRepositoryError otherwise).
+ */
+export function selectRepositories(
+  listed: readonly unknown[],
+  filters: ImageFilters,
+  description: string,
+  onSkip: (note: PlanSkip) => void = () => undefined,
+): string[] {
   const all: string[] = [];
   for (const name of listed) {
-    if (isRepositoryName(name)) all.push(name);
+    if (typeof name === 'string' && isRepositoryName(name)) all.push(name);
     // Reported only when the run would have included it (a filtered run ignores the rest).
     else if (typeof name === 'string' && matchesFilters(name, filters.repositories) && matchesFilters(name, filters.within))
       onSkip(skipNote(printable(name), 'not a valid repository name (OCI grammar, at most 256 characters): left out of the run'));
   }
-  const missing = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !all.includes(r));
+  const present = new Set(all);
+  const missing = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !present.has(r));
   if (missing.length > 0) {
     const invalid = missing.filter((r) => !isRepositoryName(r));
     throw new UnknownRepositoryError(
       invalid.length > 0
         ? `invalid repository name ${invalid.map((r) => JSON.stringify(r)).join(', ')}`
-        : `unknown repository ${missing.join(', ')} in ${source.description}`,
+        : `unknown repository ${missing.join(', ')} in ${description}`,
     );
   }
   const outside = (filters.repositories ?? []).filter((r) => !hasGlob(r) && !matchesFilters(r, filters.within));
@@ -76,22 +94,27 @@ export async function planImages(
       `repository ${outside.join(', ')} is not among the protected repositories (${filters.within!.join(', ')})`,
     );
   }
-  const repositories = all.filter((r) => matchesFilters(r, filters.repositories) && matchesFilters(r, filters.within)).sort();
-  const perRepository = await mapLimited(repositories, concurrency, async (repository) => {
-    const images = await source.repository(repository).listImages();
-    const items: WorkItem[] = [];
-    for (const image of images) {
-      const size = image.sizeBytes !== undefined ? { sizeBytes: image.sizeBytes } : {};
-      if (image.tag !== undefined) {
-        if (!isTag(image.tag)) onSkip(skipNote(repository, `tag ${printable(image.tag)} is not a valid tag: left out of the run`));
-        else if (matchesFilters(image.tag, filters.tags, filters.excludeTags)) items.push({ repository, tag: image.tag, ...size });
-      } else if (image.digest !== undefined && filters.includeUntagged) {
-        items.push({ repository, digest: image.digest, ...size });
-      }
+  return all.filter((r) => matchesFilters(r, filters.repositories) && matchesFilters(r, filters.within)).sort();
+}
+
+/** One repository's listing as work items: tag filters applied, invalid tags passed to `onSkip`, sorted. */
+export function repositoryItems(
+  repository: string,
+  images: readonly ImageListing[],
+  filters: ImageFilters,
+  onSkip: (note: PlanSkip) => void = () => undefined,
+): WorkItem[] {
+  const items: WorkItem[] = [];
+  for (const image of images) {
+    const size = image.sizeBytes !== undefined ? { sizeBytes: image.sizeBytes } : {};
+    if (image.tag !== undefined) {
+      if (!isTag(image.tag)) onSkip(skipNote(repository, `tag ${printable(image.tag)} is not a valid tag: left out of the run`));
+      else if (matchesFilters(image.tag, filters.tags, filters.excludeTags)) items.push({ repository, tag: image.tag, ...size });
+    } else if (image.digest !== undefined && filters.includeUntagged) {
+      items.push({ repository, digest: image.digest, ...size });
     }
-    return items.sort((a, b) => (a.tag ?? a.digest ?? '').localeCompare(b.tag ?? b.digest ?? ''));
-  });
-  return perRepository.flat();
+  }
+  return items.sort((a, b) => (a.tag ?? a.digest ?? '').localeCompare(b.tag ?? b.digest ?? ''));
 }
 
 /** Skip notes for the catalog records a store's readers left out (core/store/record.ts). */

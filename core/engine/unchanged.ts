@@ -11,7 +11,7 @@ import { listingIsCurrent, type ArchiveSettings } from '../archive/settings.ts';
 import { mapLimited } from '../limiter.ts';
 import type { ImageEndpoint, ImageListing, ImageRepository } from '../model/endpoint.ts';
 import { recordListing, type BackupStore } from '../store/backup-store.ts';
-import { currentRecord, readCatalogIndex } from '../store/catalog-index.ts';
+import { currentRecord, readCatalogIndex, type CatalogIndex } from '../store/catalog-index.ts';
 
 export interface UnchangedSplit {
   /** Items to copy (new or changed), in the planned order. */
@@ -28,6 +28,8 @@ export interface SplitOptions {
   /** Write tombstones for tags gone from the source (not in a dry run). */
   recordDeletions: boolean;
   concurrency?: number;
+  /** Reads a repository's catalog index (default: one LIST); the sharded listing shares its reads with the settings step. */
+  readIndex?: (repository: string) => Promise<CatalogIndex>;
 }
 
 /**
@@ -51,7 +53,7 @@ export async function splitUnchanged(
   const previous = new Map<WorkItem, string>();
   const deleted: DeletedTag[] = [];
   await mapLimited(repositories, concurrency, async (repository) => {
-    const index = await readCatalogIndex(store.objects, repository);
+    const index = await (options.readIndex ?? ((name: string) => readCatalogIndex(store.objects, name)))(repository);
     const listing = listings.get(repository) ?? [];
     const digests = new Map(listing.filter((l) => l.tag !== undefined && l.digest !== undefined).map((l) => [l.tag!, l.digest!]));
     const storedDigests = new Set(index.digests.map((k) => k.digest));

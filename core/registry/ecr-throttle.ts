@@ -20,7 +20,7 @@ const THROTTLING = new Set([
   'ServiceUnavailableException',
 ]);
 
-function isThrottling(error: unknown): boolean {
+export function isThrottling(error: unknown): boolean {
   const e = error as { name?: unknown; $metadata?: { httpStatusCode?: number } } | undefined;
   return (typeof e?.name === 'string' && THROTTLING.has(e.name)) || e?.$metadata?.httpStatusCode === 429;
 }

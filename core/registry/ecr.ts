@@ -20,7 +20,13 @@ import { validRepository } from './reference.ts';
 import { RegistryEndpoint, type RegistryEndpointOptions, type RegistryRepository } from './registry.ts';
 import type { RepositorySettings } from '../../schema/repository-settings.ts';
 import type { ApplyOptions, RepositoryPreparation } from '../model/repository-settings.ts';
-import { compareExistingRepository, createRepositoryWithSettings, readRepositorySettings } from './repository-settings.ts';
+import {
+  compareExistingRepository,
+  createRepositoryWithSettings,
+  describedSettings,
+  readRepositorySettings,
+} from './repository-settings.ts';
+import type { ShardRepository } from '../../schema/listing-shards.ts';
 
 /** The part of ECRClient we use, so tests can hand in a scripted client. */
 export type EcrClientLike = Pick<ECRClient, 'send'>;
@@ -112,7 +118,15 @@ export class EcrEndpoint implements ImageEndpoint {
   }
 
   async listRepositories(): Promise<string[]> {
-    const names: string[] = [];
+    return (await this.describeRepositories()).map((r) => r.name);
+  }
+
+  /**
+   * Every repository with what DescribeRepositories says about it (its ARN and the settings it
+   * reports), one request per 1,000 repositories: the sharded listing's first step.
+   */
+  async describeRepositories(): Promise<ShardRepository[]> {
+    const repositories: ShardRepository[] = [];
     let nextToken: string | undefined;
     do {
       const page = await this.client
@@ -120,10 +134,17 @@ export class EcrEndpoint implements ImageEndpoint {
         .catch((error: unknown) => {
           throw ecrError(error, `${this.description} DescribeRepositories`);
         });
-      for (const repository of page.repositories ?? []) if (repository.repositoryName) names.push(repository.repositoryName);
+      for (const repository of page.repositories ?? []) {
+        if (!repository.repositoryName) continue;
+        repositories.push({
+          name: repository.repositoryName,
+          ...(repository.repositoryArn ? { arn: repository.repositoryArn } : {}),
+          described: describedSettings(repository),
+        });
+      }
       nextToken = page.nextToken;
     } while (nextToken);
-    return names;
+    return repositories;
   }
 
   repository(name: string): EcrRepository {

@@ -23,8 +23,10 @@ import {
   type ImageTagMutability,
   type EncryptionType,
   type ImageTagMutabilityExclusionFilterType,
+  type Repository,
 } from '@aws-sdk/client-ecr';
 import type { RepositorySettings } from '../../schema/repository-settings.ts';
+import type { DescribedSettings } from '../../schema/listing-shards.ts';
 import { diffRepositorySettings, type ApplyOptions, type RepositoryPreparation } from '../model/repository-settings.ts';
 
 type Client = Pick<ECRClient, 'send'>;
@@ -44,6 +46,30 @@ export async function readRepositorySettings(client: Client, repositoryName: str
   const repository = described.repositories?.find((r) => r.repositoryName === repositoryName);
   if (!repository?.repositoryArn)
     throw Object.assign(new Error(`DescribeRepositories did not return ${repositoryName}`), { name: 'RepositoryNotFoundException' });
+  return { ...describedSettings(repository), ...(await readPolicySettings(client, repositoryName, repository.repositoryArn, registryId)) };
+}
+
+/** The settings DescribeRepositories itself reports (no further call): mutability, scan on push, encryption. */
+export function describedSettings(repository: Repository): DescribedSettings {
+  const encryption = repository.encryptionConfiguration;
+  const exclusions = repository.imageTagMutabilityExclusionFilters ?? [];
+  return {
+    imageTagMutability: repository.imageTagMutability ?? 'MUTABLE',
+    ...(exclusions.length
+      ? { imageTagMutabilityExclusionFilters: exclusions.map((f) => ({ filterType: f.filterType ?? 'WILDCARD', filter: f.filter ?? '' })) }
+      : {}),
+    scanOnPush: repository.imageScanningConfiguration?.scanOnPush ?? false,
+    encryption: { type: encryption?.encryptionType ?? 'AES256', ...(encryption?.kmsKey ? { kmsKey: encryption.kmsKey } : {}) },
+  };
+}
+
+/** The settings that cost a call each: lifecycle and repository policies (absent when none) and resource tags. */
+export async function readPolicySettings(
+  client: Client,
+  repositoryName: string,
+  repositoryArn: string,
+  registryId?: string,
+): Promise<Pick<RepositorySettings, 'lifecyclePolicy' | 'repositoryPolicy' | 'tags'>> {
   const absentWhen = (notFound: string) => (error: unknown) => {
     if (errorName(error) === notFound) return undefined;
     throw error;
@@ -55,17 +81,9 @@ export async function readRepositorySettings(client: Client, repositoryName: str
     client
       .send(new GetRepositoryPolicyCommand({ repositoryName, ...(registryId ? { registryId } : {}) }))
       .then((r) => r.policyText, absentWhen('RepositoryPolicyNotFoundException')),
-    client.send(new ListTagsForResourceCommand({ resourceArn: repository.repositoryArn })),
+    client.send(new ListTagsForResourceCommand({ resourceArn: repositoryArn })),
   ]);
-  const encryption = repository.encryptionConfiguration;
-  const exclusions = repository.imageTagMutabilityExclusionFilters ?? [];
   return {
-    imageTagMutability: repository.imageTagMutability ?? 'MUTABLE',
-    ...(exclusions.length
-      ? { imageTagMutabilityExclusionFilters: exclusions.map((f) => ({ filterType: f.filterType ?? 'WILDCARD', filter: f.filter ?? '' })) }
-      : {}),
-    scanOnPush: repository.imageScanningConfiguration?.scanOnPush ?? false,
-    encryption: { type: encryption?.encryptionType ?? 'AES256', ...(encryption?.kmsKey ? { kmsKey: encryption.kmsKey } : {}) },
     ...(lifecycle ? { lifecyclePolicy: lifecycle } : {}),
     ...(policy ? { repositoryPolicy: policy } : {}),
     tags: Object.fromEntries(

@@ -16,6 +16,7 @@ import {
   CATALOG_PREFIX,
   parseCatalogKey,
   parseCompactTime,
+  parseSettingsCheckedKey,
   parseSettingsKey,
   parseTombstoneKey,
   tagPrefix,
@@ -38,6 +39,8 @@ export interface CatalogIndex {
   digests: DigestRecordKey[];
   /** Settings record keys, oldest first. */
   settings: { key: string; time: string }[];
+  /** Full settings reads (layout.ts `checked_<time>_<hash>.json`). */
+  settingsChecked: { describedHash: string; at: Date }[];
   /**
    * Tag records and tombstones dated beyond the allowed clock skew (record.ts): left out of `tags`,
    * because one dated 9999 would pin the tag and hide every later backup.
@@ -59,6 +62,7 @@ async function collect(objects: ObjectStore, prefix: string, repository: string)
   const byTag = new Map<string, { key: string; time: string; entry: TagEntry }[]>();
   const digests: DigestRecordKey[] = [];
   const settings: { key: string; time: string }[] = [];
+  const settingsChecked: { describedHash: string; at: Date }[] = [];
   const future: { key: string; tag: string }[] = [];
   const now = new Date();
   const add = (tag: string, key: string, time: string, entry: TagEntry) => {
@@ -85,6 +89,8 @@ async function collect(objects: ObjectStore, prefix: string, repository: string)
     }
     const setting = parseSettingsKey(object.key, repository);
     if (setting) settings.push({ key: setting.key, time: setting.time });
+    const checked = parseSettingsCheckedKey(object.key, repository);
+    if (checked) settingsChecked.push({ describedHash: checked.describedHash, at: parseCompactTime(checked.time) });
   }
   const tags = new Map<string, TagEntry[]>();
   for (const [tag, list] of byTag) {
@@ -100,7 +106,7 @@ async function collect(objects: ObjectStore, prefix: string, repository: string)
     tags.set(tag, entries);
   }
   settings.sort((a, b) => (a.key < b.key ? -1 : 1));
-  return { repository, tags, digests, settings, future };
+  return { repository, tags, digests, settings, settingsChecked, future };
 }
 
 function sameEntry(a: TagEntry, b: TagEntry): boolean {

@@ -34,6 +34,15 @@
 //       settings are recognised from the key listing without a GET. Not an image record:
 //       parseCatalogKey ignores these keys.
 //
+//   catalog/<repository>/_settings/checked_<time>_<hash>.json
+//       A full read of the settings at <time>, <hash> fingerprinting what DescribeRepositories
+//       reported then: the workflow's listing reads policies and tags again only when the latest one
+//       is older than its cadence or the fingerprint changed (core/engine/settings-cadence.ts).
+//       Written once (like every catalog key), one per full read.
+//
+//   catalog/_deleted/<repository>.json
+//       The repository was gone at the source (core/store/stored-repositories.ts).
+//
 //   <label>/<repository>/<tag>.tar[.gz|.zst]
 //       docker-archive format only: the tag's latest value as one `docker load`-able tar (label: a
 //       setting, default the region). Its catalog record (format 'docker-archive') carries the tar's
@@ -86,6 +95,17 @@ export const digestRecordKey = (repository: string, digest: string) => `${CATALO
 export const settingsPrefix = (repository: string) => `${CATALOG_PREFIX}${repository}/_settings/`;
 export const settingsRecordKey = (repository: string, time: string, hash?: string) =>
   `${settingsPrefix(repository)}${time}${hash ? `_${hash}` : ''}.json`;
+
+export const settingsCheckedKey = (repository: string, time: string, describedHash: string) =>
+  `${settingsPrefix(repository)}checked_${time}_${describedHash}.json`;
+const SETTINGS_CHECKED_FILE = /^checked_(\d{8}T\d{9}Z)_([a-f0-9]{16})\.json$/;
+
+/** A `catalog/<repository>/_settings/checked_<time>_<hash>.json` key's time and described-settings fingerprint; undefined for anything else. */
+export function parseSettingsCheckedKey(key: string, repository: string): { time: string; describedHash: string } | undefined {
+  const prefix = settingsPrefix(repository);
+  const m = key.startsWith(prefix) ? SETTINGS_CHECKED_FILE.exec(key.slice(prefix.length)) : null;
+  return m ? { time: m[1]!, describedHash: m[2]! } : undefined;
+}
 
 const SETTINGS_FILE = /^(\d{8}T\d{9}Z)(?:_([a-f0-9]{16}))?\.json$/;
 

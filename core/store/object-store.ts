@@ -49,6 +49,12 @@ export interface ObjectStore {
   put(key: string, body: Readable | Buffer, options?: PutOptions): Promise<PutResult>;
   /** Every object whose key starts with `prefix` (a plain string prefix), in ascending key order. */
   list(prefix: string): AsyncIterable<ObjectInfo>;
+  /**
+   * Like `list`, but keys that contain `delimiter` after `prefix` come back once per group (up to and
+   * including the delimiter), as S3's ListObjectsV2 Delimiter does. Optional: `listGrouped` below
+   * groups a plain listing for a backend without it.
+   */
+  listGrouped?(prefix: string, delimiter: string): AsyncIterable<GroupedEntry>;
   /** Deletes an object; deleting a missing key is not an error. */
   delete(key: string): Promise<void>;
   /**
@@ -62,6 +68,28 @@ export interface ObjectStore {
    * Optional: a backend without such leftovers does not implement it.
    */
   removeAbandonedWrites?(before: Date, options?: { dryRun?: boolean }): Promise<AbandonedWrites>;
+}
+
+/** A `listGrouped` entry: a group of keys (`group`, ending with the delimiter) or a key outside any group. */
+export type GroupedEntry = { group: string } | { key: string };
+
+/** `store.listGrouped`, or a plain listing grouped here (every key is then listed). */
+export async function* listGrouped(store: ObjectStore, prefix: string, delimiter: string): AsyncIterable<GroupedEntry> {
+  if (store.listGrouped) {
+    yield* store.listGrouped(prefix, delimiter);
+    return;
+  }
+  const seen = new Set<string>();
+  for await (const object of store.list(prefix)) {
+    const at = object.key.indexOf(delimiter, prefix.length);
+    if (at < 0) {
+      yield { key: object.key };
+      continue;
+    }
+    const group = object.key.slice(0, at + delimiter.length);
+    if (!seen.has(group)) yield { group };
+    seen.add(group);
+  }
 }
 
 export interface AbandonedWrites {

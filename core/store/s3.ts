@@ -34,6 +34,7 @@ import {
   NotFoundError,
   readAll,
   type DeleteManyResult,
+  type GroupedEntry,
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
@@ -233,6 +234,25 @@ export class S3ObjectStore implements ObjectStore {
           ...(object.StorageClass ? { storageClass: object.StorageClass } : {}),
         };
       }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+  }
+
+  /** Keys grouped at the first `delimiter` after `prefix` (ListObjectsV2 Delimiter): one entry per group, not per key. */
+  async *listGrouped(prefix: string, delimiter: string): AsyncIterable<GroupedEntry> {
+    assertPrefix(prefix);
+    let token: string | undefined;
+    do {
+      const out = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix + prefix,
+          Delimiter: delimiter,
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
+      for (const common of out.CommonPrefixes ?? []) if (common.Prefix) yield { group: common.Prefix.slice(this.prefix.length) };
+      for (const object of out.Contents ?? []) if (object.Key) yield { key: object.Key.slice(this.prefix.length) };
       token = out.IsTruncated ? out.NextContinuationToken : undefined;
     } while (token);
   }

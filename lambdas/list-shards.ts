@@ -1,0 +1,169 @@
+// The listing Lambda's sharded backup (core/engine/sharded-listing.ts): the plan step (`List images`
+// in backup mode), one shard (`List shard`, inside the `List shards` Map) and the merge (`Merge
+// shards`). The three share the function and its role: each reads ECR metadata and the catalog the
+// same way the unsharded listing did, and the merge only reads and writes runs/.
+import type { ECRClient } from '@aws-sdk/client-ecr';
+import { ExecutionInput, InvalidInputError, ListingOutput, runKeys } from '../schema/contract.ts';
+import { ENV, type loadListingEnvironment } from '../schema/environment.ts';
+import {
+  ListingShard,
+  ShardRef,
+  ShardedListingPlan,
+  shardKeys,
+  type ListShardEvent,
+  type MergeShardsEvent,
+} from '../schema/listing-shards.ts';
+import { resolveArchiveSettings } from '../core/archive/settings.ts';
+import { listShard, planShards, readShardOutcomes } from '../core/engine/sharded-listing.ts';
+import { writeBatches } from '../core/engine/write-batches.ts';
+import { EcrEndpoint } from '../core/registry/ecr.ts';
+import type { BackupStore } from '../core/store/backup-store.ts';
+import type { S3ObjectStore } from '../core/store/s3.ts';
+import { log } from '../core/log.ts';
+
+type ListingEnvironment = ReturnType<typeof loadListingEnvironment>;
+
+/** The source ECR registry, rate-limited to this invocation's share of the account's ECR budget; `calls()` counts its API calls. */
+function ecrSource(env: ListingEnvironment): { source: EcrEndpoint; calls: () => number } {
+  const source = new EcrEndpoint({
+    region: env[ENV.AWS_REGION],
+    registryUrl: env[ENV.ECR_REGISTRY_URL],
+    throttle: { ratePerSecond: env[ENV.ECR_REQUESTS_PER_SECOND] },
+  });
+  let calls = 0;
+  (source.client as ECRClient).middlewareStack.add(
+    (next) => (args) => {
+      calls++;
+      return next(args);
+    },
+    { step: 'initialize', name: 'countEcrCalls' },
+  );
+  return { source, calls: () => calls };
+}
+
+/** The stored form of a backup (docker-archive settings resolved once, so every shard and batch agrees). */
+function backupFormat(input: ExecutionInput, env: ListingEnvironment) {
+  const format = input.format ?? env[ENV.IMAGE_FORMAT];
+  const archive =
+    format === 'docker-archive'
+      ? resolveArchiveSettings({
+          ...input,
+          label: input.label ?? env[ENV.ARCHIVE_LABEL],
+          compression: input.compression ?? env[ENV.ARCHIVE_COMPRESSION],
+          region: env[ENV.AWS_REGION],
+        })
+      : undefined;
+  if (archive) assertArchiveLabel(archive.label, env[ENV.ARCHIVE_LABELS]);
+  return { format, ...(archive ? { archive } : {}) };
+}
+
+/** The task roles may write and read archives under the stack's labels only: another label is refused up front. */
+function assertArchiveLabel(label: string, allowed: readonly string[] | undefined): void {
+  if (allowed && !allowed.includes(label)) {
+    throw new InvalidInputError(
+      `invalid execution input: label ${label} is not one of the stack's archive labels (${allowed.join(', ')}); add it to the archiveLabels prop`,
+    );
+  }
+}
+
+/** `List images` for a backup: the shards, and the plan (keys and counts) as the state's listing. */
+export async function planBackupListing(
+  store: BackupStore & { objects: S3ObjectStore },
+  env: ListingEnvironment,
+  runId: string,
+  input: ExecutionInput,
+  startedAt: string,
+): Promise<ShardedListingPlan> {
+  backupFormat(input, env); // a bad archive setting fails here, before any shard runs
+  const { source, calls } = ecrSource(env);
+  const plan = await planShards({
+    source,
+    store,
+    runId,
+    input,
+    within: env[ENV.PROTECTED_REPOSITORIES],
+    shardSize: env[ENV.LISTING_SHARD_SIZE],
+  });
+  const output: ShardedListingPlan = {
+    runId,
+    mode: 'backup',
+    startedAt,
+    bucket: store.objects.bucket,
+    // The Map's ItemReader reads the bucket directly, so this key carries the store prefix.
+    shardsKey: store.objects.prefix + shardKeys.list(runId),
+    shardCount: plan.refs.length,
+    repositoryCount: plan.repositoryCount,
+    goneCount: plan.goneCount,
+  };
+  log('info', 'planned the listing', { ...output, ecrCalls: calls() });
+  return ShardedListingPlan.parse(output);
+}
+
+/** `List shard`: one shard's listing; returns counts only (the outcome is in S3). */
+export async function listOneShard(store: BackupStore, env: ListingEnvironment, event: ListShardEvent) {
+  const shard = ListingShard.parse(await store.readJson(event.listShard.shardKey));
+  const { source, calls } = ecrSource(env);
+  const started = Date.now();
+  const outcome = await listShard({
+    source,
+    store,
+    shard,
+    ...backupFormat(shard.input, env),
+    settingsCadenceMs: env[ENV.SETTINGS_CADENCE_SECONDS] * 1000,
+    ecrCalls: calls,
+  });
+  const summary = {
+    index: shard.index,
+    repositories: shard.repositories.length,
+    gone: shard.gone.length,
+    items: outcome.items.length,
+    unchanged: outcome.unchangedCount,
+    deleted: outcome.deleted.length,
+    ecrCalls: outcome.ecrCalls,
+    durationMs: Date.now() - started,
+  };
+  log('info', 'listed a shard', { runId: shard.runId, ...summary });
+  return summary;
+}
+
+/** `Merge shards`: the shards' outcomes become the run's batches, deleted tags and notes; the output is the usual ListingOutput. */
+export async function mergeListing(
+  store: BackupStore & { objects: S3ObjectStore },
+  env: ListingEnvironment,
+  event: MergeShardsEvent,
+): Promise<ListingOutput> {
+  const plan = event.mergeShards;
+  const refs = ShardRef.array().parse(await store.readJson(shardKeys.list(plan.runId)));
+  // Every shard carries the parsed input; with no shard there is nothing to copy and nothing to batch.
+  const input = refs.length ? ListingShard.parse(await store.readJson(refs[0]!.shardKey)).input : ExecutionInput.parse({});
+  const merged = await readShardOutcomes(store, plan.runId, refs);
+  const batchRefs = await writeBatches(store, merged.items, {
+    runId: plan.runId,
+    input,
+    limits: { maxBytes: env[ENV.BATCH_MAX_BYTES], maxImages: env[ENV.BATCH_MAX_IMAGES] },
+    ...backupFormat(input, env),
+  });
+  const dryRun = input.dryRun === true;
+  // The summary puts these in the run report; a lost file costs the report its list (the tombstones stay).
+  if (!dryRun && merged.deleted.length)
+    await store
+      .writeJson(runKeys.deleted(plan.runId), merged.deleted)
+      .catch((error: unknown) => log('warn', 'cannot write the deleted tags', { runId: plan.runId, error }));
+  if (merged.notes.length)
+    await store
+      .writeJson(runKeys.notes(plan.runId, 'listing'), merged.notes)
+      .catch((error: unknown) => log('warn', 'cannot write the repository notes', { runId: plan.runId, error }));
+  const output: ListingOutput = {
+    runId: plan.runId,
+    mode: 'backup',
+    startedAt: plan.startedAt,
+    bucket: store.objects.bucket,
+    batchesKey: store.objects.prefix + runKeys.batches(plan.runId),
+    batchCount: batchRefs.length,
+    itemCount: merged.items.length,
+    unchangedCount: merged.unchangedCount,
+    ...(!dryRun ? { settingsRecorded: merged.settingsRecorded, deletedCount: merged.deleted.length } : {}),
+  };
+  log('info', 'listed images', { ...output, shards: refs.length, ecrCalls: merged.ecrCalls });
+  return ListingOutput.parse(output);
+}

@@ -1,0 +1,18 @@
+// An image pushed to the registry that stands in for ECR's data plane, registered in moto's ECR
+// control plane under its real digest (moto computes digests wrongly: see shared facts).
+import { type ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import type { Credentials } from '../../core/registry/credentials.ts';
+import { inspectRaw } from './fixtures.ts';
+
+export async function registerInEcr(ecr: ECRClient, repository: string, tag: string, reference: string, auth?: Credentials): Promise<void> {
+  const manifest = await inspectRaw(reference, auth);
+  await ecr.send(
+    new PutImageCommand({
+      repositoryName: repository,
+      imageTag: tag,
+      imageManifest: manifest.bytes.toString('utf8'),
+      imageManifestMediaType: manifest.mediaType,
+      imageDigest: manifest.digest,
+    }),
+  );
+}
