@@ -13,7 +13,8 @@ import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } fro
 import type { Descriptor, Manifest } from '../model/manifest.ts';
 import { DigestMismatchError, verifyingStream } from '../model/digest.ts';
 import { mapLimited } from '../limiter.ts';
-import type { BackupRepository, BackupStore } from '../store/backup-store.ts';
+import type { BackupRepository } from '../store/backup-repository.ts';
+import type { BackupStore } from '../store/backup-store.ts';
 import { blobKey } from '../store/layout.ts';
 import { NotFoundError } from '../store/object-store.ts';
 import { verifyStore, type VerifyProblem, type VerifyReport } from '../store/verify.ts';

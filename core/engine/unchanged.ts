@@ -10,7 +10,8 @@ import type { ArchiveFormat, DeletedTag, WorkItem } from '../../schema/contract.
 import { listingIsCurrent, type ArchiveSettings } from '../archive/settings.ts';
 import { mapLimited } from '../limiter.ts';
 import type { ImageEndpoint, ImageListing, ImageRepository } from '../model/endpoint.ts';
-import { recordListing, type BackupStore } from '../store/backup-store.ts';
+import { recordListing } from '../store/backup-repository.ts';
+import type { BackupStore } from '../store/backup-store.ts';
 import { currentRecord, readCatalogIndex, type CatalogIndex } from '../store/catalog-index.ts';
 
 export interface UnchangedSplit {

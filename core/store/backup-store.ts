@@ -1,35 +1,22 @@
 // The backup store: an ImageEndpoint on top of any ObjectStore, so the copy engine writes to (backup)
 // and reads from (restore) a store exactly as it does a registry. The key layout, the record format
-// and the crash-safety invariant are documented in layout.ts.
-import type { Readable } from 'node:stream';
-import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
-import { assertDigest, digestHex } from '../model/digest.ts';
-import { blobsOf, childManifests, isIndex, manifestFromBytes, MediaType, type Descriptor, type Manifest } from '../model/manifest.ts';
+// and the crash-safety invariant are documented in layout.ts. One repository: backup-repository.ts.
+import type { ImageEndpoint } from '../model/endpoint.ts';
+import { assertDigest } from '../model/digest.ts';
+import { manifestFromBytes, type Manifest } from '../model/manifest.ts';
 import {
   assertRepositoryName,
-  assertTag,
   blobKey,
   BLOBS_PREFIX,
   CATALOG_PREFIX,
-  CatalogRecord,
-  compactTime,
+  type CatalogRecord,
   digestRecordKey,
   parseCatalogKey,
   parseCompactTime,
-  parseSettingsKey,
-  RepositorySettingsRecord,
-  settingsPrefix,
-  settingsHash,
-  settingsRecordKey,
-  tagRecordKey,
-  tombstoneKey,
   type CatalogKey,
 } from './layout.ts';
-import { RepositorySettings } from '../../schema/repository-settings.ts';
-import { sameRepositorySettings } from '../model/repository-settings.ts';
+import type { RepositorySettings } from '../../schema/repository-settings.ts';
 import { mapLimited } from '../limiter.ts';
-import type { DeletedTag } from '../../schema/contract.ts';
-import { currentRecord, readCatalogIndex, readTagEntries, timeAfter } from './catalog-index.ts';
 import { NotFoundError, readJson, writeJson, type ObjectStore, type PutResult } from './object-store.ts';
 import {
   InvalidRecordError,
@@ -41,6 +28,9 @@ import {
   readCapped,
 } from './record.ts';
 import { errorText } from '../redact.ts';
+import { BackupRepository, type RepositoryHistory, type RepositoryStore } from './backup-repository.ts';
+import { ManifestNotFoundError, ReadOnlyStoreError, type RejectedRecord } from './store-errors.ts';
+import { readRepositorySettings, writeRepositorySettings } from './store-settings.ts';
 
 export interface BackupStoreOptions {
   /**
@@ -58,48 +48,10 @@ export interface BackupStoreOptions {
   onRejectedRecord?: (rejected: RejectedRecord) => void;
 }
 
-/** A catalog record a reader left out: invalid, dated in the future, or disagreeing with its key. */
-export interface RejectedRecord {
-  key: string;
-  repository: string;
-  tag?: string;
-  reason: string;
-}
-
-export class ManifestNotFoundError extends Error {
-  override name = 'ManifestNotFoundError';
-}
-
-/** putManifest refused: the manifest references content the store does not hold. */
-export class IncompleteImageError extends Error {
-  override name = 'IncompleteImageError';
-  constructor(
-    readonly digest: string,
-    readonly missing: string[],
-  ) {
-    super(
-      `refusing to store manifest ${digest}: ${missing.length} referenced blob(s)/manifest(s) missing from the store: ` +
-        missing.slice(0, 5).join(', ') +
-        (missing.length > 5 ? `, ... (${missing.length - 5} more)` : ''),
-    );
-  }
-}
-
-export class ReadOnlyStoreError extends Error {
-  override name = 'ReadOnlyStoreError';
-}
-
-/** Every record of one repository, oldest first. */
-export interface RepositoryHistory {
-  repository: string;
-  tags: { tag: string; records: CatalogRecord[] }[];
-  untagged: CatalogRecord[];
-}
-
 const MAX_CACHED_RECORDS = 50_000;
 const PRESENCE_TTL_MS = 10 * 60 * 1000;
 
-export class BackupStore implements ImageEndpoint {
+export class BackupStore implements ImageEndpoint, RepositoryStore {
   readonly description: string;
   readonly asOf?: Date;
   readonly runId?: string;
@@ -257,62 +209,14 @@ export class BackupStore implements ImageEndpoint {
   }
 
   /** A repository's settings as last recorded (at or before asOf when set), or undefined when none were. */
-  async repositorySettings(repository: string): Promise<RepositorySettings | undefined> {
-    const latest = await this.latestSettingsKey(repository, { atAsOf: true });
-    return latest && (await this.readSettingsRecord(latest.key)).settings;
+  repositorySettings(repository: string): Promise<RepositorySettings | undefined> {
+    return readRepositorySettings(this.objects, repository, this.asOf);
   }
 
-  /**
-   * Records a repository's settings at `catalog/<repository>/_settings/<time>_<hash>.json`, only when they
-   * differ from the latest record (unchanged settings cost one LIST: the key carries their fingerprint). True when written.
-   */
+  /** Records a repository's settings when they changed (see store-settings.ts). True when written. */
   async recordRepositorySettings(repository: string, settings: RepositorySettings): Promise<boolean> {
     this.assertWritable();
-    const latest = await this.latestSettingsKey(repository, { atAsOf: false });
-    const parsed = RepositorySettings.parse(settings);
-    const hash = settingsHash(parsed);
-    // The key's fingerprint answers the common case (unchanged) without reading the record; a
-    // different fingerprint may still be the same settings (policies compare as JSON), so read then.
-    if (latest?.hash === hash) return false;
-    if (latest && sameRepositorySettings((await this.readSettingsRecord(latest.key)).settings, settings)) return false;
-    let time = this.now();
-    if (latest) {
-      const after = parseCompactTime(latest.time).getTime() + 1;
-      if (time.getTime() < after) time = new Date(after);
-    }
-    const record: RepositorySettingsRecord = {
-      repository,
-      settings: parsed,
-      recordedAt: time.toISOString(),
-      ...(this.runId ? { runId: this.runId } : {}),
-    };
-    await writeJson(this.objects, settingsRecordKey(repository, compactTime(time), hash), record, { ifAbsent: true });
-    return true;
-  }
-
-  private async latestSettingsKey(repository: string, options: { atAsOf: boolean }) {
-    assertRepositoryName(repository);
-    let latest: { key: string; time: string; hash?: string } | undefined;
-    for await (const object of this.objects.list(settingsPrefix(repository))) {
-      const parsed = parseSettingsKey(object.key, repository);
-      if (!parsed || (latest && parsed.key <= latest.key)) continue;
-      if (options.atAsOf && this.asOf && parseCompactTime(parsed.time).getTime() > this.asOf.getTime()) continue;
-      latest = parsed;
-    }
-    return latest;
-  }
-
-  private async readSettingsRecord(key: string): Promise<RepositorySettingsRecord> {
-    const bytes = await readCapped(this.objects, key, MAX_RECORD_BYTES);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(bytes.toString('utf8'));
-    } catch {
-      throw new Error(`settings record ${this.description}/${key} is not valid JSON`);
-    }
-    const parsed = RepositorySettingsRecord.safeParse(raw);
-    if (!parsed.success) throw new Error(`settings record ${this.description}/${key} is malformed: ${parsed.error.message}`);
-    return parsed.data;
+    return writeRepositorySettings(this.objects, repository, settings, { now: this.now, ...(this.runId ? { runId: this.runId } : {}) });
   }
 
   /** Number and total size of stored blobs (layers, configs and manifests, each counted once). */
@@ -397,260 +301,5 @@ export class BackupStore implements ImageEndpoint {
 
   asOfText(): string {
     return this.asOf ? ` as of ${this.asOf.toISOString()}` : '';
-  }
-}
-
-/** A tag record as a store listing shows it (what listingIsCurrent compares a backup against). */
-export function recordListing(r: CatalogRecord): ImageListing {
-  return {
-    tag: r.tag!,
-    digest: r.digest,
-    sizeBytes: r.imageBytes,
-    time: r.backedUpAt,
-    ...(r.format === 'docker-archive' ? { format: r.format } : {}),
-    ...(r.archive
-      ? {
-          archive: {
-            key: r.archive.key,
-            platform: r.archive.platform,
-            fromIndex: r.mediaType === MediaType.OciIndex || r.mediaType === MediaType.DockerManifestList,
-          },
-        }
-      : {}),
-  };
-}
-
-export class BackupRepository implements ImageRepository {
-  /** blobs/ is one content-addressed space for every repository. */
-  readonly blobsSharedAcrossRepositories = true;
-
-  constructor(
-    readonly store: BackupStore,
-    readonly name: string,
-  ) {}
-
-  private get objects(): ObjectStore {
-    return this.store.objects;
-  }
-
-  get location(): string {
-    return this.store.description;
-  }
-
-  /** The record key of the tag's current value (at the store's asOf), or undefined (none yet, or deleted at the source). */
-  async resolveTag(tag: string): Promise<Extract<CatalogKey, { kind: 'tag' }> | undefined> {
-    assertTag(tag);
-    return currentRecord(await readTagEntries(this.objects, this.name, tag), this.store.asOf);
-  }
-
-  /**
-   * The current value of every tag plus untagged images, with backup time and image size. Child
-   * manifests of an index are not listed as untagged images even when they were stored by digest.
-   */
-  async listImages(): Promise<ImageListing[]> {
-    const index = await readCatalogIndex(this.objects, this.name);
-    for (const f of index.future)
-      this.store.noteRejected({
-        key: f.key,
-        repository: this.name,
-        tag: f.tag,
-        reason: `catalog record ${f.key} rejected: dated in the future`,
-      });
-    const current = [...index.tags.values()].map((entries) => currentRecord(entries, this.store.asOf)).filter((k) => k !== undefined);
-    const digestKeys = index.digests;
-    const tagged = (await this.store.readRecords(current)).filter((r): r is CatalogRecord => r !== undefined);
-    const listings: ImageListing[] = tagged.map(recordListing);
-    const untagged = await this.store.readRecords(digestKeys);
-    for (const r of untagged) {
-      if (r && (this.store.asOf === undefined || Date.parse(r.backedUpAt) <= this.store.asOf.getTime())) {
-        listings.push({ digest: r.digest, sizeBytes: r.imageBytes, time: r.backedUpAt });
-      }
-    }
-    // Tags in code-unit order, then untagged images by digest.
-    const order = (l: ImageListing) => (l.tag !== undefined ? `0${l.tag}` : `1${l.digest}`);
-    return listings.sort((a, b) => (order(a) < order(b) ? -1 : order(a) > order(b) ? 1 : 0));
-  }
-
-  async getManifest(ref: ImageReference): Promise<Manifest> {
-    if ('tag' in ref) {
-      const current = await this.resolveTag(ref.tag);
-      if (!current) throw new ManifestNotFoundError(`${this.name}:${ref.tag} is not in ${this.store.description}${this.store.asOfText()}`);
-      const record = await this.store.readRecord(current.key);
-      return this.store.readManifest({ digest: record.digest, mediaType: record.mediaType, size: record.manifestSize });
-    }
-    digestHex(ref.digest);
-    return this.store.readManifest({ digest: ref.digest, ...(ref.mediaType ? { mediaType: ref.mediaType } : {}) });
-  }
-
-  async openBlob(descriptor: Descriptor): Promise<Readable> {
-    return this.objects.get(blobKey(descriptor.digest));
-  }
-
-  hasManifest(descriptor: Descriptor): Promise<boolean> {
-    return this.store.hasContent(descriptor);
-  }
-
-  hasBlob(descriptor: Descriptor): Promise<boolean> {
-    return this.store.hasContent(descriptor);
-  }
-
-  /**
-   * Writes the blob. No existence check here: the copy engine has just asked hasBlob, and a
-   * concurrent writer of the same digest writes the same bytes to the same key.
-   */
-  async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
-    try {
-      this.store.assertWritable();
-    } catch (error) {
-      body.destroy();
-      throw error;
-    }
-    // ifAbsent (S3: If-None-Match): stored content is never replaced, whoever writes the same key.
-    await this.objects.put(blobKey(descriptor.digest), body, {
-      expected: { digest: descriptor.digest, size: descriptor.size },
-      ifAbsent: true,
-    });
-    this.store.notePresence(descriptor.digest, descriptor.size);
-  }
-
-  async putManifest(manifest: Manifest, ref?: ImageReference): Promise<void> {
-    this.store.assertWritable();
-    const tag = ref && 'tag' in ref ? ref.tag : undefined;
-    if (tag !== undefined) assertTag(tag);
-    const { descriptor } = manifest;
-    assertDigest(manifest.bytes, descriptor);
-    // Present manifest blob == complete image (the invariant), so re-checking references is only
-    // needed for a new manifest (hasContent remembers the copy engine's check, so no second HEAD).
-    if (!(await this.store.hasContent(descriptor))) {
-      await this.assertReferencesPresent(manifest);
-      await this.objects.put(blobKey(descriptor.digest), manifest.bytes, {
-        expected: { digest: descriptor.digest, size: descriptor.size },
-        ifAbsent: true,
-        contentType: descriptor.mediaType,
-      });
-      this.store.notePresence(descriptor.digest, descriptor.size);
-    }
-    if (tag !== undefined) {
-      const entries = await readTagEntries(this.objects, this.name, tag);
-      const latest = entries.at(-1);
-      // Same digest in the same format: nothing to record (the key says both; no read needed).
-      if (latest?.kind === 'value' && latest.record.digest === descriptor.digest && latest.record.format === 'oci') return;
-      const time = timeAfter(entries, this.store.now());
-      const record = await this.buildRecord(manifest, tag, time);
-      await writeJson(this.objects, tagRecordKey(this.name, tag, compactTime(time), descriptor.digest), record, { ifAbsent: true });
-    } else if (ref !== undefined) {
-      const key = digestRecordKey(this.name, descriptor.digest);
-      if (await this.objects.head(key)) return;
-      const record = await this.buildRecord(manifest, undefined, this.store.now());
-      await writeJson(this.objects, key, record, { ifAbsent: true });
-    }
-  }
-
-  /**
-   * The latest record of a tag, ignoring asOf (what a new backup compares against), with its key;
-   * undefined when the tag has none or its latest entry is a deletion at the source.
-   */
-  async latestRecord(tag: string): Promise<{ key: string; record: CatalogRecord } | undefined> {
-    assertTag(tag);
-    const latest = currentRecord(await readTagEntries(this.objects, this.name, tag));
-    return latest && { key: latest.key, record: await this.store.readRecord(latest.key) };
-  }
-
-  /**
-   * Records that these tags were deleted at the source (a tombstone each, at the store's now, kept
-   * after each tag's latest entry). Tags whose latest entry is already a tombstone, or that have no
-   * record, are left alone. Returns the tombstones written with the digest each tag last held.
-   */
-  async recordDeletions(tags: readonly string[]): Promise<DeletedTag[]> {
-    this.store.assertWritable();
-    const written = await mapLimited(tags, this.store.concurrency, async (tag): Promise<DeletedTag | undefined> => {
-      assertTag(tag);
-      const entries = await readTagEntries(this.objects, this.name, tag);
-      const latest = entries.at(-1);
-      if (latest?.kind !== 'value') return undefined;
-      const time = timeAfter(entries, this.store.now());
-      const deleted: DeletedTag = { repository: this.name, tag, lastDigest: latest.record.digest, deletedAt: time.toISOString() };
-      await writeJson(
-        this.objects,
-        tombstoneKey(this.name, tag, compactTime(time)),
-        { ...deleted, ...(this.store.runId ? { runId: this.store.runId } : {}) },
-        { ifAbsent: true },
-      );
-      return deleted;
-    });
-    return written.filter((d) => d !== undefined);
-  }
-
-  /**
-   * Records a tag's new value stored as a docker-archive (core/archive writes the tar first, then
-   * calls this). The record's digest is the source manifest's; its time is kept after the latest one.
-   */
-  async putArchiveRecord(
-    tag: string,
-    source: { digest: string; mediaType: string; size: number },
-    archive: NonNullable<CatalogRecord['archive']>,
-  ): Promise<CatalogRecord> {
-    this.store.assertWritable();
-    assertTag(tag);
-    const time = timeAfter(await readTagEntries(this.objects, this.name, tag), this.store.now());
-    const record: CatalogRecord = {
-      repository: this.name,
-      tag,
-      digest: source.digest,
-      mediaType: source.mediaType,
-      manifestSize: source.size,
-      imageBytes: archive.size,
-      backedUpAt: time.toISOString(),
-      ...(this.store.runId ? { runId: this.store.runId } : {}),
-      format: 'docker-archive',
-      archive,
-    };
-    await writeJson(
-      this.objects,
-      tagRecordKey(this.name, tag, compactTime(time), source.digest, 'docker-archive'),
-      CatalogRecord.parse(record),
-      { ifAbsent: true },
-    );
-    return record;
-  }
-
-  /** All records of this repository (ignores asOf). */
-  history(): Promise<RepositoryHistory> {
-    return this.store.history(this.name);
-  }
-
-  private async assertReferencesPresent(manifest: Manifest): Promise<void> {
-    const referenced = new Map<string, Descriptor>();
-    for (const d of [...childManifests(manifest), ...blobsOf(manifest)]) referenced.set(d.digest, d);
-    const present = await mapLimited([...referenced.values()], this.store.concurrency, (d) => this.store.hasContent(d));
-    const missing = [...referenced.values()].filter((_, i) => !present[i]).map((d) => d.digest);
-    if (missing.length > 0) throw new IncompleteImageError(manifest.descriptor.digest, missing);
-  }
-
-  /** Builds a record; imageBytes walks index children from the store, counting each blob once. */
-  private async buildRecord(manifest: Manifest, tag: string | undefined, time: Date): Promise<CatalogRecord> {
-    const sizes = new Map<string, number>([[manifest.descriptor.digest, manifest.descriptor.size]]);
-    const visit = async (m: Manifest): Promise<void> => {
-      for (const blob of blobsOf(m)) sizes.set(blob.digest, blob.size);
-      const children = childManifests(m).filter((c) => !sizes.has(c.digest));
-      for (const c of children) sizes.set(c.digest, c.size);
-      await mapLimited(children, this.store.concurrency, async (c) => visit(await this.store.readManifest(c)));
-    };
-    await visit(manifest);
-    const children = childManifests(manifest);
-    const platforms = children
-      .filter((c) => c.platform && !(c.platform.os === 'unknown' && c.platform.architecture === 'unknown'))
-      .map((c) => `${c.platform!.os}/${c.platform!.architecture}${c.platform!.variant ? `/${c.platform!.variant}` : ''}`);
-    return {
-      repository: this.name,
-      ...(tag !== undefined ? { tag } : {}),
-      digest: manifest.descriptor.digest,
-      mediaType: manifest.descriptor.mediaType,
-      manifestSize: manifest.descriptor.size,
-      imageBytes: [...sizes.values()].reduce((a, b) => a + b, 0),
-      ...(isIndex(manifest) ? { platforms } : {}),
-      backedUpAt: time.toISOString(),
-      ...(this.store.runId ? { runId: this.store.runId } : {}),
-    };
   }
 }
