@@ -17,7 +17,8 @@ import type { Descriptor, Manifest } from '../model/manifest.ts';
 import type { Credentials, CredentialsProvider } from './credentials.ts';
 import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
 import { validRepository } from './reference.ts';
-import { RegistryEndpoint, type RegistryEndpointOptions, type RegistryRepository } from './registry.ts';
+import { RegistryEndpoint, type RegistryEndpointOptions } from './registry.ts';
+import type { RegistryRepository } from './registry-repository.ts';
 import type { RepositorySettings } from '../../schema/repository-settings.ts';
 import type { ApplyOptions, RepositoryPreparation } from '../model/repository-settings.ts';
 import {
