@@ -1,5 +1,5 @@
 // The state machine's state names: the ASL is built with them (state-machine/definition.ts) and the
-// CLI reads execution history by them (cli/workflow.ts), so they are one contract.
+// CLI reads execution history by them (cli/workflow-history.ts), so they are one contract.
 /** State names, as they appear in the ASL (and as aws-local-stepfunctions handler keys). */
 export const STATE = {
   list: 'List images',
