@@ -8,7 +8,8 @@ import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/cl
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
-import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './harness/local-workflow.ts';
+import { createLocalWorkflow } from './harness/local-workflow.ts';
+import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
 import { deliverToQueue, ecrPushEvent } from './harness/event-delivery.ts';
 import { MAX_PUSHED_IMAGES, parseExecutionInput, RunReport, runKeys, type ExecutionInput } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';
