@@ -32,7 +32,7 @@ process.env.TMPDIR = benchRoot;
 // Imported after TMPDIR is set: the harness puts its temp dirs in os.tmpdir().
 const { startRegistry } = await import('../test/harness/registry.ts');
 const { startMoto } = await import('../test/harness/moto.ts');
-const { cleanupFixtures } = await import('../test/harness/fixtures.ts');
+const { cleanupFixtures } = await import('../test/harness/fixture-scratch.ts');
 const { selectWorkloads } = await import('./workloads.ts');
 type TestRegistry = Awaited<ReturnType<typeof startRegistry>>;
 

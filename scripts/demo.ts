@@ -6,14 +6,11 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startRegistry, type TestRegistry } from '../test/harness/registry.ts';
-import {
-  cleanupFixtures,
-  inspectRaw,
-  pushMultiArchIndex,
-  pushSharedBaseTags,
-  pushSignature,
-  type PushedImage,
-} from '../test/harness/fixtures.ts';
+import { cleanupFixtures } from '../test/harness/fixture-scratch.ts';
+import { inspectRaw } from '../test/harness/fixture-tools.ts';
+import { pushMultiArchIndex, pushSharedBaseTags } from '../test/harness/fixtures.ts';
+import { pushSignature } from '../test/harness/fixture-artifacts.ts';
+import type { PushedImage } from '../test/harness/fixture-types.ts';
 import { table } from '../cli/format.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

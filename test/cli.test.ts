@@ -10,17 +10,11 @@ import { startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';
 import { directoryBytes, runCli, runCliJson } from './harness/cli.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
-import {
-  cleanupFixtures,
-  inspectRaw,
-  pushArtifact,
-  pushImage,
-  pushManyLayerImage,
-  pushMultiArchIndex,
-  pushSharedBaseTags,
-  pushSignature,
-  type PushedImage,
-} from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
+import { inspectRaw } from './harness/fixture-tools.ts';
+import { pushArtifact, pushSignature } from './harness/fixture-artifacts.ts';
+import { pushImage, pushManyLayerImage, pushMultiArchIndex, pushSharedBaseTags } from './harness/fixtures.ts';
+import type { PushedImage } from './harness/fixture-types.ts';
 import type { RunReport } from '../schema/contract.ts';
 
 const MiB = 1024 * 1024;

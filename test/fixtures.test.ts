@@ -9,21 +9,16 @@ import { MediaType } from '../core/model/manifest.ts';
 import { sha256Digest } from '../core/model/digest.ts';
 import {
   COSIGN_SIMPLESIGNING_MEDIA_TYPE,
-  cleanupFixtures,
   SBOM_MEDIA_TYPE,
-  inspectConfigDigest,
-  inspectRaw,
   pushArtifact,
-  pushImage,
-  pushManifestHttp,
-  pushManyLayerImage,
-  pushMultiArchIndex,
-  pushRandomImages,
-  pushSharedBaseTags,
   pushSignature,
   signatureTag,
-  type PushedImage,
-} from './harness/fixtures.ts';
+} from './harness/fixture-artifacts.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
+import { inspectConfigDigest, inspectRaw } from './harness/fixture-tools.ts';
+import { pushImage, pushManyLayerImage, pushMultiArchIndex, pushRandomImages, pushSharedBaseTags } from './harness/fixtures.ts';
+import { pushManifestHttp } from './harness/http-push.ts';
+import type { PushedImage } from './harness/fixture-types.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
 import { tempDir } from './harness/process.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';

@@ -12,7 +12,7 @@ import type { PruneReport } from '../core/store/prune.ts';
 import type { StoreStats } from '../core/store/stats.ts';
 import type { VerifyReport } from '../core/store/verify.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
-import { pushManifestHttp } from './harness/fixtures.ts';
+import { pushManifestHttp } from './harness/http-push.ts';
 import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';

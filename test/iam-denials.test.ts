@@ -7,7 +7,7 @@ import type { EcrBackupContext } from '../infra/context.ts';
 import type { EcrBackupStack } from '../infra/stack.ts';
 import { TemplatePolicies, type Decision } from './harness/iam.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
-import type { LocalWorkflow } from './harness/local-workflow.ts';
+import type { LocalWorkflow } from './harness/local-workflow-types.ts';
 
 const config: EcrBackupContext = {
   stackName: 'EcrBackupDenials',

@@ -19,7 +19,7 @@ import { BLOBS_PREFIX } from '../core/store/layout.ts';
 import { openStore } from '../core/store/url.ts';
 import { verifyStore } from '../core/store/verify.ts';
 import { runCliJson } from './harness/cli.ts';
-import { cleanupFixtures } from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { pushFaultImages, type FaultImage } from './harness/fault-images.ts';
 import { startLyingProxy, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
 import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
-import { cleanupFixtures, pushImage } from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
+import { pushImage } from './harness/fixtures.ts';
 import { tempDir } from './harness/process.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 

@@ -7,7 +7,8 @@ import { startMoto, type TestMoto } from './harness/moto.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { freePort } from './harness/process.ts';
 import { runCliJson } from './harness/cli.ts';
-import { cleanupFixtures, pushManyLayerImage, pushSharedBaseTags } from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
+import { pushManyLayerImage, pushSharedBaseTags } from './harness/fixtures.ts';
 import type { RunReport } from '../schema/contract.ts';
 
 const SLOW_DOWN =

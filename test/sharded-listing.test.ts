@@ -15,8 +15,12 @@ import {
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { registerInEcr } from './harness/ecr-images.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
-import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
-import { createLocalWorkflow, type LocalExecution, type LocalWorkflow, type RunOptions } from './harness/local-workflow.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
+import { inspectRaw } from './harness/fixture-tools.ts';
+import { pushImage } from './harness/fixtures.ts';
+import type { PushedImage } from './harness/fixture-types.ts';
+import { createLocalWorkflow } from './harness/local-workflow.ts';
+import type { LocalExecution, LocalWorkflow, RunOptions } from './harness/local-workflow-types.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { ListingOutput, RunReport, runKeys } from '../schema/contract.ts';
 import { ShardedListingPlan } from '../schema/listing-shards.ts';

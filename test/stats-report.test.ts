@@ -8,7 +8,9 @@ import { RunReport } from '../schema/contract.ts';
 import { renderReportMarkdown } from '../core/engine/report.ts';
 import type { StoreStats } from '../core/store/stats.ts';
 import { directoryBytes, runCli, runCliJson } from './harness/cli.ts';
-import { cleanupFixtures, pushImage, pushSharedBaseTags, type PushedImage } from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
+import { pushImage, pushSharedBaseTags } from './harness/fixtures.ts';
+import type { PushedImage } from './harness/fixture-types.ts';
 import { tempDir } from './harness/process.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 

@@ -10,7 +10,8 @@ import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/cl
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { STATE } from '../schema/workflow-states.ts';
-import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './harness/local-workflow.ts';
+import { createLocalWorkflow } from './harness/local-workflow.ts';
+import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 
 const PREFIX = 'backups/';

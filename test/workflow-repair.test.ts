@@ -12,9 +12,13 @@ import type { VerifyReport } from '../core/store/verify.ts';
 import { blobKey } from '../core/store/layout.ts';
 import { openStore } from '../core/store/url.ts';
 import { runCliJson } from './harness/cli.ts';
-import { cleanupFixtures, inspectRaw, pushImage, type PushedImage } from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
+import { inspectRaw } from './harness/fixture-tools.ts';
+import { pushImage } from './harness/fixtures.ts';
+import type { PushedImage } from './harness/fixture-types.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
-import { createLocalWorkflow, type LocalExecution, type LocalWorkflow } from './harness/local-workflow.ts';
+import { createLocalWorkflow } from './harness/local-workflow.ts';
+import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 

@@ -9,10 +9,14 @@ import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/cl
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, PutImageScanningConfigurationCommand } from '@aws-sdk/client-ecr';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
-import { cleanupFixtures, inspectRaw, pushImage, pushMultiArchIndex, type PushedImage } from './harness/fixtures.ts';
+import { cleanupFixtures } from './harness/fixture-scratch.ts';
+import { inspectRaw } from './harness/fixture-tools.ts';
+import { pushImage, pushMultiArchIndex } from './harness/fixtures.ts';
+import type { PushedImage } from './harness/fixture-types.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
 import { registerInEcr } from './harness/ecr-images.ts';
-import { createLocalWorkflow, type LocalExecution, type LocalWorkflow, type RunOptions } from './harness/local-workflow.ts';
+import { createLocalWorkflow } from './harness/local-workflow.ts';
+import type { LocalExecution, LocalWorkflow, RunOptions } from './harness/local-workflow-types.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { ListingOutput, RunReport, runKeys } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';

@@ -2,7 +2,7 @@
 // control plane under its real digest (moto computes digests wrongly: see shared facts).
 import { type ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
 import type { Credentials } from '../../core/registry/credentials.ts';
-import { inspectRaw } from './fixtures.ts';
+import { inspectRaw } from './fixture-tools.ts';
 
 export async function registerInEcr(ecr: ECRClient, repository: string, tag: string, reference: string, auth?: Credentials): Promise<void> {
   const manifest = await inspectRaw(reference, auth);

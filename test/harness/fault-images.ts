@@ -1,7 +1,8 @@
 // The image set of the fault tests (faults.test.ts, kill-interrupted.test.ts): two repositories
 // sharing a base layer, a multi-arch index, and one big layer (an S3 multipart upload on backup, a
 // chunked upload on restore).
-import { pushImage, pushMultiArchIndex, pushSharedBaseTags, type PushedImage, type RegistryTarget } from './fixtures.ts';
+import { pushImage, pushMultiArchIndex, pushSharedBaseTags } from './fixtures.ts';
+import type { PushedImage, RegistryTarget } from './fixture-types.ts';
 
 export interface FaultImage {
   repository: string;

@@ -4,7 +4,7 @@
 import { FAKE_ACCOUNT, resolveValue } from './synthesized-workflow.ts';
 import { iamRequests, type Component } from './aws-calls.ts';
 import { TemplatePolicies } from './iam.ts';
-import type { LocalWorkflow } from './local-workflow.ts';
+import type { LocalWorkflow } from './local-workflow-types.ts';
 
 export interface CallEvaluation {
   /** Recorded calls per component (each translated into one or more IAM requests). */

@@ -22,12 +22,9 @@
 //                          Sandbox.Timedout, as Lambda does.
 //
 // Also worked around: aws-local-stepfunctions 3.0.0 mishandles `"ResultPath": "$"` (see
-// normalizeResultPaths). The AWS services are moto (S3, ECR control plane, SNS, CloudWatch) via `awsEnv`.
-import { spawn } from 'node:child_process';
+// normalizeResultPaths in harness/local-asl.ts). The AWS services are moto (S3, ECR control plane, SNS, CloudWatch) via `awsEnv`.
+import type { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { PublishCommand } from '@aws-sdk/client-sns';
 import type { CfnResource, Stack } from 'aws-cdk-lib';
@@ -41,25 +38,37 @@ import {
   LOCAL_CHILD_SUFFIXES,
   LOCAL_WRITER,
   MapRunState,
-  PAYLOAD_LIMIT_BYTES,
   StateError,
   oversizedOutput,
 } from './distributed-map.ts';
-import { LIST_HANDLER_ENTRY, REPO_ROOT, SUMMARIZE_HANDLER_ENTRY } from '../../infra/assets.ts';
-import {
-  concreteAsl,
-  FAKE_ACCOUNT,
-  FAKE_REGION,
-  resolveValue,
-  synthesizeTemplate,
-  workerLaunchForRunTask,
-  type CfnTemplate,
-} from './synthesized-workflow.ts';
-import type { EcrBackupContext } from '../../infra/context.ts';
+import { LIST_HANDLER_ENTRY, SUMMARIZE_HANDLER_ENTRY } from '../../infra/assets.ts';
+import { concreteAsl, FAKE_ACCOUNT, FAKE_REGION, resolveValue, synthesizeTemplate, type CfnTemplate } from './synthesized-workflow.ts';
 import { ENV } from '../../schema/environment.ts';
 import { handler as listImagesHandler } from '../../lambdas/list-images.ts';
 import { handler as summarizeHandler } from '../../lambdas/summarize.ts';
 import { handler as pruneHandler } from '../../lambdas/prune.ts';
+import {
+  forEachState,
+  LOCAL_ITEMS_KEY,
+  LOCAL_READER_COMMENT,
+  normalizeResultPaths,
+  rewriteDistributedMaps,
+  stripLocalFields,
+} from './local-asl.ts';
+import { lambdaInvoker } from './local-lambda.ts';
+import { taskLauncher } from './local-task.ts';
+import type {
+  EventLog,
+  Json,
+  JsonObject,
+  LambdaInvocation,
+  LocalExecution,
+  LocalWorkflow,
+  LocalWorkflowOptions,
+  RunOptions,
+  States,
+  WorkerRun,
+} from './local-workflow-types.ts';
 
 // aws-local-stepfunctions 3 targets node 22; on node 20 it needs Promise.withResolvers.
 const PromiseWithResolvers = Promise as unknown as { withResolvers?: () => unknown };
@@ -72,18 +81,6 @@ PromiseWithResolvers.withResolvers ??= function withResolvers<T>() {
   });
   return { promise, resolve, reject };
 };
-
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-type JsonObject = { [key: string]: Json };
-type States = Record<string, JsonObject>;
-type EventLog = {
-  type: string;
-  state?: { name: string; type: string; input?: Json; output?: Json };
-  Error?: string;
-  Cause?: unknown;
-  index?: number;
-};
-
 /** A Lambda handler as the workflow calls it: the event (the state's Payload) in, the result out. */
 type LambdaHandler = (event: never) => Promise<unknown>;
 
@@ -92,102 +89,6 @@ const HANDLERS_BY_ENTRY: Record<string, LambdaHandler> = {
   [LIST_HANDLER_ENTRY]: listImagesHandler as LambdaHandler,
   [SUMMARIZE_HANDLER_ENTRY]: summarizeHandler as LambdaHandler,
 };
-
-// Workers still running when this process exits (a test timed out) are killed with it.
-const liveWorkers = new Set<ReturnType<typeof spawn>>();
-process.once('exit', () => {
-  for (const child of liveWorkers) child.kill('SIGKILL');
-});
-
-const LOCAL_ITEMS_KEY = 'LocalDistributedMapItems';
-const READER_SUFFIX = ' (ItemReader)';
-
-export interface LocalWorkflowOptions {
-  /** The `ecrBackup` context value the stack is synthesized with (the deployment's configuration). */
-  config: EcrBackupContext;
-  /** Stands in for the AWS account: moto's endpoint and dummy credentials (TestMoto.env). */
-  awsEnv: Record<string, string>;
-  /** Changes the deployed ASL before the local rewrite (e.g. to show what a definition without a ResultWriter does). */
-  transformAsl?: (asl: { StartAt: string; States: States }) => void;
-}
-
-export interface RunOptions {
-  /** The store bucket (exists in moto); replaces the stack's bucket everywhere (STORE_URL). */
-  bucket: string;
-  /** Execution name (= run id); default: a fresh unique name. */
-  name?: string;
-  /** Added to the in-process Lambdas' environment (e.g. ECR_BACKUP_ECR_REGISTRY_URL). */
-  lambdaEnv?: Record<string, string>;
-  /** Added to every worker's environment, or per mode. */
-  workerEnv?: Record<string, string> | ((mode: 'backup' | 'restore') => Record<string, string>);
-  /** Lambda timeout for every function (default: each function's Timeout from the template). */
-  lambdaTimeoutMs?: number;
-  /**
-   * Scripted Fargate tasks instead of the worker process (tests of the workflow's own limits, named
-   * so): the stopped task's exit code and, for a failure, the DescribeTasks task object as its cause.
-   */
-  scriptedTask?: (launch: { mode: 'backup' | 'restore'; batchKey: string }) => { exitCode: number; task?: JsonObject };
-}
-
-interface WorkerRun {
-  mode: 'backup' | 'restore';
-  batchKey: string;
-  exitCode: number | null;
-  signal: string | null;
-  durationMs: number;
-  /** The worker's stdout and stderr (its JSON log lines), interleaved. */
-  output: string;
-}
-
-interface LambdaInvocation {
-  state: string;
-  functionName: string;
-  event: unknown;
-  result?: unknown;
-  error?: { errorType: string; errorMessage: string };
-}
-
-export interface LocalExecution {
-  name: string;
-  executionArn: string;
-  status: 'SUCCEEDED' | 'FAILED';
-  /** The execution's output (SUCCEEDED). */
-  output?: unknown;
-  /** Error and Cause of a FAILED execution, as DescribeExecution would give them. */
-  error?: string;
-  cause?: string;
-  /** For a failure raised by a Lambda: the `errorMessage` inside the Cause JSON. */
-  causeMessage?: string;
-  /** Every event the interpreter logged, Map iterations included. */
-  events: EventLog[];
-  /** Names of the states entered, in order (Map iterations included). */
-  statesEntered: string[];
-  workers: WorkerRun[];
-  lambdas: LambdaInvocation[];
-  /** Messages the state machine itself published (sns:publish states). */
-  notifications: Array<{ state: string; topicArn: string; subject?: string; message: string }>;
-  durationMs: number;
-}
-
-export interface LocalWorkflow {
-  template: CfnTemplate;
-  /** The deployed ASL (fake ARNs), before the local rewrite. */
-  asl: StateMachineDefinition;
-  /** What actually runs: distributed maps rewritten to ItemReader task + INLINE map. */
-  localAsl: StateMachineDefinition;
-  stateMachineArn: string;
-  run(input: unknown, options: RunOptions): Promise<LocalExecution>;
-  /** The Lambda environment a run would use (STORE_URL etc.), by function name. */
-  lambdaEnvironment(functionName: string, bucket: string): Record<string, string>;
-  /** Every AWS call of every run so far, by the component (role) that made it. */
-  calls: RecordedCall[];
-  /** The stores' buckets of the runs so far (they stand for the template's store bucket). */
-  runBuckets: Set<string>;
-  /** Each component's role, as a logical id in `template`. */
-  roleOf: Partial<Record<Component, string>>;
-}
-
-const PRELOAD = path.join(path.dirname(new URL(import.meta.url).pathname), 'record-aws-calls-preload.ts');
 
 /** Synthesizes the stack once (~6-10 s) and prepares what the fakes in its ASL refer to (SNS topics). */
 export async function createLocalWorkflow(options: LocalWorkflowOptions): Promise<LocalWorkflow> {
@@ -274,144 +175,18 @@ export async function createLocalWorkflow(options: LocalWorkflowOptions): Promis
     const mapRun = new MapRunState();
     runBuckets.add(runOptions.bucket);
     const notifications: LocalExecution['notifications'] = [];
-
-    const invokeLambda =
-      (stateName: string) =>
-      async (parameters: Json): Promise<Json> => {
-        const params = parameters as { FunctionName: string; Payload?: Json };
-        const handler = handlerOf.get(functionId(params.FunctionName));
-        if (!handler) throw new Error(`${stateName}: no local handler for ${params.FunctionName}`);
-        // The event crosses a JSON boundary both ways, as it does in Lambda.
-        const event = JSON.parse(JSON.stringify(params.Payload ?? {})) as unknown;
-        const invocation: LambdaInvocation = { state: stateName, functionName: params.FunctionName, event };
-        lambdas.push(invocation);
-        const env = {
-          ...options.awsEnv,
-          AWS_REGION: FAKE_REGION,
-          AWS_LAMBDA_FUNCTION_NAME: params.FunctionName.split(':').at(-1)!,
-          ...lambdaEnvironment(params.FunctionName, runOptions.bucket),
-          ...runOptions.lambdaEnv,
-        };
-        const restore = withEnv(env);
-        const timeoutSeconds = Number(template.Resources[functionId(params.FunctionName)]!.Properties?.Timeout ?? 3);
-        const timeoutMs = runOptions.lambdaTimeoutMs ?? timeoutSeconds * 1000;
-        let timer: NodeJS.Timeout | undefined;
-        let result: unknown;
-        try {
-          const invocationPromise = asComponent(componentOfFunction.get(functionId(params.FunctionName))!, handler)(event as never);
-          invocationPromise.catch(() => undefined); // a timed-out invocation may fail later, unobserved
-          result = await Promise.race([
-            invocationPromise,
-            new Promise((_resolve, reject) => {
-              timer = setTimeout(
-                () => reject(new StateError('Sandbox.Timedout', `Task timed out after ${(timeoutMs / 1000).toFixed(2)} seconds`)),
-                timeoutMs,
-              );
-            }),
-          ]);
-        } catch (error) {
-          const e = error instanceof Error ? error : new Error(String(error));
-          invocation.error = { errorType: e.name, errorMessage: e.message };
-          // What Step Functions reports for a function error: Error = errorType, Cause = the
-          // runtime's error JSON.
-          throw new StateError(e.name, JSON.stringify({ errorType: e.name, errorMessage: e.message, trace: (e.stack ?? '').split('\n') }));
-        } finally {
-          clearTimeout(timer);
-          restore();
-        }
-        const payload = (result === undefined ? null : JSON.parse(JSON.stringify(result))) as Json;
-        invocation.result = payload;
-        const output: JsonObject = { ExecutedVersion: '$LATEST', Payload: payload, StatusCode: 200 };
-        if (Buffer.byteLength(JSON.stringify(output)) > PAYLOAD_LIMIT_BYTES) {
-          throw new StateError('States.DataLimitExceeded', `the result of ${stateName} exceeds ${PAYLOAD_LIMIT_BYTES} bytes`);
-        }
-        return output;
-      };
-
-    const runTask =
-      (stateName: string) =>
-      async (parameters: Json): Promise<Json> => {
-        const params = parameters as Parameters<typeof workerLaunchForRunTask>[1] & { LaunchType?: string; Cluster?: string };
-        if (params.LaunchType !== 'FARGATE' || !params.Cluster) throw new Error(`${stateName}: expected a FARGATE RunTask with a Cluster`);
-        // First which task definition (backup or restore) the parameters pick, for per-mode test env.
-        const probe = workerLaunchForRunTask(template, params, { overrides: bucketOverrides(runOptions.bucket) });
-        const extra = typeof runOptions.workerEnv === 'function' ? runOptions.workerEnv(probe.mode) : (runOptions.workerEnv ?? {});
-        const launch = workerLaunchForRunTask(template, params, {
-          overrides: bucketOverrides(runOptions.bucket),
-          env: { ...options.awsEnv, ...extra },
-        });
-        const startedAt = Date.now();
-        if (runOptions.scriptedTask) {
-          const scripted = runOptions.scriptedTask({ mode: launch.mode, batchKey: launch.env[ENV.BATCH_KEY]! });
-          workers.push({
-            mode: launch.mode,
-            batchKey: launch.env[ENV.BATCH_KEY]!,
-            exitCode: scripted.exitCode,
-            signal: null,
-            durationMs: 0,
-            output: '(scripted)',
-          });
-          if (scripted.exitCode !== 0)
-            throw new StateError('States.TaskFailed', JSON.stringify(scripted.task ?? { ExitCode: scripted.exitCode }));
-          return scripted.task ?? {};
-        }
-        const [command, ...args] = launch.localCommand as [string, ...string[]];
-        // Only what the container would have (task definition + overrides) plus the AWS stand-ins;
-        // PATH/HOME so node, tsx and registry tools resolve; the call recorder (harness/aws-calls.ts).
-        const callLog = path.join(os.tmpdir(), `ecr-backup-aws-calls-${randomBytes(6).toString('hex')}.jsonl`);
-        const env = {
-          PATH: process.env.PATH ?? '',
-          HOME: process.env.HOME ?? '/tmp',
-          ...launch.env,
-          ECR_BACKUP_TEST_AWS_CALLS: callLog,
-          ECR_BACKUP_TEST_COMPONENT: launch.mode,
-        };
-        const child = spawn(command, [...args.slice(0, 2), '--import', PRELOAD, ...args.slice(2)], {
-          cwd: REPO_ROOT,
-          env,
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        children.add(child);
-        liveWorkers.add(child);
-        let output = '';
-        const collect = (chunk: Buffer) => {
-          output += chunk.toString('utf8');
-          if (output.length > 200_000) output = output.slice(-100_000);
-        };
-        child.stdout.on('data', collect);
-        child.stderr.on('data', collect);
-        const { code, signal } = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-          child.once('error', reject);
-          child.once('close', (c, s) => resolve({ code: c, signal: s }));
-        });
-        children.delete(child);
-        liveWorkers.delete(child);
-        if (fs.existsSync(callLog)) {
-          for (const line of fs.readFileSync(callLog, 'utf8').split('\n')) if (line) calls.push(JSON.parse(line) as RecordedCall);
-          fs.rmSync(callLog, { force: true });
-        }
-        const worker: WorkerRun = {
-          mode: launch.mode,
-          batchKey: launch.env[ENV.BATCH_KEY]!,
-          exitCode: code,
-          signal,
-          durationMs: Date.now() - startedAt,
-          output,
-        };
-        workers.push(worker);
-        // A DescribeTasks-shaped result of the stopped task.
-        const task: JsonObject = {
-          ClusterArn: params.Cluster,
-          TaskDefinitionArn: launch.taskDefinitionArn,
-          LaunchType: 'FARGATE',
-          LastStatus: 'STOPPED',
-          StopCode: 'EssentialContainerExited',
-          StoppedReason: 'Essential container in task exited',
-          Containers: [{ Name: launch.containerName, LastStatus: 'STOPPED', ExitCode: code ?? 137 }],
-        };
-        if (code !== 0) throw new StateError('States.TaskFailed', JSON.stringify(task));
-        return task;
-      };
+    const invokeLambda = lambdaInvoker({
+      template,
+      awsEnv: options.awsEnv,
+      runOptions,
+      handlerOf,
+      functionId,
+      lambdaEnvironment,
+      componentOfFunction,
+      asComponent,
+      lambdas,
+    });
+    const runTask = taskLauncher({ template, awsEnv: options.awsEnv, runOptions, bucketOverrides, workers, children, calls });
 
     const readItems =
       (stateName: string, key: string, readerConfig: JsonObject | undefined) =>
@@ -536,22 +311,6 @@ function sdkConfig(awsEnv: Record<string, string>) {
   };
 }
 
-/** Sets `env` on process.env, unsets the other ENV.* variables (a Lambda sees only its own); returns the undo. */
-function withEnv(env: Record<string, string>): () => void {
-  const keys = new Set([...Object.keys(env), ...Object.values(ENV)]);
-  const previous = new Map([...keys].map((k) => [k, process.env[k]]));
-  for (const k of keys) {
-    if (k in env) process.env[k] = env[k];
-    else delete process.env[k];
-  }
-  return () => {
-    for (const [k, v] of previous) {
-      if (v === undefined) delete process.env[k];
-      else process.env[k] = v;
-    }
-  };
-}
-
 /** Logical ids of the buckets STORE_URL refers to (the Lambdas' and task definitions' environment). */
 function storeBucketIds(template: CfnTemplate): string[] {
   const ids = new Set<string>();
@@ -574,159 +333,4 @@ function storeBucketIds(template: CfnTemplate): string[] {
   }
   if (ids.size === 0) throw new Error(`no bucket found in ${ENV.STORE_URL}`);
   return [...ids];
-}
-
-const LOCAL_READER_COMMENT = 'local: the distributed Map ItemReader';
-
-/** Calls `fn` for every state, descending into Map item processors and Parallel branches. */
-function forEachState(definition: { States: States }, fn: (name: string, state: JsonObject) => void): void {
-  for (const [name, state] of Object.entries(definition.States)) {
-    fn(name, state);
-    const processor = (state.ItemProcessor ?? state.Iterator) as { States: States } | undefined;
-    if (processor) forEachState(processor, fn);
-    for (const branch of (state.Branches ?? []) as unknown as Array<{ States: States }>) forEachState(branch, fn);
-  }
-}
-
-/**
- * Rewrites each DISTRIBUTED Map `M` into a Task `M (ItemReader)` (same InputPath, Retry and Catch;
- * it reads the items and parks them in the context object, leaving the state data untouched) and an
- * INLINE Map `M` that iterates over them with the same ItemSelector, ItemProcessor, MaxConcurrency,
- * Retry; then a Task `M (ResultWriter)` with the Map's ResultPath, Catch and Next (tolerance,
- * ResultWriter, payload limit: harness/distributed-map.ts). Transitions into `M` go to the reader.
- */
-function rewriteDistributedMaps<T extends { StartAt: string; States: States }>(definition: T, counter = { n: 0 }): T {
-  const renames = new Map<string, string>();
-  for (const [name, state] of Object.entries(definition.States)) {
-    const processor = (state.ItemProcessor ?? state.Iterator) as
-      | { StartAt: string; States: States; ProcessorConfig?: JsonObject }
-      | undefined;
-    if (state.Type !== 'Map' || !processor) continue;
-    rewriteDistributedMaps(processor, counter);
-    if (processor.ProcessorConfig?.Mode !== 'DISTRIBUTED') continue;
-    if (state.ItemBatcher) throw new Error(`${name}: ItemBatcher is not emulated`);
-    const reader = state.ItemReader as { Resource: string; Parameters: JsonObject; ReaderConfig?: JsonObject } | undefined;
-    if (reader?.Resource !== 'arn:aws:states:::s3:getObject' || (reader.ReaderConfig?.InputType ?? 'JSON') !== 'JSON') {
-      throw new Error(`${name}: only a JSON ItemReader from s3:getObject is emulated`);
-    }
-    const key = `m${counter.n++}`;
-    const readerName = name + READER_SUFFIX;
-    const readerState: JsonObject = {
-      Type: 'Task',
-      Comment: LOCAL_READER_COMMENT,
-      Resource: reader.Resource,
-      Parameters: reader.Parameters,
-      ResultPath: null,
-      Next: name,
-      ItemsKey: key,
-      ...(reader.ReaderConfig ? { ReaderConfig: reader.ReaderConfig } : {}),
-      ...(state.InputPath !== undefined ? { InputPath: state.InputPath } : {}),
-      ...(state.Retry ? { Retry: state.Retry } : {}),
-      ...(state.Catch ? { Catch: state.Catch } : {}),
-    };
-    for (const field of ['ResultSelector', 'OutputPath', 'ToleratedFailurePercentagePath', 'ToleratedFailureCountPath']) {
-      if (state[field] !== undefined) throw new Error(`${name}: ${field} is not emulated`);
-    }
-    // The writer takes the Map's place for what follows the iterations (see harness/distributed-map.ts).
-    const writer = state.ResultWriter as { Parameters?: JsonObject } | undefined;
-    const writerName = `${name} (ResultWriter)`;
-    const writerState: JsonObject = {
-      Type: 'Task',
-      Comment: LOCAL_WRITER,
-      Resource: 'arn:aws:states:::local:result-writer',
-      Parameters: writer?.Parameters ?? {},
-      MapKey: key,
-      HasResultWriter: writer !== undefined,
-      ...(state.ResultPath !== undefined ? { ResultPath: state.ResultPath } : {}),
-      ...(state.Catch ? { Catch: state.Catch } : {}),
-      ...(typeof state.ToleratedFailurePercentage === 'number' ? { ToleratedFailurePercentage: state.ToleratedFailurePercentage } : {}),
-      ...(typeof state.ToleratedFailureCount === 'number' ? { ToleratedFailureCount: state.ToleratedFailureCount } : {}),
-      ...(state.Label !== undefined ? { Label: state.Label } : {}),
-      ...(state.End ? { End: true } : { Next: state.Next! }),
-    };
-    for (const field of [
-      'ItemReader',
-      'ItemBatcher',
-      'ResultWriter',
-      'ToleratedFailurePercentage',
-      'ToleratedFailureCount',
-      'Label',
-      'ItemsPath',
-      'End',
-    ]) {
-      delete state[field];
-    }
-    state.ItemsPath = `$$.${LOCAL_ITEMS_KEY}.${key}`;
-    state.ResultPath = null;
-    state.Next = writerName;
-    // Each child runs inside a Parallel whose Catch records a failure instead of ending the Map.
-    const child = `${name} (local child)`;
-    state.ItemProcessor = {
-      ProcessorConfig: { Mode: 'INLINE' },
-      StartAt: child,
-      States: {
-        [child]: {
-          Type: 'Parallel',
-          Branches: [{ StartAt: processor.StartAt, States: processor.States }] as unknown as Json,
-          OutputPath: '$[0]',
-          Next: `${name} (local child result)`,
-          Catch: [{ ErrorEquals: ['States.ALL'], Next: `${name} (local child failed)` }],
-        },
-        [`${name} (local child result)`]: {
-          Type: 'Task',
-          Comment: LOCAL_CHILD_RESULT,
-          Resource: 'arn:aws:states:::local:child',
-          MapKey: key,
-          End: true,
-        },
-        [`${name} (local child failed)`]: {
-          Type: 'Task',
-          Comment: LOCAL_CHILD_FAILED,
-          Resource: 'arn:aws:states:::local:child',
-          MapKey: key,
-          End: true,
-        },
-      },
-    } as unknown as Json;
-    definition.States[readerName] = readerState;
-    definition.States[writerName] = writerState;
-    renames.set(name, readerName);
-  }
-  if (renames.size === 0) return definition;
-  const target = (next: string) => renames.get(next) ?? next;
-  definition.StartAt = target(definition.StartAt);
-  for (const [name, state] of Object.entries(definition.States)) {
-    const own = (name.endsWith(READER_SUFFIX) && renames.get(name.slice(0, -READER_SUFFIX.length)) === name) || renames.has(name);
-    if (typeof state.Next === 'string' && !own) state.Next = target(state.Next);
-    if (typeof state.Default === 'string') state.Default = target(state.Default);
-    for (const choice of (state.Choices ?? []) as JsonObject[]) if (typeof choice.Next === 'string') choice.Next = target(choice.Next);
-    for (const c of (state.Catch ?? []) as JsonObject[]) if (typeof c.Next === 'string') c.Next = target(c.Next);
-  }
-  return definition;
-}
-
-/**
- * aws-local-stepfunctions 3.0.0 treats `"ResultPath": "$"` as a key named "$" instead of "replace
- * the input with the result"; an absent ResultPath means the same in the ASL spec, so drop it.
- */
-function normalizeResultPaths(definition: { States: States }): void {
-  forEachState(definition, (_name, state) => {
-    if (state.ResultPath === '$') delete state.ResultPath;
-    for (const c of (state.Catch ?? []) as JsonObject[]) if (c.ResultPath === '$') delete c.ResultPath;
-  });
-}
-
-/** Drops the harness's bookkeeping fields (ItemsKey, ReaderConfig on the reader task) before validation. */
-function stripLocalFields(definition: StateMachineDefinition): StateMachineDefinition {
-  const copy = structuredClone(definition) as unknown as { States: States };
-  forEachState(copy, (_name, state) => {
-    if (state.Comment === LOCAL_READER_COMMENT) {
-      delete state.ItemsKey;
-      delete state.ReaderConfig;
-    }
-    for (const field of ['MapKey', 'HasResultWriter', 'ToleratedFailurePercentage', 'ToleratedFailureCount', 'Label']) {
-      if (state.Type === 'Task' && field in state) delete state[field];
-    }
-  });
-  return copy as unknown as StateMachineDefinition;
 }

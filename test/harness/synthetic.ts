@@ -1,7 +1,7 @@
 // Tiny synthetic images pushed with the distribution API (plain fetch, no auth, no skopeo): a config and one small layer
 // each, unique per `seed`. Fast enough to fill a registry with thousands of tags (tests and bench/).
 import { createHash } from 'node:crypto';
-import type { RegistryTarget } from './fixtures.ts';
+import type { RegistryTarget } from './fixture-types.ts';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
