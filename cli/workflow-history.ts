@@ -29,7 +29,8 @@ export async function findListing(sfn: SFNClient, executionArn: string): Promise
     }
     for (const event of history.events ?? []) {
       const exited = event.stateExitedEventDetails;
-      if (exited?.name !== STATE.list || !exited.output) continue;
+      // A restore's listing output is List images'; a backup's (sharded) is Merge shards' (List images only plans).
+      if ((exited?.name !== STATE.list && exited?.name !== STATE.mergeShards) || !exited.output) continue;
       try {
         const parsed = ListingOutput.safeParse((JSON.parse(exited.output) as { listing?: unknown }).listing);
         if (parsed.success) return parsed.data;

@@ -1,6 +1,5 @@
-// The docker-archive format end to end: the real CLI (and the locally run workflow) against a real
-// registry, moto S3 and a directory store, with skopeo, an independent client, reading the tars and
-// the restored images.
+// The docker-archive format end to end: the real CLI (and the locally run workflow) against a real registry,
+// moto S3 and a directory store, with skopeo, an independent client, reading the tars and the restored images.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -101,9 +100,9 @@ async function s3Object(key: string, bucket = BUCKET): Promise<Buffer> {
   return Buffer.from(await out.Body!.transformToByteArray());
 }
 
-// The tests are independent (own stores, prefixes, target repositories and TMPDIRs) and mostly wait
-// on child processes, so they run concurrently.
-describe('docker-archive', () => {
+// The tests are independent (own stores, prefixes, target repositories and TMPDIRs) and mostly wait on child
+// processes, so they run concurrently; five concurrent skopeo runs on 2 busy cores can need over 120 s each.
+describe('docker-archive', { timeout: 300_000 }, () => {
   it.concurrent('directory store: tars of a single- and a multi-arch tag, their records, list, an unchanged run, restore, mixed formats', async () => {
     const env = await newEnv();
     const store = await newStore();
@@ -366,8 +365,7 @@ describe('docker-archive', () => {
         await inspectConfigDigest(image.reference, auth, ARM64),
       );
       await expectWorkspacesRemoved(env);
-      // Every AWS call of these runs, evaluated against the synthesized policies: the archive keys
-      // (outside blobs/, catalog/ and runs/) must be granted to the roles that write and read them.
+      // Every AWS call, evaluated against the synthesized policies: the roles must reach the archive keys.
       expect((await evaluateRecordedCalls(workflow)).denied).toEqual([]);
     } finally {
       await Promise.all([ecrRegistry.stop(), fresh.stop()]);

@@ -134,11 +134,15 @@ describe('distributed Map limits and failure paths (scripted Fargate tasks)', ()
       'mode',
       'runId',
     ]);
-    const manifestKey = (await listKeys('lim-limit', `${PREFIX}runs/map-results/`)).find((k) => k.endsWith('/manifest.json'))!;
-    const succeeded = JSON.parse(await read('lim-limit', manifestKey.replace('manifest.json', 'SUCCEEDED_0.json'))) as Array<{
-      failed: boolean;
-      cause: string;
-    }>;
+    // Two distributed Maps write results there (List shards, Copy batches): the copy Map's children carry `failed`.
+    const manifests = (await listKeys('lim-limit', `${PREFIX}runs/map-results/`)).filter((k) => k.endsWith('/manifest.json'));
+    const outputs = await Promise.all(
+      manifests.map(
+        async (k) =>
+          JSON.parse(await read('lim-limit', k.replace('manifest.json', 'SUCCEEDED_0.json'))) as Array<{ failed?: boolean; cause: string }>,
+      ),
+    );
+    const succeeded = outputs.find((o) => o.some((child) => 'failed' in child)) ?? [];
     expect(succeeded).toHaveLength(BATCHES); // ...and every child's output is in S3, the cause included
     expect(succeeded.every((o) => o.failed && o.cause.includes('EssentialContainerExited'))).toBe(true);
     expect(Buffer.byteLength(JSON.stringify(succeeded))).toBeGreaterThan(256 * 1024);
