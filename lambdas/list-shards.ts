@@ -20,16 +20,14 @@ import { EcrEndpoint } from '../core/registry/ecr.ts';
 import type { BackupStore } from '../core/store/backup-store.ts';
 import type { S3ObjectStore } from '../core/store/s3.ts';
 import { log } from '../core/log.ts';
+import { perContainer } from './runtime.ts';
 
 type ListingEnvironment = ReturnType<typeof loadListingEnvironment>;
 
-/** The source ECR registry, rate-limited to this invocation's share of the account's ECR budget; `calls()` counts its API calls. */
-function ecrSource(env: ListingEnvironment): { source: EcrEndpoint; calls: () => number } {
-  const source = new EcrEndpoint({
-    region: env[ENV.AWS_REGION],
-    registryUrl: env[ENV.ECR_REGISTRY_URL],
-    throttle: { ratePerSecond: env[ENV.ECR_REQUESTS_PER_SECOND] },
-  });
+/** The source ECR registry per container (its client and rate limiter outlive an invocation); `total()` counts its API calls. */
+const ecrAt = perContainer((key) => {
+  const [region, registryUrl, ratePerSecond] = JSON.parse(key) as [string | undefined, string | undefined, number];
+  const source = new EcrEndpoint({ region, registryUrl, throttle: { ratePerSecond } });
   let calls = 0;
   (source.client as ECRClient).middlewareStack.add(
     (next) => (args) => {
@@ -38,7 +36,14 @@ function ecrSource(env: ListingEnvironment): { source: EcrEndpoint; calls: () =>
     },
     { step: 'initialize', name: 'countEcrCalls' },
   );
-  return { source, calls: () => calls };
+  return { source, total: () => calls };
+});
+
+/** The source ECR registry, rate-limited to this invocation's share of the account's ECR budget; `calls()` counts this invocation's API calls. */
+function ecrSource(env: ListingEnvironment): { source: EcrEndpoint; calls: () => number } {
+  const ecr = ecrAt(JSON.stringify([env[ENV.AWS_REGION], env[ENV.ECR_REGISTRY_URL], env[ENV.ECR_REQUESTS_PER_SECOND]]));
+  const before = ecr.total();
+  return { source: ecr.source, calls: () => ecr.total() - before };
 }
 
 /** The stored form of a backup (docker-archive settings resolved once, so every shard and batch agrees). */

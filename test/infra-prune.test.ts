@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { concreteAsl, synthesizeTemplate, type CfnTemplate } from './harness/synthesized-workflow.ts';
 import type { EcrBackupStack } from '../infra/stack.ts';
 import { STATE } from '../schema/workflow-states.ts';
-import { actionsOf, aslValidator, config, type Statement } from './harness/infra-stack.ts';
+import { actionsOf, aslValidator, config, WORKFLOW_STATES, type Statement } from './harness/infra-stack.ts';
 
 describe('optional prune step (prune prop)', () => {
   let pruneApp: App;
@@ -26,22 +26,7 @@ describe('optional prune step (prune prop)', () => {
 
   it('adds a prune state after "Summarize run", for backup runs only', () => {
     const states = pruneAsl.States;
-    expect(Object.keys(states).sort()).toEqual(
-      [
-        STATE.anythingToCopy,
-        STATE.map,
-        STATE.list,
-        STATE.shardedListing,
-        STATE.listShards,
-        STATE.mergeShards,
-        STATE.summarize,
-        STATE.notifyListingFailed,
-        STATE.listingFailed,
-        STATE.pruneAfterBackup,
-        STATE.prune,
-        STATE.done,
-      ].sort(),
-    );
+    expect(Object.keys(states).sort()).toEqual([...WORKFLOW_STATES, STATE.pruneAfterBackup, STATE.prune, STATE.done].sort());
     expect(states[STATE.summarize]).toMatchObject({ ResultPath: '$.summary', Next: STATE.pruneAfterBackup });
     expect(states[STATE.pruneAfterBackup]!.Choices).toEqual([{ Variable: '$.mode', StringEquals: 'backup', Next: STATE.prune }]);
     expect(states[STATE.pruneAfterBackup]!.Default).toBe(STATE.done);

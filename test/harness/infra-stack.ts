@@ -7,6 +7,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import type { CfnRole, IRole } from 'aws-cdk-lib/aws-iam';
 import type { EcrBackupContext } from '../../infra/context.ts';
 import type { EcrBackupStack } from '../../infra/stack.ts';
+import { STATE } from '../../schema/workflow-states.ts';
 import { concreteAsl, synthesizeTemplate, type CfnTemplate } from './synthesized-workflow.ts';
 
 const require = createRequire(import.meta.url);
@@ -91,3 +92,16 @@ export const actionsOfRole = (synth: TestStack, role: IRole) =>
       .filter((s) => s.Effect === 'Allow')
       .flatMap(actionsOf),
   );
+
+/** The states every synthesized workflow has (the prune prop adds its own). */
+export const WORKFLOW_STATES = [
+  STATE.anythingToCopy,
+  STATE.map,
+  STATE.list,
+  STATE.shardedListing,
+  STATE.listShards,
+  STATE.mergeShards,
+  STATE.summarize,
+  STATE.notifyListingFailed,
+  STATE.listingFailed,
+];
