@@ -1,5 +1,7 @@
 # ecr-backup worker: one Fargate task copies one batch of images between ECR and the S3 store.
 # Build: the whole repository is the context; .dockerignore keeps only what the bundle needs.
+# The npm package ships a context with the bundles prebuilt: `npm run build` writes
+# dist/assets/worker-image/Dockerfile from this file's last stage (scripts/build.ts).
 
 FROM public.ecr.aws/docker/library/node:22-bookworm-slim AS build
 WORKDIR /src
@@ -7,13 +9,14 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json ./
 COPY scripts/build.ts ./scripts/build.ts
+COPY infra/assets.ts ./infra/assets.ts
 COPY schema ./schema
 COPY core ./core
 COPY worker ./worker
 COPY cli ./cli
 # One self-contained ESM file (scripts/build.ts, the same build as `npm run build`): no
 # node_modules in the runtime image.
-RUN npm run build
+RUN npx tsx scripts/build.ts worker drill
 
 FROM public.ecr.aws/docker/library/node:22-bookworm-slim
 RUN apt-get update \

@@ -13,10 +13,13 @@ import { registerMaintenanceCommands } from './maintenance-commands.ts';
 import { registerWorkflowCommands } from './workflow.ts';
 import { registerDrillCommand } from './drill-command.ts';
 import { registerDoctorCommand } from './doctor-command.ts';
+// Inlined by the bundle (scripts/build.ts), so `--version` needs no package.json next to it.
+import packageJson from '../package.json' with { type: 'json' };
 
 function buildProgram(): Command {
   const program = new Command('ecr-backup')
     .description('Back up container images from ECR or any OCI registry to S3 or a directory, and restore them digest for digest.')
+    .version(packageJson.version)
     .showHelpAfterError()
     .exitOverride();
   registerCopyCommands(program);

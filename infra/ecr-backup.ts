@@ -7,7 +7,7 @@ import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
@@ -24,6 +24,7 @@ import type { StoreReplica } from './store-replica.ts';
 import type { EcrBackupProps, ImageFormat } from './props.ts';
 import { createStoreBucket } from './store-bucket.ts';
 import { createWorkerNetwork } from './network.ts';
+import type { LambdaName } from './assets.ts';
 import { createLambdaFunction } from './lambda-function.ts';
 import { acknowledgeWorkflowFindings } from './nag-findings.ts';
 import { createWorkflowLambdas } from './workflow-lambdas.ts';
@@ -48,10 +49,10 @@ export class EcrBackup extends Construct {
   readonly restoreTaskDefinition: ecs.FargateTaskDefinition;
   /** The restore task's role: what a cross-account target role trusts. */
   readonly restoreTaskRole: iam.IRole;
-  readonly listFunction: nodejs.NodejsFunction;
-  readonly summarizeFunction: nodejs.NodejsFunction;
+  readonly listFunction: lambda.Function;
+  readonly summarizeFunction: lambda.Function;
   /** The prune step's Lambda, when the `prune` prop is set. */
-  readonly pruneFunction?: nodejs.NodejsFunction;
+  readonly pruneFunction?: lambda.Function;
   readonly stateMachine: sfn.StateMachine;
   readonly topic: sns.Topic;
   readonly schedule?: scheduler.Schedule;
@@ -180,7 +181,7 @@ export class EcrBackup extends Construct {
       subnets,
       taskSecurityGroup,
       topic,
-      makeFunction: (id, entry, timeout, environment) => this.handler(id, entry, retention, timeout, environment),
+      makeFunction: (id, name, timeout, environment) => this.handler(id, name, retention, timeout, environment),
       grantStore: (role) => grantStore(store, role, { read: ['blobs/', 'catalog/', 'runs/'], write: ['runs/'], archives: 'read' }),
     });
     this.pushBackups = features.pushBackups;
@@ -217,9 +218,9 @@ export class EcrBackup extends Construct {
     });
   }
 
-  /** A Lambda bundled by the local esbuild (ESM, no Docker) with its own role and log group (also for the feature constructs). */
-  handler(id: string, entry: string, retention: logs.RetentionDays, timeout: Duration, environment: Record<string, string>) {
-    return createLambdaFunction(this, id, entry, retention, timeout, environment);
+  /** A Lambda (an ESM bundle: prebuilt in the package, esbuild's here) with its own role and log group (also for the feature constructs). */
+  private handler(id: string, name: LambdaName, retention: logs.RetentionDays, timeout: Duration, environment: Record<string, string>) {
+    return createLambdaFunction(this, id, name, retention, timeout, environment);
   }
 }
 

@@ -1,11 +1,10 @@
 // The optional features, each in its own construct, wired to the workflow: push-triggered backups,
 // the scheduled restore drill, the store replica and the dashboard.
-import type { Duration } from 'aws-cdk-lib';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecrAssets from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -13,7 +12,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { Dashboard } from './dashboard.ts';
 import type { EcrBackupProps } from './props.ts';
-import { PushBackups } from './push-backups.ts';
+import { PushBackups, type PushBackupsProps } from './push-backups.ts';
 import { RestoreDrill } from './restore-drill.ts';
 import type { StoreBucket } from './store-access.ts';
 import { StoreReplica } from './store-replica.ts';
@@ -24,13 +23,13 @@ interface OptionalFeaturesProps {
   storeUrl: string;
   retention: logs.RetentionDays;
   stateMachine: sfn.StateMachine;
-  summarizeFunction: nodejs.NodejsFunction;
+  summarizeFunction: lambda.Function;
   cluster: ecs.Cluster;
   image: ecrAssets.DockerImageAsset;
   subnets: ec2.SubnetSelection;
   taskSecurityGroup: ec2.ISecurityGroup;
   topic: sns.Topic;
-  makeFunction: (id: string, entry: string, timeout: Duration, environment: Record<string, string>) => nodejs.NodejsFunction;
+  makeFunction: PushBackupsProps['makeFunction'];
   grantStore: (role: iam.IRole) => void;
 }
 

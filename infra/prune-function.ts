@@ -3,12 +3,10 @@
 import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import { ENV, PRUNE_ENV } from '../schema/environment.ts';
-import { PRUNE_HANDLER_ENTRY } from './assets.ts';
 import { createLambdaFunction } from './lambda-function.ts';
 import { acknowledgeIam5 } from './nag.ts';
 import type { EcrBackupPrune } from './props.ts';
@@ -26,14 +24,14 @@ export function createPruneFunction(
   rule: EcrBackupPrune,
   retention: logs.RetentionDays,
   taskTimeout: Duration,
-): nodejs.NodejsFunction {
+): lambda.Function {
   const { bucket, prefix, encryptionKey } = store;
   const where = `EcrBackup ${scope.node.path}: prune`;
   if (rule.keepLast === undefined && rule.keepDays === undefined) throw new Error(`${where}: set keepLast or keepDays`);
   if (rule.keepLast !== undefined && !(Number.isInteger(rule.keepLast) && rule.keepLast >= 1))
     throw new Error(`${where}: keepLast must be an integer >= 1`);
   if (rule.keepDays !== undefined && !(rule.keepDays > 0)) throw new Error(`${where}: keepDays must be > 0`);
-  const fn = createLambdaFunction(scope, 'PruneStore', PRUNE_HANDLER_ENTRY, retention, Duration.minutes(15), {
+  const fn = createLambdaFunction(scope, 'PruneStore', 'prune', retention, Duration.minutes(15), {
     [ENV.STORE_URL]: storeUrl,
     ...(rule.keepLast !== undefined ? { [PRUNE_ENV.KEEP_LAST]: String(rule.keepLast) } : {}),
     ...(rule.keepDays !== undefined ? { [PRUNE_ENV.KEEP_DAYS]: String(rule.keepDays) } : {}),

@@ -2,22 +2,19 @@
 // queue (batching window) -> the push Lambda (lambdas/start-on-push.ts, reserved
 // concurrency 1) -> one backup execution per batch with exactly the pushed images. The schedule
 // stays as the safety net; see the README ("Backups within minutes of a push") for the RPO bound.
-import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambdaEventSources from 'aws-cdk-lib/aws-lambda-event-sources';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { MAX_PUSHED_IMAGES } from '../schema/contract.ts';
 import { PUSH_ENV } from '../schema/environment.ts';
+import type { LambdaName } from './assets.ts';
 import { acknowledge } from './nag.ts';
-
-const PUSH_HANDLER_ENTRY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'lambdas/start-on-push.ts');
 
 export interface EcrBackupPushBackups {
   /** How long the queue gathers pushes before handing a batch to the Lambda (1-300 s). @default 30 */
@@ -32,7 +29,7 @@ export interface PushBackupsProps extends EcrBackupPushBackups {
   readonly stateMachine: sfn.IStateMachine;
   readonly repositories: readonly string[];
   /** Builds the Lambda (EcrBackup's bundling, role and log group). */
-  readonly makeFunction: (id: string, entry: string, timeout: Duration, environment: Record<string, string>) => nodejs.NodejsFunction;
+  readonly makeFunction: (id: string, name: LambdaName, timeout: Duration, environment: Record<string, string>) => lambda.Function;
 }
 
 /** The EventBridge pattern's repository filter: globs as wildcards (a superset; the Lambda applies the glob itself). */
@@ -44,7 +41,7 @@ export class PushBackups extends Construct {
   readonly rule: events.Rule;
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
-  readonly function: nodejs.NodejsFunction;
+  readonly function: lambda.Function;
 
   constructor(scope: Construct, id: string, props: PushBackupsProps) {
     super(scope, id);
@@ -59,7 +56,7 @@ export class PushBackups extends Construct {
     if (!(Number.isInteger(maxRunning) && maxRunning >= 1)) throw new Error(`${where}: maxRunningExecutions must be a positive integer`);
 
     const timeout = Duration.seconds(30);
-    this.function = props.makeFunction('StartOnPush', PUSH_HANDLER_ENTRY, timeout, {
+    this.function = props.makeFunction('StartOnPush', 'start-on-push', timeout, {
       [PUSH_ENV.STATE_MACHINE_ARN]: props.stateMachine.stateMachineArn,
       [PUSH_ENV.PROTECTED_REPOSITORIES]: JSON.stringify(props.repositories),
       [PUSH_ENV.MAX_RUNNING_EXECUTIONS]: String(maxRunning),

@@ -8,7 +8,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { ENV } from '../schema/environment.ts';
-import { REPO_ROOT, WORKER_CONTAINER, WORKER_CONTAINER_COMMAND } from './assets.ts';
+import { deployableCode, WORKER_CONTAINER, WORKER_CONTAINER_COMMAND } from './assets.ts';
 import { grantCrossAccountRestore } from './cross-account.ts';
 import { ECR_PUSH_ACTIONS } from './ecr-actions.ts';
 import { acknowledge } from './nag.ts';
@@ -41,7 +41,7 @@ export function createWorkers(
   const stack = Stack.of(scope);
   const cluster = new ecs.Cluster(scope, 'Cluster', { vpc: w.vpc, containerInsightsV2: ecs.ContainerInsights.ENABLED });
   const image = new ecrAssets.DockerImageAsset(scope, 'WorkerImage', {
-    directory: REPO_ROOT,
+    directory: deployableCode().workerImageContext,
     file: 'Dockerfile',
     platform: ecrAssets.Platform.LINUX_AMD64,
   });

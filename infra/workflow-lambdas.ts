@@ -3,12 +3,11 @@
 import { Duration, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
-import { LIST_HANDLER_ENTRY, SUMMARIZE_HANDLER_ENTRY } from './assets.ts';
 import { createLambdaFunction } from './lambda-function.ts';
 import type { EcrBackupProps } from './props.ts';
 import { denyOverwrites, grantStore, type StoreBucket } from './store-access.ts';
@@ -32,11 +31,11 @@ interface WorkflowLambdasProps {
 export function createWorkflowLambdas(
   scope: Construct,
   w: WorkflowLambdasProps,
-): { listFunction: nodejs.NodejsFunction; summarizeFunction: nodejs.NodejsFunction } {
+): { listFunction: lambda.Function; summarizeFunction: lambda.Function } {
   const { props, store, retention, commonEnv, protectedRepos, allReposHere } = w;
   const { bucket, prefix } = store;
   const stack = Stack.of(scope);
-  const listFunction = createLambdaFunction(scope, 'ListImages', LIST_HANDLER_ENTRY, retention, Duration.minutes(10), {
+  const listFunction = createLambdaFunction(scope, 'ListImages', 'list-images', retention, Duration.minutes(10), {
     ...commonEnv,
     [ENV.PROTECTED_REPOSITORIES]: JSON.stringify(props.repositories),
     [ENV.RESTORE_REPOSITORIES]: JSON.stringify(w.restoreRepositories),
@@ -49,7 +48,7 @@ export function createWorkflowLambdas(
     [ENV.ARCHIVE_LABELS]: stack.toJsonString(store.archiveLabels),
     ...(props.archiveCompression !== undefined ? { [ENV.ARCHIVE_COMPRESSION]: props.archiveCompression } : {}),
   });
-  const summarizeFunction = createLambdaFunction(scope, 'SummarizeRun', SUMMARIZE_HANDLER_ENTRY, retention, Duration.minutes(5), {
+  const summarizeFunction = createLambdaFunction(scope, 'SummarizeRun', 'summarize', retention, Duration.minutes(5), {
     ...commonEnv,
     [ENV.FAILURE_TOLERANCE_PERCENT]: String(w.tolerance),
     [ENV.TOPIC_ARN]: w.topic.topicArn,

@@ -1,35 +1,85 @@
-// Bundles the CLI and the Fargate worker into one ESM file each, so they start without compiling
-// TypeScript and run without node_modules. The Dockerfile and `npm run build` both use this.
+// Builds what the package ships and the worker image runs, so nothing compiles TypeScript at run time:
 //
-//   tsx scripts/build.ts [--outdir DIR] [ecr-backup|worker|drill ...]
+//   tsx scripts/build.ts [--outdir DIR] [ecr-backup|worker|drill|lambdas|worker-image|infra ...]
 //
-// With no names it builds all three into dist/. The test suite builds the CLI alone into its own
-// directory so a concurrent `npm run build` never rewrites a file a
-// test is running.
-import { build } from 'esbuild';
+// - ecr-backup, worker, drill: one self-contained ESM file each (DIR/<name>.mjs; the Dockerfile
+//   builds worker and drill, the package's bin is ecr-backup);
+// - lambdas: each Lambda handler bundled into DIR/assets/lambda/<name>/index.mjs;
+// - worker-image: the worker image's Docker build context with the bundles prebuilt
+//   (DIR/assets/worker-image: the Dockerfile's runtime stage, worker.mjs, drill.mjs);
+// - infra: the `ecr-backup/infra` export, infra/ and what it imports compiled with declarations into
+//   DIR/lib (tsconfig.build.json).
+// The construct compiled into the package synthesizes from the prebuilt assets (infra/assets.ts).
+// With no names it builds all of them into dist/. The test suite builds the CLI alone into its own
+// directory so a concurrent `npm run build` never rewrites a file a test is running.
+import { build, type BuildOptions } from 'esbuild';
+import { execa } from 'execa';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { LAMBDA_BUNDLE, LAMBDA_SOURCES, type LambdaName, PREBUILT } from '../infra/assets.ts';
 
 const ENTRIES = { 'ecr-backup': 'cli/main.ts', worker: 'worker/main.ts', drill: 'worker/drill-main.ts' } as const;
-type Bundle = keyof typeof ENTRIES;
+const TARGETS = [...(Object.keys(ENTRIES) as Array<keyof typeof ENTRIES>), 'lambdas', 'worker-image', 'infra'] as const;
+type Target = (typeof TARGETS)[number];
 
 const { values, positionals } = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } }, allowPositionals: true });
-const unknown = positionals.filter((name) => !(name in ENTRIES));
+const unknown = positionals.filter((name) => !(TARGETS as readonly string[]).includes(name));
 if (unknown.length > 0) {
-  console.error(`unknown bundle ${unknown.join(', ')}; choose from ${Object.keys(ENTRIES).join(', ')}`);
+  console.error(`unknown bundle ${unknown.join(', ')}; choose from ${TARGETS.join(', ')}`);
   process.exit(2);
 }
-const names = (positionals.length > 0 ? positionals : Object.keys(ENTRIES)) as Bundle[];
+const names = new Set((positionals.length > 0 ? positionals : TARGETS) as Target[]);
+const outdir = values.outdir;
 
-await build({
-  entryPoints: Object.fromEntries(names.map((name) => [name, ENTRIES[name]])),
-  outdir: values.outdir,
+const esm: BuildOptions = {
   outExtension: { '.js': '.mjs' },
   bundle: true,
   platform: 'node',
-  target: 'node20',
   format: 'esm',
-  mainFields: ['module', 'main'],
+  mainFields: [...LAMBDA_BUNDLE.mainFields],
   // Some dependencies still call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
+  banner: { js: LAMBDA_BUNDLE.banner },
   logLevel: 'warning',
-});
+};
+
+/** The Dockerfile's last (runtime) stage, copying the prebuilt bundles from the context instead of the build stage. */
+async function prebuiltDockerfile(): Promise<string> {
+  const dockerfile = await readFile('Dockerfile', 'utf8');
+  const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM ') + 1);
+  const copy = /^COPY --from=build ((?:\/src\/dist\/\S+\.mjs )+)\/app\/$/m;
+  const files = copy.exec(runtime)?.[1]?.trim().split(' ');
+  if (!files) throw new Error('Dockerfile: its last stage no longer copies the bundles from /src/dist/ (scripts/build.ts reads it)');
+  const header =
+    '# ecr-backup worker image, prebuilt context: written by `npm run build` (scripts/build.ts) from the\n' +
+    "# repository's Dockerfile, whose last stage this is. The bundles are in this directory: no sources, no npm ci.\n";
+  return header + runtime.replace(copy, `COPY ${files.map((f) => f.replace('/src/dist/', '')).join(' ')} /app/`);
+}
+
+// Directories this run writes whole are emptied first: nothing removed from the sources stays shipped.
+const assets = join(outdir, PREBUILT.root);
+const owned = { lambdas: join(assets, PREBUILT.lambdas), 'worker-image': join(assets, PREBUILT.workerImage), infra: join(outdir, 'lib') };
+await Promise.all(Object.entries(owned).map(([name, dir]) => names.has(name as Target) && rm(dir, { recursive: true, force: true })));
+
+const jobs: Array<Promise<unknown>> = [];
+const bundles = (Object.keys(ENTRIES) as Array<keyof typeof ENTRIES>).filter((name) => names.has(name));
+if (bundles.length > 0)
+  jobs.push(build({ ...esm, target: 'node20', entryPoints: Object.fromEntries(bundles.map((name) => [name, ENTRIES[name]])), outdir }));
+if (names.has('lambdas')) {
+  for (const [name, source] of Object.entries(LAMBDA_SOURCES) as Array<[LambdaName, string]>)
+    jobs.push(
+      build({
+        ...esm,
+        target: LAMBDA_BUNDLE.target,
+        entryPoints: [source],
+        outfile: join(assets, PREBUILT.lambda(name), PREBUILT.lambdaFile),
+      }),
+    );
+}
+if (names.has('worker-image')) {
+  const context = owned['worker-image'];
+  jobs.push(build({ ...esm, target: 'node20', entryPoints: { worker: ENTRIES.worker, drill: ENTRIES.drill }, outdir: context }));
+  jobs.push(mkdir(context, { recursive: true }).then(async () => writeFile(join(context, 'Dockerfile'), await prebuiltDockerfile())));
+}
+if (names.has('infra')) jobs.push(execa('npx', ['tsc', '-p', 'tsconfig.build.json', '--outDir', owned.infra], { stdio: 'inherit' }));
+await Promise.all(jobs);
