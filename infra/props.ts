@@ -22,17 +22,19 @@ export interface EcrBackupSchedule {
 }
 
 export interface EcrBackupObjectLock {
+  /** Object Lock mode: GOVERNANCE (users with s3:BypassGovernanceRetention may delete) or COMPLIANCE (no one may, not even root). */
   readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
   /** Default retention applied to every object version written to the bucket. */
   readonly days: number;
 }
 
 export interface EcrBackupProps {
-  /** Repository globs (`*` within a segment, `**` across) that scheduled runs back up. */
+  /** Repository globs (`*` within a segment, `**` across) that scheduled runs back up, and that the backup roles may read. */
   readonly repositories: string[];
   /**
-   * Repository globs a restore may write to (after its repository prefix), in this stack's account and
-   * region. The listing refuses a restore input that would write elsewhere.
+   * Repository globs a restore may create and push to (after its repository prefix), in this stack's
+   * account and region. The listing refuses a restore input that would write elsewhere. Add e.g.
+   * `'restored/**'` to restore under a prefix.
    * @default the protected `repositories`
    */
   readonly restoreRepositories?: string[];
@@ -48,8 +50,9 @@ export interface EcrBackupProps {
   /** Key prefix of the store inside the bucket (`''` or ending in `/`). @default '' */
   readonly prefix?: string;
   /**
-   * KMS key. With a new bucket: its SSE-KMS key (@default a new key with rotation). With an existing
-   * bucket: the key that bucket encrypts with, so the roles get kms:Decrypt/GenerateDataKey on it.
+   * KMS key. With a new bucket: its SSE-KMS key. With an existing bucket: the key that bucket
+   * encrypts with, so the roles get kms:Decrypt/GenerateDataKey on it.
+   * @default a new key with rotation (new bucket)
    */
   readonly encryptionKey?: kms.IKey;
   /** S3 Object Lock default retention for a new bucket. @default none */
@@ -62,11 +65,15 @@ export interface EcrBackupProps {
    * configs move, manifests (almost always far smaller) and the catalog stay in Standard. Both
    * classes read back in milliseconds, so restores are unchanged; Glacier Instant Retrieval bills
    * 90 days minimum and more per GET. See `ecr-backup stats` for the cost by storage class.
+   * @default none (every object stays in Standard)
    */
   readonly blobStorageClass?: BlobStorageClass;
   /** Bucket for S3 server access logs of a new store bucket. @default none (see nag acknowledgement) */
   readonly accessLogsBucket?: s3.IBucket;
-  /** VPC for the Fargate tasks. @default a new VPC with isolated subnets and VPC endpoints, no NAT */
+  /**
+   * VPC for the Fargate tasks.
+   * @default a new VPC, no NAT: isolated subnets with an S3 gateway endpoint and ECR api/dkr, Logs and STS interface endpoints
+   */
   readonly vpc?: ec2.IVpc;
   /** Subnets for the tasks. @default private isolated subnets of a new VPC, private subnets of a given one */
   readonly vpcSubnets?: ec2.SubnetSelection;
@@ -84,7 +91,10 @@ export interface EcrBackupProps {
   readonly failureTolerancePercent?: number;
   /** Email address subscribed to the notification topic. @default none */
   readonly notificationEmail?: string;
-  /** Archive format for new backups. @default 'oci' */
+  /**
+   * Archive format for new backups: `'docker-archive'` stores one tar per tag (README, Archive format). An
+   * execution input's `format`, `label`, `compression` and `platform` override it per run. @default 'oci'
+   */
   readonly imageFormat?: ImageFormat;
   /** docker-archive format: first key segment, `<label>/<repository>/<tag>.tar`. @default the region */
   readonly archiveLabel?: string;
@@ -131,14 +141,16 @@ export interface EcrBackupProps {
 }
 
 export interface BlobStorageClass {
+  /** The storage class blobs over 128 KiB move to. */
   readonly storageClass: 'INTELLIGENT_TIERING' | 'GLACIER_IR';
+  /** Days after a blob's upload. */
   readonly afterDays: number;
 }
 
 export interface EcrBackupPrune {
-  /** Per tag, keep the N newest records. */
+  /** Per tag, keep the N newest records. @default none (set keepLast, keepDays or both) */
   readonly keepLast?: number;
-  /** Keep records newer than D days, and the value each tag had D days ago. */
+  /** Keep records newer than D days, and the value each tag had D days ago. @default none (set keepLast, keepDays or both) */
   readonly keepDays?: number;
   /**
    * New bucket only: days after which pruned objects' noncurrent versions (the bucket is versioned,
