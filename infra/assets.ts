@@ -25,9 +25,12 @@ export const LAMBDA_SOURCES = {
 } as const;
 export type LambdaName = keyof typeof LAMBDA_SOURCES;
 
-/** esbuild settings of a Lambda bundle, the same at synth time (NodejsFunction) and in `npm run build`. */
-export const LAMBDA_BUNDLE = {
-  target: 'node22',
+/**
+ * esbuild settings of the ESM bundles: a Lambda's are the same at synth time (NodejsFunction) and in
+ * `npm run build`, which also gives the CLI and worker bundles the main fields and the banner.
+ */
+export const ESM_BUNDLE = {
+  lambdaTarget: 'node22',
   mainFields: ['module', 'main'],
   // Some CommonJS dependencies call require() at run time; give the ESM bundle one.
   banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
@@ -35,9 +38,11 @@ export const LAMBDA_BUNDLE = {
 
 /** The prebuilt assets' layout under the package's dist/ (written by scripts/build.ts). */
 export const PREBUILT = {
+  /** The compiled construct (tsconfig.build.json): this module is dist/lib/infra/assets.js there. */
+  lib: 'lib',
   root: 'assets',
+  /** One directory per Lambda: `lambda/<name>/`. */
   lambdas: 'lambda',
-  lambda: (name: LambdaName) => path.join('lambda', name),
   /** The prebuilt Lambda bundle's file name inside its directory (its handler is `index.handler`). */
   lambdaFile: 'index.mjs',
   workerImage: 'worker-image',
@@ -78,7 +83,7 @@ export function deployableCode(): DeployableCode {
     return dir;
   };
   return {
-    lambda: (name) => ({ prebuilt: existing(path.join(root, PREBUILT.lambda(name))) }),
+    lambda: (name) => ({ prebuilt: existing(path.join(root, PREBUILT.lambdas, name)) }),
     workerImageContext: existing(path.join(root, PREBUILT.workerImage)),
   };
 }

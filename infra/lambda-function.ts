@@ -7,7 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { deployableCode, LAMBDA_BUNDLE, type LambdaName } from './assets.ts';
+import { deployableCode, ESM_BUNDLE, type LambdaName } from './assets.ts';
 
 export function createLambdaFunction(
   scope: Construct,
@@ -43,9 +43,9 @@ export function createLambdaFunction(
           depsLockFilePath: code.lockFile,
           bundling: {
             format: nodejs.OutputFormat.ESM,
-            target: LAMBDA_BUNDLE.target,
-            mainFields: [...LAMBDA_BUNDLE.mainFields],
-            banner: LAMBDA_BUNDLE.banner,
+            target: ESM_BUNDLE.lambdaTarget,
+            mainFields: [...ESM_BUNDLE.mainFields],
+            banner: ESM_BUNDLE.banner,
             sourceMap: false,
             minify: false,
             forceDockerBundling: false,

@@ -10,14 +10,14 @@
 // - infra: the `ecr-backup/infra` export, infra/ and what it imports compiled with declarations into
 //   DIR/lib (tsconfig.build.json).
 // The construct compiled into the package synthesizes from the prebuilt assets (infra/assets.ts).
-// With no names it builds all of them into dist/. The test suite builds the CLI alone into its own
-// directory so a concurrent `npm run build` never rewrites a file a test is running.
+// With no names it builds all of them into dist/ (what `npm pack` ships). Tests build into their own
+// --outdir, so a concurrent `npm run build` never rewrites a file a test is running.
 import { build, type BuildOptions } from 'esbuild';
 import { execa } from 'execa';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { LAMBDA_BUNDLE, LAMBDA_SOURCES, type LambdaName, PREBUILT } from '../infra/assets.ts';
+import { ESM_BUNDLE, LAMBDA_SOURCES, PREBUILT } from '../infra/assets.ts';
 
 const ENTRIES = { 'ecr-backup': 'cli/main.ts', worker: 'worker/main.ts', drill: 'worker/drill-main.ts' } as const;
 const TARGETS = [...(Object.keys(ENTRIES) as Array<keyof typeof ENTRIES>), 'lambdas', 'worker-image', 'infra'] as const;
@@ -26,7 +26,7 @@ type Target = (typeof TARGETS)[number];
 const { values, positionals } = parseArgs({ options: { outdir: { type: 'string', default: 'dist' } }, allowPositionals: true });
 const unknown = positionals.filter((name) => !(TARGETS as readonly string[]).includes(name));
 if (unknown.length > 0) {
-  console.error(`unknown bundle ${unknown.join(', ')}; choose from ${TARGETS.join(', ')}`);
+  console.error(`unknown target ${unknown.join(', ')}; choose from ${TARGETS.join(', ')}`);
   process.exit(2);
 }
 const names = new Set((positionals.length > 0 ? positionals : TARGETS) as Target[]);
@@ -37,9 +37,9 @@ const esm: BuildOptions = {
   bundle: true,
   platform: 'node',
   format: 'esm',
-  mainFields: [...LAMBDA_BUNDLE.mainFields],
+  mainFields: [...ESM_BUNDLE.mainFields],
   // Some dependencies still call require(); give the ESM bundle one.
-  banner: { js: LAMBDA_BUNDLE.banner },
+  banner: { js: ESM_BUNDLE.banner },
   logLevel: 'warning',
 };
 
@@ -58,7 +58,11 @@ async function prebuiltDockerfile(): Promise<string> {
 
 // Directories this run writes whole are emptied first: nothing removed from the sources stays shipped.
 const assets = join(outdir, PREBUILT.root);
-const owned = { lambdas: join(assets, PREBUILT.lambdas), 'worker-image': join(assets, PREBUILT.workerImage), infra: join(outdir, 'lib') };
+const owned = {
+  lambdas: join(assets, PREBUILT.lambdas),
+  'worker-image': join(assets, PREBUILT.workerImage),
+  infra: join(outdir, PREBUILT.lib),
+};
 await Promise.all(Object.entries(owned).map(([name, dir]) => names.has(name as Target) && rm(dir, { recursive: true, force: true })));
 
 const jobs: Array<Promise<unknown>> = [];
@@ -66,14 +70,9 @@ const bundles = (Object.keys(ENTRIES) as Array<keyof typeof ENTRIES>).filter((na
 if (bundles.length > 0)
   jobs.push(build({ ...esm, target: 'node20', entryPoints: Object.fromEntries(bundles.map((name) => [name, ENTRIES[name]])), outdir }));
 if (names.has('lambdas')) {
-  for (const [name, source] of Object.entries(LAMBDA_SOURCES) as Array<[LambdaName, string]>)
+  for (const [name, source] of Object.entries(LAMBDA_SOURCES))
     jobs.push(
-      build({
-        ...esm,
-        target: LAMBDA_BUNDLE.target,
-        entryPoints: [source],
-        outfile: join(assets, PREBUILT.lambda(name), PREBUILT.lambdaFile),
-      }),
+      build({ ...esm, target: ESM_BUNDLE.lambdaTarget, entryPoints: [source], outfile: join(owned.lambdas, name, PREBUILT.lambdaFile) }),
     );
 }
 if (names.has('worker-image')) {
