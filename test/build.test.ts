@@ -39,7 +39,8 @@ beforeAll(async () => {
   outside = await tempDir('bundle');
   await copyFile(join(installed, 'dist', 'ecr-backup.mjs'), join(outside, 'ecr-backup.mjs'));
   await copyFile(join(installed, 'dist', 'assets', 'worker-image', 'worker.mjs'), join(outside, 'worker.mjs'));
-});
+  // tsc over infra/ and nine esbuild bundles: ~45 s of CPU, minutes on busy shared cores.
+}, 600_000);
 
 describe('bundles', () => {
   it('the CLI bundle runs on its own and lists its commands', async () => {
@@ -141,5 +142,5 @@ describe('npm package', () => {
     expect(dockerfile).toMatch(/^COPY worker\.mjs drill\.mjs \/app\/$/m);
     const instructions = dockerfile.split('\n').filter((line) => !line.startsWith('#'));
     expect(instructions.filter((line) => /\bnpm\b|--from=/.test(line))).toEqual([]);
-  });
+  }, 300_000);
 });
