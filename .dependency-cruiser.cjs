@@ -30,6 +30,13 @@ module.exports = {
       to: { path: '^core/store/' },
     },
     {
+      name: 'store-objects-stay-in-the-store',
+      comment: 'The objects beneath a BackupStore are reached only by core/store itself: others use BackupStore and RunFiles methods.',
+      severity: 'error',
+      from: { pathNot: '^(core/store/|test/)' },
+      to: { path: '^core/store/store-objects\\.ts$' },
+    },
+    {
       name: 'core-imports-no-application',
       comment: 'The core library is imported by the worker, the Lambdas and the CLI, never the other way.',
       severity: 'error',

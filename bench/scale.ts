@@ -17,7 +17,6 @@ import { runBackup } from '../core/engine/backup.ts';
 import { listShard, planShards, readShardOutcomes } from '../core/engine/sharded-listing.ts';
 import { mapLimited } from '../core/limiter.ts';
 import { ExecutionInput } from '../schema/contract.ts';
-import { ListingShard } from '../schema/listing-shards.ts';
 import { EcrEndpoint } from '../core/registry/ecr.ts';
 import { RegistryEndpoint } from '../core/registry/registry.ts';
 import { BackupStore } from '../core/store/backup-store.ts';
@@ -136,7 +135,7 @@ try {
         const input = ExecutionInput.parse({ repositories: [`${prefix}/*`] });
         const plan = await planShards({ source: ecr, store, runId, input, within: ['**'], shardSize: 100 });
         for (const ref of plan.refs) {
-          const shard = ListingShard.parse(await store.readJson(ref.shardKey));
+          const shard = await store.runs.readShard(ref.shardKey);
           await listShard({ source: ecr, store, shard, format: 'oci', settingsCadenceMs: 7 * 24 * 3600 * 1000 });
         }
         return readShardOutcomes(store, runId, plan.refs);

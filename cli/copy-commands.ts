@@ -69,7 +69,7 @@ async function runCopy(
   const quiet = Boolean(options.json);
   let progress = createProgress(0, { quiet });
   const onProgress = (event: ProgressEvent) => progress.onEvent(event);
-  const archive = archiveHandler({ mode, source, destination, format: options.format, settings: archiveSettings, onProgress });
+  const archive = archiveHandler({ mode, store, registry, format: options.format, settings: archiveSettings, onProgress });
   const repositoryNotes: RepositoryNote[] = [];
   let outcome: { planned: number; results: ImageResult[]; deleted: DeletedTag[] };
   if (mode === 'backup') {
@@ -119,10 +119,10 @@ async function runCopy(
   let reportError: string | undefined;
   if (!options.dryRun && (outcome.planned > 0 || outcome.deleted.length > 0)) {
     try {
-      await writeRunReport(store.objects, report);
+      await writeRunReport(store, report);
     } catch (error) {
       reportError = redact(
-        `the run report could not be written to ${store.description}/runs/${report.runId}/: ${error instanceof Error ? error.message : String(error)}`,
+        `the run report could not be written to ${store.runs.whereRun(report.runId)}: ${error instanceof Error ? error.message : String(error)}`,
       );
     }
   }

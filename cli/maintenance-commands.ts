@@ -4,13 +4,12 @@ import { renderReportHtml } from '../core/engine/report-html.ts';
 import { rejectedRecordNotes } from '../core/engine/plan.ts';
 import { warnSkipped } from './store-commands.ts';
 import type { Command } from 'commander';
-import { RunReport, runKeys } from '../schema/contract.ts';
+import { RunReport } from '../schema/contract.ts';
 import { renderReportMarkdown } from '../core/engine/report.ts';
 import { NotFoundError } from '../core/store/object-store.ts';
 import { DEFAULT_GRACE_MS, pruneStore, type PruneReport } from '../core/store/prune.ts';
 import { storeStats } from '../core/store/stats.ts';
 import { PRICE_SOURCE } from '../core/store/cost.ts';
-import type { BackupStore } from '../core/store/backup-store.ts';
 import { openBackupStore, UsageError } from './endpoints.ts';
 import { formatBytes, table } from './format.ts';
 
@@ -95,19 +94,6 @@ function printPrune(report: PruneReport, store: string): void {
   for (const p of report.problems.slice(0, 20)) out(`  ${p.problem}: ${p.record}: ${p.detail}`);
   for (const c of report.conflicts)
     out(`  conflict: ${c.key} was written during the prune and names deleted blob ${c.blob}; run that backup again`);
-}
-
-/** The run id of the newest report.json under runs/ (by write time). */
-async function latestRunId(store: BackupStore): Promise<string | undefined> {
-  let latest: { runId: string; time: number; key: string } | undefined;
-  for await (const object of store.objects.list('runs/')) {
-    const m = /^runs\/([^/]+)\/report\.json$/.exec(object.key);
-    if (!m) continue;
-    const time = object.lastModified.getTime();
-    if (!latest || time > latest.time || (time === latest.time && object.key > latest.key))
-      latest = { runId: m[1]!, time, key: object.key };
-  }
-  return latest?.runId;
 }
 
 export function registerMaintenanceCommands(program: Command): void {
@@ -199,17 +185,17 @@ export function registerMaintenanceCommands(program: Command): void {
       const store = openBackupStore(options.from, { existing: true });
       if (run !== undefined && !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(run))
         throw new UsageError(`invalid run id ${JSON.stringify(run)}`);
-      const runId = run ?? (await latestRunId(store));
+      const runId = run ?? (await store.runs.latestReportRunId());
       if (runId === undefined) throw new UsageError(`no run reports in ${store.description}`);
       let raw: unknown;
       try {
-        raw = await store.readJson(runKeys.report(runId));
+        raw = await store.runs.readReport(runId);
       } catch (error) {
         if (error instanceof NotFoundError) throw new UsageError(`no report for run ${runId} in ${store.description}`);
         throw error;
       }
       const parsed = RunReport.safeParse(raw);
-      if (!parsed.success) throw new Error(`${store.description}/${runKeys.report(runId)} is not a run report: ${parsed.error.message}`);
+      if (!parsed.success) throw new Error(`${store.runs.whereReport(runId)} is not a run report: ${parsed.error.message}`);
       if (options.html) {
         const file = options.html === true ? `report-${runId}.html` : options.html;
         await writeFile(file, renderReportHtml(parsed.data));

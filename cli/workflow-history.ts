@@ -63,7 +63,7 @@ export function openStore(url: string, region?: string): BackupStore {
 
 export async function readReport(store: BackupStore, runId: string): Promise<RunReport | undefined> {
   try {
-    const parsed = RunReport.safeParse(await store.readJson(runKeys.report(runId)));
+    const parsed = RunReport.safeParse(await store.runs.readReport(runId));
     return parsed.success ? parsed.data : undefined;
   } catch (error) {
     if (error instanceof NotFoundError) return undefined;

@@ -3,7 +3,7 @@
 // commands' options and `run`; `runs` is workflow-runs.ts, the rest the other workflow-*.ts.
 import { type Command, Option } from 'commander';
 import { StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { InvalidInputError, parseExecutionInput, runKeys, type ExecutionInput, type RunCounts } from '../schema/contract.ts';
+import { InvalidInputError, parseExecutionInput, type ExecutionInput, type RunCounts } from '../schema/contract.ts';
 import { addFilterOptions } from './options.ts';
 import { UsageError } from './endpoints.ts';
 import { formatBytes } from './format.ts';
@@ -148,7 +148,7 @@ async function runWorkflow(options: RunOptions) {
           stopDate: execution.stopDate,
           ...(execution.error !== undefined ? { error: execution.error } : {}),
           ...(execution.cause !== undefined ? { cause: execution.cause } : {}),
-          store: store?.objects.description ?? null,
+          store: store?.description ?? null,
           counts: report?.counts ?? countsFromOutput(execution) ?? null,
           report: report ?? null,
         },
@@ -172,11 +172,11 @@ async function runWorkflow(options: RunOptions) {
     for (const failure of report.failures.slice(0, 20))
       process.stdout.write(`  failed: ${failure.error ?? `${failure.repository}:${failure.tag ?? failure.digest}`}\n`);
     if (report.failures.length > 20) process.stdout.write(`  ... and ${report.failures.length - 20} more failure(s) in the report\n`);
-    process.stdout.write(`report: ${store!.objects.description}/${runKeys.report(name)}\n`);
+    process.stdout.write(`report: ${store!.runs.whereReport(name)}\n`);
   } else {
     const counts = countsFromOutput(execution);
     if (counts) process.stdout.write(`${input.mode} ${name}: ${countsLine(counts)}\n`);
-    if (store) process.stdout.write(`no report at ${store.objects.description}/${runKeys.report(name)}\n`);
+    if (store) process.stdout.write(`no report at ${store.runs.whereReport(name)}\n`);
     else if (!counts) process.stdout.write('no run report: the store is unknown (pass --store s3://bucket/prefix)\n');
   }
 }

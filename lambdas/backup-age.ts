@@ -6,7 +6,7 @@
 // Two runs finishing at once may lose one update; the next run writes it again (times only grow).
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
-import { runKeys, type RunReport } from '../schema/contract.ts';
+import type { RunReport } from '../schema/contract.ts';
 import { BACKUP_AGE_METRICS } from '../schema/environment.ts';
 import type { BackupStore } from '../core/store/backup-store.ts';
 import { NotFoundError } from '../core/store/object-store.ts';
@@ -25,13 +25,13 @@ export function repositoriesBackedUp(report: RunReport): string[] {
 export async function updateBackupAges(store: BackupStore, report: RunReport, now = new Date()): Promise<Record<string, number>> {
   let last: Record<string, string> = {};
   try {
-    last = LastBackups.parse(await store.readJson(runKeys.lastBackups));
+    last = LastBackups.parse(await store.runs.readLastBackups());
   } catch (error) {
     if (!(error instanceof NotFoundError)) throw error;
   }
   const backedUp = repositoriesBackedUp(report);
   for (const repository of backedUp) last[repository] = now.toISOString();
-  if (backedUp.length) await store.writeJson(runKeys.lastBackups, last);
+  if (backedUp.length) await store.runs.writeLastBackups(last);
   return Object.fromEntries(
     Object.entries(last).map(([repository, time]) => [repository, Math.max(0, Math.round((now.getTime() - Date.parse(time)) / 1000))]),
   );

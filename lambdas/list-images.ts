@@ -8,7 +8,6 @@ import {
   InvalidInputError,
   ListingOutput,
   parseExecutionInput,
-  runKeys,
   type ExecutionInput,
   type RepositoryNote,
   type WorkItem,
@@ -20,7 +19,6 @@ import { targetRepositoryName } from '../core/engine/run.ts';
 import { writeBatches } from '../core/engine/write-batches.ts';
 import { matchesFilters } from '../schema/glob.ts';
 import type { BackupStore } from '../core/store/backup-store.ts';
-import { S3ObjectStore } from '../core/store/s3.ts';
 import { log } from '../core/log.ts';
 import { listOneShard, mergeListing, planBackupListing } from './list-shards.ts';
 import { backupStoreAt, withLambdaContext } from './runtime.ts';
@@ -65,13 +63,14 @@ async function handle(event: ListImagesEvent | ListShardEvent | MergeShardsEvent
     input,
     limits: { maxBytes: env[ENV.BATCH_MAX_BYTES], maxImages: env[ENV.BATCH_MAX_IMAGES] },
   });
+  const batches = store.runs.batchListInBucket(runId);
   const output: ListingOutput = {
     runId,
     mode: 'restore',
     startedAt,
-    bucket: store.objects.bucket,
+    bucket: batches.bucket,
     // The Map's ItemReader reads the bucket directly, so this key carries the store prefix.
-    batchesKey: store.objects.prefix + runKeys.batches(runId),
+    batchesKey: batches.key,
     batchCount: refs.length,
     itemCount: items.length,
     unchangedCount: 0,
@@ -81,10 +80,10 @@ async function handle(event: ListImagesEvent | ListShardEvent | MergeShardsEvent
 }
 
 /** The store as the workflow has it: S3 (the Maps' ItemReaders read the bucket directly). */
-function s3Store(env: ReturnType<typeof loadListingEnvironment>, runId: string): BackupStore & { objects: S3ObjectStore } {
+function s3Store(env: ReturnType<typeof loadListingEnvironment>, runId: string): BackupStore {
   const store = backupStoreAt(env[ENV.STORE_URL], { runId });
-  if (!(store.objects instanceof S3ObjectStore)) throw new Error(`${ENV.STORE_URL} must be an s3:// URL for the workflow`);
-  return store as BackupStore & { objects: S3ObjectStore };
+  if (!store.runs.inBucket) throw new Error(`${ENV.STORE_URL} must be an s3:// URL for the workflow`);
+  return store;
 }
 
 /** The listing's notes (skipped entries, settings) in runs/<run>/notes/listing.json; problems logged. */
@@ -95,7 +94,7 @@ async function writeListingNotes(store: BackupStore, runId: string, notes: Repos
   }
   if (!notes.length) return;
   try {
-    await store.writeJson(runKeys.notes(runId, 'listing'), notes);
+    await store.runs.writeNotes(runId, 'listing', notes);
   } catch (error) {
     log('warn', 'cannot write the repository notes', { runId, error });
   }

@@ -3,22 +3,14 @@
 // shards`). The three share the function and its role: each reads ECR metadata and the catalog the
 // same way the unsharded listing did, and the merge only reads and writes runs/.
 import type { ECRClient } from '@aws-sdk/client-ecr';
-import { ExecutionInput, InvalidInputError, ListingOutput, runKeys } from '../schema/contract.ts';
+import { ExecutionInput, InvalidInputError, ListingOutput } from '../schema/contract.ts';
 import { ENV, type loadListingEnvironment } from '../schema/environment.ts';
-import {
-  ListingShard,
-  ShardRef,
-  ShardedListingPlan,
-  shardKeys,
-  type ListShardEvent,
-  type MergeShardsEvent,
-} from '../schema/listing-shards.ts';
+import { ShardedListingPlan, type ListShardEvent, type MergeShardsEvent } from '../schema/listing-shards.ts';
 import { resolveArchiveSettings } from '../core/archive/settings.ts';
 import { listShard, planShards, readShardOutcomes } from '../core/engine/sharded-listing.ts';
 import { writeBatches } from '../core/engine/write-batches.ts';
 import { EcrEndpoint } from '../core/registry/ecr.ts';
 import type { BackupStore } from '../core/store/backup-store.ts';
-import type { S3ObjectStore } from '../core/store/s3.ts';
 import { log } from '../core/log.ts';
 import { perContainer } from './runtime.ts';
 
@@ -73,7 +65,7 @@ function assertArchiveLabel(label: string, allowed: readonly string[] | undefine
 
 /** `List images` for a backup: the shards, and the plan (keys and counts) as the state's listing. */
 export async function planBackupListing(
-  store: BackupStore & { objects: S3ObjectStore },
+  store: BackupStore,
   env: ListingEnvironment,
   runId: string,
   input: ExecutionInput,
@@ -89,13 +81,14 @@ export async function planBackupListing(
     within: env[ENV.PROTECTED_REPOSITORIES],
     shardSize: env[ENV.LISTING_SHARD_SIZE],
   });
+  const shards = store.runs.shardListInBucket(runId);
   const output: ShardedListingPlan = {
     runId,
     mode: 'backup',
     startedAt,
-    bucket: store.objects.bucket,
+    bucket: shards.bucket,
     // The Map's ItemReader reads the bucket directly, so this key carries the store prefix.
-    shardsKey: store.objects.prefix + shardKeys.list(runId),
+    shardsKey: shards.key,
     shardCount: plan.refs.length,
     repositoryCount: plan.repositoryCount,
     goneCount: plan.goneCount,
@@ -106,7 +99,7 @@ export async function planBackupListing(
 
 /** `List shard`: one shard's listing; returns counts only (the outcome is in S3). */
 export async function listOneShard(store: BackupStore, env: ListingEnvironment, event: ListShardEvent) {
-  const shard = ListingShard.parse(await store.readJson(event.listShard.shardKey));
+  const shard = await store.runs.readShard(event.listShard.shardKey);
   const { source, calls } = ecrSource(env);
   const started = Date.now();
   const outcome = await listShard({
@@ -132,15 +125,11 @@ export async function listOneShard(store: BackupStore, env: ListingEnvironment, 
 }
 
 /** `Merge shards`: the shards' outcomes become the run's batches, deleted tags and notes; the output is the usual ListingOutput. */
-export async function mergeListing(
-  store: BackupStore & { objects: S3ObjectStore },
-  env: ListingEnvironment,
-  event: MergeShardsEvent,
-): Promise<ListingOutput> {
+export async function mergeListing(store: BackupStore, env: ListingEnvironment, event: MergeShardsEvent): Promise<ListingOutput> {
   const plan = event.mergeShards;
-  const refs = ShardRef.array().parse(await store.readJson(shardKeys.list(plan.runId)));
+  const refs = await store.runs.readShardList(plan.runId);
   // Every shard carries the parsed input; with no shard there is nothing to copy and nothing to batch.
-  const input = refs.length ? ListingShard.parse(await store.readJson(refs[0]!.shardKey)).input : ExecutionInput.parse({});
+  const input = refs.length ? (await store.runs.readShard(refs[0]!.shardKey)).input : ExecutionInput.parse({});
   const merged = await readShardOutcomes(store, plan.runId, refs);
   const batchRefs = await writeBatches(store, merged.items, {
     runId: plan.runId,
@@ -151,19 +140,20 @@ export async function mergeListing(
   const dryRun = input.dryRun === true;
   // The summary puts these in the run report; a lost file costs the report its list (the tombstones stay).
   if (!dryRun && merged.deleted.length)
-    await store
-      .writeJson(runKeys.deleted(plan.runId), merged.deleted)
+    await store.runs
+      .writeDeleted(plan.runId, merged.deleted)
       .catch((error: unknown) => log('warn', 'cannot write the deleted tags', { runId: plan.runId, error }));
   if (merged.notes.length)
-    await store
-      .writeJson(runKeys.notes(plan.runId, 'listing'), merged.notes)
+    await store.runs
+      .writeNotes(plan.runId, 'listing', merged.notes)
       .catch((error: unknown) => log('warn', 'cannot write the repository notes', { runId: plan.runId, error }));
+  const batches = store.runs.batchListInBucket(plan.runId);
   const output: ListingOutput = {
     runId: plan.runId,
     mode: 'backup',
     startedAt: plan.startedAt,
-    bucket: store.objects.bucket,
-    batchesKey: store.objects.prefix + runKeys.batches(plan.runId),
+    bucket: batches.bucket,
+    batchesKey: batches.key,
     batchCount: batchRefs.length,
     itemCount: merged.items.length,
     unchangedCount: merged.unchangedCount,

@@ -7,10 +7,9 @@
 // deletions, unreadable images or conflicts with a concurrent backup fail the execution.
 import { redactingErrors } from '../core/redact.ts';
 import { z } from 'zod';
-import { describeIssues, runKeys } from '../schema/contract.ts';
+import { describeIssues } from '../schema/contract.ts';
 import { ENV, PRUNE_ENV } from '../schema/environment.ts';
 import { log } from '../core/log.ts';
-import { writeJson } from '../core/store/object-store.ts';
 import { DEFAULT_GRACE_MS, pruneStore } from '../core/store/prune.ts';
 import { backupStoreAt, withLambdaContext } from './runtime.ts';
 
@@ -59,8 +58,6 @@ export class PruneFailedError extends Error {
   override name = 'PruneFailedError';
 }
 
-export const pruneReportKey = (runId: string) => `${runKeys.dir(runId)}prune.json`;
-
 /** The execution failure cause this handler throws is redacted (core/redact.ts). */
 export const handler = withLambdaContext(redactingErrors(handle));
 
@@ -82,8 +79,7 @@ async function handle(event: PruneEvent): Promise<Record<string, unknown> & { pr
     concurrency: 64,
     dryRun,
   });
-  const reportKey = pruneReportKey(event.runId);
-  await writeJson(store.objects, reportKey, report);
+  const reportKey = await store.runs.writePruneReport(event.runId, report);
   const prune: PruneSummary = {
     dryRun,
     recordsDropped: report.records.dropped,

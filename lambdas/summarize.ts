@@ -7,13 +7,11 @@ import { redactingErrors } from '../core/redact.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import {
-  BatchRef,
-  DeletedTag,
-  ImageResult,
+  type BatchRef,
+  type DeletedTag,
+  type ImageResult,
   ListingOutput,
   RepositoryNote,
-  WorkBatch,
-  runKeys,
   type RunCounts,
   type RunReport,
 } from '../schema/contract.ts';
@@ -64,7 +62,7 @@ async function handle(event: SummarizeEvent): Promise<SummaryOutput> {
   if (notes.length) report.repositoryNotes = notes;
   const deleted = listing.deletedCount ? await readDeleted(store, listing.runId) : [];
   if (deleted.length) report.deletedAtSource = deleted;
-  const { json: reportKey } = await writeRunReport(store.objects, report);
+  const { json: reportKey } = await writeRunReport(store, report);
   log('info', 'run summarized', { runId: listing.runId, ...report.counts });
 
   publishMetrics(env[ENV.METRICS_NAMESPACE], report);
@@ -75,7 +73,7 @@ async function handle(event: SummarizeEvent): Promise<SummaryOutput> {
       .catch((error: unknown) => log('warn', 'cannot update the backup ages', { runId: report.runId, error }));
   }
   const { failed, images } = report.counts;
-  const notice = notificationText(report, `${store.objects.description}/${reportKey}`);
+  const notice = notificationText(report, store.runs.whereReport(report.runId));
   if (notice && env[ENV.TOPIC_ARN]) await snsClient('sns').send(new PublishCommand({ TopicArn: env[ENV.TOPIC_ARN], ...notice }));
   const tolerance = env[ENV.FAILURE_TOLERANCE_PERCENT];
   const percent = images === 0 ? 0 : (failed / images) * 100;
@@ -90,15 +88,15 @@ async function handle(event: SummarizeEvent): Promise<SummaryOutput> {
 
 async function collectResults(store: BackupStore, listing: ListingOutput, mapFailed: SummarizeEvent['mapFailed']): Promise<ImageResult[]> {
   if (listing.batchCount === 0) return [];
-  const refs = BatchRef.array().parse(await store.readJson(runKeys.batches(listing.runId)));
+  const refs = await store.runs.readBatchList(listing.runId);
   const perBatch = await mapLimited(refs, 8, async (ref) => {
     // A finished batch left all its results in one object: one read per batch.
     const whole = await readBatchResults(store, listing.runId, ref);
     if (whole) return whole;
-    const batch = WorkBatch.parse(await store.readJson(ref.batchKey));
+    const batch = await store.runs.readBatch(ref.batchKey);
     return mapLimited(batch.items, 16, async (item, index) => {
       try {
-        return ImageResult.parse(await store.readJson(runKeys.result(listing.runId, batch.index, index)));
+        return await store.runs.readResult(listing.runId, batch.index, index);
       } catch (error) {
         if (!(error instanceof NotFoundError)) throw error;
         const why = mapFailed?.Cause ?? mapFailed?.Error ?? 'its Fargate task stopped before recording it';
@@ -114,7 +112,7 @@ async function collectResults(store: BackupStore, listing: ListingOutput, mapFai
 /** The batch's results object, when its task finished and it holds one valid result per item; else undefined. */
 async function readBatchResults(store: BackupStore, runId: string, ref: BatchRef): Promise<ImageResult[] | undefined> {
   try {
-    const results = ImageResult.array().parse(await store.readJson(runKeys.batchResults(runId, ref.index)));
+    const results = await store.runs.readBatchResults(runId, ref.index);
     return results.length === ref.items ? results : undefined;
   } catch (error) {
     if (!(error instanceof NotFoundError))
@@ -129,11 +127,10 @@ async function readBatchResults(store: BackupStore, runId: string, ref: BatchRef
  * the report its notes (the writer logged them), not the summary.
  */
 async function collectNotes(store: BackupStore, runId: string): Promise<RepositoryNote[]> {
-  const keys: string[] = [];
-  for await (const object of store.objects.list(runKeys.notesDir(runId))) if (object.key.endsWith('.json')) keys.push(object.key);
+  const keys = await store.runs.notesFiles(runId);
   const perFile = await mapLimited(keys, 8, async (key) => {
     try {
-      return RepositoryNote.array().parse(await store.readJson(key));
+      return RepositoryNote.array().parse(await store.runs.readNotes(key));
     } catch (error) {
       log('warn', 'cannot read repository notes', { runId, key, error });
       return [];
@@ -146,7 +143,7 @@ async function collectNotes(store: BackupStore, runId: string): Promise<Reposito
 /** The tags the listing recorded as deleted at the source; unreadable: logged, the report goes without them. */
 async function readDeleted(store: BackupStore, runId: string): Promise<DeletedTag[]> {
   try {
-    return DeletedTag.array().parse(await store.readJson(runKeys.deleted(runId)));
+    return await store.runs.readDeleted(runId);
   } catch (error) {
     log('warn', 'cannot read the deleted tags', { runId, error });
     return [];

@@ -311,10 +311,22 @@ export const ListingOutput = z.object({
 });
 export type ListingOutput = z.infer<typeof ListingOutput>;
 
-/** Store-relative keys of a run's files. */
+/**
+ * Store-relative keys of a run's files: the grammar of `runs/`, shared with the state machine (its
+ * ItemReaders and ResultWriter) and IAM. Code reads and writes these files through
+ * core/store/run-files.ts; the sharded listing's keys (schema/listing-shards.ts) and the drill's
+ * report (schema/drill.ts) are built on `dir`.
+ */
 export const runKeys = {
+  /** Everything of every run: the prefix that run-file expiry and the stack's grants cover. */
+  all: 'runs/',
   /** Each repository's last complete backup time (the dashboard's backup-age metric). */
   lastBackups: 'runs/_status/last-backups.json',
+  /** Damage marks `<repository>/<digest hex>.json` (core/engine/damage-marks.ts), below `all` so every writer role may write them. */
+  damagedDir: 'runs/_status/damaged/',
+  damaged: (repository: string, digestHex: string) => `runs/_status/damaged/${repository}/${digestHex}.json`,
+  /** Where the distributed Map's ResultWriter writes (state-machine/map-results.ts), no trailing slash. */
+  mapResults: 'runs/map-results',
   dir: (runId: string) => `runs/${runId}/`,
   batches: (runId: string) => `runs/${runId}/batches.json`,
   batch: (runId: string, index: number) => `runs/${runId}/batches/${String(index).padStart(6, '0')}.json`,
@@ -324,12 +336,21 @@ export const runKeys = {
   /** A JSON array of ImageResult, one per item of the batch in order: written once the batch finished. */
   batchResults: (runId: string, batch: number) => `runs/${runId}/results/${String(batch).padStart(6, '0')}.json`,
   report: (runId: string) => `runs/${runId}/report.json`,
+  /** The human-readable twin of report.json. */
+  reportMarkdown: (runId: string) => `runs/${runId}/report.md`,
+  /** The prune Lambda's report after a backup run. */
+  prune: (runId: string) => `runs/${runId}/prune.json`,
   /** A JSON array of DeletedTag: what the listing recorded as deleted at the source. */
   deleted: (runId: string) => `runs/${runId}/deleted.json`,
   notesDir: (runId: string) => `runs/${runId}/notes/`,
-  /** A JSON array of RepositoryNote: one per worker batch (`<index>.json`) and the listing's (`listing.json`). */
-  notes: (runId: string, source: number | 'listing') =>
+  /**
+   * A JSON array of RepositoryNote: one per worker batch (`<index>.json`), the listing's
+   * (`listing.json`) and the sharded listing's plan step (`plan.json`: invalid repository names).
+   */
+  notes: (runId: string, source: number | 'listing' | 'plan') =>
     `runs/${runId}/notes/${typeof source === 'number' ? String(source).padStart(6, '0') : source}.json`,
+  /** The run id of a `report` key, or undefined for any other key. */
+  reportRunId: (key: string) => /^runs\/([^/]+)\/report\.json$/.exec(key)?.[1],
 };
 
 /** The tag the EcrBackup construct puts on its state machine, naming its stack (`run --stack`). */

@@ -2,6 +2,7 @@
 // restored into the scratch prefix, whether every digest matched the record, how fast it went, the
 // RTO that speed implies for the whole store, and whether the scratch images were deleted.
 import { z } from 'zod';
+import { runKeys } from './contract.ts';
 
 export const DrillImage = z.object({
   repository: z.string(),
@@ -55,7 +56,7 @@ export type DrillReport = z.infer<typeof DrillReport>;
 export const DEFAULT_SCRATCH_ROOT = 'ecr-backup-drill/';
 
 /** Store-relative key of a drill's report. */
-export const drillReportKey = (drillId: string) => `runs/${drillId}/drill.json`;
+export const drillReportKey = (drillId: string) => `${runKeys.dir(drillId)}drill.json`;
 
 /** Metrics the scheduled drill publishes (namespace: the stack's, dimension-less). */
 export const DRILL_METRICS = {

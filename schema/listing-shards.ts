@@ -3,7 +3,7 @@
 // outcome, and `Merge shards` turns the outcomes into the batches `Copy batches` reads. Only keys
 // and counts travel in the state; these objects carry the data.
 import { z } from 'zod';
-import { DeletedTag, ExecutionInput, RepositoryNote, WorkItem } from './contract.ts';
+import { DeletedTag, ExecutionInput, RepositoryNote, runKeys, WorkItem } from './contract.ts';
 import { RepositorySettings } from './repository-settings.ts';
 
 /** What DescribeRepositories already says about a repository: its settings except policies and tags. */
@@ -83,7 +83,7 @@ export type MergeShardsEvent = z.infer<typeof MergeShardsEvent>;
 
 /** Store-relative keys of the sharded listing's files. */
 export const shardKeys = {
-  list: (runId: string) => `runs/${runId}/listing/shards.json`,
-  shard: (runId: string, index: number) => `runs/${runId}/listing/shards/${String(index).padStart(6, '0')}.json`,
-  outcome: (runId: string, index: number) => `runs/${runId}/listing/outcomes/${String(index).padStart(6, '0')}.json`,
+  list: (runId: string) => `${runKeys.dir(runId)}listing/shards.json`,
+  shard: (runId: string, index: number) => `${runKeys.dir(runId)}listing/shards/${String(index).padStart(6, '0')}.json`,
+  outcome: (runId: string, index: number) => `${runKeys.dir(runId)}listing/outcomes/${String(index).padStart(6, '0')}.json`,
 };

@@ -8,9 +8,10 @@
 // `<prefix>runs/map-results/<map run id>/` (expired with runs/).
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import { runKeys } from '../schema/contract.ts';
 
 /** The store area (below the store prefix) the ResultWriter writes to, no trailing slash. */
-export const MAP_RESULTS_AREA = 'runs/map-results';
+export const MAP_RESULTS_AREA = runKeys.mapResults;
 
 export class StoreResultWriter extends sfn.ResultWriterV2 {
   constructor(bucketNamePath: string, prefix: string) {

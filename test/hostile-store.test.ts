@@ -233,10 +233,10 @@ describe('tampered docker-archive', () => {
     const bomb = gzipSync(Buffer.alloc(64 * 1024 * 1024));
     await objects.put('l/apps/x/v1.tar.gz', bomb);
     const recorded = { key: 'l/apps/x/v1.tar.gz', sha256: `sha256:${'4'.repeat(64)}`, size: bomb.length, compression: 'gzip' as const };
-    await expect(unpackArchive(objects, recorded, join(dir, 'unpack'))).rejects.toThrow(/hashes to|digest/);
+    await expect(unpackArchive(new BackupStore(objects), recorded, join(dir, 'unpack'))).rejects.toThrow(/hashes to|digest/);
     expect(await readdir(join(dir, 'unpack'))).toEqual([]);
     await expect(
-      unpackArchive(objects, { ...recorded, sha256: sha256(bomb) }, join(dir, 'unpack'), { maxBytes: 1024 * 1024 }),
+      unpackArchive(new BackupStore(objects), { ...recorded, sha256: sha256(bomb) }, join(dir, 'unpack'), { maxBytes: 1024 * 1024 }),
     ).rejects.toThrow(/decompresses to more than 1048576 bytes/);
     expect(await readdir(join(dir, 'unpack'))).toEqual([]);
   });

@@ -14,7 +14,7 @@ import type { PushedImage } from './harness/fixture-types.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
 import { deliverToQueue, ecrPushEvent } from './harness/event-delivery.ts';
-import { MAX_PUSHED_IMAGES, parseExecutionInput, RunReport, runKeys, type ExecutionInput } from '../schema/contract.ts';
+import { MAX_PUSHED_IMAGES, parseExecutionInput, RunReport, type ExecutionInput } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { startOnPush, TooManyRunningError, type ExecutionStarter } from '../lambdas/start-on-push.ts';
@@ -25,6 +25,8 @@ import { DRILL_CONTAINER, DRILL_CONTAINER_COMMAND } from '../infra/restore-drill
 import { resolveValue } from './harness/synthesized-workflow.ts';
 import { DrillReport, drillReportKey } from '../schema/drill.ts';
 import { captureEmf } from './harness/emf.ts';
+import { storeObjects } from '../core/store/store-objects.ts';
+import { readJson } from '../core/store/object-store.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';
@@ -166,7 +168,7 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     const rpoMs = Date.now() - t0;
     emf.stop();
     expect(execution.status).toBe('SUCCEEDED');
-    const report = RunReport.parse(await store().readJson(runKeys.report(execution.name)));
+    const report = RunReport.parse(await store().runs.readReport(execution.name));
     expect(report.results.map((r) => [r.repository, r.tag, r.digest, r.status])).toEqual([
       ['team/app', '1.0', pushed.app1!.digest, 'copied'],
       ['team/lib', '1.0', pushed.lib!.digest, 'copied'],
@@ -178,7 +180,7 @@ describe('push events delivered to the workflow (scripted Step Functions starter
     );
 
     // The dashboard's backup age: both repositories have a last successful backup now, published per repository.
-    const last = (await store().readJson(runKeys.lastBackups)) as Record<string, string>;
+    const last = (await store().runs.readLastBackups()) as Record<string, string>;
     expect(Object.keys(last).sort()).toEqual(['team/app', 'team/lib']);
     const metrics = emf.metrics().filter((m) => m.namespace === 'EcrBackup');
     const ages = metrics.filter((m) => m.name === 'LastBackupAgeSeconds');
@@ -282,7 +284,7 @@ describe('the scheduled drill task, run as its task definition says (ECR = moto 
     expect(run.exitCode, run.stdout + run.stderr).toBe(0);
     const line = run.stdout.split('\n').find((l) => l.includes('"drill passed"'))!;
     const drillId = (JSON.parse(line) as { drillId: string }).drillId;
-    const report = DrillReport.parse(await store().readJson(drillReportKey(drillId)));
+    const report = DrillReport.parse(await readJson(storeObjects(store()), drillReportKey(drillId)));
     expect(report).toMatchObject({ ok: true, sampled: 3, passed: 3, failed: 0 });
     for (const image of report.images) expect(image.restoredDigest).toBe(image.expectedDigest);
     const passed = await new CloudWatchClient(awsConfig()).send(

@@ -83,7 +83,7 @@ describe('ecr-backup report --html', () => {
       ],
     };
     hostile.results = [...backup.results, hostile.failures[0]!];
-    await writeRunReport(openBackupStore(store).objects, RunReport.parse(hostile));
+    await writeRunReport(openBackupStore(store), RunReport.parse(hostile));
     const file = join(store, 'hostile.html');
     expect((await runCli(['report', 'cli-hostile-run', '--from', store, '--html', file])).exitCode).toBe(0);
     const { dom, text } = await renderedText(file);

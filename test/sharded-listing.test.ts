@@ -29,6 +29,7 @@ import { STATE } from '../schema/workflow-states.ts';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { openBackupStore } from '../core/store/url.ts';
 import { deletedRepositoryKey } from '../core/store/stored-repositories.ts';
+import { storeObjects } from '../core/store/store-objects.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'sharded/';
@@ -91,7 +92,7 @@ function run(input: unknown, options: Partial<RunOptions> = {}): Promise<LocalEx
 }
 
 const store = () => openBackupStore(`s3://${BUCKET}/${PREFIX}`);
-const report = async (runId: string) => RunReport.parse(await store().readJson(runKeys.report(runId)));
+const report = async (runId: string) => RunReport.parse(await store().runs.readReport(runId));
 const plan = (e: LocalExecution) => ShardedListingPlan.parse(e.lambdas.find((l) => l.state === STATE.list)?.result);
 const merged = (e: LocalExecution) => ListingOutput.parse(e.lambdas.find((l) => l.state === STATE.mergeShards)?.result);
 const explain = (e: LocalExecution) =>
@@ -159,11 +160,11 @@ describe('the sharded listing in the synthesized workflow', () => {
       { repository: 'team/b', action: 'unchanged' },
       { repository: 'team/c', action: 'deleted' },
     ]);
-    const markdown = (await store().objects.getBytes(`runs/${second.execution.name}/report.md`)).toString('utf8');
+    const markdown = (await storeObjects(store()).getBytes(runKeys.reportMarkdown(second.execution.name))).toString('utf8');
     const deletedSection = markdown.split('## Deleted at source since the last run')[1]!.split('\n## ')[0]!;
     expect(deletedSection).toContain(`| team/c | 1.0 | \`${pushed.c1!.digest}\` |`);
     expect(await store().repository('team/c').listImages()).toEqual([]);
-    expect(await store().objects.head(deletedRepositoryKey('team/c'))).toBeDefined();
+    expect(await storeObjects(store()).head(deletedRepositoryKey('team/c'))).toBeDefined();
     expect(await store().repositorySettings('team/b')).not.toHaveProperty('lifecyclePolicy');
 
     // Run 3, with the cadence elapsed (0 s): team/b's policy is read and recorded; team/c is not
@@ -209,7 +210,7 @@ describe('the sharded listing in the synthesized workflow', () => {
     // team/c:1.0 is work again (its latest entry is a tombstone); its blobs are all stored already.
     expect(merged(back)).toMatchObject({ itemCount: 1, unchangedCount: 2, deletedCount: 0 });
     expect(back.output).toMatchObject({ counts: { images: 3, failed: 0 } });
-    expect(await store().objects.head(deletedRepositoryKey('team/c'))).toBeUndefined();
+    expect(await storeObjects(store()).head(deletedRepositoryKey('team/c'))).toBeUndefined();
     expect(await store().repository('team/c').listImages()).toMatchObject([{ tag: '1.0', digest: pushed.c1!.digest }]);
   }, 300_000);
 

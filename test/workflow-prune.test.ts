@@ -24,6 +24,9 @@ import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-typ
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { storeObjects } from '../core/store/store-objects.ts';
+import { readJson } from '../core/store/object-store.ts';
+import { runKeys } from '../schema/contract.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const BUCKET = 'wf-prune';
@@ -125,11 +128,11 @@ describe('the prune step of the workflow', () => {
       prune: { dryRun: false, recordsDropped: 1, blobsDeleted: blobs, locked: 0, failed: 0, abandonedUploads: 1, sweep: 'done' },
     });
     const store = openBackupStore(`s3://${BUCKET}/${PREFIX}`);
-    const pruneReport = await store.readJson<PruneReport>(`runs/${two.name}/prune.json`);
+    const pruneReport = await readJson<PruneReport>(storeObjects(store), runKeys.prune(two.name));
     expect(pruneReport.droppedRecords.map((r) => r.digest)).toEqual([first.digest]);
     expect(pruneReport.abandonedWrites).toEqual([{ key: `blobs/sha256/${'0'.repeat(64)}`, since: expect.any(String) }]);
     expect((await store.history('team/app')).tags).toEqual([{ tag: '1.0', records: [expect.objectContaining({ digest: second.digest })] }]);
-    expect(await store.objects.head(`blobs/sha256/${first.digest.slice(7)}`)).toBeUndefined();
+    expect(await storeObjects(store).head(`blobs/sha256/${first.digest.slice(7)}`)).toBeUndefined();
 
     const restore = await run({ mode: 'restore', target: { repositoryPrefix: 'restored/' }, dryRun: true });
     expect(restore.status, explain(restore)).toBe('SUCCEEDED');

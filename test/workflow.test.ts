@@ -24,6 +24,7 @@ import { STATE } from '../schema/workflow-states.ts';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { openBackupStore } from '../core/store/url.ts';
 import { parseSettingsKey } from '../core/store/layout.ts';
+import { storeObjects } from '../core/store/store-objects.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';
@@ -93,7 +94,7 @@ function run(input: unknown, bucket: string, options: Partial<RunOptions> = {}):
 }
 
 const store = (bucket: string) => openBackupStore(`s3://${bucket}/${PREFIX}`);
-const report = async (bucket: string, runId: string) => RunReport.parse(await store(bucket).readJson(runKeys.report(runId)));
+const report = async (bucket: string, runId: string) => RunReport.parse(await store(bucket).runs.readReport(runId));
 /** The run's listing: Merge shards' output for a backup (List images only plans it), List images' for a restore. */
 const listing = (execution: LocalExecution) =>
   ListingOutput.parse(
@@ -135,7 +136,7 @@ async function catalog(bucket: string): Promise<Record<string, Record<string, st
 /** The keys of a repository's settings records in the store (not the marker of the last full read). */
 async function settingsFiles(bucket: string, repository: string): Promise<string[]> {
   const keys: string[] = [];
-  for await (const object of store(bucket).objects.list(`catalog/${repository}/_settings/`))
+  for await (const object of storeObjects(store(bucket)).list(`catalog/${repository}/_settings/`))
     if (parseSettingsKey(object.key, repository)) keys.push(object.key);
   return keys;
 }

@@ -3,7 +3,7 @@
 // as each finishes, so a task that dies part-way still leaves what it did, and at the end all the
 // batch's results in one object (what the summary reads) and the batch's repository notes (restore: repositories created or compared) for the run report. Exits
 // non-zero only when the batch could not run at all; failed images are results, not task failures.
-import { WorkBatch, runKeys, type RepositoryNote } from '../schema/contract.ts';
+import type { RepositoryNote } from '../schema/contract.ts';
 import { ENV, loadWorkerEnvironment } from '../schema/environment.ts';
 import { copyImages } from '../core/engine/run.ts';
 import { Copier } from '../core/engine/copy.ts';
@@ -19,20 +19,22 @@ async function main(): Promise<void> {
   const batchKey = env[ENV.BATCH_KEY];
   const runId = batchKey.split('/')[1]!;
   const store = openBackupStore(env[ENV.STORE_URL], { runId });
-  const batch = WorkBatch.parse(await store.readJson(batchKey));
+  const batch = await store.runs.readBatch(batchKey);
   log('info', 'batch started', { runId, batch: batch.index, mode: batch.mode, images: batch.items.length });
 
   const ecr = (target = batch.target) => {
     const region = target?.region ?? env[ENV.AWS_REGION];
     return new EcrEndpoint({ region, ...targetEcr(target, region, runId), registryUrl: env[ENV.ECR_REGISTRY_URL] });
   };
-  const [source, destination] = batch.mode === 'backup' ? [ecr(), store] : [batch.asOf ? store.atTime(new Date(batch.asOf)) : store, ecr()];
+  const registry = ecr();
+  const view = batch.mode === 'restore' && batch.asOf ? store.atTime(new Date(batch.asOf)) : store;
+  const [source, destination] = batch.mode === 'backup' ? [registry, store] : [view, registry];
 
   const notes: RepositoryNote[] = [];
   const archive = archiveHandler({
     mode: batch.mode,
-    source,
-    destination,
+    store: view,
+    registry,
     format: batch.format ?? env[ENV.IMAGE_FORMAT],
     settings: { label: batch.label, compression: batch.compression, platform: batch.platform, region: env[ENV.AWS_REGION] },
   });
@@ -57,19 +59,19 @@ async function main(): Promise<void> {
     archive: async (item, targetName) =>
       (batch.mode === 'backup' ? await repairMarked(store, source, item, repairs) : undefined) ?? archive?.(item, targetName),
     onResult: async (result, index) => {
-      await store.writeJson(runKeys.result(runId, batch.index, index), result);
+      await store.runs.writeResult(runId, batch.index, index, result);
       log(result.status === 'failed' ? 'error' : 'info', `image ${result.status}`, { runId, batch: batch.index, ...result });
     },
   });
   // One object with the whole batch's results: the summary reads one object per batch (the
   // per-image results above are its fallback for a task that died part-way).
-  await store.writeJson(runKeys.batchResults(runId, batch.index), results).catch((error: unknown) => {
+  await store.runs.writeBatchResults(runId, batch.index, results).catch((error: unknown) => {
     log('warn', 'cannot write the batch results', { runId, batch: batch.index, error });
   });
   // The summary Lambda merges every batch's notes into the run report.
   // A lost notes file costs the report its settings notes (they are in this log), not the batch.
   if (notes.length) {
-    await store.writeJson(runKeys.notes(runId, batch.index), notes).catch((error: unknown) => {
+    await store.runs.writeNotes(runId, batch.index, notes).catch((error: unknown) => {
       log('warn', 'cannot write the repository notes', { runId, batch: batch.index, error });
     });
   }

@@ -3,9 +3,9 @@
 import type { ArchiveFormat, ImageResult, WorkItem } from '../../schema/contract.ts';
 import type { ImageEndpoint, ImageListing } from '../model/endpoint.ts';
 import type { ProgressEvent } from '../engine/copy.ts';
-import { BackupStore } from '../store/backup-store.ts';
+import type { BackupStore } from '../store/backup-store.ts';
 import { recordFormat, type CatalogRecord } from '../store/layout.ts';
-import { ArchiveError, resolveArchiveSettings, type ArchiveSettings } from './settings.ts';
+import { resolveArchiveSettings, type ArchiveSettings } from './settings.ts';
 import { backupArchive } from './backup.ts';
 import { restoreArchive } from './restore.ts';
 
@@ -13,8 +13,10 @@ export * from './settings.ts';
 
 export interface ArchiveHandlerOptions {
   mode: 'backup' | 'restore';
-  source: ImageEndpoint;
-  destination: ImageEndpoint;
+  /** The backup store: the destination of a backup, the source of a restore (at its asOf). */
+  store: BackupStore;
+  /** The other end: the registry a backup reads from or a restore writes to. */
+  registry: ImageEndpoint;
   /** Backup: the format to write; 'oci' (the default) leaves everything to the copy engine. */
   format?: ArchiveFormat;
   /** Backup settings, defaults applied by resolveArchiveSettings (label: `region`, else local); restore uses only `tmpRoot`. */
@@ -33,14 +35,10 @@ export type ArchiveHandler = (item: WorkItem, targetRepository: string) => Promi
 export function archiveHandler(options: ArchiveHandlerOptions): ArchiveHandler | undefined {
   if (options.mode === 'backup') {
     if ((options.format ?? 'oci') === 'oci') return undefined;
-    if (!(options.destination instanceof BackupStore))
-      throw new ArchiveError(`the docker-archive format writes to a backup store, not ${options.destination.description}`);
     const settings = resolveArchiveSettings(options.settings ?? {});
-    const store = options.destination;
-    return (item) => backupArchive({ source: options.source, store, item, settings, onProgress: options.onProgress });
+    return (item) => backupArchive({ source: options.registry, store: options.store, item, settings, onProgress: options.onProgress });
   }
-  if (!(options.source instanceof BackupStore)) return undefined;
-  const store = options.source;
+  const store = options.store;
   // One catalog listing per repository tells which tags are archives (records are cached by the store).
   const listings = new Map<string, Promise<ImageListing[]>>();
   const archived = async (item: WorkItem) => {
@@ -63,7 +61,7 @@ export function archiveHandler(options: ArchiveHandlerOptions): ArchiveHandler |
     if (recordFormat(record) !== 'docker-archive') return undefined;
     return restoreArchive({
       store,
-      destination: options.destination,
+      destination: options.registry,
       item,
       record,
       targetRepository,

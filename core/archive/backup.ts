@@ -68,8 +68,7 @@ export async function backupArchive(context: {
       previous?.key === key &&
       previous.platform === chosen.platform
     ) {
-      const head = await store.objects.head(key);
-      if (head?.size === previous.size) {
+      if ((await store.archiveSize(key)) === previous.size) {
         result = {
           ...resultBase(base, started),
           status: 'unchanged',

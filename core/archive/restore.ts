@@ -53,7 +53,7 @@ export async function restoreArchive(context: {
     }
     workspace = await Workspace.create(context.tmpRoot);
     // The recorded sha256 and size are checked on the stored bytes before anything decompresses them.
-    const file = await unpackArchive(store.objects, archive, workspace.dir, { onBytes: (count) => onProgress?.({ type: 'bytes', count }) });
+    const file = await unpackArchive(store, archive, workspace.dir, { onBytes: (count) => onProgress?.({ type: 'bytes', count }) });
     const registry = await skopeoRegistry(destination);
     const digestFile = join(workspace.dir, 'digest');
     try {

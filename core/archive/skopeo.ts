@@ -8,33 +8,21 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa, ExecaError, type ResultPromise } from 'execa';
-import type { ImageEndpoint } from '../model/endpoint.ts';
-import type { Credentials } from '../registry/credentials.ts';
-import { EcrEndpoint } from '../registry/ecr.ts';
-import { RegistryEndpoint } from '../registry/registry.ts';
+import type { ImageEndpoint, RegistryAccess } from '../model/endpoint.ts';
 import { ArchiveError } from './settings.ts';
 
-/** How skopeo reaches a registry: `docker://<host>/...`, TLS checked unless the registry is plain http. */
-export interface SkopeoRegistry {
-  host: string;
-  tlsVerify: boolean;
-  credentials?: Credentials;
-}
-
 /**
- * The skopeo view of a registry endpoint (any OCI registry, or ECR's registry API). Credentials are
- * asked for on every call, so ECR tokens are always fresh. TLS verification is turned off only for an
- * `http://` registry, which RegistryEndpoint accepts only for loopback hosts or with `--insecure`.
+ * The skopeo view of a registry endpoint (any OCI registry, or ECR's registry API), from the
+ * endpoint's registryAccess capability. Credentials are asked for on every call, so ECR tokens are
+ * always fresh.
  */
-export async function skopeoRegistry(endpoint: ImageEndpoint): Promise<SkopeoRegistry> {
-  const registry = endpoint instanceof EcrEndpoint ? await endpoint.registry() : endpoint;
-  if (!(registry instanceof RegistryEndpoint)) {
+export async function skopeoRegistry(endpoint: ImageEndpoint): Promise<RegistryAccess> {
+  if (!endpoint.registryAccess) {
     throw new ArchiveError(
       `${endpoint.description} is not a registry: the docker-archive format copies between a registry and a backup store`,
     );
   }
-  const credentials = await registry.credentials.get();
-  return { host: registry.baseUrl.host, tlsVerify: registry.baseUrl.protocol === 'https:', ...(credentials ? { credentials } : {}) };
+  return endpoint.registryAccess();
 }
 
 export class Workspace {
@@ -46,7 +34,7 @@ export class Workspace {
   }
 
   /** `--src-*` or `--dest-*` options for a registry: TLS, and an auth file or anonymous access. */
-  async registryOptions(side: 'src' | 'dest', registry: SkopeoRegistry): Promise<string[]> {
+  async registryOptions(side: 'src' | 'dest', registry: RegistryAccess): Promise<string[]> {
     const options = [`--${side}-tls-verify=${registry.tlsVerify}`];
     if (!registry.credentials) return [...options, `--${side}-no-creds`];
     const file = join(this.dir, `${side}-auth.json`);

@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { ExecaError } from 'execa';
 import type { ArchiveCompression } from '../../schema/contract.ts';
 import { verifyingStream } from '../model/digest.ts';
-import type { ObjectStore } from '../store/object-store.ts';
+import type { BackupStore } from '../store/backup-store.ts';
 import { errorText } from '../redact.ts';
 import { decompressor } from './compression.ts';
 import { ArchiveError } from './settings.ts';
@@ -31,7 +31,7 @@ export interface StoredArchive {
  * and size) into a file first, then decompressed from that file, at most `maxBytes` of output.
  */
 export async function unpackArchive(
-  objects: ObjectStore,
+  store: Pick<BackupStore, 'openArchive'>,
   archive: StoredArchive,
   dir: string,
   options: { maxBytes?: number; onBytes?: (count: number) => void } = {},
@@ -39,7 +39,7 @@ export async function unpackArchive(
   const stored = join(dir, archive.compression === 'none' ? 'image.tar' : 'image.stored');
   try {
     await pipeline(
-      await objects.get(archive.key),
+      await store.openArchive(archive.key),
       verifyingStream({ digest: archive.sha256, size: archive.size }, options.onBytes),
       createWriteStream(stored, { mode: 0o600 }),
     );

@@ -59,7 +59,7 @@ export async function writeArchive(options: {
       (error: unknown) => error,
     );
     try {
-      await options.store.objects.put(options.key, measure, { contentType: contentType(options.compression) });
+      await options.store.putArchive(options.key, measure, contentType(options.compression));
     } catch (error) {
       measure.destroy();
       // skopeo's (or zstd's) failure is the cause when there is one; otherwise the store's error.

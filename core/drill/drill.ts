@@ -3,7 +3,7 @@
 // and compares its digest with the store's record, measures the restore's throughput and
 // extrapolates it to the whole store (the RTO to expect), deletes the scratch images, and writes
 // runs/<drill>/drill.json. The CLI (`ecr-backup drill`) and the stack's scheduled drill task run it.
-import { DEFAULT_SCRATCH_ROOT, drillReportKey, DrillReport, type DrillImage } from '../../schema/drill.ts';
+import { DEFAULT_SCRATCH_ROOT, DrillReport, type DrillImage } from '../../schema/drill.ts';
 import type { WorkItem } from '../../schema/contract.ts';
 import { planImages } from '../engine/plan.ts';
 import { newRunId } from '../engine/report.ts';
@@ -153,7 +153,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
     // A drill of an empty store proves nothing: it fails.
     ok: images.length > 0 && failed === 0 && cleanup.problems.length === 0,
   };
-  await store.writeJson(drillReportKey(drillId), DrillReport.parse(report));
+  await store.runs.writeDrillReport(drillId, DrillReport.parse(report));
   return report;
 }
 

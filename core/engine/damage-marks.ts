@@ -6,46 +6,20 @@
 // item (withRepairs); the worker copies it again in repair mode (repair.ts, digest-checked, a sound
 // object never rewritten) and marks it repaired. A verify that finds the image sound closes it too.
 import type { ImageResult, WorkItem } from '../../schema/contract.ts';
-import { digestHex } from '../model/digest.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
 import { mapLimited } from '../limiter.ts';
 import type { BackupStore } from '../store/backup-store.ts';
-import { NotFoundError } from '../store/object-store.ts';
+import type { DamageMark } from '../store/run-files.ts';
 import type { VerifyProblem } from '../store/verify.ts';
 import type { Copier } from './copy.ts';
 import { DamageCheck, repairable, repairImage } from './repair.ts';
 
-const DAMAGE_PREFIX = 'runs/_status/damaged/';
-
-export interface DamageMark {
-  repository: string;
-  /** The image (root manifest) digest. */
-  digest: string;
-  /** The blobs and manifests verify found missing or corrupt. */
-  damaged: string[];
-  foundAt: string;
-  /** When the image was copied again, or a later verify found it sound. */
-  repairedAt?: string;
-}
-
-const markKey = (repository: string, digest: string) => `${DAMAGE_PREFIX}${repository}/${digestHex(digest)}.json`;
 const imageId = (image: { repository: string; digest?: string }) => `${image.repository}@${image.digest}`;
-
-async function readMark(store: BackupStore, key: string): Promise<DamageMark | undefined> {
-  try {
-    return await store.readJson<DamageMark>(key);
-  } catch (error) {
-    if (error instanceof NotFoundError) return undefined;
-    throw error;
-  }
-}
 
 /** Marks not repaired yet. One LIST (nothing more when the store is sound). */
 export async function openDamageMarks(store: BackupStore): Promise<DamageMark[]> {
-  const keys: string[] = [];
-  for await (const o of store.objects.list(DAMAGE_PREFIX)) if (o.key.endsWith('.json')) keys.push(o.key);
-  const marks = await mapLimited(keys, store.concurrency, (key) => readMark(store, key));
-  return marks.filter((m): m is DamageMark => m !== undefined && m.repairedAt === undefined);
+  const marks = await store.runs.readDamageMarks(store.concurrency);
+  return marks.filter((m) => m.repairedAt === undefined);
 }
 
 /**
@@ -60,10 +34,8 @@ export async function recordDamage(store: BackupStore, problems: readonly Verify
     found.set(imageId(p), mark);
   }
   const sound = (await openDamageMarks(store)).filter((m) => !found.has(imageId(m)));
-  await mapLimited([...found.values()], store.concurrency, (m) => store.writeJson(markKey(m.repository, m.digest), m));
-  await mapLimited(sound, store.concurrency, (m) =>
-    store.writeJson(markKey(m.repository, m.digest), { ...m, repairedAt: now.toISOString() }),
-  );
+  await mapLimited([...found.values()], store.concurrency, (m) => store.runs.writeDamageMark(m));
+  await mapLimited(sound, store.concurrency, (m) => store.runs.writeDamageMark({ ...m, repairedAt: now.toISOString() }));
   return found.size;
 }
 
@@ -88,10 +60,9 @@ export async function repairMarked(
   copier: Copier,
 ): Promise<ImageResult | undefined> {
   if (!item.repair || item.digest === undefined) return undefined;
-  const key = markKey(item.repository, item.digest);
-  const mark = await readMark(store, key);
+  const mark = await store.runs.readDamageMark(item.repository, item.digest);
   const check = new DamageCheck(store, new Set(mark?.damaged ?? []));
   const result = await repairImage(copier, check, source.repository(item.repository), item.digest);
-  if (result.status !== 'failed' && mark) await store.writeJson(key, { ...mark, repairedAt: store.now().toISOString() });
+  if (result.status !== 'failed' && mark) await store.runs.writeDamageMark({ ...mark, repairedAt: store.now().toISOString() });
   return { ...result, ...(item.tag !== undefined ? { tag: item.tag } : {}) };
 }

@@ -15,7 +15,6 @@ import { DigestMismatchError, verifyingStream } from '../model/digest.ts';
 import { mapLimited } from '../limiter.ts';
 import type { BackupRepository } from '../store/backup-repository.ts';
 import type { BackupStore } from '../store/backup-store.ts';
-import { blobKey } from '../store/layout.ts';
 import { NotFoundError } from '../store/object-store.ts';
 import { verifyStore, type VerifyProblem, type VerifyReport } from '../store/verify.ts';
 import { Copier } from './copy.ts';
@@ -125,7 +124,7 @@ export class DamageCheck {
   private async check(d: { digest: string; size: number }): Promise<'missing' | 'corrupt' | undefined> {
     const sink = new Writable({ write: (_chunk, _encoding, callback) => callback() });
     try {
-      await pipeline(await this.store.objects.get(blobKey(d.digest)), verifyingStream(d), sink);
+      await pipeline(await this.store.storedBlob(d.digest), verifyingStream(d), sink);
       return undefined;
     } catch (error) {
       // Any other failure (a read error) says nothing about the bytes: it is thrown, nothing is replaced.
@@ -190,11 +189,7 @@ class RepairingRepository implements ImageRepository {
    */
   async putBlob(descriptor: Descriptor, body: Readable): Promise<void> {
     const store = this.check.store;
-    await store.objects.put(blobKey(descriptor.digest), body, {
-      expected: { digest: descriptor.digest, size: descriptor.size },
-      ...(await this.check.writeOptions(descriptor)),
-    });
-    store.notePresence(descriptor.digest, descriptor.size);
+    await store.replaceBlob(descriptor, body, await this.check.writeOptions(descriptor));
     this.check.replaced.add(descriptor.digest);
   }
 
@@ -203,12 +198,10 @@ class RepairingRepository implements ImageRepository {
     const store = this.check.store;
     if (await this.check.stillDamaged(descriptor)) {
       // A corrupt manifest must be replaced, which the store's create-if-absent manifest put never does.
-      await store.objects.put(blobKey(descriptor.digest), manifest.bytes, {
-        expected: { digest: descriptor.digest, size: descriptor.size },
+      await store.replaceBlob(descriptor, manifest.bytes, {
         contentType: descriptor.mediaType,
         ...(await this.check.writeOptions(descriptor)),
       });
-      store.notePresence(descriptor.digest, descriptor.size);
       this.check.replaced.add(descriptor.digest);
     } else if (!(await store.hasContent(descriptor))) {
       // Gone since verify ran: stored like any new manifest (after checking its references).

@@ -1,7 +1,7 @@
 // The run report: the same shape whether the run was the CLI or the Step Functions workflow.
-import { type RunReport, runKeys, summarize, type ImageResult } from '../../schema/contract.ts';
+import { type RunReport, summarize, type ImageResult } from '../../schema/contract.ts';
 import { formatBytes } from '../format.ts';
-import { writeJson, type ObjectStore } from '../store/object-store.ts';
+import type { BackupStore } from '../store/backup-store.ts';
 import { redact } from '../redact.ts';
 import { movedTags } from './moved.ts';
 
@@ -25,19 +25,12 @@ export function newRunId(origin: string): string {
   return `${origin}-${stamp}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-/** `runs/<runId>/report.md`: the human-readable twin of report.json. */
-const reportMarkdownKey = (runId: string) => `${runKeys.dir(runId)}report.md`;
-
 /**
  * Writes a run's report.json and report.md (rendered by renderReportMarkdown). The one place both
  * the CLI and the summary Lambda write a run report. Returns the two keys.
  */
-export async function writeRunReport(objects: ObjectStore, report: RunReport): Promise<{ json: string; markdown: string }> {
-  const json = runKeys.report(report.runId);
-  const markdown = reportMarkdownKey(report.runId);
-  await writeJson(objects, json, report);
-  await objects.put(markdown, Buffer.from(renderReportMarkdown(report), 'utf8'), { contentType: 'text/markdown; charset=utf-8' });
-  return { json, markdown };
+export function writeRunReport(store: BackupStore, report: RunReport): Promise<{ json: string; markdown: string }> {
+  return store.runs.writeReport(report, renderReportMarkdown(report));
 }
 
 const MAX_RESULT_ROWS = 1000;

@@ -16,8 +16,7 @@ import type { EcrClientLike } from '../registry/ecr.ts';
 import { readPolicySettings, readRepositorySettings } from '../registry/repository-settings.ts';
 import type { BackupStore } from '../store/backup-store.ts';
 import type { CatalogIndex } from '../store/catalog-index.ts';
-import { compactTime, settingsCheckedKey, settingsHash } from '../store/layout.ts';
-import { writeJson } from '../store/object-store.ts';
+import { settingsHash } from '../store/layout.ts';
 
 export interface CadenceOptions {
   client: EcrClientLike;
@@ -65,17 +64,12 @@ export async function recordSettingsOnCadence(
     const recorded = await options.store.recordRepositorySettings(name, settings);
     const now = options.now ?? options.store.now();
     if (described)
-      await writeJson(
-        options.store.objects,
-        settingsCheckedKey(name, compactTime(now), settingsHash(described)),
-        {
-          repository: name,
-          checkedAt: now.toISOString(),
-          settingsHash: settingsHash(settings),
-          ...(options.store.runId ? { runId: options.store.runId } : {}),
-        },
-        { ifAbsent: true },
-      );
+      await options.store.recordSettingsChecked(name, now, settingsHash(described), {
+        repository: name,
+        checkedAt: now.toISOString(),
+        settingsHash: settingsHash(settings),
+        ...(options.store.runId ? { runId: options.store.runId } : {}),
+      });
     return { note: { repository: name, action: recorded ? 'recorded' : 'unchanged' }, ecrCalls };
   } catch (error) {
     return {

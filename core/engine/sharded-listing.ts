@@ -11,8 +11,8 @@
 //           a marker so later runs skip it. Writes runs/<run>/listing/outcomes/<n>.json.
 //   merge   reads the outcomes (one GET per shard) and writes the batches Copy batches reads, the
 //           deleted tags and the repository notes for the report.
-import { type ExecutionInput, type DeletedTag, type RepositoryNote, runKeys, type WorkItem } from '../../schema/contract.ts';
-import { type ListingShard, ShardOutcome, type ShardRef, type ShardRepository, shardKeys } from '../../schema/listing-shards.ts';
+import type { ExecutionInput, DeletedTag, RepositoryNote, WorkItem } from '../../schema/contract.ts';
+import type { ListingShard, ShardOutcome, ShardRef, ShardRepository } from '../../schema/listing-shards.ts';
 import { matchesFilters } from '../../schema/glob.ts';
 import type { ArchiveFormat } from '../../schema/contract.ts';
 import type { ArchiveSettings } from '../archive/settings.ts';
@@ -22,16 +22,12 @@ import { isThrottling } from '../registry/ecr-throttle.ts';
 import { RegistryError, RegistryNotFoundError } from '../registry/errors.ts';
 import type { ImageListing } from '../model/endpoint.ts';
 import type { BackupStore } from '../store/backup-store.ts';
-import { type CatalogIndex, currentRecord, readCatalogIndex } from '../store/catalog-index.ts';
-import { markRepositoryDeleted, storedRepositories, unmarkRepositoryDeleted } from '../store/stored-repositories.ts';
+import { type CatalogIndex, currentRecord } from '../store/catalog-index.ts';
 import { errorText } from '../redact.ts';
 import { type PlanSkip, repositoryItems, selectRepositories, skipNote } from './plan.ts';
 import { recordSettingsOnCadence } from './settings-cadence.ts';
 import { splitUnchanged } from './unchanged.ts';
 import { openDamageMarks, withRepairs } from './damage-marks.ts';
-
-/** The run's notes from the plan step (invalid repository names), next to the listing's own. */
-const planNotesKey = (runId: string) => `${runKeys.notesDir(runId)}plan.json`;
 
 export interface PlanOptions {
   source: Pick<EcrEndpoint, 'describeRepositories' | 'description'>;
@@ -71,12 +67,12 @@ export async function planShards(options: PlanOptions): Promise<Plan> {
         );
   let gone: string[] = [];
   if (!input.images && !input.dryRun) {
-    const stored = await storedRepositories(store.objects);
+    const stored = await store.storedRepositories();
     const inScope = (name: string) => matchesFilters(name, filters.repositories) && matchesFilters(name, filters.within);
     gone = stored.repositories.filter((name) => !byName.has(name) && inScope(name) && !stored.markedDeleted.has(name));
     // Back at the source: its tags are listed as usual again, and a later deletion is recorded anew.
     const back = [...stored.markedDeleted].filter((name) => byName.has(name) && inScope(name));
-    await mapLimited(back, 16, (name) => unmarkRepositoryDeleted(store.objects, name));
+    await mapLimited(back, 16, (name) => store.unmarkRepositoryDeleted(name));
   }
   const entries: Array<{ repository: ShardRepository } | { gone: string }> = [
     ...selected.map((name) => ({ repository: byName.get(name)! })),
@@ -94,12 +90,12 @@ export async function planShards(options: PlanOptions): Promise<Plan> {
     });
   }
   const refs = await mapLimited(shards, 16, async (shard): Promise<ShardRef> => {
-    const shardKey = shardKeys.shard(runId, shard.index);
-    await store.writeJson(shardKey, shard);
+    const shardKey = await store.runs.writeShard(shard);
     return { shardKey, index: shard.index, repositories: shard.repositories.length + shard.gone.length };
   });
-  await store.writeJson(shardKeys.list(runId), refs);
-  if (notes.length) await store.writeJson(planNotesKey(runId), notes);
+  await store.runs.writeShardList(runId, refs);
+  // The run's notes from the plan step (invalid repository names), next to the listing's own.
+  if (notes.length) await store.runs.writeNotes(runId, 'plan', notes);
   return { refs, repositoryCount: selected.length, goneCount: gone.length };
 }
 
@@ -143,7 +139,7 @@ export async function listShard(options: ShardOptions): Promise<ShardOutcome> {
   const readIndex = (name: string) => {
     const cached = indexes.get(name);
     if (cached) return cached;
-    const index = readCatalogIndex(store.objects, name);
+    const index = store.catalogIndex(name);
     indexes.set(name, index);
     return index;
   };
@@ -187,7 +183,7 @@ export async function listShard(options: ShardOptions): Promise<ShardOutcome> {
     settingsRecorded,
     ecrCalls: options.ecrCalls?.() ?? 0,
   };
-  await store.writeJson(shardKeys.outcome(shard.runId, shard.index), outcome);
+  await store.runs.writeShardOutcome(shard.runId, outcome);
   return outcome;
 }
 
@@ -195,7 +191,7 @@ export async function listShard(options: ShardOptions): Promise<ShardOutcome> {
 async function recordRepositoryDeleted(store: BackupStore, repository: string, index: CatalogIndex): Promise<DeletedTag[]> {
   const current = [...index.tags].filter(([, entries]) => currentRecord(entries) !== undefined).map(([tag]) => tag);
   const deleted = current.length ? await store.repository(repository).recordDeletions(current.sort()) : [];
-  await markRepositoryDeleted(store.objects, {
+  await store.markRepositoryDeleted({
     repository,
     deletedAt: store.now().toISOString(),
     tags: deleted.length,
@@ -222,7 +218,7 @@ export interface Merged {
 export async function readShardOutcomes(store: BackupStore, runId: string, refs: readonly ShardRef[]): Promise<Merged> {
   const outcomes = await mapLimited(refs, 16, async (ref) => {
     try {
-      return ShardOutcome.parse(await store.readJson(shardKeys.outcome(runId, ref.index)));
+      return await store.runs.readShardOutcome(runId, ref.index);
     } catch (error) {
       throw new Error(`listing shard ${ref.index} (${ref.repositories} repositories) left no usable outcome: ${errorText(error)}`);
     }

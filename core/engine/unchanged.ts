@@ -12,7 +12,7 @@ import { mapLimited } from '../limiter.ts';
 import type { ImageEndpoint, ImageListing, ImageRepository } from '../model/endpoint.ts';
 import { recordListing } from '../store/backup-repository.ts';
 import type { BackupStore } from '../store/backup-store.ts';
-import { currentRecord, readCatalogIndex, type CatalogIndex } from '../store/catalog-index.ts';
+import { currentRecord, type CatalogIndex } from '../store/catalog-index.ts';
 
 export interface UnchangedSplit {
   /** Items to copy (new or changed), in the planned order. */
@@ -54,7 +54,7 @@ export async function splitUnchanged(
   const previous = new Map<WorkItem, string>();
   const deleted: DeletedTag[] = [];
   await mapLimited(repositories, concurrency, async (repository) => {
-    const index = await (options.readIndex ?? ((name: string) => readCatalogIndex(store.objects, name)))(repository);
+    const index = await (options.readIndex ?? ((name: string) => store.catalogIndex(name)))(repository);
     const listing = listings.get(repository) ?? [];
     const digests = new Map(listing.filter((l) => l.tag !== undefined && l.digest !== undefined).map((l) => [l.tag!, l.digest!]));
     const storedDigests = new Set(index.digests.map((k) => k.digest));

@@ -2,7 +2,7 @@
 // to runs/<run>/batches/<n>.json and the list of references to runs/<run>/batches.json, which the
 // workflow's `Copy batches` Map reads. The one writer for the listing (restore) and the merge of a
 // sharded backup listing.
-import { type BatchRef, type ExecutionInput, runKeys, type WorkBatch, type WorkItem } from '../../schema/contract.ts';
+import type { BatchRef, ExecutionInput, WorkBatch, WorkItem } from '../../schema/contract.ts';
 import type { ArchiveSettings } from '../archive/settings.ts';
 import { mapLimited } from '../limiter.ts';
 import type { BackupStore } from '../store/backup-store.ts';
@@ -32,10 +32,9 @@ export async function writeBatches(store: BackupStore, items: readonly WorkItem[
       ...(archive ? { label: archive.label, compression: archive.compression, platform: archive.platform } : {}),
       items: batchItemsOfOne,
     };
-    const batchKey = runKeys.batch(runId, index);
-    await store.writeJson(batchKey, batch);
+    const batchKey = await store.runs.writeBatch(batch);
     return { batchKey, index, items: batchItemsOfOne.length, bytes: batchItemsOfOne.reduce((n, i) => n + (i.sizeBytes ?? 0), 0) };
   });
-  await store.writeJson(runKeys.batches(runId), refs);
+  await store.runs.writeBatchList(runId, refs);
   return refs;
 }

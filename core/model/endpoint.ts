@@ -71,6 +71,17 @@ export interface ImageRepository {
   putManifest(manifest: Manifest, ref?: ImageReference): Promise<void>;
 }
 
+/** Where an endpoint's registry API is, for a tool that talks to it itself (skopeo: `docker://<host>/...`). */
+export interface RegistryAccess {
+  host: string;
+  /** False only for a plain-http registry (loopback, or opened as insecure). */
+  tlsVerify: boolean;
+  /** Absent: anonymous access. Asked for on every call, so expiring tokens (ECR) are fresh. */
+  credentials?: { username: string; password: string };
+}
+
+// Optional methods are capabilities: a caller checks for the method, never for a class, so the store,
+// a registry and ECR stay interchangeable wherever the capability is not needed.
 export interface ImageEndpoint {
   /** A human-readable name for logs and errors: `docker://127.0.0.1:5000`, `s3://bucket/prefix`. */
   readonly description: string;
@@ -89,4 +100,10 @@ export interface ImageEndpoint {
   repositorySettings?(name: string): Promise<RepositorySettings | undefined>;
   /** Keeps a repository's settings (a store); returns false when they equal the last ones kept. */
   recordRepositorySettings?(name: string, settings: RepositorySettings): Promise<boolean>;
+  /** Deletes one image by digest (an index with its child manifests), when the endpoint can. */
+  deleteImage?(repository: string, digest: string): Promise<void>;
+  /** Deletes a repository and what is left in it (ECR); a repository that does not exist is no error. */
+  deleteRepository?(name: string): Promise<void>;
+  /** The registry API behind this endpoint, for external tools, when it has one. */
+  registryAccess?(): Promise<RegistryAccess>;
 }

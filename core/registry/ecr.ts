@@ -4,7 +4,9 @@
 // credentials come from GetAuthorizationToken and are renewed well before their 12-hour expiry.
 import type { Readable } from 'node:stream';
 import {
+  BatchDeleteImageCommand,
   CreateRepositoryCommand,
+  DeleteRepositoryCommand,
   DescribeImagesCommand,
   DescribeRepositoriesCommand,
   ECRClient,
@@ -12,7 +14,7 @@ import {
   type ImageDetail,
 } from '@aws-sdk/client-ecr';
 import { throttledClient, type EcrThrottleOptions } from './ecr-throttle.ts';
-import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
+import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository, RegistryAccess } from '../model/endpoint.ts';
 import type { Descriptor, Manifest } from '../model/manifest.ts';
 import type { Credentials, CredentialsProvider } from './credentials.ts';
 import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
@@ -194,6 +196,28 @@ export class EcrEndpoint implements ImageEndpoint {
       throw error;
     });
     return this.dataPlane;
+  }
+
+  /** BatchDeleteImage of one digest (ECR removes an index's children with it); an absent image is no error. */
+  async deleteImage(repository: string, digest: string): Promise<void> {
+    const out = await this.client.send(
+      new BatchDeleteImageCommand({ repositoryName: repository, registryId: this.registryId, imageIds: [{ imageDigest: digest }] }),
+    );
+    const failure = out.failures?.find((f) => f.failureCode !== 'ImageNotFound');
+    if (failure) throw new Error(`${repository}@${digest}: ${failure.failureCode}: ${failure.failureReason}`);
+  }
+
+  /** DeleteRepository with whatever is left in it; a repository that does not exist is no error. */
+  async deleteRepository(name: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteRepositoryCommand({ repositoryName: name, registryId: this.registryId, force: true }));
+    } catch (error) {
+      if ((error as { name?: string }).name !== 'RepositoryNotFoundException') throw error;
+    }
+  }
+
+  async registryAccess(): Promise<RegistryAccess> {
+    return (await this.registry()).registryAccess();
   }
 
   async close(): Promise<void> {

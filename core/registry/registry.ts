@@ -2,7 +2,8 @@
 // before any URL is built, manifests are kept as the exact bytes served and checked against their
 // digest, and blob GETs follow redirects by hand so the registry's Authorization header never
 // reaches another origin (ECR hands layer GETs to presigned S3 URLs). One repository: registry-repository.ts.
-import type { ImageEndpoint } from '../model/endpoint.ts';
+import type { ImageEndpoint, RegistryAccess } from '../model/endpoint.ts';
+import { childManifests, isIndex } from '../model/manifest.ts';
 import { Authenticator } from './auth.ts';
 import { authFileCredentials, staticCredentials, type Credentials, type CredentialsProvider } from './credentials.ts';
 import { RegistryConfigError, RegistryError } from './errors.ts';
@@ -84,6 +85,27 @@ export class RegistryEndpoint implements ImageEndpoint, RepositoryTransport {
   }
 
   /** Releases pooled connections. */
+  /** DELETE of the manifest and, for an index, its child manifests (the CNCF registry needs `delete: enabled`). */
+  async deleteImage(repository: string, digest: string): Promise<void> {
+    const manifest = await this.repository(repository).getManifest({ digest });
+    const digests = [digest, ...(isIndex(manifest) ? childManifests(manifest).map((c) => c.digest) : [])];
+    for (const d of digests) {
+      const res = await this.attempt(
+        { method: 'DELETE', url: this.url(`/v2/${repository}/manifests/${d}`) },
+        [`repository:${repository}:delete`],
+        `${this.description} ${repository}@${d}: delete`,
+        [202, 200, 404],
+      );
+      await discard(res);
+    }
+  }
+
+  /** TLS is verified unless the registry is plain http, which the constructor accepts only for loopback or `insecure`. */
+  async registryAccess(): Promise<RegistryAccess> {
+    const credentials = await this.credentials.get();
+    return { host: this.baseUrl.host, tlsVerify: this.baseUrl.protocol === 'https:', ...(credentials ? { credentials } : {}) };
+  }
+
   async close(): Promise<void> {
     await this.http.close();
   }

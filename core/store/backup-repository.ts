@@ -1,5 +1,6 @@
 // One repository of a backup store (BackupRepository, the store's ImageRepository): tag resolution,
 // listing, manifest and blob reads and writes, catalog records, tombstones and archive records.
+import { STORE_OBJECTS, storeObjects } from './store-objects.ts';
 import type { Readable } from 'node:stream';
 import type { ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
 import { assertDigest, digestHex } from '../model/digest.ts';
@@ -23,7 +24,7 @@ export interface RepositoryHistory {
  * from importing backup-store.ts (which constructs repositories), so the two stay acyclic.
  */
 export interface RepositoryStore {
-  readonly objects: ObjectStore;
+  readonly [STORE_OBJECTS]: ObjectStore;
   readonly description: string;
   readonly asOf?: Date;
   readonly runId?: string;
@@ -70,7 +71,7 @@ export class BackupRepository implements ImageRepository {
   ) {}
 
   private get objects(): ObjectStore {
-    return this.store.objects;
+    return storeObjects(this.store);
   }
 
   get location(): string {

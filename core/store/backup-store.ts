@@ -1,6 +1,7 @@
 // The backup store: an ImageEndpoint on top of any ObjectStore, so the copy engine writes to (backup)
 // and reads from (restore) a store exactly as it does a registry. The key layout, the record format
 // and the crash-safety invariant are documented in layout.ts. One repository: backup-repository.ts.
+import type { Readable } from 'node:stream';
 import type { ImageEndpoint } from '../model/endpoint.ts';
 import { assertDigest } from '../model/digest.ts';
 import { manifestFromBytes, type Manifest } from '../model/manifest.ts';
@@ -9,15 +10,17 @@ import {
   blobKey,
   BLOBS_PREFIX,
   CATALOG_PREFIX,
+  compactTime,
   type CatalogRecord,
   digestRecordKey,
   parseCatalogKey,
   parseCompactTime,
+  settingsCheckedKey,
   type CatalogKey,
 } from './layout.ts';
 import type { RepositorySettings } from '../../schema/repository-settings.ts';
 import { mapLimited } from '../limiter.ts';
-import { NotFoundError, readJson, writeJson, type ObjectStore, type PutResult } from './object-store.ts';
+import { NotFoundError, writeJson, type ObjectStore, type PutOptions } from './object-store.ts';
 import {
   InvalidRecordError,
   isFutureTime,
@@ -31,6 +34,16 @@ import { errorText } from '../redact.ts';
 import { BackupRepository, type RepositoryHistory, type RepositoryStore } from './backup-repository.ts';
 import { ManifestNotFoundError, ReadOnlyStoreError, type RejectedRecord } from './store-errors.ts';
 import { readRepositorySettings, writeRepositorySettings } from './store-settings.ts';
+import { RunFiles } from './run-files.ts';
+import { STORE_OBJECTS } from './store-objects.ts';
+import { readCatalogIndex, type CatalogIndex } from './catalog-index.ts';
+import {
+  markRepositoryDeleted,
+  storedRepositories,
+  unmarkRepositoryDeleted,
+  type DeletedRepositoryMarker,
+  type StoredRepositories,
+} from './stored-repositories.ts';
 
 export interface BackupStoreOptions {
   /**
@@ -57,15 +70,21 @@ export class BackupStore implements ImageEndpoint, RepositoryStore {
   readonly runId?: string;
   readonly concurrency: number;
   readonly now: () => Date;
+  /** The files of runs under runs/ (batches, results, reports, status marks). */
+  readonly runs: RunFiles;
+  /** The objects beneath, for core/store's own modules only (store-objects.ts). */
+  readonly [STORE_OBJECTS]: ObjectStore;
   /** Records are immutable, so reads are cached for the life of this object. */
   private readonly records = new Map<string, Promise<CatalogRecord>>();
   private readonly presence = new Map<string, { size: number | undefined; at: number }>();
   private readonly rejected = new Map<string, RejectedRecord>();
 
   constructor(
-    readonly objects: ObjectStore,
+    private readonly objects: ObjectStore,
     private readonly options: BackupStoreOptions = {},
   ) {
+    this[STORE_OBJECTS] = objects;
+    this.runs = new RunFiles(objects);
     this.description = objects.description;
     if (options.asOf !== undefined) {
       const asOf = new Date(options.asOf);
@@ -230,12 +249,62 @@ export class BackupStore implements ImageEndpoint, RepositoryStore {
     return { blobs, bytes };
   }
 
-  writeJson(key: string, value: unknown, options: { ifAbsent?: boolean } = {}): Promise<PutResult> {
-    return writeJson(this.objects, key, value, options);
+  /** The repository's catalog as keys (one LIST), for deciding what changed without reading records. */
+  catalogIndex(repository: string): Promise<CatalogIndex> {
+    return readCatalogIndex(this.objects, repository);
   }
 
-  readJson<T = unknown>(key: string): Promise<T> {
-    return readJson<T>(this.objects, key);
+  /** Repositories with records, and those marked deleted at the source (catalog/_deleted/). */
+  storedRepositories(): Promise<StoredRepositories> {
+    return storedRepositories(this.objects);
+  }
+
+  markRepositoryDeleted(marker: DeletedRepositoryMarker): Promise<void> {
+    return markRepositoryDeleted(this.objects, marker);
+  }
+
+  unmarkRepositoryDeleted(repository: string): Promise<void> {
+    return unmarkRepositoryDeleted(this.objects, repository);
+  }
+
+  /**
+   * Notes that a repository's settings were read at `at` while ECR described them as `describedHash`
+   * (core/engine/settings-cadence.ts); create-if-absent.
+   */
+  async recordSettingsChecked(repository: string, at: Date, describedHash: string, marker: object): Promise<void> {
+    await writeJson(this.objects, settingsCheckedKey(repository, compactTime(at), describedHash), marker, { ifAbsent: true });
+  }
+
+  /** A stored blob's bytes as they are (not verified: repair checks them itself). */
+  storedBlob(digest: string): Promise<Readable> {
+    return this.objects.get(blobKey(digest));
+  }
+
+  /**
+   * Replaces a blob, still checked against its digest and size: only repair does this (putBlob and
+   * putManifest never replace stored history).
+   */
+  async replaceBlob(descriptor: { digest: string; size: number }, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
+    await this.objects.put(blobKey(descriptor.digest), body, {
+      ...options,
+      expected: { digest: descriptor.digest, size: descriptor.size },
+    });
+    this.notePresence(descriptor.digest, descriptor.size);
+  }
+
+  /** A docker-archive's stored size (core/archive), or undefined when it is not stored. */
+  async archiveSize(key: string): Promise<number | undefined> {
+    return (await this.objects.head(key))?.size;
+  }
+
+  /** Writes a docker-archive tar (the record that names it is written after). */
+  async putArchive(key: string, body: Readable, contentType: string): Promise<void> {
+    await this.objects.put(key, body, { contentType });
+  }
+
+  /** Streams a stored docker-archive (the caller verifies it against its record). */
+  openArchive(key: string): Promise<Readable> {
+    return this.objects.get(key);
   }
 
   /** Reads a manifest blob and verifies it against its descriptor. */

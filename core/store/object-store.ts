@@ -36,6 +36,10 @@ export interface PutResult {
 export interface ObjectStore {
   /** `s3://bucket/prefix` or `file:///dir`, for logs and errors. */
   readonly description: string;
+  /** An S3 store's bucket, which the workflow's Map ItemReaders read directly (RunFiles.inBucket). */
+  readonly bucket?: string;
+  /** An S3 store's key prefix in `bucket` (empty or ending in `/`). */
+  readonly prefix?: string;
   /** Streams an object; rejects with NotFoundError when there is none. */
   get(key: string): Promise<Readable>;
   /** Reads a whole (small) object; rejects with NotFoundError when there is none. */

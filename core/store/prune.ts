@@ -33,6 +33,7 @@
 //
 // Deletions go through ObjectStore.deleteMany. On S3 with Object Lock, locked objects are reported and
 // left in place; a locked catalog record stays in the catalog, so its blobs stay marked.
+import { STORE_OBJECTS, storeObjects } from './store-objects.ts';
 import type { BackupStore } from './backup-store.ts';
 import { blobKey, parseCompactTime, type CatalogKey } from './layout.ts';
 import { deleteKeys, NotFoundError, type AbandonedWrites, type DeleteManyResult, type ObjectStore } from './object-store.ts';
@@ -125,7 +126,7 @@ interface Entry extends RetentionEntry {
 
 export async function pruneStore(store: BackupStore | ObjectStore, options: PruneOptions): Promise<PruneReport> {
   assertRetentionRule(options);
-  const objects: ObjectStore = 'objects' in store ? store.objects : store;
+  const objects: ObjectStore = STORE_OBJECTS in store ? storeObjects(store) : store;
   const clock = options.now ?? (() => new Date());
   const started = clock();
   const graceMs = options.graceMs ?? DEFAULT_GRACE_MS;

@@ -7,6 +7,7 @@
 //   storedBytes         per repository: the unique blobs and manifests its records reference (plus its
 //                       docker-archive tars); in total: every object under blobs/ plus the archives.
 //   dedupRatio          logicalBytes / storedBytes (null for an empty store).
+import { storeObjects } from './store-objects.ts';
 import type { BackupStore } from './backup-store.ts';
 import { BLOBS_PREFIX, CATALOG_PREFIX, type CatalogRecord } from './layout.ts';
 import { ReferenceWalker } from './references.ts';
@@ -63,7 +64,7 @@ const isArchive = (r: CatalogRecord) => r.archive !== undefined || (r.format !==
 
 export async function storeStats(store: BackupStore, options: { concurrency?: number } = {}): Promise<StoreStats> {
   const concurrency = options.concurrency ?? 16;
-  const walker = new ReferenceWalker(store.objects, concurrency);
+  const walker = new ReferenceWalker(storeObjects(store), concurrency);
   const referenced = new Set<string>();
   const archives = new Map<string, number>();
   let unreadableImages = 0;
@@ -112,14 +113,14 @@ export async function storeStats(store: BackupStore, options: { concurrency?: nu
   const byClass = new Map<string, number>();
   const addClass = (storageClass: string | undefined, bytes: number) =>
     byClass.set(storageClass ?? 'STANDARD', (byClass.get(storageClass ?? 'STANDARD') ?? 0) + bytes);
-  for await (const object of store.objects.list(BLOBS_PREFIX)) {
+  for await (const object of storeObjects(store).list(BLOBS_PREFIX)) {
     blobs++;
     blobBytes += object.size;
     addClass(object.storageClass, object.size);
     if (referenced.has(`sha256:${object.key.slice(BLOBS_PREFIX.length)}`)) referencedBytes += object.size;
   }
   let catalogBytes = 0;
-  for await (const object of store.objects.list(CATALOG_PREFIX)) {
+  for await (const object of storeObjects(store).list(CATALOG_PREFIX)) {
     catalogBytes += object.size;
     addClass(object.storageClass, object.size);
   }

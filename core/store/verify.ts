@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { childManifests, blobsOf, foreignLayersOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { BackupStore } from './backup-store.ts';
+import { storeObjects } from './store-objects.ts';
 import { blobKey, recordFormat, type CatalogRecord } from './layout.ts';
 import { createLimiter, mapLimited } from '../limiter.ts';
 import { NotFoundError } from './object-store.ts';
@@ -62,7 +63,7 @@ function wellFormed(d: { digest: unknown; size: unknown }, report: (blob: string
 }
 
 export async function verifyStore(store: BackupStore, options: VerifyOptions = {}): Promise<VerifyReport> {
-  const objects = store.objects;
+  const objects = storeObjects(store);
   // Only the reads are limited; the tree walk itself only waits.
   const limit = createLimiter(options.concurrency ?? 8);
   const checks = new Map<string, Promise<Check>>();
