@@ -13,8 +13,8 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import { acknowledgeIam5 } from './nag.ts';
 
-export const STORE_AREAS = ['blobs/', 'catalog/', 'runs/'] as const;
-export type StoreArea = (typeof STORE_AREAS)[number];
+const STORE_AREAS = ['blobs/', 'catalog/', 'runs/'] as const;
+type StoreArea = (typeof STORE_AREAS)[number];
 
 /** Areas whose objects are never replaced: a write there must be create-if-absent. */
 const WRITE_ONCE_AREAS: readonly StoreArea[] = ['blobs/', 'catalog/'];

@@ -42,7 +42,6 @@ import { type BlobInfo, digestOfBlobKey, listBlobs, listRecords, Marker, type Pr
 import { applyRetention, assertRetentionRule, assignTagValues, type RetentionEntry, type RetentionRule } from './retention.ts';
 
 export { applyRetention, type RetentionEntry } from './retention.ts';
-export type { PruneProblem } from './prune-scan.ts';
 import { ReferenceWalker } from './references.ts';
 import { readRecordJson } from './record.ts';
 import { mapLimited } from '../limiter.ts';
