@@ -11,6 +11,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { buildDefinition, type DefinitionProps } from '../state-machine/definition.ts';
 import { MAP_RESULTS_AREA } from '../state-machine/map-results.ts';
+import { runKeys } from '../schema/contract.ts';
+import { shardKeys } from '../schema/listing-shards.ts';
 import type { StoreBucket } from './store-access.ts';
 
 interface WorkflowStateMachineProps {
@@ -48,9 +50,9 @@ export function createWorkflowStateMachine(scope: Construct, w: WorkflowStateMac
       sid: 'ReadBatchList',
       actions: ['s3:GetObject'],
       resources: [
-        bucket.arnForObjects(`${prefix}runs/*/batches.json`),
+        bucket.arnForObjects(`${prefix}${runKeys.batches('*')}`),
         // ...and the listing's shard list (List shards).
-        bucket.arnForObjects(`${prefix}runs/*/listing/shards.json`),
+        bucket.arnForObjects(`${prefix}${shardKeys.list('*')}`),
       ],
     }),
   );
