@@ -281,8 +281,8 @@ export class BackupStore implements ImageEndpoint, RepositoryStore {
   }
 
   /**
-   * Replaces a blob, still checked against its digest and size: only repair does this (putBlob and
-   * putManifest never replace stored history).
+   * Writes a blob, checked against its digest and size, replacing a stored one unless
+   * `options.ifAbsent`: only repair replaces (putBlob and putManifest never replace stored history).
    */
   async replaceBlob(descriptor: { digest: string; size: number }, body: Readable | Buffer, options: PutOptions = {}): Promise<void> {
     await this.objects.put(blobKey(descriptor.digest), body, {
