@@ -4,6 +4,8 @@ import { DescribeImagesCommand, DescribeRepositoriesCommand, GetAuthorizationTok
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { EcrAuthorization, EcrEndpoint, type EcrClientLike } from '../core/registry/ecr.ts';
 import { RegistryNotFoundError } from '../core/registry/errors.ts';
+import { skopeoRegistry } from '../core/archive/skopeo.ts';
+import { deleteScratchImage, deleteScratchRepository } from '../core/drill/scratch.ts';
 import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { pushImage, skopeoRaw } from './harness/oci-content.ts';
 import { closeAll, closeLater, ECR_PASSWORD, ECR_USER } from './harness/registry-client.ts';
@@ -67,6 +69,34 @@ describe('EcrEndpoint', () => {
     expect(fetched.bytes).toEqual(manifest.bytes);
     expect(await skopeoRaw(secured.host, 'team/app:v1', `${ECR_USER}:${ECR_PASSWORD}`)).toEqual(manifest.bytes);
     await expect(ecr.repository('team/missing').listImages()).rejects.toThrow(RegistryNotFoundError);
+  });
+
+  it("cleans up a drill's scratch images and repositories in ECR, and tells skopeo where its registry is", async () => {
+    const ecr = new EcrEndpoint({ region: 'us-east-1', registryUrl: secured.url });
+    closeLater(() => ecr.close());
+    await ecr.ensureRepository('scratch/app');
+    const { manifest } = await pushImage(ecr, 'scratch/app', 'v1');
+    await ecr.client.send(
+      new PutImageCommand({
+        repositoryName: 'scratch/app',
+        imageManifest: manifest.bytes.toString('utf8'),
+        imageManifestMediaType: manifest.descriptor.mediaType,
+        imageDigest: manifest.descriptor.digest,
+        imageTag: 'v1',
+      }),
+    );
+    await deleteScratchImage(ecr, 'scratch/app', manifest.descriptor.digest);
+    expect(await ecr.repository('scratch/app').listImages()).toEqual([]);
+    await deleteScratchImage(ecr, 'scratch/app', manifest.descriptor.digest); // already gone: no error
+    await deleteScratchRepository(ecr, 'scratch/app');
+    expect(await ecr.listRepositories()).not.toContain('scratch/app');
+    await deleteScratchRepository(ecr, 'scratch/app'); // already gone: no error
+    // skopeo reaches ECR's registry API with the token's credentials; plain http only on loopback.
+    expect(await skopeoRegistry(ecr)).toEqual({
+      host: secured.host,
+      tlsVerify: false,
+      credentials: { username: ECR_USER, password: ECR_PASSWORD },
+    });
   });
 
   it('pages DescribeRepositories and DescribeImages (mocked ECR client: moto ignores pagination)', async () => {
