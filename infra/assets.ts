@@ -54,7 +54,7 @@ export const REPO_ROOT = path.resolve(HERE, '..');
 export const LIST_HANDLER_ENTRY = path.join(REPO_ROOT, LAMBDA_SOURCES['list-images']);
 export const SUMMARIZE_HANDLER_ENTRY = path.join(REPO_ROOT, LAMBDA_SOURCES.summarize);
 
-export type LambdaCode = { prebuilt: string } | { entry: string; projectRoot: string; lockFile: string };
+type LambdaCode = { prebuilt: string } | { entry: string; projectRoot: string; lockFile: string };
 
 export interface DeployableCode {
   lambda(name: LambdaName): LambdaCode;

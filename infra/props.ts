@@ -14,7 +14,6 @@ import type { EcrBackupReplica } from './store-replica.ts';
 /** Archive format of new backups (schema ArchiveFormat). */
 export type ImageFormat = z.infer<typeof ArchiveFormat>;
 
-/** @public the construct's props (infra/index.ts in the package export) */
 export interface EcrBackupSchedule {
   /** EventBridge Scheduler expression: `cron(0 3 * * ? *)`, `rate(1 day)`, or a bare cron body. */
   readonly expression: string;
@@ -22,7 +21,6 @@ export interface EcrBackupSchedule {
   readonly timeZone?: string;
 }
 
-/** @public the construct's props */
 export interface EcrBackupObjectLock {
   /** Object Lock mode: GOVERNANCE (users with s3:BypassGovernanceRetention may delete) or COMPLIANCE (no one may, not even root). */
   readonly mode: 'GOVERNANCE' | 'COMPLIANCE';
@@ -142,7 +140,6 @@ export interface EcrBackupProps {
   readonly replica?: EcrBackupReplica;
 }
 
-/** @public the construct's props */
 export interface BlobStorageClass {
   /** The storage class blobs over 128 KiB move to. */
   readonly storageClass: 'INTELLIGENT_TIERING' | 'GLACIER_IR';
