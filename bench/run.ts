@@ -76,7 +76,7 @@ try {
   );
   let t = performance.now();
   // We measure what users run: the bundled CLI (dist/ecr-backup.mjs), built from this checkout.
-  await promisify(execFile)('npm', ['run', '--silent', 'build'], { cwd: ROOT });
+  await promisify(execFile)('npm', ['run', '--silent', 'build', '--', 'ecr-backup'], { cwd: ROOT });
   setup.push(['npm run build (bundle the CLI)', secs(performance.now() - t)]);
   t = performance.now();
   const needS3 = options.dest.includes('s3');

@@ -14,6 +14,7 @@ import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { GetTopicAttributesCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { DescribeVpcEndpointsCommand, type EC2Client, type VpcEndpoint } from '@aws-sdk/client-ec2';
 import { GetScheduleCommand, ListSchedulesCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
+import { runKeys } from '../schema/contract.ts';
 
 type CheckStatus = 'ok' | 'FAIL' | 'skip';
 
@@ -162,7 +163,7 @@ export const PERMISSIONS: readonly Permission[] = [
   { role: 'listing Lambda', action: 'ecr:ListTagsForResource', resource: repo },
   { role: 'listing Lambda', action: 's3:ListBucket', resource: bucket },
   { role: 'listing Lambda', action: 's3:GetObject', resource: object('catalog/doctor/_tags/latest/0.json') },
-  { role: 'listing Lambda', action: 's3:PutObject', resource: object('runs/doctor/batches.json') },
+  { role: 'listing Lambda', action: 's3:PutObject', resource: object(runKeys.batches('doctor')) },
   { role: 'listing Lambda', action: 's3:PutObject', resource: object('catalog/doctor/_settings/0.json') },
   // backup worker (worker/main.ts)
   { role: 'backup task', action: 'ecr:GetAuthorizationToken', resource: any },
@@ -172,7 +173,7 @@ export const PERMISSIONS: readonly Permission[] = [
   { role: 'backup task', action: 's3:GetObject', resource: object(BLOB) },
   { role: 'backup task', action: 's3:PutObject', resource: object(BLOB) },
   { role: 'backup task', action: 's3:PutObject', resource: object('catalog/doctor/_tags/latest/0.json') },
-  { role: 'backup task', action: 's3:PutObject', resource: object('runs/doctor/results/0.json') },
+  { role: 'backup task', action: 's3:PutObject', resource: object(runKeys.result('doctor', 0, 0)) },
   // restore worker
   { role: 'restore task', action: 'ecr:GetAuthorizationToken', resource: any },
   { role: 'restore task', action: 'ecr:CreateRepository', resource: repo },
@@ -181,14 +182,14 @@ export const PERMISSIONS: readonly Permission[] = [
   { role: 'restore task', action: 's3:ListBucket', resource: bucket },
   { role: 'restore task', action: 's3:GetObject', resource: object(BLOB) },
   { role: 'restore task', action: 's3:GetObject', resource: object('catalog/doctor/_tags/latest/0.json') },
-  { role: 'restore task', action: 's3:PutObject', resource: object('runs/doctor/results/0.json') },
+  { role: 'restore task', action: 's3:PutObject', resource: object(runKeys.result('doctor', 0, 0)) },
   // summary Lambda
-  { role: 'summary Lambda', action: 's3:GetObject', resource: object('runs/doctor/results/0.json') },
-  { role: 'summary Lambda', action: 's3:PutObject', resource: object('runs/doctor/report.json') },
+  { role: 'summary Lambda', action: 's3:GetObject', resource: object(runKeys.result('doctor', 0, 0)) },
+  { role: 'summary Lambda', action: 's3:PutObject', resource: object(runKeys.report('doctor')) },
   { role: 'summary Lambda', action: 'sns:Publish', resource: (f) => f.topicArn },
   // prune Lambda (only when the stack has one)
   { role: 'prune Lambda', action: 's3:DeleteObject', resource: object(BLOB) },
-  { role: 'prune Lambda', action: 's3:PutObject', resource: object('runs/doctor/prune.json') },
+  { role: 'prune Lambda', action: 's3:PutObject', resource: object(runKeys.prune('doctor')) },
 ];
 
 /** Whether `role` may call `action` on `resource`, by IAM's policy simulator (identity policies). */

@@ -6,6 +6,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { runKeys } from '../schema/contract.ts';
 import { ENV, PRUNE_ENV } from '../schema/environment.ts';
 import { createLambdaFunction } from './lambda-function.ts';
 import { acknowledgeIam5 } from './nag.ts';
@@ -70,7 +71,7 @@ export function createPruneFunction(
     new iam.PolicyStatement({
       sid: 'WritePruneReport',
       actions: ['s3:PutObject'],
-      resources: [bucket.arnForObjects(`${prefix}runs/*/prune.json`)],
+      resources: [bucket.arnForObjects(`${prefix}${runKeys.prune('*')}`)],
     }),
   );
   if (encryptionKey)

@@ -7,6 +7,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { runKeys } from '../schema/contract.ts';
 import { DEFAULT_METRICS_NAMESPACE, ENV } from '../schema/environment.ts';
 import { createLambdaFunction } from './lambda-function.ts';
 import type { EcrBackupProps } from './props.ts';
@@ -105,7 +106,7 @@ export function createWorkflowLambdas(
     new iam.PolicyStatement({
       sid: 'WriteReport',
       actions: ['s3:PutObject'],
-      resources: [bucket.arnForObjects(`${prefix}runs/*/report.json`), bucket.arnForObjects(`${prefix}runs/*/report.md`)],
+      resources: [bucket.arnForObjects(`${prefix}${runKeys.report('*')}`), bucket.arnForObjects(`${prefix}${runKeys.reportMarkdown('*')}`)],
     }),
   );
   if (store.encryptionKey) {
