@@ -1,9 +1,13 @@
 // Usage errors a newcomer meets first: each exits 2 with one line that says what to fix. No services:
 // these fail before any registry or store is contacted.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { tempDir } from './harness/process.ts';
 import { runCli } from './harness/cli.ts';
+import { serve } from './harness/scripted-server.ts';
+import { closeAll } from './harness/registry-client.ts';
+
+afterAll(closeAll);
 
 describe('CLI usage errors', () => {
   it.each([['list'], ['verify'], ['stats'], ['report']])(
@@ -33,15 +37,19 @@ describe('CLI usage errors', () => {
     expect(result.stderr).toContain('no AWS region configured: set AWS_REGION');
   });
 
-  it('prints no multi-line AWS SDK node-version warning (an S3 store at a closed loopback port)', async () => {
+  // S3 answers 403 at once (scripted): a closed port would be retried with backoff for ~12 s first.
+  it('prints no multi-line AWS SDK node-version warning (an S3 store refusing access, scripted)', async () => {
+    const s3 = await serve((_req, res) => {
+      res.writeHead(403, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+    });
     const result = await runCli(['list', '--from', 's3://nowhere/store'], {
       env: {
         NODE_NO_WARNINGS: undefined,
-        AWS_ENDPOINT_URL_S3: 'http://127.0.0.1:9',
+        AWS_ENDPOINT_URL_S3: s3.url,
         AWS_REGION: 'us-east-1',
         AWS_ACCESS_KEY_ID: 'x',
         AWS_SECRET_ACCESS_KEY: 'x',
-        AWS_MAX_ATTEMPTS: '1',
       },
     });
     expect(result.exitCode).toBe(1);

@@ -1,8 +1,10 @@
-// Runs the real `ecr-backup` CLI as a child process, the way a user does (minus the npm wrapper).
+// Runs the real `ecr-backup` CLI as a child process, the way a user does (minus the npm wrapper): the
+// bundle the global setup built for this run (global-setup.ts), as `npx ecr-backup` runs it.
 import { execa } from 'execa';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -16,7 +18,7 @@ export async function runCli(
   args: string[],
   options: { env?: Record<string, string | undefined>; input?: string } = {},
 ): Promise<CliResult> {
-  const result = await execa('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), ...args], {
+  const result = await execa('node', [inject('cliBundle'), ...args], {
     cwd: ROOT,
     env: { NODE_NO_WARNINGS: '1', ...options.env },
     input: options.input,
