@@ -1,46 +1,26 @@
 // Leftovers of killed runs: a directory store's .tmp/ files and an S3 store's incomplete multipart
 // uploads are removed by prune once untouched for the age threshold (24 h in the CLI), and reported;
 // a write still in progress (touched recently) and uploads outside the store's prefix are left alone.
-import {
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { PruneReport } from '../core/store/prune.ts';
 import { pruneStore } from '../core/store/prune.ts';
 import { writeJson } from '../core/store/object-store.ts';
 import { openStore } from '../core/store/url.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { useMoto } from './harness/services.ts';
 import { tempDir } from './harness/process.ts';
 
 const BUCKET = 'abandoned';
 const DAY = 24 * 3_600_000;
 
-let moto: TestMoto;
+const moto = useMoto({ awsEnv: true, buckets: [BUCKET] });
 let s3: S3Client;
-let restoreEnv: () => void;
 
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = applyAwsEnv(moto.env);
-  s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-}, 60_000);
-
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
+beforeAll(() => {
+  s3 = moto.s3();
 });
 
 describe('prune removes leftovers of killed runs', () => {

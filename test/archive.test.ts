@@ -7,9 +7,9 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
-import { startMoto, type TestMoto } from './harness/moto.ts';
+import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
+import { startRegistry } from './harness/registry.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { tempDir } from './harness/process.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
@@ -19,6 +19,7 @@ import { startLyingProxy } from './harness/lying-proxy.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectConfigDigest, inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage, pushMultiArchIndex } from './harness/fixtures.ts';
+import { inEcr } from './harness/ecr-images.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { parseExecutionInput, type RunReport } from '../schema/contract.ts';
 import { ENV } from '../schema/environment.ts';
@@ -29,9 +30,7 @@ const MiB = 1024 * 1024;
 const BUCKET = 'archives';
 const ARM64 = { os: 'linux', architecture: 'arm64' };
 
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
+const { source, target, moto } = useServices({ source: registryService(), target: registryService(), moto: motoService() });
 let s3: S3Client;
 let single: PushedImage;
 let multi: PushedImage;
@@ -39,13 +38,7 @@ let scratch: string;
 const dirs: string[] = [];
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  s3 = moto.s3();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   // 12 MiB of random layer: larger than one S3 part (8 MiB), so the upload is a real multipart upload.
   single = await pushImage(source, { repository: 'apps/single', tag: '1.0', layerSizes: [12 * MiB, 64 * 1024] });
@@ -54,7 +47,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
   await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
   await cleanupFixtures();
 });
@@ -308,19 +300,9 @@ describe('docker-archive', { timeout: 300_000 }, () => {
     const auth = { username: 'AWS', password: '123456789012-auth-token' };
     const [ecrRegistry, fresh] = await Promise.all([startRegistry(auth), startRegistry(auth)]);
     try {
-      const ecr = new ECRClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-      const image = await pushMultiArchIndex(ecrRegistry, { repository: 'team/app', tag: '2.0', variant: 'wf-archive' });
+      const ecr = new ECRClient(moto.clientConfig);
       await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
-      const manifest = await inspectRaw(image.reference, auth);
-      await ecr.send(
-        new PutImageCommand({
-          repositoryName: 'team/app',
-          imageTag: '2.0',
-          imageManifest: manifest.bytes.toString('utf8'),
-          imageManifestMediaType: manifest.mediaType,
-          imageDigest: manifest.digest,
-        }),
-      );
+      const image = await inEcr(ecr, pushMultiArchIndex(ecrRegistry, { repository: 'team/app', tag: '2.0', variant: 'wf-archive' }), auth);
       await s3.send(new CreateBucketCommand({ Bucket: 'wf-archive' }));
       const config: EcrBackupContext = {
         stackName: 'EcrBackupArchiveTest',

@@ -1,7 +1,6 @@
 // The catalog at scale, against a real registry (behind a counting proxy) and both store backends
 // (moto S3 with an SDK request counter, a directory with a counting wrapper): the request budget of
 // an unchanged and a new image, overlapping backups, and tags deleted at the source.
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../core/engine/backup.ts';
@@ -12,28 +11,20 @@ import { FileSystemObjectStore } from '../core/store/filesystem.ts';
 import type { ObjectStore } from '../core/store/object-store.ts';
 import { createS3Client, S3ObjectStore } from '../core/store/s3.ts';
 import { countingObjectStore, countSdkRequests, startCountingProxy, type Counter, type CountingProxy } from './harness/counting.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { pushSynthetic, pushSyntheticOrg } from './harness/synthetic.ts';
 
 const BUCKET = 'catalog-scale';
-let moto: TestMoto;
-let restoreEnv: () => void;
-let registry: TestRegistry;
+const { registry } = useServices({ moto: motoService({ awsEnv: true, buckets: [BUCKET] }), registry: registryService() });
 let proxy: CountingProxy;
 
 beforeAll(async () => {
-  [moto, registry] = await Promise.all([startMoto(), startRegistry()]);
-  restoreEnv = applyAwsEnv(moto.env);
-  await createS3Client().send(new CreateBucketCommand({ Bucket: BUCKET }));
   proxy = await startCountingProxy(registry.host);
-}, 60_000);
+});
 
 afterAll(async () => {
   await proxy?.stop();
-  restoreEnv?.();
-  await Promise.all([moto?.stop(), registry?.stop()]);
 });
 
 let prefixes = 0;

@@ -5,7 +5,7 @@
 // until /moto-api/reset. So each scenario resets moto and picks its mode; executing scenarios start
 // one execution each. State machines are stand-ins with the real workflow's state names (Pass/Wait
 // instead of Lambda and ECS tasks); the run reports are put into moto S3 by the test.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import {
   CreateStateMachineCommand,
@@ -16,7 +16,7 @@ import {
   StopExecutionCommand,
   type Tag,
 } from '@aws-sdk/client-sfn';
-import { startMoto, type TestMoto } from './harness/moto.ts';
+import { useMoto } from './harness/services.ts';
 import { runCli, type CliResult } from './harness/cli.ts';
 import { parseExecutionInput, runKeys, STACK_NAME_TAG, type RunReport } from '../schema/contract.ts';
 import { STATE } from '../schema/workflow-states.ts';
@@ -25,19 +25,14 @@ const BUCKET = 'workflow-store';
 const PREFIX = 'backups/';
 const ROLE = 'arn:aws:iam::123456789012:role/ecr-backup-workflow';
 
-let moto: TestMoto;
+const moto = useMoto();
 let s3: S3Client;
 let sfn: SFNClient;
 
 beforeAll(async () => {
-  moto = await startMoto();
   const config = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } };
   s3 = new S3Client({ ...config, forcePathStyle: true });
   sfn = new SFNClient(config);
-});
-
-afterAll(async () => {
-  await moto?.stop();
 });
 
 /** Wipes moto and selects its Step Functions mode (see the file comment). */

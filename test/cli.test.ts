@@ -3,10 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
-import { startMoto, type TestMoto } from './harness/moto.ts';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
+import { startRegistry } from './harness/registry.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { tempDir } from './harness/process.ts';
 import { directoryBytes, runCli, runCliJson } from './harness/cli.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
@@ -14,25 +14,18 @@ import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushArtifact, pushSignature } from './harness/fixture-artifacts.ts';
 import { pushImage, pushManyLayerImage, pushMultiArchIndex, pushSharedBaseTags } from './harness/fixtures.ts';
+import { inEcr } from './harness/ecr-images.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import type { RunReport } from '../schema/contract.ts';
 
 const MiB = 1024 * 1024;
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
+const { source, target, moto } = useServices({ source: registryService(), target: registryService(), moto: motoService() });
 let images: PushedImage[];
 let shared: PushedImage[];
 const BUCKET = 'backups';
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  const s3 = moto.s3();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   const single = await pushImage(source, { repository: 'apps/single', tag: '1.0' });
   const multi = await pushMultiArchIndex(source, { repository: 'apps/multi', tag: 'v2' });
@@ -50,7 +43,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
   await cleanupFixtures();
 });
 
@@ -203,18 +195,12 @@ describe('ECR as source and restore target', () => {
     // moto's GetAuthorizationToken hands out.
     const ecrRegistry = await startRegistry({ username: 'AWS', password: '123456789012-auth-token' });
     try {
-      const image = await pushImage(ecrRegistry, { repository: 'team/app', tag: '1.0', variant: 'ecr' });
-      const ecr = new ECRClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+      const ecr = new ECRClient(moto.clientConfig);
       await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
-      const manifest = await inspectRaw(`${ecrRegistry.host}/team/app:1.0`, ecrRegistry.credentials);
-      await ecr.send(
-        new PutImageCommand({
-          repositoryName: 'team/app',
-          imageTag: '1.0',
-          imageManifest: manifest.bytes.toString('utf8'),
-          imageManifestMediaType: manifest.mediaType,
-          imageDigest: image.digest,
-        }),
+      const image = await inEcr(
+        ecr,
+        pushImage(ecrRegistry, { repository: 'team/app', tag: '1.0', variant: 'ecr' }),
+        ecrRegistry.credentials,
       );
 
       const store = await tempDir('store');

@@ -4,24 +4,13 @@
 // the client used.
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RestoreTarget } from '../schema/contract.ts';
 import { targetEcr } from '../core/registry/target-account.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { useMoto } from './harness/services.ts';
 
 const TARGET_ROLE = 'arn:aws:iam::210987654321:role/ecr-backup-restore-target';
-let moto: TestMoto;
-let restoreEnv: () => void;
-
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = applyAwsEnv(moto.env);
-});
-
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
+useMoto({ awsEnv: true });
 
 async function repositoriesIn(account: string | undefined): Promise<string[]> {
   let client = new ECRClient({ region: 'us-east-1' });

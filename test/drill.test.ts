@@ -4,7 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { registryService, useServices } from './harness/services.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { pushImage, pushMultiArchIndex } from './harness/fixtures.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
@@ -13,13 +13,11 @@ import { tempDir } from './harness/process.ts';
 import { DrillReport, drillReportKey } from '../schema/drill.ts';
 import { blobKey } from '../core/store/layout.ts';
 
-let source: TestRegistry; // where the images came from
-let target: TestRegistry; // the registry drills restore into
+const { source, target } = useServices({ source: registryService(), target: registryService() });
 let store: string;
 const images: PushedImage[] = [];
 
 beforeAll(async () => {
-  [source, target] = await Promise.all([startRegistry(), startRegistry()]);
   images.push(await pushImage(source, { repository: 'team/app', tag: '1.0', variant: 'drill-app' }));
   images.push(await pushMultiArchIndex(source, { repository: 'team/app', tag: 'multi', variant: 'drill-multi' }));
   images.push(await pushImage(source, { repository: 'team/lib', tag: '2.0', variant: 'drill-lib' }));
@@ -29,7 +27,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([source?.stop(), target?.stop()]);
   await cleanupFixtures();
 });
 

@@ -10,24 +10,21 @@ import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { pushImage } from './harness/fixtures.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { startLyingProxy, type LyingProxy } from './harness/lying-proxy.ts';
-import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 
 const BUCKET = 'errors';
 const STORE = `s3://${BUCKET}/store`;
 const REPO = 'ec/app';
 
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
-let restoreEnv: () => void;
+const { source, target, moto } = useServices({
+  source: registryService(),
+  target: registryService(),
+  moto: motoService({ awsEnv: true, buckets: [BUCKET] }),
+});
 let image: PushedImage;
 let layer: string;
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  restoreEnv = applyAwsEnv(moto.env);
-  await createBucket(moto, BUCKET);
   image = await pushImage(source, { repository: REPO, tag: '1', variant: 'errors' });
   layer = image.blobs.find((b) => b.digest !== image.configDigest)!.digest;
   const backup = await runCliJson<RunReport>(['backup', '--registry', source.url, '--to', STORE, '--repositories', REPO], {
@@ -37,8 +34,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
   await cleanupFixtures();
 });
 

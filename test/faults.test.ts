@@ -15,9 +15,8 @@ import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { pushFaultImages, type FaultImage } from './harness/fault-images.ts';
 import { BODY_FAULTS, startLyingProxy, TRANSIENT_FAULTS, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
-import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { rng } from './harness/seeded.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -25,10 +24,11 @@ const BUCKET = 'faults';
 const TRIALS = Number(process.env.FAULT_TRIALS ?? 1);
 const SEED = Number(process.env.FAULT_SEED ?? 1);
 
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
-let restoreEnv: () => void;
+const { source, target, moto } = useServices({
+  source: registryService(),
+  target: registryService(),
+  moto: motoService({ awsEnv: true, buckets: [BUCKET] }),
+});
 const images: FaultImage[] = [];
 let baseDigest: string;
 
@@ -57,9 +57,6 @@ function firstRequestFaults(random: () => number, options: { truncate: boolean }
 }
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  restoreEnv = applyAwsEnv(moto.env);
-  await createBucket(moto, BUCKET);
   const pushed = await pushFaultImages(source, {
     prefix: 'f',
     baseSize: 512 * KiB,
@@ -72,8 +69,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
   await cleanupFixtures();
   // The figures the closing note quotes.
   console.log(`fault-injection tally: ${JSON.stringify(tally)}`);

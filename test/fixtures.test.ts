@@ -21,10 +21,10 @@ import { pushManifestHttp } from './harness/http-push.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
 import { tempDir } from './harness/process.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { useRegistry } from './harness/services.ts';
 
 const MiB = 1024 * 1024;
-let registry: TestRegistry;
+const registry = useRegistry({ username: 'fixture', password: 'fixture-pass' });
 let auth: Record<string, string>;
 
 async function getBlob(base: string, repository: string, digest: string): Promise<Response> {
@@ -50,12 +50,10 @@ async function expectBlobsPresent(image: PushedImage): Promise<void> {
 }
 
 beforeAll(async () => {
-  registry = await startRegistry({ username: 'fixture', password: 'fixture-pass' });
   auth = { authorization: `Basic ${Buffer.from('fixture:fixture-pass').toString('base64')}` };
 });
 
 afterAll(async () => {
-  await registry?.stop();
   await cleanupFixtures();
 });
 

@@ -4,7 +4,7 @@
 // byte, so the digest is unchanged. Real registries (configured to accept such layers), directory and
 // S3 (moto) stores.
 import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
 import { sha256Digest } from '../core/model/digest.ts';
 import { MediaType } from '../core/model/manifest.ts';
@@ -13,18 +13,18 @@ import type { StoreStats } from '../core/store/stats.ts';
 import type { VerifyReport } from '../core/store/verify.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { pushManifestHttp } from './harness/http-push.ts';
-import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { tempDir } from './harness/process.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
 const BUCKET = 'foreign';
 /** Windows base layers are large; the store must hold none of these bytes. */
 const FOREIGN_SIZE = 300_000_000;
 
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
-let restoreEnv: () => void;
+const { source, target, moto } = useServices({
+  source: registryService({ allowForeignLayers: true }),
+  target: registryService({ allowForeignLayers: true }),
+  moto: motoService({ awsEnv: true, buckets: [BUCKET] }),
+});
 const images: { repository: string; digest: string; foreign: string }[] = [];
 
 /** Pushes config + one real layer, and a manifest that also lists a foreign layer of `foreignType`. */
@@ -61,13 +61,6 @@ async function pushForeignImage(repository: string, manifestType: string, foreig
 }
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([
-    startRegistry({ allowForeignLayers: true }),
-    startRegistry({ allowForeignLayers: true }),
-    startMoto(),
-  ]);
-  restoreEnv = applyAwsEnv(moto.env);
-  await createBucket(moto, BUCKET);
   await pushForeignImage(
     'win/docker',
     MediaType.DockerManifest,
@@ -83,11 +76,6 @@ beforeAll(async () => {
     MediaType.OciImageConfig,
   );
 }, 120_000);
-
-afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
-});
 
 describe('foreign (non-distributable) layers', () => {
   it.each([

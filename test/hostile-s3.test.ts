@@ -1,21 +1,18 @@
 // The hostile-input corpus against tampered S3 stores (moto): records and blobs overwritten with a
 // raw PutObject behind the store's back. For each case: the clear error, the exit code, that the
 // rest of the run completed, and that nothing else in the bucket changed.
-import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackupStore } from '../core/store/backup-store.ts';
-import { createS3Client, S3ObjectStore } from '../core/store/s3.ts';
+import { S3ObjectStore } from '../core/store/s3.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { HostileRegistry, OCI_MANIFEST } from './harness/hostile-registry.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { fingerprint, recordKeys, withTampered, type TamperableStore } from './harness/tampered-store.ts';
 
 const BUCKET = 'hostile-s3';
-let moto: TestMoto;
-let restoreEnv: () => void;
+const { moto, target } = useServices({ moto: motoService({ awsEnv: true, buckets: [BUCKET] }), target: registryService() });
 let source: HostileRegistry;
-let target: TestRegistry;
 let store: TamperableStore;
 /** The whole bucket, to show that a case changed nothing but what it tampered with. */
 let bucket: S3ObjectStore;
@@ -23,15 +20,11 @@ let bucket: S3ObjectStore;
 type Problem = { repository: string; tag?: string; problem: string; detail: string; blob?: string };
 
 beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = applyAwsEnv(moto.env);
-  await createS3Client().send(new CreateBucketCommand({ Bucket: BUCKET }));
   source = new HostileRegistry();
   await source.start();
   source.tag('apps/one', 'v1', source.addImage('one-v1').digest);
   source.tag('apps/one', 'v2', source.addImage('one-v2').digest);
   source.tag('apps/two', 'v1', source.addImage('two-v1').digest);
-  target = await startRegistry();
   const objects = new S3ObjectStore({ bucket: BUCKET, prefix: 'store' });
   store = {
     url: `s3://${BUCKET}/store`,
@@ -48,9 +41,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await source?.stop();
-  await target?.stop();
-  restoreEnv?.();
-  await moto?.stop();
 });
 
 /** Runs `check` on the tampered store and asserts that every other object in the bucket is unchanged. */

@@ -6,9 +6,6 @@
 // then holds the same blobs and tags as a clean run's. After a killed restore: every tag the target
 // has is digest-exact, and a re-run restores everything digest-exact. KILL_TRIALS (default 1 of each)
 // and FAULT_SEED scale and replay the trials; the tallies are printed for the closing note.
-import { execa } from 'execa';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
 import { copyImages } from '../core/engine/run.ts';
@@ -18,15 +15,13 @@ import { BackupStore } from '../core/store/backup-store.ts';
 import { BLOBS_PREFIX } from '../core/store/layout.ts';
 import { openStore } from '../core/store/url.ts';
 import { verifyStore } from '../core/store/verify.ts';
-import { runCliJson } from './harness/cli.ts';
+import { runCliJson, startCli } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { pushFaultImages, type FaultImage } from './harness/fault-images.ts';
 import { startLyingProxy, type InterceptAction, type LyingProxy } from './harness/lying-proxy.ts';
-import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { between, rng } from './harness/seeded.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const BUCKET = 'kill';
@@ -34,10 +29,11 @@ const CLEAN = `s3://${BUCKET}/clean`;
 const TRIALS = Number(process.env.KILL_TRIALS ?? 1);
 const SEED = Number(process.env.FAULT_SEED ?? 1);
 
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
-let restoreEnv: () => void;
+const { source, target, moto } = useServices({
+  source: registryService(),
+  target: registryService(),
+  moto: motoService({ awsEnv: true, buckets: [BUCKET] }),
+});
 const images: FaultImage[] = [];
 /** Requests a clean run sends: backup to the registry and to S3, restore to the target registry. */
 const reference = { source: 0, s3: 0, target: 0 };
@@ -47,9 +43,6 @@ const anonymous = (url: string) => new RegistryEndpoint(url, { credentials: { ge
 const repositories = () => [...new Set(images.map((i) => i.repository))];
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  restoreEnv = applyAwsEnv(moto.env);
-  await createBucket(moto, BUCKET);
   const pushed = await pushFaultImages(source, {
     prefix: 'k',
     baseSize: 256 * KiB,
@@ -92,8 +85,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
   await cleanupFixtures();
   console.log(`kill -9 tally: ${JSON.stringify({ ...tally, reference })}`);
 });
@@ -106,11 +97,7 @@ function faultAt(upstream: string, nth: number, action: InterceptAction | undefi
 
 /** Runs the CLI and kills it with -9 once `proxy` holds its request; false when it finished first. */
 async function killWhenHeld(args: string[], env: Record<string, string>, proxy: LyingProxy): Promise<boolean> {
-  const child = execa('node', ['--import', 'tsx', join(ROOT, 'cli/main.ts'), ...args], {
-    cwd: ROOT,
-    env: { ...env, NODE_NO_WARNINGS: '1' },
-    reject: false,
-  });
+  const child = startCli(args, { env });
   let exited = false;
   void child.finally(() => (exited = true));
   while (!exited && !proxy.intercepted.some((i) => i.action === 'hold' || i.upstreamDone)) await new Promise((r) => setTimeout(r, 10));

@@ -2,10 +2,10 @@
 // with both digests (CLI --json and text, report.md, HTML, the SNS notification text), and
 // `restore --as-of` a time between the runs still restores the old digest. Real registries, real
 // CLI, a directory store.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { registryService, useServices } from './harness/services.ts';
 import { tempDir } from './harness/process.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
@@ -15,15 +15,9 @@ import { WorkItem, type RunReport } from '../schema/contract.ts';
 import { renderReportHtml } from '../core/engine/report-html.ts';
 import { notificationText } from '../lambdas/summarize.ts';
 
-let source: TestRegistry;
-let target: TestRegistry;
-
-beforeAll(async () => {
-  [source, target] = await Promise.all([startRegistry(), startRegistry()]);
-});
+const { source, target } = useServices({ source: registryService(), target: registryService() });
 
 afterAll(async () => {
-  await Promise.all([source?.stop(), target?.stop()]);
   await cleanupFixtures();
 });
 

@@ -3,10 +3,7 @@
 // has its whole image, so a later backup of a pruned digest copies what is missing, and every listed
 // image restores digest for digest. Also: --keep-last counts a tag's values, not its records.
 import { CopyObjectCommand, CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { execa } from 'execa';
 import { cp } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
 import { BackupStore } from '../core/store/backup-store.ts';
@@ -16,7 +13,7 @@ import { pruneStore } from '../core/store/prune.ts';
 import { ReferenceWalker } from '../core/store/references.ts';
 import { openStore } from '../core/store/url.ts';
 import { verifyStore } from '../core/store/verify.ts';
-import { runCliJson } from './harness/cli.ts';
+import { runCliJson, startCli } from './harness/cli.ts';
 import { copyImages } from '../core/engine/run.ts';
 import { MANIFEST_ACCEPT } from '../core/model/manifest.ts';
 import { RegistryEndpoint } from '../core/registry/registry.ts';
@@ -26,32 +23,20 @@ import { pushImage, pushMultiArchIndex } from './harness/fixtures.ts';
 import { pushManifestHttp } from './harness/http-push.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { startLyingProxy, type LyingProxy } from './harness/lying-proxy.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { tempDir } from './harness/process.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BUCKET = 'prune-kill';
 const REPO = 'pi/app';
 
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
+const { source, target, moto } = useServices({ source: registryService(), target: registryService(), moto: motoService({ awsEnv: true }) });
 let s3: S3Client;
-let restoreEnv: () => void;
 let baseDir: string;
 let old: PushedImage; // tag v's first value: an index of two images, dropped by keep-last 1
 let current: PushedImage; // tag v's value now
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  restoreEnv = applyAwsEnv(moto.env);
-  s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  s3 = moto.s3();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   baseDir = await tempDir('prune-base');
   const backup = async (store: string) => {
@@ -68,8 +53,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
   await cleanupFixtures();
 });
 
@@ -188,26 +171,9 @@ describe('prune killed with -9 during a delete request (S3 store behind a stalli
             method === 'POST' && /[?&]delete(=|&|$)/.test(query) && ++deletes === nth ? action : undefined,
         });
         try {
-          const child = execa(
-            'node',
-            [
-              '--import',
-              'tsx',
-              join(ROOT, 'cli/main.ts'),
-              'prune',
-              '--from',
-              `s3://${BUCKET}/${prefix}`,
-              '--keep-last',
-              '1',
-              '--grace',
-              '0s',
-            ],
-            {
-              cwd: ROOT,
-              env: { ...moto.env, AWS_ENDPOINT_URL: proxy.url, NODE_NO_WARNINGS: '1' },
-              reject: false,
-            },
-          );
+          const child = startCli(['prune', '--from', `s3://${BUCKET}/${prefix}`, '--keep-last', '1', '--grace', '0s'], {
+            env: { ...moto.env, AWS_ENDPOINT_URL: proxy.url },
+          });
           let exited = false;
           void child.finally(() => (exited = true));
           while (!exited && !proxy.intercepted.some((i) => i.action === 'hold' || i.upstreamDone))

@@ -8,11 +8,9 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { execa } from 'execa';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, stat, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';
 import { BackupStore } from '../core/store/backup-store.ts';
@@ -20,26 +18,22 @@ import { openStore } from '../core/store/url.ts';
 import { verifyStore } from '../core/store/verify.ts';
 import { handler as pruneHandler } from '../lambdas/prune.ts';
 import { applyRetention, pruneStore, type PruneReport, type RetentionEntry } from '../core/store/prune.ts';
-import { directoryBytes, runCli, runCliJson } from './harness/cli.ts';
+import { directoryBytes, runCli, runCliJson, startCli } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage, pushSharedBaseTags } from './harness/fixtures.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
+import { applyAwsEnv } from './harness/moto.ts';
 import { tempDir } from './harness/process.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const BUCKET = 'prune-store';
 const LOCKED_BUCKET = 'prune-locked';
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
+const { source, target, moto } = useServices({ source: registryService(), target: registryService(), moto: motoService({ awsEnv: true }) });
 let s3: S3Client;
-let restoreEnv: () => void;
 let dirStore: string;
 const s3Store = `s3://${BUCKET}/hist`;
 let v1: PushedImage;
@@ -68,14 +62,7 @@ async function snapshot(dir: string): Promise<Record<string, number>> {
 }
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  restoreEnv = applyAwsEnv(moto.env);
-  s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  s3 = moto.s3();
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   await s3.send(new CreateBucketCommand({ Bucket: LOCKED_BUCKET, ObjectLockEnabledForBucket: true }));
   dirStore = await tempDir('prune-store');
@@ -94,8 +81,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
   await cleanupFixtures();
 });
 
@@ -252,29 +237,18 @@ describe('prune while a backup is running', () => {
       variant: 'big',
     });
 
-    const child = execa(
-      'node',
-      [
-        '--import',
-        'tsx',
-        join(ROOT, 'cli/main.ts'),
-        'backup',
-        '--registry',
-        source.url,
-        '--to',
-        store,
-        '--repositories',
-        'conc/big',
-        '--concurrency',
-        '1',
-        '--json',
-      ],
-      {
-        cwd: ROOT,
-        env: { NODE_NO_WARNINGS: '1' },
-        reject: false,
-      },
-    );
+    const child = startCli([
+      'backup',
+      '--registry',
+      source.url,
+      '--to',
+      store,
+      '--repositories',
+      'conc/big',
+      '--concurrency',
+      '1',
+      '--json',
+    ]);
     let exited = false;
     void child.finally(() => (exited = true));
     // Start pruning once the backup has begun writing, and keep pruning until it ends.

@@ -4,12 +4,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Template } from 'aws-cdk-lib/assertions';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
-import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage } from './harness/fixtures.ts';
+import { inEcr } from './harness/ecr-images.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
@@ -43,17 +42,13 @@ const config: EcrBackupContext = {
   restoreDrill: { sample: 'all' },
 };
 
-let moto: TestMoto;
-let registry: TestRegistry;
+const { moto, registry } = useServices({ moto: motoService({ awsEnv: true }), registry: registryService(ECR_AUTH) });
 let workflow: LocalWorkflow;
-let restoreEnv: () => void;
 let ecr: ECRClient;
 const pushed: Record<string, PushedImage> = {};
 
 beforeAll(async () => {
-  [moto, registry] = await Promise.all([startMoto(), startRegistry(ECR_AUTH)]);
-  restoreEnv = applyAwsEnv(moto.env);
-  const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  const aws = moto.clientConfig;
   ecr = new ECRClient(aws);
   await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
   for (const repository of ['team/app', 'team/lib', 'other/svc'])
@@ -64,25 +59,12 @@ beforeAll(async () => {
     ['lib', 'team/lib', '1.0'],
     ['other', 'other/svc', 'latest'],
   ] as const) {
-    const image = await pushImage(registry, { repository, tag, variant: `push-${key}` });
-    pushed[key] = image;
-    const manifest = await inspectRaw(image.reference, ECR_AUTH);
-    await ecr.send(
-      new PutImageCommand({
-        repositoryName: repository,
-        imageTag: tag,
-        imageManifest: manifest.bytes.toString('utf8'),
-        imageManifestMediaType: manifest.mediaType,
-        imageDigest: manifest.digest,
-      }),
-    );
+    pushed[key] = await inEcr(ecr, pushImage(registry, { repository, tag, variant: `push-${key}` }), ECR_AUTH);
   }
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 }, 120_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([moto?.stop(), registry?.stop()]);
   await cleanupFixtures();
 });
 
@@ -108,7 +90,6 @@ function localStarter() {
   return { starter, executions };
 }
 
-const awsConfig = () => ({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
 const store = () => openBackupStore(`s3://${BUCKET}/${PREFIX}`);
 async function catalog(): Promise<Record<string, Record<string, string>>> {
   const out: Record<string, Record<string, string>> = {};
@@ -287,7 +268,7 @@ describe('the scheduled drill task, run as its task definition says (ECR = moto 
     const report = DrillReport.parse(await readJson(storeObjects(store()), drillReportKey(drillId)));
     expect(report).toMatchObject({ ok: true, sampled: 3, passed: 3, failed: 0 });
     for (const image of report.images) expect(image.restoredDigest).toBe(image.expectedDigest);
-    const passed = await new CloudWatchClient(awsConfig()).send(
+    const passed = await new CloudWatchClient(moto.clientConfig).send(
       new ListMetricsCommand({ Namespace: 'EcrBackup', MetricName: 'DrillPassed' }),
     );
     expect(passed.Metrics).toHaveLength(1);

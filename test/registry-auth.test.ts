@@ -2,7 +2,7 @@
 // auth files), and the names and URLs it refuses before sending anything.
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { MediaType } from '../core/model/manifest.ts';
 import { authFileCredentials, authFilePaths } from '../core/registry/credentials.ts';
 import { InvalidReferenceError, RegistryAuthError, RegistryConfigError } from '../core/registry/errors.ts';
@@ -10,19 +10,14 @@ import { RegistryEndpoint } from '../core/registry/registry.ts';
 import { manifestOf, pushImage, skopeoRaw } from './harness/oci-content.ts';
 import { tempDir } from './harness/process.ts';
 import { closeAll, closeLater, ECR_PASSWORD, ECR_USER, endpoint } from './harness/registry-client.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { useRegistry } from './harness/services.ts';
 import { recordingProxy, serve } from './harness/scripted-server.ts';
 import { startTokenRegistry } from './harness/token-server.ts';
 
-let secured: TestRegistry;
-
-beforeAll(async () => {
-  secured = await startRegistry({ username: ECR_USER, password: ECR_PASSWORD });
-});
+const secured = useRegistry({ username: ECR_USER, password: ECR_PASSWORD });
 
 afterAll(async () => {
   await closeAll();
-  await secured?.stop();
 });
 
 describe('RegistryEndpoint against docker-registry', () => {

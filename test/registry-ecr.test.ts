@@ -1,27 +1,21 @@
 // The ECR endpoint: moto for the control plane, docker-registry with moto's token for the data plane,
 // and scripted ECR clients for what moto does not do (pagination, token expiry).
 import { DescribeImagesCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, PutImageCommand } from '@aws-sdk/client-ecr';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { EcrAuthorization, EcrEndpoint, type EcrClientLike } from '../core/registry/ecr.ts';
 import { RegistryNotFoundError } from '../core/registry/errors.ts';
 import { skopeoRegistry } from '../core/archive/skopeo.ts';
 import { deleteScratchImage, deleteScratchRepository } from '../core/drill/scratch.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { pushImage, skopeoRaw } from './harness/oci-content.ts';
 import { closeAll, closeLater, ECR_PASSWORD, ECR_USER } from './harness/registry-client.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
-let secured: TestRegistry;
-let moto: TestMoto;
-let restoreEnv: () => void;
-
-beforeAll(async () => {
-  [secured, moto] = await Promise.all([startRegistry({ username: ECR_USER, password: ECR_PASSWORD }), startMoto()]);
-  restoreEnv = applyAwsEnv(moto.env);
+const { secured, moto } = useServices({
+  secured: registryService({ username: ECR_USER, password: ECR_PASSWORD }),
+  moto: motoService({ awsEnv: true }),
 });
 
 afterAll(async () => {
-  restoreEnv?.();
   await closeAll();
   await Promise.allSettled([secured?.stop(), moto?.stop()]);
 });

@@ -2,24 +2,19 @@
 // byte (skopeo checks what we pushed), catalog paging, chunked uploads and cross-repository mounts.
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DigestMismatchError } from '../core/model/digest.ts';
 import { MediaType } from '../core/model/manifest.ts';
 import { RegistryNotFoundError } from '../core/registry/errors.ts';
 import { blob, manifestOf, pushImage, skopeoRaw } from './harness/oci-content.ts';
 import { closeAll, endpoint } from './harness/registry-client.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { useRegistry } from './harness/services.ts';
 import { recordingProxy } from './harness/scripted-server.ts';
 
-let plain: TestRegistry;
-
-beforeAll(async () => {
-  plain = await startRegistry();
-});
+const plain = useRegistry();
 
 afterAll(async () => {
   await closeAll();
-  await plain?.stop();
 });
 
 describe('RegistryEndpoint against docker-registry', () => {

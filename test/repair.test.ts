@@ -13,25 +13,22 @@ import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage } from './harness/fixtures.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
-import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { tempDir } from './harness/process.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
 
 const BUCKET = 'repair';
 
-let source: TestRegistry;
-let target: TestRegistry;
-let moto: TestMoto;
-let restoreEnv: () => void;
+const { source, target, moto } = useServices({
+  source: registryService(),
+  target: registryService(),
+  moto: motoService({ awsEnv: true, buckets: [BUCKET] }),
+});
 let app: PushedImage; // rp/app:a: one layer deleted, one corrupted
 let web: PushedImage; // rp/web:w: its manifest corrupted
 let intact: PushedImage; // rp/intact:i: untouched, must not be rewritten
 let gone: PushedImage; // rp/gone:g: a layer deleted from the store and from the source
 
 beforeAll(async () => {
-  [source, target, moto] = await Promise.all([startRegistry(), startRegistry(), startMoto()]);
-  restoreEnv = applyAwsEnv(moto.env);
-  await createBucket(moto, BUCKET);
   app = await pushImage(source, { repository: 'rp/app', tag: 'a', layerSizes: [40_000, 50_000], variant: 'repair-app' });
   web = await pushImage(source, { repository: 'rp/web', tag: 'w', variant: 'repair-web' });
   intact = await pushImage(source, { repository: 'rp/intact', tag: 'i', variant: 'repair-intact' });
@@ -39,8 +36,6 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([source?.stop(), target?.stop(), moto?.stop()]);
   await cleanupFixtures();
 });
 

@@ -4,8 +4,7 @@
 // primary (a region outage) and restores with the store URL pointing at the replica.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CopyObjectCommand, CreateBucketCommand, DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
-import { startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage, pushMultiArchIndex } from './harness/fixtures.ts';
@@ -14,20 +13,12 @@ import { runCliJson } from './harness/cli.ts';
 import type { RunReport } from '../schema/contract.ts';
 import { REPLICATED_AREAS } from '../infra/store-replica.ts';
 
-let moto: TestMoto;
-let source: TestRegistry;
-let target: TestRegistry;
+const { moto, source, target } = useServices({ moto: motoService(), source: registryService(), target: registryService() });
 let s3: S3Client;
 const images: PushedImage[] = [];
 
 beforeAll(async () => {
-  [moto, source, target] = await Promise.all([startMoto(), startRegistry(), startRegistry()]);
-  s3 = new S3Client({
-    endpoint: moto.url,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  s3 = moto.s3();
   for (const bucket of ['primary', 'replica']) await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   images.push(await pushImage(source, { repository: 'team/app', tag: '1.0', variant: 'replica-app' }));
   images.push(await pushMultiArchIndex(source, { repository: 'team/app', tag: 'multi', variant: 'replica-multi' }));
@@ -35,7 +26,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await Promise.all([moto?.stop(), source?.stop(), target?.stop()]);
   await cleanupFixtures();
 });
 

@@ -7,17 +7,15 @@ import { runCli, runCliJson } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { pushImage } from './harness/fixtures.ts';
 import { tempDir } from './harness/process.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { useRegistry } from './harness/services.ts';
 
-let source: TestRegistry;
+const source = useRegistry();
 
 beforeAll(async () => {
-  source = await startRegistry();
   await pushImage(source, { repository: 'rf/app', tag: 'v1', variant: 'report-failure' });
 }, 60_000);
 
 afterAll(async () => {
-  await source?.stop();
   await cleanupFixtures();
 });
 

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { useRegistry } from './harness/services.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { pushImage } from './harness/fixtures.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
@@ -13,12 +13,11 @@ import { RunReport } from '../schema/contract.ts';
 import { writeRunReport } from '../core/engine/report.ts';
 import { openBackupStore } from '../core/store/url.ts';
 
-let registry: TestRegistry;
+const registry = useRegistry();
 let store: string;
 let backup: RunReport;
 
 beforeAll(async () => {
-  registry = await startRegistry();
   await pushImage(registry, { repository: 'team/app', tag: '1.0', variant: 'html-app', layerSizes: [300_000] });
   await pushImage(registry, { repository: 'team/lib', tag: '2.0', variant: 'html-lib' });
   store = await tempDir('html-store');
@@ -26,7 +25,6 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  await registry?.stop();
   await cleanupFixtures();
 });
 

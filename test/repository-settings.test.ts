@@ -18,8 +18,7 @@ import {
   SetRepositoryPolicyCommand,
   TagResourceCommand,
 } from '@aws-sdk/client-ecr';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
-import { startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { tempDir } from './harness/process.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
@@ -55,8 +54,10 @@ const POLICY = JSON.stringify({
   ],
 });
 
-let moto: TestMoto;
-let registry: TestRegistry;
+const { moto, registry } = useServices({
+  moto: motoService(),
+  registry: registryService({ username: 'AWS', password: '123456789012-auth-token' }),
+});
 let ecr: ECRClient;
 let image: PushedImage;
 let store: string;
@@ -65,9 +66,8 @@ let env: Record<string, string>;
 type Report = RunReport & { repositoryNotes?: RepositoryNote[] };
 
 beforeAll(async () => {
-  [moto, registry] = await Promise.all([startMoto(), startRegistry({ username: 'AWS', password: '123456789012-auth-token' })]);
   env = { ...moto.env, ECR_BACKUP_ECR_REGISTRY_URL: registry.url };
-  ecr = new ECRClient({ endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  ecr = new ECRClient(moto.clientConfig);
   image = await pushImage(registry, { repository: REPO, tag: '1.0', variant: 'settings' });
   await ecr.send(
     new CreateRepositoryCommand({
@@ -98,7 +98,6 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([registry?.stop(), moto?.stop()]);
   await cleanupFixtures();
 });
 

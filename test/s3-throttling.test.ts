@@ -2,9 +2,8 @@
 // 503 SlowDown error. A backup must still finish complete and verified, through the SDK's retries.
 import { createServer, request, type Server } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { startMoto, type TestMoto } from './harness/moto.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { CreateBucketCommand } from '@aws-sdk/client-s3';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { freePort } from './harness/process.ts';
 import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
@@ -14,15 +13,13 @@ import type { RunReport } from '../schema/contract.ts';
 const SLOW_DOWN =
   '<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>';
 
-let moto: TestMoto;
-let registry: TestRegistry;
+const { moto, registry } = useServices({ moto: motoService(), registry: registryService() });
 let proxy: Server;
 let proxyUrl: string;
 let requests = 0;
 let throttled = 0;
 
 beforeAll(async () => {
-  [moto, registry] = await Promise.all([startMoto(), startRegistry()]);
   const upstream = new URL(moto.url);
   proxy = createServer((req, res) => {
     requests++;
@@ -45,12 +42,7 @@ beforeAll(async () => {
   const port = await freePort();
   await new Promise<void>((resolve) => proxy.listen(port, '127.0.0.1', resolve));
   proxyUrl = `http://127.0.0.1:${port}`;
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  const s3 = moto.s3();
   await s3.send(new CreateBucketCommand({ Bucket: 'throttled' }));
   await pushSharedBaseTags(registry, { repository: 'slow/app', tags: 3, baseSize: 6 * 1024 * 1024, uniqueSize: 64 * 1024 });
   await pushManyLayerImage(registry, { repository: 'slow/layers', layers: 20 });
@@ -58,7 +50,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await new Promise((resolve) => proxy?.close(resolve));
-  await Promise.all([moto?.stop(), registry?.stop()]);
   await cleanupFixtures();
 });
 

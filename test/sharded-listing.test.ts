@@ -12,9 +12,8 @@ import {
   ECRClient,
   PutLifecyclePolicyCommand,
 } from '@aws-sdk/client-ecr';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
-import { registerInEcr } from './harness/ecr-images.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { inEcr, registerInEcr } from './harness/ecr-images.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage } from './harness/fixtures.ts';
@@ -48,18 +47,17 @@ const config: EcrBackupContext = {
   listingShardSize: 1,
 };
 
-let moto: TestMoto;
-let ecrRegistry: TestRegistry;
-let freshRegistry: TestRegistry;
+const { moto, ecrRegistry, freshRegistry } = useServices({
+  moto: motoService({ awsEnv: true }),
+  ecrRegistry: registryService(ECR_AUTH),
+  freshRegistry: registryService(ECR_AUTH),
+});
 let workflow: LocalWorkflow;
-let restoreEnv: () => void;
 let ecr: ECRClient;
 const pushed: Record<string, PushedImage> = {};
 
 beforeAll(async () => {
-  [moto, ecrRegistry, freshRegistry] = await Promise.all([startMoto(), startRegistry(ECR_AUTH), startRegistry(ECR_AUTH)]);
-  restoreEnv = applyAwsEnv(moto.env);
-  const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  const aws = moto.clientConfig;
   ecr = new ECRClient(aws);
   const { S3Client } = await import('@aws-sdk/client-s3');
   await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
@@ -70,15 +68,12 @@ beforeAll(async () => {
     ['b1', 'team/b', '1.0'],
     ['c1', 'team/c', '1.0'],
   ] as const) {
-    pushed[key] = await pushImage(ecrRegistry, { repository, tag, variant: `sharded-${key}` });
-    await registerInEcr(ecr, repository, tag, pushed[key]!.reference, ECR_AUTH);
+    pushed[key] = await inEcr(ecr, pushImage(ecrRegistry, { repository, tag, variant: `sharded-${key}` }), ECR_AUTH);
   }
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 }, 180_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([moto?.stop(), ecrRegistry?.stop(), freshRegistry?.stop()]);
   await cleanupFixtures();
 });
 

@@ -12,12 +12,12 @@ import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { pushImage, pushSharedBaseTags } from './harness/fixtures.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { tempDir } from './harness/process.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { useRegistry } from './harness/services.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-let source: TestRegistry;
+const source = useRegistry();
 let store: string;
 let shared: PushedImage[];
 let single1: PushedImage;
@@ -34,7 +34,6 @@ const uniqueBytes = (images: PushedImage[]) => {
 };
 
 beforeAll(async () => {
-  source = await startRegistry();
   store = await tempDir('stats-store');
   shared = (await pushSharedBaseTags(source, { repository: 'stats/shared', tags: ['a', 'b'], baseSize: 2 * MiB, uniqueSize: 128 * KiB }))
     .images;
@@ -49,7 +48,6 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await source?.stop();
   await cleanupFixtures();
 });
 

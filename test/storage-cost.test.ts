@@ -1,24 +1,14 @@
 // `stats` cost estimate by storage class, on moto S3 (which keeps the storage class a PUT names).
 import { CreateBucketCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BackupStore } from '../core/store/backup-store.ts';
 import { STORAGE_PRICES_USD_PER_GB_MONTH, storageCost } from '../core/store/cost.ts';
 import { createS3Client, S3ObjectStore } from '../core/store/s3.ts';
 import { storeStats } from '../core/store/stats.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { useMoto } from './harness/services.ts';
 
-let moto: TestMoto;
-let restoreEnv: () => void;
-beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = applyAwsEnv(moto.env);
-});
-afterAll(async () => {
-  restoreEnv?.();
-  await moto?.stop();
-});
-
+useMoto({ awsEnv: true });
 describe('storage cost estimate', () => {
   it('prices each storage class at its named list price', () => {
     const GB = 1024 ** 3;

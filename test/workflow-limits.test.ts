@@ -12,7 +12,7 @@ import type { EcrBackupContext } from '../infra/context.ts';
 import { STATE } from '../schema/workflow-states.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { useMoto } from './harness/services.ts';
 
 const PREFIX = 'backups/';
 const BATCHES = 80;
@@ -26,11 +26,10 @@ const config: EcrBackupContext = {
   failureTolerancePercent: 40,
 };
 
-let moto: TestMoto;
+const moto = useMoto({ awsEnv: true });
 let workflow: LocalWorkflow;
 let withoutResultWriter: LocalWorkflow;
 let withoutBatchCatch: LocalWorkflow;
-let restoreEnv: () => void;
 let s3: S3Client;
 let blackhole: net.Server;
 const sockets = new Set<net.Socket>();
@@ -56,9 +55,7 @@ function stoppedTask(batchKey: string): Record<string, never> {
 }
 
 beforeAll(async () => {
-  moto = await startMoto();
-  restoreEnv = applyAwsEnv(moto.env);
-  const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  const aws = moto.clientConfig;
   s3 = new S3Client({ ...aws, forcePathStyle: true });
   const ecr = new ECRClient(aws);
   for (const bucket of ['lim-limit', 'lim-nowriter', 'lim-timeout', 'lim-tolerance'])
@@ -110,8 +107,6 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const socket of sockets) socket.destroy();
   blackhole?.close();
-  restoreEnv?.();
-  await moto?.stop();
 });
 
 const explain = (e: LocalExecution) =>

@@ -8,7 +8,7 @@ import {
   S3Client,
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { ENV } from '../schema/environment.ts';
@@ -16,14 +16,13 @@ import { STATE } from '../schema/workflow-states.ts';
 import type { PruneReport } from '../core/store/prune.ts';
 import { openBackupStore } from '../core/store/url.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
-import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage } from './harness/fixtures.ts';
+import { inEcr } from './harness/ecr-images.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { storeObjects } from '../core/store/store-objects.ts';
 import { readJson } from '../core/store/object-store.ts';
 import { runKeys } from '../schema/contract.ts';
@@ -42,17 +41,13 @@ const config: EcrBackupContext = {
   prune: { keepLast: 1 },
 };
 
-let moto: TestMoto;
-let registry: TestRegistry;
+const { moto, registry } = useServices({ moto: motoService({ awsEnv: true }), registry: registryService(ECR_AUTH) });
 let workflow: LocalWorkflow;
-let restoreEnv: () => void;
 let ecr: ECRClient;
 let s3: S3Client;
 
 beforeAll(async () => {
-  [moto, registry] = await Promise.all([startMoto(), startRegistry(ECR_AUTH)]);
-  restoreEnv = applyAwsEnv(moto.env);
-  const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  const aws = moto.clientConfig;
   ecr = new ECRClient(aws);
   s3 = new S3Client({ ...aws, forcePathStyle: true });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
@@ -61,24 +56,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([moto?.stop(), registry?.stop()]);
   await cleanupFixtures();
 });
 
 async function pushToEcr(variant: string): Promise<PushedImage> {
-  const image = await pushImage(registry, { repository: 'team/app', tag: '1.0', variant });
-  const manifest = await inspectRaw(image.reference, ECR_AUTH);
-  await ecr.send(
-    new PutImageCommand({
-      repositoryName: 'team/app',
-      imageTag: '1.0',
-      imageManifest: manifest.bytes.toString('utf8'),
-      imageManifestMediaType: manifest.mediaType,
-      imageDigest: manifest.digest,
-    }),
-  );
-  return image;
+  return inEcr(ecr, pushImage(registry, { repository: 'team/app', tag: '1.0', variant }), ECR_AUTH);
 }
 
 /** A run whose prune step has no grace period (the stack's default is the task timeout, 6 h). */

@@ -4,7 +4,7 @@
 // the synthesized ASL, the real listing and summary Lambdas, the real worker, moto for S3 and ECR's
 // control plane, a real registry as its data plane; every AWS call checked against the stack's IAM.
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { ENV } from '../schema/environment.ts';
@@ -13,14 +13,13 @@ import { blobKey } from '../core/store/layout.ts';
 import { openStore } from '../core/store/url.ts';
 import { runCliJson } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
-import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage } from './harness/fixtures.ts';
+import { inEcr } from './harness/ecr-images.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 
 const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const BUCKET = 'wf-repair';
@@ -35,16 +34,12 @@ const config: EcrBackupContext = {
   imageFormat: 'oci',
 };
 
-let moto: TestMoto;
-let registry: TestRegistry;
+const { moto, registry } = useServices({ moto: motoService({ awsEnv: true }), registry: registryService(ECR_AUTH) });
 let workflow: LocalWorkflow;
-let restoreEnv: () => void;
 let ecr: ECRClient;
 
 beforeAll(async () => {
-  [moto, registry] = await Promise.all([startMoto(), startRegistry(ECR_AUTH)]);
-  restoreEnv = applyAwsEnv(moto.env);
-  const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  const aws = moto.clientConfig;
   ecr = new ECRClient(aws);
   await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
   for (const repositoryName of ['team/app', 'team/web']) await ecr.send(new CreateRepositoryCommand({ repositoryName }));
@@ -52,24 +47,11 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([moto?.stop(), registry?.stop()]);
   await cleanupFixtures();
 });
 
 async function pushToEcr(repositoryName: string, variant: string): Promise<PushedImage> {
-  const image = await pushImage(registry, { repository: repositoryName, tag: '1.0', layerSizes: [30_000, 40_000], variant });
-  const manifest = await inspectRaw(image.reference, ECR_AUTH);
-  await ecr.send(
-    new PutImageCommand({
-      repositoryName,
-      imageTag: '1.0',
-      imageManifest: manifest.bytes.toString('utf8'),
-      imageManifestMediaType: manifest.mediaType,
-      imageDigest: manifest.digest,
-    }),
-  );
-  return image;
+  return inEcr(ecr, pushImage(registry, { repository: repositoryName, tag: '1.0', layerSizes: [30_000, 40_000], variant }), ECR_AUTH);
 }
 
 const run = () =>

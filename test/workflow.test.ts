@@ -7,14 +7,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, PutImageScanningConfigurationCommand } from '@aws-sdk/client-ecr';
-import { startRegistry, type TestRegistry } from './harness/registry.ts';
-import { applyAwsEnv, startMoto, type TestMoto } from './harness/moto.ts';
+import { motoService, registryService, useServices } from './harness/services.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage, pushMultiArchIndex } from './harness/fixtures.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
-import { registerInEcr } from './harness/ecr-images.ts';
+import { inEcr } from './harness/ecr-images.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow, RunOptions } from './harness/local-workflow-types.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
@@ -43,43 +42,38 @@ const config: EcrBackupContext = {
   imageFormat: 'oci',
 };
 
-let moto: TestMoto;
-let ecrRegistry: TestRegistry; // ECR's data plane
-let freshRegistry: TestRegistry; // restore target: an empty "ECR" (same moto control plane)
+const { moto, ecrRegistry, freshRegistry } = useServices({
+  moto: motoService({ awsEnv: true }),
+  ecrRegistry: registryService(ECR_AUTH),
+  freshRegistry: registryService(ECR_AUTH),
+});
 let workflow: LocalWorkflow;
-let restoreEnv: () => void;
 let ecr: ECRClient;
 let s3: S3Client;
 const pushed: Record<string, PushedImage> = {};
 
 beforeAll(async () => {
-  [moto, ecrRegistry, freshRegistry] = await Promise.all([startMoto(), startRegistry(ECR_AUTH), startRegistry(ECR_AUTH)]);
-  restoreEnv = applyAwsEnv(moto.env); // for reading the store from the test
-  const aws = { endpoint: moto.url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  const aws = moto.clientConfig;
   ecr = new ECRClient(aws);
   s3 = new S3Client({ ...aws, forcePathStyle: true });
   for (const bucket of ['wf-filtered', 'wf-scheduled', 'wf-failing', 'wf-crash', 'wf-invalid'])
     await s3.send(new CreateBucketCommand({ Bucket: bucket }));
 
   // Images in "ECR": the registry holds the bytes, moto the control plane (put_image with the real digest).
-  const inEcr = async (key: string, image: Promise<PushedImage>) => {
-    const img = await image;
-    pushed[key] = img;
-    await registerInEcr(ecr, img.repository, img.tag, img.reference, ECR_AUTH);
+  const toEcr = async (key: string, image: Promise<PushedImage>) => {
+    pushed[key] = await inEcr(ecr, image, ECR_AUTH);
   };
   for (const repository of ['team/app', 'team/lib', 'other/svc'])
     await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
-  await inEcr('app', pushImage(ecrRegistry, { repository: 'team/app', tag: '1.0', variant: 'wf-app' }));
-  await inEcr('multi', pushMultiArchIndex(ecrRegistry, { repository: 'team/app', tag: 'multi', variant: 'wf-multi' }));
-  await inEcr('lib', pushImage(ecrRegistry, { repository: 'team/lib', tag: '1.0', variant: 'wf-lib' }));
-  await inEcr('other', pushImage(ecrRegistry, { repository: 'other/svc', tag: 'latest', variant: 'wf-other' }));
+  await toEcr('app', pushImage(ecrRegistry, { repository: 'team/app', tag: '1.0', variant: 'wf-app' }));
+  await toEcr('multi', pushMultiArchIndex(ecrRegistry, { repository: 'team/app', tag: 'multi', variant: 'wf-multi' }));
+  await toEcr('lib', pushImage(ecrRegistry, { repository: 'team/lib', tag: '1.0', variant: 'wf-lib' }));
+  await toEcr('other', pushImage(ecrRegistry, { repository: 'other/svc', tag: 'latest', variant: 'wf-other' }));
 
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 });
 
 afterAll(async () => {
-  restoreEnv?.();
-  await Promise.all([moto?.stop(), ecrRegistry?.stop(), freshRegistry?.stop()]);
   await cleanupFixtures();
 });
 

@@ -14,17 +14,22 @@ export interface CliResult {
   stderr: string;
 }
 
-export async function runCli(
-  args: string[],
-  options: { env?: Record<string, string | undefined>; input?: string } = {},
-): Promise<CliResult> {
-  const result = await execa('node', [inject('cliBundle'), ...args], {
+/** Starts the CLI (never rejects: the exit code is the result); for tests that kill it mid-run. */
+export function startCli(args: string[], options: { env?: Record<string, string | undefined>; input?: string } = {}) {
+  return execa('node', [inject('cliBundle'), ...args], {
     cwd: ROOT,
     env: { NODE_NO_WARNINGS: '1', ...options.env },
     input: options.input,
     reject: false,
     timeout: 300_000,
   });
+}
+
+export async function runCli(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; input?: string } = {},
+): Promise<CliResult> {
+  const result = await startCli(args, options);
   return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };
 }
 

@@ -3,6 +3,14 @@
 import { type ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
 import type { Credentials } from '../../core/registry/credentials.ts';
 import { inspectRaw } from './fixture-tools.ts';
+import type { PushedImage } from './fixture-types.ts';
+
+/** Registers an image just pushed to ECR's data plane (pushImage, pushMultiArchIndex) in moto's ECR; returns it. */
+export async function inEcr(ecr: ECRClient, image: Promise<PushedImage>, auth?: Credentials): Promise<PushedImage> {
+  const pushed = await image;
+  await registerInEcr(ecr, pushed.repository, pushed.tag, pushed.reference, auth);
+  return pushed;
+}
 
 export async function registerInEcr(ecr: ECRClient, repository: string, tag: string, reference: string, auth?: Credentials): Promise<void> {
   const manifest = await inspectRaw(reference, auth);

@@ -8,6 +8,10 @@ export interface TestMoto extends RunningService {
   /** Environment for child processes (CLI, worker) and for `applyAwsEnv` in-process. */
   env: Record<string, string>;
   reset(): Promise<void>;
+  /** In-process SDK client settings for moto: its endpoint, the region, dummy credentials. */
+  clientConfig: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } };
+  /** A new S3 client on moto (path-style, as moto needs); the caller destroys it. */
+  s3(): S3Client;
 }
 
 /** The python that has moto: MOTO_PYTHON, the preinstalled pyenv one, or the venv scripts/setup.sh makes. */
@@ -31,8 +35,11 @@ export async function startMoto(): Promise<TestMoto> {
     ready: async () => (await fetch(`${url}/`)).status === 200,
     timeoutMs: 60_000,
   });
+  const clientConfig = { endpoint: url, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
   return {
     ...service,
+    clientConfig,
+    s3: () => new S3Client({ ...clientConfig, forcePathStyle: true }),
     env: {
       AWS_ENDPOINT_URL: url,
       AWS_ACCESS_KEY_ID: 'testing',
@@ -61,12 +68,7 @@ export function applyAwsEnv(env: Record<string, string>): () => void {
 
 /** Creates an S3 bucket in moto (the store of a test). */
 export async function createBucket(moto: TestMoto, bucket: string): Promise<void> {
-  const s3 = new S3Client({
-    endpoint: moto.url,
-    forcePathStyle: true,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'x', secretAccessKey: 'x' },
-  });
+  const s3 = moto.s3();
   await s3.send(new CreateBucketCommand({ Bucket: bucket }));
   s3.destroy();
 }
