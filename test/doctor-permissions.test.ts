@@ -17,6 +17,7 @@ describe("doctor's permission table against the synthesized template", () => {
         ecrBackup: { stackName: 'EcrBackupDoctorTable', repositories: ['team/**'], schedule: null, prefix: PREFIX, prune: { keepLast: 3 } },
       },
       nag: false,
+      bundle: false,
     });
     const policies = new TemplatePolicies(synth.template);
     const outputs = (synth.template as unknown as { Outputs: Record<string, { Value: unknown }> }).Outputs;

@@ -23,7 +23,7 @@ const config: EcrBackupContext = {
 let json: CfnTemplate;
 let template: Template;
 beforeAll(() => {
-  json = synthesizeTemplate({ context: { ecrBackup: config }, nag: false }).template;
+  json = synthesizeTemplate({ context: { ecrBackup: config }, nag: false, bundle: false }).template;
   template = Template.fromJSON(json as unknown as Record<string, unknown>);
 });
 

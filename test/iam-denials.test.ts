@@ -21,7 +21,7 @@ let policies: TemplatePolicies;
 let bucket: string;
 
 beforeAll(() => {
-  const synth = synthesizeTemplate({ context: { ecrBackup: config }, nag: false });
+  const synth = synthesizeTemplate({ context: { ecrBackup: config }, nag: false, bundle: false });
   stack = synth.stack;
   policies = new TemplatePolicies(synth.template);
   bucket = `arn:aws:s3:::${policies.storeBucketName()}`;

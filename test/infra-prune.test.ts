@@ -17,7 +17,7 @@ describe('optional prune step (prune prop)', () => {
   let pruneJson: CfnTemplate;
   let pruneAsl: Asl;
   beforeAll(() => {
-    const synth = synthesizeTemplate({ context: { ecrBackup: { ...config, prune: { keepLast: 3, keepDays: 30 } } } });
+    const synth = synthesizeTemplate({ context: { ecrBackup: { ...config, prune: { keepLast: 3, keepDays: 30 } } }, bundle: false });
     pruneApp = synth.app;
     pruneStack = synth.stack;
     pruneJson = synth.template;

@@ -90,9 +90,12 @@ const HANDLERS_BY_ENTRY: Record<string, LambdaHandler> = {
   [SUMMARIZE_HANDLER_ENTRY]: summarizeHandler as LambdaHandler,
 };
 
-/** Synthesizes the stack once (~6-10 s) and prepares what the fakes in its ASL refer to (SNS topics). */
+/**
+ * Synthesizes the stack once (~3-5 s: the handlers run in-process, so the Lambdas are not bundled) and
+ * prepares what the fakes in its ASL refer to (SNS topics).
+ */
 export async function createLocalWorkflow(options: LocalWorkflowOptions): Promise<LocalWorkflow> {
-  const { stack, template } = synthesizeTemplate({ context: { ecrBackup: options.config }, nag: false });
+  const { stack, template } = synthesizeTemplate({ context: { ecrBackup: options.config }, nag: false, bundle: false });
   const asl = concreteAsl(template) as unknown as StateMachineDefinition;
   options.transformAsl?.(asl as unknown as { StartAt: string; States: States });
   const localAsl = rewriteDistributedMaps(

@@ -29,14 +29,17 @@ export function cdkJsonContext(): Record<string, unknown> {
 
 /**
  * Synthesizes the sample stack in-process (cdk.json context, optionally overridden) and returns its
- * template. cdk-nag runs unless `nag: false`; Lambda bundling uses the local esbuild (~5-10 s).
+ * template. cdk-nag runs unless `nag: false`. Lambda bundling uses the local esbuild (~5-10 s, over
+ * half of a synth) unless `bundle: false`: then the template is the same but for the Lambda assets'
+ * hashes (CDK's `aws:cdk:bundling-stacks` context), for tests that never read the bundled code.
  */
-export function synthesizeTemplate(options: { context?: Record<string, unknown>; nag?: boolean; outdir?: string } = {}): {
+export function synthesizeTemplate(options: { context?: Record<string, unknown>; nag?: boolean; outdir?: string; bundle?: boolean } = {}): {
   app: App;
   stack: EcrBackupStack;
   template: CfnTemplate;
 } {
-  const { app, stack } = createApp({ context: { ...cdkJsonContext(), ...options.context }, nag: options.nag, outdir: options.outdir });
+  const context = { ...cdkJsonContext(), ...(options.bundle === false ? { 'aws:cdk:bundling-stacks': [] } : {}), ...options.context };
+  const { app, stack } = createApp({ context, nag: options.nag, outdir: options.outdir });
   const template = Template.fromStack(stack).toJSON() as CfnTemplate;
   return { app, stack, template };
 }
