@@ -11,12 +11,14 @@ export default defineConfig({
     testTimeout: 120_000,
     hookTimeout: 180_000,
     pool: 'forks',
-    // Builds the CLI bundle once per run; test/harness/cli.ts starts that instead of tsx.
-    globalSetup: ['test/harness/global-setup.ts'],
     maxWorkers: 2,
     projects: [
       { extends: true, test: { name: 'unit', include: UNIT } },
-      { extends: true, test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: UNIT } },
+      {
+        extends: true,
+        // Builds the CLI bundle once per run; test/harness/cli.ts starts that instead of tsx.
+        test: { name: 'integration', include: ['test/**/*.test.ts'], exclude: UNIT, globalSetup: ['test/harness/global-setup.ts'] },
+      },
     ],
   },
 });

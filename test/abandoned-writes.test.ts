@@ -1,7 +1,7 @@
 // Leftovers of killed runs: a directory store's .tmp/ files and an S3 store's incomplete multipart
 // uploads are removed by prune once untouched for the age threshold (24 h in the CLI), and reported;
 // a write still in progress (touched recently) and uploads outside the store's prefix are left alone.
-import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
 import { mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';

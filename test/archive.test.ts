@@ -6,10 +6,11 @@ import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { execa } from 'execa';
-import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
+import { CreateBucketCommand, GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateRepositoryCommand } from '@aws-sdk/client-ecr';
 import { startRegistry } from './harness/registry.ts';
 import { motoService, registryService, useServices } from './harness/services.ts';
+import { ECR_AUTH } from './harness/registry-client.ts';
 import { tempDir } from './harness/process.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
@@ -297,10 +298,10 @@ describe('docker-archive', { timeout: 300_000 }, () => {
   it.concurrent('workflow (stack imageFormat, execution input, listing Lambda, worker): archives, skips unchanged tags, re-archives on new settings, restores', async () => {
     const env = await newEnv();
     // ECR: moto's control plane, a real registry (with the password moto's token carries) as data plane.
-    const auth = { username: 'AWS', password: '123456789012-auth-token' };
+    const auth = ECR_AUTH;
     const [ecrRegistry, fresh] = await Promise.all([startRegistry(auth), startRegistry(auth)]);
     try {
-      const ecr = new ECRClient(moto.clientConfig);
+      const ecr = moto.ecr();
       await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
       const image = await inEcr(ecr, pushMultiArchIndex(ecrRegistry, { repository: 'team/app', tag: '2.0', variant: 'wf-archive' }), auth);
       await s3.send(new CreateBucketCommand({ Bucket: 'wf-archive' }));

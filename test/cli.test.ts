@@ -4,9 +4,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateBucketCommand } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
+import { CreateRepositoryCommand, DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
 import { startRegistry } from './harness/registry.ts';
 import { motoService, registryService, useServices } from './harness/services.ts';
+import { ECR_AUTH } from './harness/registry-client.ts';
 import { tempDir } from './harness/process.ts';
 import { directoryBytes, runCli, runCliJson } from './harness/cli.ts';
 import { startLyingProxy } from './harness/lying-proxy.ts';
@@ -193,9 +194,9 @@ describe('ECR as source and restore target', () => {
   it('lists through the ECR API, pulls with GetAuthorizationToken credentials, and restores into a new prefixed repository', async () => {
     // moto's ECR is control plane only: the data plane is a real registry guarded by the password
     // moto's GetAuthorizationToken hands out.
-    const ecrRegistry = await startRegistry({ username: 'AWS', password: '123456789012-auth-token' });
+    const ecrRegistry = await startRegistry(ECR_AUTH);
     try {
-      const ecr = new ECRClient(moto.clientConfig);
+      const ecr = moto.ecr();
       await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
       const image = await inEcr(
         ecr,

@@ -2,7 +2,7 @@
 // delete request is in flight or after its reply was lost) leaves a store where every manifest still
 // has its whole image, so a later backup of a pruned digest copies what is missing, and every listed
 // image restores digest for digest. Also: --keep-last counts a tag's values, not its records.
-import { CopyObjectCommand, CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { cp } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RunReport } from '../schema/contract.ts';

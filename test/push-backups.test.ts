@@ -3,12 +3,11 @@
 // push handler, whose executions run in the local workflow harness (moto + a real registry).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Template } from 'aws-cdk-lib/assertions';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
+import type { ECRClient } from '@aws-sdk/client-ecr';
 import { motoService, registryService, useServices } from './harness/services.ts';
+import { ECR_AUTH } from './harness/registry-client.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
-import { pushImage } from './harness/fixtures.ts';
-import { inEcr } from './harness/ecr-images.ts';
+import { pushEcrImages } from './harness/ecr-images.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
@@ -27,7 +26,6 @@ import { captureEmf } from './harness/emf.ts';
 import { storeObjects } from '../core/store/store-objects.ts';
 import { readJson } from '../core/store/object-store.ts';
 
-const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';
 const BUCKET = 'push-store';
 const config: EcrBackupContext = {
@@ -42,25 +40,23 @@ const config: EcrBackupContext = {
   restoreDrill: { sample: 'all' },
 };
 
-const { moto, registry } = useServices({ moto: motoService({ awsEnv: true }), registry: registryService(ECR_AUTH) });
+const { moto, registry } = useServices({
+  moto: motoService({ awsEnv: true, buckets: [BUCKET], repositories: ['team/app', 'team/lib', 'other/svc'] }),
+  registry: registryService(ECR_AUTH),
+});
 let workflow: LocalWorkflow;
 let ecr: ECRClient;
-const pushed: Record<string, PushedImage> = {};
+let pushed: Record<string, PushedImage>;
 
 beforeAll(async () => {
-  const aws = moto.clientConfig;
-  ecr = new ECRClient(aws);
-  await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
-  for (const repository of ['team/app', 'team/lib', 'other/svc'])
-    await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
-  for (const [key, repository, tag] of [
+  ecr = moto.ecr();
+  const images = [
     ['app1', 'team/app', '1.0'],
     ['app2', 'team/app', '2.0'],
     ['lib', 'team/lib', '1.0'],
     ['other', 'other/svc', 'latest'],
-  ] as const) {
-    pushed[key] = await inEcr(ecr, pushImage(registry, { repository, tag, variant: `push-${key}` }), ECR_AUTH);
-  }
+  ] as const;
+  pushed = await pushEcrImages(ecr, registry, images, 'push');
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 }, 120_000);
 

@@ -3,7 +3,7 @@
 // catalog/ under the prefix, not runs/) into a second bucket with CopyObject, then empties the
 // primary (a region outage) and restores with the store URL pointing at the replica.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CopyObjectCommand, CreateBucketCommand, DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, CreateBucketCommand, DeleteObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { motoService, registryService, useServices } from './harness/services.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import {
   CreateRepositoryCommand,
   DescribeRepositoriesCommand,
-  ECRClient,
+  type ECRClient,
   GetLifecyclePolicyCommand,
   GetRepositoryPolicyCommand,
   ListTagsForResourceCommand,
@@ -19,6 +19,7 @@ import {
   TagResourceCommand,
 } from '@aws-sdk/client-ecr';
 import { motoService, registryService, useServices } from './harness/services.ts';
+import { ECR_AUTH } from './harness/registry-client.ts';
 import { tempDir } from './harness/process.ts';
 import { runCli, runCliJson } from './harness/cli.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
@@ -56,7 +57,7 @@ const POLICY = JSON.stringify({
 
 const { moto, registry } = useServices({
   moto: motoService(),
-  registry: registryService({ username: 'AWS', password: '123456789012-auth-token' }),
+  registry: registryService(ECR_AUTH),
 });
 let ecr: ECRClient;
 let image: PushedImage;
@@ -67,7 +68,7 @@ type Report = RunReport & { repositoryNotes?: RepositoryNote[] };
 
 beforeAll(async () => {
   env = { ...moto.env, ECR_BACKUP_ECR_REGISTRY_URL: registry.url };
-  ecr = new ECRClient(moto.clientConfig);
+  ecr = moto.ecr();
   image = await pushImage(registry, { repository: REPO, tag: '1.0', variant: 'settings' });
   await ecr.send(
     new CreateRepositoryCommand({

@@ -4,19 +4,18 @@
 // source reaching the run report through the summary Lambda, the settings cadence, and a restore
 // `--as-of` before a repository's deletion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateBucketCommand } from '@aws-sdk/client-s3';
 import {
   BatchDeleteImageCommand,
   CreateRepositoryCommand,
   DeleteRepositoryCommand,
-  ECRClient,
+  type ECRClient,
   PutLifecyclePolicyCommand,
 } from '@aws-sdk/client-ecr';
-import { inEcr, registerInEcr } from './harness/ecr-images.ts';
+import { pushEcrImages, registerInEcr } from './harness/ecr-images.ts';
 import { motoService, registryService, useServices } from './harness/services.ts';
+import { ECR_AUTH } from './harness/registry-client.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';
-import { pushImage } from './harness/fixtures.ts';
 import type { PushedImage } from './harness/fixture-types.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow, RunOptions } from './harness/local-workflow-types.ts';
@@ -30,7 +29,6 @@ import { openBackupStore } from '../core/store/url.ts';
 import { deletedRepositoryKey } from '../core/store/stored-repositories.ts';
 import { storeObjects } from '../core/store/store-objects.ts';
 
-const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'sharded/';
 const BUCKET = 'wf-sharded';
 
@@ -48,28 +46,23 @@ const config: EcrBackupContext = {
 };
 
 const { moto, ecrRegistry, freshRegistry } = useServices({
-  moto: motoService({ awsEnv: true }),
+  moto: motoService({ awsEnv: true, buckets: [BUCKET], repositories: ['team/a', 'team/b', 'team/c'] }),
   ecrRegistry: registryService(ECR_AUTH),
   freshRegistry: registryService(ECR_AUTH),
 });
 let workflow: LocalWorkflow;
 let ecr: ECRClient;
-const pushed: Record<string, PushedImage> = {};
+let pushed: Record<string, PushedImage>;
 
 beforeAll(async () => {
-  const aws = moto.clientConfig;
-  ecr = new ECRClient(aws);
-  const { S3Client } = await import('@aws-sdk/client-s3');
-  await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
-  for (const repository of ['team/a', 'team/b', 'team/c']) await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
-  for (const [key, repository, tag] of [
+  ecr = moto.ecr();
+  const images = [
     ['a1', 'team/a', '1.0'],
     ['a2', 'team/a', '2.0'],
     ['b1', 'team/b', '1.0'],
     ['c1', 'team/c', '1.0'],
-  ] as const) {
-    pushed[key] = await inEcr(ecr, pushImage(ecrRegistry, { repository, tag, variant: `sharded-${key}` }), ECR_AUTH);
-  }
+  ] as const;
+  pushed = await pushEcrImages(ecr, ecrRegistry, images, 'sharded');
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 }, 180_000);
 

@@ -5,8 +5,8 @@
 // ResultWriter and its failure tolerance.
 import * as net from 'node:net';
 import { createHash } from 'node:crypto';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient, PutImageCommand } from '@aws-sdk/client-ecr';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { PutImageCommand } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { STATE } from '../schema/workflow-states.ts';
@@ -26,7 +26,7 @@ const config: EcrBackupContext = {
   failureTolerancePercent: 40,
 };
 
-const moto = useMoto({ awsEnv: true });
+const moto = useMoto({ awsEnv: true, buckets: ['lim-limit', 'lim-nowriter', 'lim-timeout', 'lim-tolerance'], repositories: ['many/app'] });
 let workflow: LocalWorkflow;
 let withoutResultWriter: LocalWorkflow;
 let withoutBatchCatch: LocalWorkflow;
@@ -55,12 +55,8 @@ function stoppedTask(batchKey: string): Record<string, never> {
 }
 
 beforeAll(async () => {
-  const aws = moto.clientConfig;
-  s3 = new S3Client({ ...aws, forcePathStyle: true });
-  const ecr = new ECRClient(aws);
-  for (const bucket of ['lim-limit', 'lim-nowriter', 'lim-timeout', 'lim-tolerance'])
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  await ecr.send(new CreateRepositoryCommand({ repositoryName: 'many/app' }));
+  s3 = moto.s3();
+  const ecr = moto.ecr();
   for (let i = 0; i < BATCHES; i++) {
     const manifest = JSON.stringify({
       schemaVersion: 2,

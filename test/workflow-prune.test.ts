@@ -1,14 +1,8 @@
 // The workflow's optional prune step (EcrBackup `prune` prop), run locally like test/workflow.test.ts:
 // the synthesized ASL in a real interpreter, the real listing, summary and prune Lambda handlers,
 // the real worker per Fargate task, moto for S3 and ECR's control plane, a real registry as its data plane.
-import {
-  CreateBucketCommand,
-  CreateMultipartUploadCommand,
-  ListMultipartUploadsCommand,
-  S3Client,
-  UploadPartCommand,
-} from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
+import { CreateMultipartUploadCommand, ListMultipartUploadsCommand, type S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import type { ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { ENV } from '../schema/environment.ts';
@@ -23,11 +17,11 @@ import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
 import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { motoService, registryService, useServices } from './harness/services.ts';
+import { ECR_AUTH } from './harness/registry-client.ts';
 import { storeObjects } from '../core/store/store-objects.ts';
 import { readJson } from '../core/store/object-store.ts';
 import { runKeys } from '../schema/contract.ts';
 
-const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const BUCKET = 'wf-prune';
 const PREFIX = 'backups/';
 
@@ -41,17 +35,17 @@ const config: EcrBackupContext = {
   prune: { keepLast: 1 },
 };
 
-const { moto, registry } = useServices({ moto: motoService({ awsEnv: true }), registry: registryService(ECR_AUTH) });
+const { moto, registry } = useServices({
+  moto: motoService({ awsEnv: true, buckets: [BUCKET], repositories: ['team/app'] }),
+  registry: registryService(ECR_AUTH),
+});
 let workflow: LocalWorkflow;
 let ecr: ECRClient;
 let s3: S3Client;
 
 beforeAll(async () => {
-  const aws = moto.clientConfig;
-  ecr = new ECRClient(aws);
-  s3 = new S3Client({ ...aws, forcePathStyle: true });
-  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
-  await ecr.send(new CreateRepositoryCommand({ repositoryName: 'team/app' }));
+  ecr = moto.ecr();
+  s3 = moto.s3();
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 });
 

@@ -1,10 +1,4 @@
-// The workflow re-copies an image whose stored content verify found damaged: verify marks it
-// (core/engine/damage-marks.ts), the next scheduled backup copies it again in repair mode although
-// its manifest is in the store, and verify is then clean. Run locally like test/workflow.test.ts:
-// the synthesized ASL, the real listing and summary Lambdas, the real worker, moto for S3 and ECR's
-// control plane, a real registry as its data plane; every AWS call checked against the stack's IAM.
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, ECRClient } from '@aws-sdk/client-ecr';
+import type { ECRClient } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EcrBackupContext } from '../infra/context.ts';
 import { ENV } from '../schema/environment.ts';
@@ -20,8 +14,8 @@ import { evaluateRecordedCalls } from './harness/iam-calls.ts';
 import { createLocalWorkflow } from './harness/local-workflow.ts';
 import type { LocalExecution, LocalWorkflow } from './harness/local-workflow-types.ts';
 import { motoService, registryService, useServices } from './harness/services.ts';
+import { ECR_AUTH } from './harness/registry-client.ts';
 
-const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const BUCKET = 'wf-repair';
 const PREFIX = 'backups/';
 const STORE = `s3://${BUCKET}/${PREFIX}`;
@@ -34,15 +28,15 @@ const config: EcrBackupContext = {
   imageFormat: 'oci',
 };
 
-const { moto, registry } = useServices({ moto: motoService({ awsEnv: true }), registry: registryService(ECR_AUTH) });
+const { moto, registry } = useServices({
+  moto: motoService({ awsEnv: true, buckets: [BUCKET], repositories: ['team/app', 'team/web'] }),
+  registry: registryService(ECR_AUTH),
+});
 let workflow: LocalWorkflow;
 let ecr: ECRClient;
 
 beforeAll(async () => {
-  const aws = moto.clientConfig;
-  ecr = new ECRClient(aws);
-  await new S3Client({ ...aws, forcePathStyle: true }).send(new CreateBucketCommand({ Bucket: BUCKET }));
-  for (const repositoryName of ['team/app', 'team/web']) await ecr.send(new CreateRepositoryCommand({ repositoryName }));
+  ecr = moto.ecr();
   workflow = await createLocalWorkflow({ config, awsEnv: moto.env });
 }, 120_000);
 

@@ -5,9 +5,10 @@
 // the credentials moto's GetAuthorizationToken hands out. Restores go into a second, empty registry.
 // Digests are read back with skopeo, an independent client.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { CreateRepositoryCommand, DescribeRepositoriesCommand, ECRClient, PutImageScanningConfigurationCommand } from '@aws-sdk/client-ecr';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DescribeRepositoriesCommand, type ECRClient, PutImageScanningConfigurationCommand } from '@aws-sdk/client-ecr';
 import { motoService, registryService, useServices } from './harness/services.ts';
+import { ECR_AUTH } from './harness/registry-client.ts';
 import { cleanupFixtures } from './harness/fixture-scratch.ts';
 import { inspectRaw } from './harness/fixture-tools.ts';
 import { pushImage, pushMultiArchIndex } from './harness/fixtures.ts';
@@ -25,7 +26,6 @@ import { openBackupStore } from '../core/store/url.ts';
 import { parseSettingsKey } from '../core/store/layout.ts';
 import { storeObjects } from '../core/store/store-objects.ts';
 
-const ECR_AUTH = { username: 'AWS', password: '123456789012-auth-token' };
 const PREFIX = 'backups/';
 const TOLERANCE = 40;
 
@@ -43,7 +43,11 @@ const config: EcrBackupContext = {
 };
 
 const { moto, ecrRegistry, freshRegistry } = useServices({
-  moto: motoService({ awsEnv: true }),
+  moto: motoService({
+    awsEnv: true,
+    buckets: ['wf-filtered', 'wf-scheduled', 'wf-failing', 'wf-crash', 'wf-invalid'],
+    repositories: ['team/app', 'team/lib', 'other/svc'],
+  }),
   ecrRegistry: registryService(ECR_AUTH),
   freshRegistry: registryService(ECR_AUTH),
 });
@@ -53,18 +57,13 @@ let s3: S3Client;
 const pushed: Record<string, PushedImage> = {};
 
 beforeAll(async () => {
-  const aws = moto.clientConfig;
-  ecr = new ECRClient(aws);
-  s3 = new S3Client({ ...aws, forcePathStyle: true });
-  for (const bucket of ['wf-filtered', 'wf-scheduled', 'wf-failing', 'wf-crash', 'wf-invalid'])
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  ecr = moto.ecr();
+  s3 = moto.s3();
 
   // Images in "ECR": the registry holds the bytes, moto the control plane (put_image with the real digest).
   const toEcr = async (key: string, image: Promise<PushedImage>) => {
     pushed[key] = await inEcr(ecr, image, ECR_AUTH);
   };
-  for (const repository of ['team/app', 'team/lib', 'other/svc'])
-    await ecr.send(new CreateRepositoryCommand({ repositoryName: repository }));
   await toEcr('app', pushImage(ecrRegistry, { repository: 'team/app', tag: '1.0', variant: 'wf-app' }));
   await toEcr('multi', pushMultiArchIndex(ecrRegistry, { repository: 'team/app', tag: 'multi', variant: 'wf-multi' }));
   await toEcr('lib', pushImage(ecrRegistry, { repository: 'team/lib', tag: '1.0', variant: 'wf-lib' }));

@@ -1,5 +1,6 @@
 // moto server as the S3 and ECR control-plane emulator. The AWS SDK is pointed at it through the
 // standard AWS_ENDPOINT_URL* variables and dummy credentials (see `awsEnv`).
+import { ECRClient } from '@aws-sdk/client-ecr';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { existsSync } from 'node:fs';
 import { freePort, startService, tempDir, type RunningService } from './process.ts';
@@ -12,6 +13,8 @@ export interface TestMoto extends RunningService {
   clientConfig: { endpoint: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } };
   /** A new S3 client on moto (path-style, as moto needs); the caller destroys it. */
   s3(): S3Client;
+  /** A new ECR (control plane) client on moto; the caller destroys it. */
+  ecr(): ECRClient;
 }
 
 /** The python that has moto: MOTO_PYTHON, the preinstalled pyenv one, or the venv scripts/setup.sh makes. */
@@ -40,6 +43,7 @@ export async function startMoto(): Promise<TestMoto> {
     ...service,
     clientConfig,
     s3: () => new S3Client({ ...clientConfig, forcePathStyle: true }),
+    ecr: () => new ECRClient(clientConfig),
     env: {
       AWS_ENDPOINT_URL: url,
       AWS_ACCESS_KEY_ID: 'testing',

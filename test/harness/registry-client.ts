@@ -4,6 +4,8 @@ import { RegistryEndpoint, type RegistryEndpointOptions } from '../../core/regis
 
 export const ECR_USER = 'AWS';
 export const ECR_PASSWORD = '123456789012-auth-token'; // what moto's GetAuthorizationToken hands out
+/** The credentials of a registry standing in for ECR's data plane (moto's ECR is control plane only). */
+export const ECR_AUTH = { username: ECR_USER, password: ECR_PASSWORD };
 export const FAST_RETRY = { retry: { maxAttempts: 4, baseDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 5_000 } };
 
 const cleanups: (() => Promise<unknown>)[] = [];

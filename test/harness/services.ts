@@ -6,6 +6,7 @@
 //   const registry = useRegistry({ username: 'u', password: 'p' });
 //
 // Called inside a describe, the services live for that describe only.
+import { CreateRepositoryCommand } from '@aws-sdk/client-ecr';
 import { afterAll, beforeAll } from 'vitest';
 import { applyAwsEnv, createBucket, startMoto, type TestMoto } from './moto.ts';
 import { startRegistry, type RegistryOptions, type TestRegistry } from './registry.ts';
@@ -22,6 +23,8 @@ export interface MotoOptions {
   awsEnv?: boolean;
   /** S3 buckets to create. */
   buckets?: string[];
+  /** ECR repositories to create (moto's control plane; the images' bytes go to a registry, see ecr-images.ts). */
+  repositories?: string[];
 }
 
 export function motoService(options: MotoOptions = {}): ServiceSpec<TestMoto> {
@@ -31,6 +34,11 @@ export function motoService(options: MotoOptions = {}): ServiceSpec<TestMoto> {
       const service = await startMoto();
       if (options.awsEnv) restoreEnv = applyAwsEnv(service.env);
       for (const bucket of options.buckets ?? []) await createBucket(service, bucket);
+      if (options.repositories?.length) {
+        const ecr = service.ecr();
+        for (const repositoryName of options.repositories) await ecr.send(new CreateRepositoryCommand({ repositoryName }));
+        ecr.destroy();
+      }
       return service;
     },
     async stop(service) {
