@@ -1,39 +1,13 @@
 // Writing a docker-archive into the store: skopeo's tar streamed through optional compression and a
 // sha256/size counter straight into the object store, committing nothing when anything fails.
-import { createHash } from 'node:crypto';
-import { Transform, type Duplex, type Readable, type TransformCallback } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ExecaError } from 'execa';
 import type { ArchiveCompression } from '../../schema/contract.ts';
 import type { BackupStore } from '../store/backup-store.ts';
+import { DigestingStream } from '../model/digest.ts';
 import { compressor, type Codec } from './compression.ts';
 import { skopeoCopy, stop, toolError, Workspace } from './skopeo.ts';
-
-/**
- * A pass-through that hashes and counts what the store receives. (Not `size`: lib-storage takes a
- * body's `size` property for its length.)
- */
-class Measure extends Transform {
-  private readonly hash = createHash('sha256');
-  byteCount = 0;
-  sha256 = '';
-
-  constructor(private readonly onBytes?: (count: number) => void) {
-    super();
-  }
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.byteCount += chunk.length;
-    this.onBytes?.(chunk.length);
-    callback(null, chunk);
-  }
-
-  override _flush(callback: TransformCallback): void {
-    this.sha256 = `sha256:${this.hash.digest('hex')}`;
-    callback();
-  }
-}
 
 /** Streams skopeo's docker-archive output through compression and a counter into `key`. */
 export async function writeArchive(options: {
@@ -50,7 +24,8 @@ export async function writeArchive(options: {
   try {
     skopeo = skopeoCopy(workspace, await options.from(workspace), { stdout: true });
     codec = compressor(options.compression);
-    const measure = new Measure(options.onBytes);
+    // Hashes and counts what the store receives.
+    const measure = new DigestingStream(undefined, options.onBytes);
     const streams: (Readable | Duplex)[] = [skopeo.readable(), ...(codec ? [codec.stream] : []), measure];
     // The outcome is captured at once, so a failure while the store is still reading is never an
     // unhandled rejection; the store sees it as an error on `measure` and commits nothing.
@@ -68,7 +43,7 @@ export async function writeArchive(options: {
     }
     const failure = await flowing;
     if (failure) throw toolError(failure, 'skopeo copy to docker-archive');
-    return { sha256: measure.sha256, size: measure.byteCount };
+    return { sha256: measure.content.digest(), size: measure.content.size };
   } finally {
     await Promise.all([stop(skopeo), stop(codec?.subprocess)]);
     await workspace.dispose();

@@ -52,32 +52,81 @@ export function assertDigest(bytes: Uint8Array, expected: { digest: string; size
 }
 
 /**
- * A pass-through stream that hashes and counts what flows through it and errors, instead of ending,
- * when the content does not match `expected`. It also errors as soon as more bytes than expected
- * arrive, so a lying registry cannot make us buffer or upload an unbounded body.
+ * A running sha256 and byte count: every hash over streamed content goes through one. Given the
+ * `expected` digest and size, `update` throws as soon as more bytes than expected arrive (so a lying
+ * peer cannot make us buffer or upload an unbounded body) and `verify` throws on a mismatch.
  */
+export class ContentHash {
+  private readonly hash = createHash('sha256');
+  private result: Digest | undefined;
+  size = 0;
+
+  constructor(private readonly expected?: { digest: string; size: number }) {
+    if (expected) digestHex(expected.digest);
+  }
+
+  update(chunk: Uint8Array): void {
+    const size = this.size + chunk.length;
+    if (this.expected && size > this.expected.size)
+      throw new DigestMismatchError(this.expected, { digest: '(unknown, body too long)', size });
+    this.hash.update(chunk);
+    this.size = size;
+  }
+
+  /** The digest of everything hashed; hashing ends with the first call. */
+  digest(): Digest {
+    this.result ??= `sha256:${this.hash.digest('hex')}`;
+    return this.result;
+  }
+
+  /** Throws DigestMismatchError unless the content hashed is the expected one (no-op without `expected`). */
+  verify(): void {
+    if (!this.expected) return;
+    const digest = this.digest();
+    if (digest !== this.expected.digest || this.size !== this.expected.size)
+      throw new DigestMismatchError(this.expected, { digest, size: this.size });
+  }
+}
+
+/**
+ * A pass-through stream that hashes and counts what flows through it (in `content`, not a `size`
+ * property: lib-storage takes a body's `size` for its length). Given `expected`, it errors, instead
+ * of ending, when the content does not match, and as soon as more bytes than expected arrive.
+ */
+export class DigestingStream extends Transform {
+  readonly content: ContentHash;
+
+  constructor(
+    expected?: { digest: string; size: number },
+    private readonly onBytes?: (count: number) => void,
+  ) {
+    super();
+    this.content = new ContentHash(expected);
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    try {
+      this.content.update(chunk);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    this.onBytes?.(chunk.length);
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.content.verify();
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback();
+  }
+}
+
+/** A `DigestingStream` that fails unless the content matches `expected`. */
 export function verifyingStream(expected: { digest: string; size: number }, onBytes?: (count: number) => void): Transform {
-  digestHex(expected.digest);
-  const hash = createHash('sha256');
-  let size = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, callback: TransformCallback) {
-      size += chunk.length;
-      if (size > expected.size) {
-        callback(new DigestMismatchError(expected, { digest: '(unknown, body too long)', size }));
-        return;
-      }
-      hash.update(chunk);
-      onBytes?.(chunk.length);
-      callback(null, chunk);
-    },
-    flush(callback: TransformCallback) {
-      const digest = `sha256:${hash.digest('hex')}`;
-      if (digest !== expected.digest || size !== expected.size) {
-        callback(new DigestMismatchError(expected, { digest, size }));
-      } else {
-        callback();
-      }
-    },
-  });
+  return new DigestingStream(expected, onBytes);
 }

@@ -5,9 +5,8 @@
 // a resumed session at the wrong offset, so a failed chunked upload is cancelled and the copy engine
 // transfers the blob again in a new session (Copier.transferBlob, transient failures only). The
 // digest is checked before the final PUT, so a bad body never commits.
-import { createHash } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { assertDigest, DigestMismatchError, type Digest } from '../model/digest.ts';
+import { ContentHash, type Digest } from '../model/digest.ts';
 import type { Descriptor } from '../model/manifest.ts';
 import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
 import { discard, header, type HttpClient, type HttpRequest, type HttpResponse } from './http.ts';
@@ -124,21 +123,17 @@ async function chunked(
   context: string,
 ): Promise<void> {
   let upload = await open(endpoint, repository, context);
-  const hash = createHash('sha256');
-  let offset = 0;
+  const content = new ContentHash(descriptor);
   try {
     for await (const chunk of rechunk(body, endpoint.upload.chunkBytes)) {
-      if (offset + chunk.length > descriptor.size)
-        throw new DigestMismatchError(descriptor, { digest: '(unknown, body too long)', size: offset + chunk.length });
-      hash.update(chunk);
+      const offset = content.size;
+      content.update(chunk);
       const headers = { ...OCTETS, 'content-range': `${offset}-${offset + chunk.length - 1}` };
       const res = await endpoint.attempt({ method: 'PATCH', url: upload, headers, body: chunk }, [push(repository)], context, [202]);
       await discard(res);
       upload = endpoint.resolve(header(res, 'location'), upload, context);
-      offset += chunk.length;
     }
-    const digest = `sha256:${hash.digest('hex')}`;
-    if (digest !== descriptor.digest || offset !== descriptor.size) throw new DigestMismatchError(descriptor, { digest, size: offset });
+    content.verify();
     const url = new URL(upload);
     url.searchParams.set('digest', descriptor.digest);
     await discard(await endpoint.attempt({ method: 'PUT', url, body: Buffer.alloc(0) }, [push(repository)], context, [201]));
@@ -159,15 +154,13 @@ async function cancel(endpoint: UploadTransport, repository: string, upload: URL
 /** Reads a small body whole, refusing more bytes than promised, and checks its digest. */
 async function readExactly(body: Readable, descriptor: BlobDescriptor): Promise<Buffer> {
   const parts: Buffer[] = [];
-  let size = 0;
+  const content = new ContentHash(descriptor);
   for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > descriptor.size) throw new DigestMismatchError(descriptor, { digest: '(unknown, body too long)', size });
+    content.update(chunk);
     parts.push(chunk);
   }
-  const bytes = Buffer.concat(parts);
-  assertDigest(bytes, descriptor);
-  return bytes;
+  content.verify();
+  return Buffer.concat(parts);
 }
 
 /** Re-cuts a stream into `size`-byte chunks (the last one shorter), holding one chunk at a time. */

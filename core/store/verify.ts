@@ -1,7 +1,7 @@
 // Store verification: for every catalog record (every tag value in the history and every untagged
 // image), walk the manifest tree from the store and re-hash every blob it references. Each blob is
 // read and hashed once however many images share it; problems are reported per image.
-import { createHash } from 'node:crypto';
+import { ContentHash, sha256Digest } from '../model/digest.ts';
 import { childManifests, blobsOf, foreignLayersOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { BackupStore } from './backup-store.ts';
 import { storeObjects } from './store-objects.ts';
@@ -87,7 +87,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           return { status: 'unreadable', detail: `reading ${store.description}/${blobKey(d.digest)}: ${message(error)}` };
         }
         counted(bytes.byteLength);
-        const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+        const digest = sha256Digest(bytes);
         if (bytes.byteLength !== d.size) return { status: 'corrupt', detail: `manifest is ${bytes.byteLength} bytes, expected ${d.size}` };
         if (digest !== d.digest) return { status: 'corrupt', detail: `manifest content hashes to ${digest}` };
         try {
@@ -112,21 +112,17 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
     let check = checks.get(id);
     if (!check) {
       check = limit(async (): Promise<Check> => {
-        const hash = createHash('sha256');
-        let size = 0;
+        const content = new ContentHash();
         try {
           const stream = await objects.get(key);
-          for await (const chunk of stream) {
-            hash.update(chunk as Buffer);
-            size += (chunk as Buffer).length;
-          }
+          for await (const chunk of stream) content.update(chunk as Buffer);
         } catch (error) {
           if (error instanceof NotFoundError) return { status: 'missing', detail: `${key} is not in the store` };
           return { status: 'unreadable', detail: `reading ${store.description}/${key}: ${message(error)}` };
         }
-        counted(size);
-        const digest = `sha256:${hash.digest('hex')}`;
-        if (size !== d.size) return { status: 'corrupt', detail: `${what} is ${size} bytes, expected ${d.size}` };
+        counted(content.size);
+        const digest = content.digest();
+        if (content.size !== d.size) return { status: 'corrupt', detail: `${what} is ${content.size} bytes, expected ${d.size}` };
         if (digest !== d.digest) return { status: 'corrupt', detail: `content hashes to ${digest}` };
         return { status: 'ok' };
       });
