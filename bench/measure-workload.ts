@@ -14,6 +14,7 @@ import { BUCKET, s3Bytes } from './s3-destination.ts';
 import { serviceCpu, serviceCpuSince } from './service-cpu.ts';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { Pushed, Workload } from './workloads.ts';
+import { errorText } from '../core/redact.ts';
 
 /** What every measurement shares: the services, the environments and the scratch locations. */
 interface MeasureContext {
@@ -66,7 +67,7 @@ export async function measureWorkload(
       baselines.push({ ...result, storedBytes, services });
       log(`  baseline ${secs(result.wallMs)}, stored ${mib(storedBytes)}, peak temp ${mib(result.peakTempBytes)}`);
     } catch (error) {
-      row.errors.push(`baseline: ${error instanceof Error ? error.message : String(error)}`);
+      row.errors.push(`baseline: ${errorText(error)}`);
       log(`  baseline FAILED: ${row.errors.at(-1)}`);
     } finally {
       await rm(dirRoot, { recursive: true, force: true });
@@ -104,7 +105,7 @@ export async function measureWorkload(
         `  ours incremental ${secs(incremental.wallMs)} (start ${secs(incremental.startLagMs)}, engine ${secs(incremental.engineMs)}, exit ${secs(incremental.exitLagMs)}), RSS ${mib(incremental.maxRssBytes)}`,
       );
     } catch (error) {
-      row.errors.push(`ours: ${error instanceof Error ? error.message : String(error)}`);
+      row.errors.push(`ours: ${errorText(error)}`);
       log(`  ours FAILED: ${row.errors.at(-1)}`);
     } finally {
       await rm(dirRoot, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // `backup` and `restore`: the copy engine between a registry and a backup store, in either direction.
 import { Option, type Command } from 'commander';
 import { buildReport, newRunId, writeRunReport } from '../core/engine/report.ts';
-import { redact } from '../core/redact.ts';
+import { errorText, redact } from '../core/redact.ts';
 import { copyImages } from '../core/engine/run.ts';
 import { runBackup } from '../core/engine/backup.ts';
 import { movedLine, movedTags } from '../core/engine/moved.ts';
@@ -121,9 +121,7 @@ async function runCopy(
     try {
       await writeRunReport(store, report);
     } catch (error) {
-      reportError = redact(
-        `the run report could not be written to ${store.runs.whereRun(report.runId)}: ${error instanceof Error ? error.message : String(error)}`,
-      );
+      reportError = redact(`the run report could not be written to ${store.runs.whereRun(report.runId)}: ${errorText(error)}`);
     }
   }
   printRunSummary(report, source.description, destination.description, options, reportError);

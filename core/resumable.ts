@@ -7,6 +7,7 @@
 // serves different bytes the second time still fails that blob.
 import { Readable } from 'node:stream';
 import { backoff, DEFAULT_HTTP_OPTIONS, mayRetry, type RetryPolicy } from './registry/http.ts';
+import { errorText } from './redact.ts';
 
 export interface ResumableOptions {
   /** The full size when known; a body that ends before it is resumed. */
@@ -49,7 +50,7 @@ export function resumableStream(first: Readable, options: ResumableOptions): Rea
         } catch (error) {
           body.destroy();
           failures++;
-          const why = error instanceof Error ? error.message : String(error);
+          const why = errorText(error);
           if (!mayRetry(policy, failures, began)) {
             // No cause: the engine would see a transient network code in it and start over again.
             throw new Error(`${options.context}: download broke after ${offset} bytes, ${failures} attempt(s) without progress: ${why}`);

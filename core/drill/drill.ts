@@ -13,6 +13,7 @@ import type { BackupStore } from '../store/backup-store.ts';
 import { recordFormat } from '../store/layout.ts';
 import { storeStats } from '../store/stats.ts';
 import { deleteScratchImage, deleteScratchRepository } from './scratch.ts';
+import { errorText } from '../redact.ts';
 
 export interface DrillOptions {
   store: BackupStore;
@@ -27,8 +28,6 @@ export interface DrillOptions {
   /** Picks the sample (tests pass a deterministic one). @default Math.random */
   random?: () => number;
 }
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   const started = new Date();
@@ -95,7 +94,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
         return {
           ...base,
           status: 'failed',
-          error: `${scratchRepository}:${record.tag}: cannot read the restored image back: ${message(error)}`,
+          error: `${scratchRepository}:${record.tag}: cannot read the restored image back: ${errorText(error)}`,
         };
       }
     }),
@@ -112,12 +111,12 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
       await deleteScratchImage(registry, image.scratchRepository, digest);
       cleanup.deleted += 1;
     } catch (error) {
-      cleanup.problems.push(`${image.scratchRepository}@${digest}: ${message(error)}`);
+      cleanup.problems.push(`${image.scratchRepository}@${digest}: ${errorText(error)}`);
     }
   }
   for (const repository of new Set(images.map((i) => i.scratchRepository))) {
     await deleteScratchRepository(registry, repository).catch((error: unknown) =>
-      cleanup.problems.push(`${repository}: ${message(error)}`),
+      cleanup.problems.push(`${repository}: ${errorText(error)}`),
     );
   }
 

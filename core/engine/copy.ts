@@ -29,9 +29,9 @@ interface CopyStats {
   bytesDeduplicated: number;
 }
 
-/** An error's message, with the HTTP status an AWS SDK error carries when its message lacks it. */
+/** An error's text, with the HTTP status an AWS SDK error carries when its message lacks it. */
 function causeText(error: unknown): string {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = errorText(error);
   const status = (error as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata?.httpStatusCode;
   return typeof status === 'number' && !text.includes(String(status)) ? `${text} (HTTP ${status})` : text;
 }

@@ -30,6 +30,7 @@ import {
   readRepositorySettings,
 } from './repository-settings.ts';
 import type { ShardRepository } from '../../schema/listing-shards.ts';
+import { errorText } from '../redact.ts';
 
 /** The part of ECRClient we use, so tests can hand in a scripted client. */
 export type EcrClientLike = Pick<ECRClient, 'send'>;
@@ -301,7 +302,7 @@ function toListings(image: ImageDetail): ImageListing[] {
 /** Maps ECR API failures onto the registry error classes the CLI already recognises. */
 function ecrError(error: unknown, context: string): RegistryError {
   const name = (error as { name?: unknown }).name;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorText(error);
   const details = { code: typeof name === 'string' ? name : undefined, cause: error };
   if (name === 'RepositoryNotFoundException' || name === 'RegistryNotFoundException')
     return new RegistryNotFoundError(`${context}: not found (${message})`, details);

@@ -28,13 +28,15 @@ import {
 import type { RepositorySettings } from '../../schema/repository-settings.ts';
 import type { DescribedSettings } from '../../schema/listing-shards.ts';
 import { diffRepositorySettings, type ApplyOptions, type RepositoryPreparation } from '../model/repository-settings.ts';
+import { errorText } from '../redact.ts';
 
 type Client = Pick<ECRClient, 'send'>;
 
 const errorName = (error: unknown) => (error as { name?: unknown })?.name;
-const errorText = (error: unknown) => {
+/** The SDK error's name before its (redacted) message: `KmsException: ...`. */
+const sdkErrorText = (error: unknown) => {
   const name = errorName(error);
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorText(error);
   return typeof name === 'string' && name !== 'Error' && !message.startsWith(name) ? `${name}: ${message}` : message;
 };
 
@@ -123,7 +125,7 @@ function createRepositoryInput(repositoryName: string, settings: RepositorySetti
 function isKmsKeyProblem(error: unknown): boolean {
   const name = errorName(error);
   if (name === 'KmsException') return true;
-  const message = error instanceof Error ? error.message : String(error);
+  const message = errorText(error);
   return (name === 'InvalidParameterException' || name === 'AccessDeniedException') && /\bkms\b/i.test(message);
 }
 
@@ -156,7 +158,7 @@ export async function createRepositoryWithSettings(
       throw retryError;
     }
     problems.push(
-      `encryption: KMS key ${settings.encryption.kmsKey} not usable (${errorText(error)}); created with the AWS managed key (${settings.encryption.type})`,
+      `encryption: KMS key ${settings.encryption.kmsKey} not usable (${sdkErrorText(error)}); created with the AWS managed key (${settings.encryption.type})`,
     );
   }
   const policies: Array<[string, string | undefined, () => Promise<unknown>]> = [
@@ -194,7 +196,7 @@ export async function createRepositoryWithSettings(
     try {
       await apply();
     } catch (error) {
-      problems.push(`${label}: not set: ${errorText(error)}`);
+      problems.push(`${label}: not set: ${sdkErrorText(error)}`);
     }
   }
   return { action: 'created', settingsApplied: true, ...(skipped.length ? { skipped } : {}), ...(problems.length ? { problems } : {}) };
@@ -216,6 +218,6 @@ export async function compareExistingRepository(
     const differences = diffRepositorySettings(existing, recorded, { ignorePolicies: options.skipPolicies });
     return { action: 'exists', ...(differences.length ? { differences } : {}) };
   } catch (error) {
-    return { action: 'exists', problems: [`cannot compare settings: ${errorText(error)}`] };
+    return { action: 'exists', problems: [`cannot compare settings: ${sdkErrorText(error)}`] };
   }
 }

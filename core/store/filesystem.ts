@@ -25,6 +25,7 @@ import {
   type PutOptions,
   type PutResult,
 } from './object-store.ts';
+import { errorText } from '../redact.ts';
 
 const TMP = '.tmp';
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
@@ -269,7 +270,7 @@ export class FileSystemObjectStore implements ObjectStore {
         result.removed.push({ key, since: info.mtime.toISOString(), bytes: info.size });
       } catch (error) {
         // Renamed into place or removed by its writer meanwhile: not garbage, nothing to report.
-        if (errno(error) !== 'ENOENT') result.failed.push({ key, error: error instanceof Error ? error.message : String(error) });
+        if (errno(error) !== 'ENOENT') result.failed.push({ key, error: errorText(error) });
       }
     }
     return result;

@@ -6,6 +6,7 @@
 // '..' segment, no leading '/', no backslash, no NUL. The backend maps them under its own root
 // (a directory, or a bucket prefix).
 import type { Readable } from 'node:stream';
+import { errorText } from '../redact.ts';
 
 export interface ObjectInfo {
   /** The key relative to the store root. */
@@ -123,7 +124,7 @@ export async function deleteKeys(store: ObjectStore, keys: readonly string[]): P
       await store.delete(key);
       result.deleted.push({ key });
     } catch (error) {
-      result.failed.push({ key, error: error instanceof Error ? error.message : String(error) });
+      result.failed.push({ key, error: errorText(error) });
     }
   }
   return result;
@@ -195,6 +196,6 @@ export async function readJson<T = unknown>(store: ObjectStore, key: string): Pr
   try {
     return JSON.parse(bytes.toString('utf8')) as T;
   } catch (error) {
-    throw new SyntaxError(`${store.description}/${key} is not valid JSON: ${error instanceof Error ? error.message : String(error)}`);
+    throw new SyntaxError(`${store.description}/${key} is not valid JSON: ${errorText(error)}`);
   }
 }

@@ -45,6 +45,7 @@ export { applyRetention, type RetentionEntry } from './retention.ts';
 import { ReferenceWalker } from './references.ts';
 import { readRecordJson } from './record.ts';
 import { mapLimited } from '../limiter.ts';
+import { errorText } from '../redact.ts';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
 /** Fresh blobs up to this size are checked for being manifests (the registry manifest limit). */
@@ -306,7 +307,7 @@ export async function pruneStore(store: BackupStore | ObjectStore, options: Prun
       report.abandonedWrites = leftovers.removed;
       report.failed.push(...leftovers.failed);
     } catch (error) {
-      report.failed.push({ key: '(abandoned writes)', error: error instanceof Error ? error.message : String(error) });
+      report.failed.push({ key: '(abandoned writes)', error: errorText(error) });
     }
   }
   report.finishedAt = clock().toISOString();

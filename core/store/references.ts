@@ -7,6 +7,7 @@ import { createLimiter, type Limiter } from '../limiter.ts';
 import { blobKey } from './layout.ts';
 import { NotFoundError, type ObjectStore } from './object-store.ts';
 import { MAX_STORED_MANIFEST_BYTES, readCapped } from './record.ts';
+import { errorText } from '../redact.ts';
 
 export interface TreeProblem {
   /** The manifest that could not be used. */
@@ -29,8 +30,6 @@ export interface ImageTree {
   /** Manifests that are missing or bad; what they reference is absent from `refs`. */
   problems: TreeProblem[];
 }
-
-const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 export class ReferenceWalker {
   private readonly nodes = new Map<string, Promise<NodeResult>>();
@@ -91,7 +90,7 @@ export class ReferenceWalker {
               ok: false,
               problem: { digest: d.digest, problem: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` },
             };
-          return { ok: false, problem: { digest: d.digest, problem: 'unreadable', detail: message(error) } };
+          return { ok: false, problem: { digest: d.digest, problem: 'unreadable', detail: errorText(error) } };
         }
         try {
           assertDigest(bytes, { digest: d.digest });
@@ -112,7 +111,7 @@ export class ReferenceWalker {
             },
           };
         } catch (error) {
-          return { ok: false, problem: { digest: d.digest, problem: 'corrupt', detail: message(error) } };
+          return { ok: false, problem: { digest: d.digest, problem: 'corrupt', detail: errorText(error) } };
         }
       });
       this.nodes.set(d.digest, node);

@@ -40,6 +40,7 @@ import {
   type PutOptions,
   type PutResult,
 } from './object-store.ts';
+import { errorText } from '../redact.ts';
 
 const MiB = 1024 * 1024;
 
@@ -280,7 +281,7 @@ export class S3ObjectStore implements ObjectStore {
             await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
           result.removed.push({ key, since: (latest ?? upload.Initiated).toISOString() });
         } catch (error) {
-          result.failed.push({ key, error: error instanceof Error ? error.message : String(error) });
+          result.failed.push({ key, error: errorText(error) });
         }
       }
       [KeyMarker, UploadIdMarker] = page.IsTruncated ? [page.NextKeyMarker, page.NextUploadIdMarker] : [undefined, undefined];

@@ -7,6 +7,7 @@ import { BackupStore, type BackupStoreOptions } from './backup-store.ts';
 import { FileSystemObjectStore } from './filesystem.ts';
 import type { ObjectStore } from './object-store.ts';
 import { S3ObjectStore, type S3ObjectStoreOptions } from './s3.ts';
+import { errorText } from '../redact.ts';
 
 export class StoreUrlError extends Error {
   override name = 'StoreUrlError';
@@ -40,7 +41,7 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
     try {
       return new S3ObjectStore({ ...s3Options, bucket, prefix });
     } catch (error) {
-      throw new StoreUrlError(`invalid S3 store URL ${JSON.stringify(url)}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new StoreUrlError(`invalid S3 store URL ${JSON.stringify(url)}: ${errorText(error)}`);
     }
   }
   if (scheme === 'file') {
@@ -48,9 +49,7 @@ export function openStore(url: string, options: OpenStoreOptions = {}): ObjectSt
     try {
       path = fileURLToPath(url);
     } catch (error) {
-      throw new StoreUrlError(
-        `invalid file URL ${JSON.stringify(url)} (${error instanceof Error ? error.message : String(error)}); ${ACCEPTED}`,
-      );
+      throw new StoreUrlError(`invalid file URL ${JSON.stringify(url)} (${errorText(error)}); ${ACCEPTED}`);
     }
     return directoryStore(path);
   }

@@ -49,8 +49,6 @@ export interface VerifyOptions {
 
 type Check = { status: 'ok'; manifest?: Manifest } | { status: VerifyProblemKind; detail: string };
 
-const message = errorText;
-
 /** A descriptor with a malformed digest or size is reported (corrupt) and skipped; the walk goes on. */
 function wellFormed(d: { digest: unknown; size: unknown }, report: (blob: string, check: Check) => void): boolean {
   if (typeof d.digest === 'string' && isDigest(d.digest) && Number.isSafeInteger(d.size) && (d.size as number) >= 0) return true;
@@ -84,7 +82,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           bytes = await readCapped(objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES);
         } catch (error) {
           if (error instanceof NotFoundError) return { status: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` };
-          return { status: 'unreadable', detail: `reading ${store.description}/${blobKey(d.digest)}: ${message(error)}` };
+          return { status: 'unreadable', detail: `reading ${store.description}/${blobKey(d.digest)}: ${errorText(error)}` };
         }
         counted(bytes.byteLength);
         const digest = sha256Digest(bytes);
@@ -96,7 +94,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
             manifest: manifestFromBytes(bytes, { digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) }),
           };
         } catch (error) {
-          return { status: 'corrupt', detail: `manifest cannot be parsed: ${message(error)}` };
+          return { status: 'corrupt', detail: `manifest cannot be parsed: ${errorText(error)}` };
         }
       });
       checks.set(d.digest, check);
@@ -118,7 +116,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           for await (const chunk of stream) content.update(chunk as Buffer);
         } catch (error) {
           if (error instanceof NotFoundError) return { status: 'missing', detail: `${key} is not in the store` };
-          return { status: 'unreadable', detail: `reading ${store.description}/${key}: ${message(error)}` };
+          return { status: 'unreadable', detail: `reading ${store.description}/${key}: ${errorText(error)}` };
         }
         counted(content.size);
         const digest = content.digest();
@@ -179,7 +177,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
           blob: key.key,
           // Only a record that was read and is wrong is corrupt; a failed read says nothing about it.
           problem: error instanceof NotFoundError ? 'missing' : error instanceof InvalidRecordError ? 'corrupt' : 'unreadable',
-          detail: `catalog record: ${message(error)}`,
+          detail: `catalog record: ${errorText(error)}`,
         });
         return;
       }
