@@ -6,7 +6,7 @@ import { runDrill } from '../core/drill/drill.ts';
 import { drillReportKey, type DrillReport } from '../schema/drill.ts';
 import { openBackupStore, openRegistry, readPasswordFromStdin, UsageError } from './endpoints.ts';
 import { addRegistryOptions, positiveInt, type CommonOptions } from './options.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes, formatDuration } from './format.ts';
 
 const sampleSize = (value: string): number | 'all' => {
   if (value === 'all') return 'all';
@@ -19,7 +19,7 @@ function drillLines(report: DrillReport): string[] {
   const rto = report.rto.estimatedSeconds;
   return [
     `drill ${report.drillId}: ${report.ok ? 'PASSED' : 'FAILED'}: ${report.passed} of ${report.sampled} sampled image(s) (of ${report.storeImages}) restored with their recorded digests into ${report.registry}/${report.scratchPrefix}`,
-    `  restore: ${formatBytes(report.sampleBytes)} in ${(report.restoreMs / 1000).toFixed(1)} s = ${formatBytes(report.throughputBytesPerSecond)}/s`,
+    `  restore: ${formatBytes(report.sampleBytes)} in ${formatDuration(report.restoreMs)} = ${formatBytes(report.throughputBytesPerSecond)}/s`,
     `  RTO estimate for the whole store (${formatBytes(report.rto.storeBytes)} of current images): ${rto === null ? 'unknown (nothing restored)' : `${rto} s`}`,
     `  cleanup: ${report.cleanup.deleted} scratch image(s) deleted${report.cleanup.problems.length ? `, ${report.cleanup.problems.length} problem(s)` : ''}`,
     ...report.images.filter((i) => i.status === 'failed').map((i) => `  failed: ${i.error}`),

@@ -1,5 +1,5 @@
 // Plain-text formatting shared by the CLI commands.
-export { formatBytes } from '../core/format.ts';
+export { formatBytes, formatDuration } from '../core/format.ts';
 
 /** Left-aligned columns separated by two spaces. */
 export function table(headers: readonly string[], rows: readonly (readonly string[])[]): string {

@@ -11,6 +11,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import type { ListingOutput } from '../schema/contract.ts';
 import { STATE } from '../schema/workflow-states.ts';
+import { formatDuration } from './format.ts';
 import { findListing } from './workflow-history.ts';
 import { sfnCall } from './workflow-target.ts';
 
@@ -109,14 +110,4 @@ function statusLine(stream: NodeJS.WriteStream, quiet: boolean) {
       drawn = false;
     },
   };
-}
-
-export function formatDuration(ms: number): string {
-  const s = Math.max(0, Math.round(ms / 1000));
-  const h = Math.floor(s / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  const sec = s % 60;
-  if (h) return `${h}h${String(m).padStart(2, '0')}m`;
-  if (m) return `${m}m${String(sec).padStart(2, '0')}s`;
-  return `${sec}s`;
 }

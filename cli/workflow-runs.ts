@@ -3,9 +3,8 @@
 import { DescribeExecutionCommand, ListExecutionsCommand, type ExecutionListItem } from '@aws-sdk/client-sfn';
 import type { RunCounts } from '../schema/contract.ts';
 import { mapLimited } from '../core/limiter.ts';
-import { formatBytes, table } from './format.ts';
+import { formatBytes, formatDuration, table } from './format.ts';
 import { countsFromOutput, findListing, openStore, readReport, storeUrlOf } from './workflow-history.ts';
-import { formatDuration } from './workflow-progress.ts';
 import { resolveStateMachine, sfnCall, type TargetOptions } from './workflow-target.ts';
 
 export interface RunsOptions extends TargetOptions {

@@ -6,9 +6,9 @@ import { StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { InvalidInputError, parseExecutionInput, type ExecutionInput, type RunCounts } from '../schema/contract.ts';
 import { addFilterOptions } from './options.ts';
 import { UsageError } from './endpoints.ts';
-import { formatBytes } from './format.ts';
+import { formatBytes, formatDuration } from './format.ts';
 import { countsFromOutput, findListing, openStore, readReport, storeUrlOf } from './workflow-history.ts';
-import { formatDuration, waitForExecution } from './workflow-progress.ts';
+import { waitForExecution } from './workflow-progress.ts';
 import { listRuns, type RunsOptions } from './workflow-runs.ts';
 import { addTargetOptions, resolveStateMachine, sfnCall, type TargetOptions } from './workflow-target.ts';
 

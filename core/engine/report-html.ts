@@ -2,7 +2,7 @@
 // scripts, no external resources, every value escaped. Outcome and counts, failures with their
 // reasons, repository notes, the largest images, and a time line of the images in the run.
 import type { ImageResult, RunReport } from '../../schema/contract.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatDuration } from '../format.ts';
 import { movedTags } from './moved.ts';
 
 const MAX_ROWS = 1000;
@@ -12,7 +12,6 @@ const escapeHtml = (text: string | number | undefined) =>
   String(text ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 const name = (r: ImageResult) =>
   `${r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository}:${r.tag ?? r.digest ?? ''}`;
-const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const imageBytes = (r: ImageResult) => r.bytesCopied + r.bytesDeduplicated;
 
 function table(headers: string[], rows: string[][], numeric: number[] = []): string {
@@ -120,11 +119,11 @@ export function renderReportHtml(report: RunReport): string {
     const scale = Math.max(totalMs, ...report.results.map((r) => r.durationMs), 1);
     const bars = report.results.slice(0, MAX_ROWS).map((r) => {
       const width = Math.max(0.5, (r.durationMs / scale) * 100).toFixed(1);
-      return `<div class="row"><span class="label">${escapeHtml(name(r))}</span><span class="track"><span class="bar ${escapeHtml(r.status)}" style="width:${width}%"></span></span><span class="d">${escapeHtml(seconds(r.durationMs))}</span></div>`;
+      return `<div class="row"><span class="label">${escapeHtml(name(r))}</span><span class="track"><span class="bar ${escapeHtml(r.status)}" style="width:${width}%"></span></span><span class="d">${escapeHtml(formatDuration(r.durationMs))}</span></div>`;
     });
     sections.push(
       `<h2>Time line</h2>`,
-      `<p>Started ${escapeHtml(report.startedAt)}, finished ${escapeHtml(report.finishedAt)} (${escapeHtml(seconds(totalMs))}). Each bar: one image's copy time on the run's scale.</p>`,
+      `<p>Started ${escapeHtml(report.startedAt)}, finished ${escapeHtml(report.finishedAt)} (${escapeHtml(formatDuration(totalMs))}). Each bar: one image's copy time on the run's scale.</p>`,
       `<div class="timeline">${bars.join('\n')}</div>`,
     );
     sections.push(
@@ -139,7 +138,7 @@ export function renderReportHtml(report: RunReport): string {
             escapeHtml(r.status),
             escapeHtml(formatBytes(r.bytesCopied)),
             escapeHtml(formatBytes(r.bytesDeduplicated)),
-            escapeHtml(seconds(r.durationMs)),
+            escapeHtml(formatDuration(r.durationMs)),
           ]),
         [3, 4, 5],
       ),
@@ -161,7 +160,7 @@ table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding
 </style></head>
 <body>
 <h1>ecr-backup ${escapeHtml(report.mode)} run ${escapeHtml(report.runId)}</h1>
-<p class="${c.failed > 0 ? 'bad' : 'ok'}"><b>Result: ${escapeHtml(outcome)}</b> (started ${escapeHtml(report.startedAt)}, ${escapeHtml(seconds(totalMs))})</p>
+<p class="${c.failed > 0 ? 'bad' : 'ok'}"><b>Result: ${escapeHtml(outcome)}</b> (started ${escapeHtml(report.startedAt)}, ${escapeHtml(formatDuration(totalMs))})</p>
 ${sections.join('\n')}
 </body></html>
 `;

@@ -1,6 +1,6 @@
 // The run report: the same shape whether the run was the CLI or the Step Functions workflow.
 import { type RunReport, summarize, type ImageResult } from '../../schema/contract.ts';
-import { formatBytes } from '../format.ts';
+import { formatBytes, formatDuration } from '../format.ts';
 import type { BackupStore } from '../store/backup-store.ts';
 import { redact } from '../redact.ts';
 import { movedTags } from './moved.ts';
@@ -43,10 +43,7 @@ const cell = (text: string | number | undefined) =>
 
 function duration(startedAt: string, finishedAt: string): string {
   const ms = Date.parse(finishedAt) - Date.parse(startedAt);
-  if (!Number.isFinite(ms) || ms < 0) return '';
-  if (ms < 1000) return `${ms} ms`;
-  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
-  return `${Math.floor(ms / 60_000)} min ${Math.round((ms % 60_000) / 1000)} s`;
+  return Number.isFinite(ms) && ms >= 0 ? formatDuration(ms) : '';
 }
 
 /** The run report as Markdown: outcome, counts, failures, repository notes and one row per image. */
@@ -111,7 +108,7 @@ export function renderReportMarkdown(report: RunReport): string {
     for (const r of report.results.slice(0, MAX_RESULT_ROWS)) {
       const repository = r.targetRepository ? `${r.repository} → ${r.targetRepository}` : r.repository;
       lines.push(
-        `| ${cell(repository)} | ${cell(r.tag ?? '')} | ${cell(r.digest ? `\`${r.digest}\`` : '')} | ${r.status} | ${formatBytes(r.bytesCopied)} | ${formatBytes(r.bytesDeduplicated)} | ${(r.durationMs / 1000).toFixed(1)} s |`,
+        `| ${cell(repository)} | ${cell(r.tag ?? '')} | ${cell(r.digest ? `\`${r.digest}\`` : '')} | ${r.status} | ${formatBytes(r.bytesCopied)} | ${formatBytes(r.bytesDeduplicated)} | ${formatDuration(r.durationMs)} |`,
       );
     }
     if (report.results.length > MAX_RESULT_ROWS)
