@@ -19,6 +19,9 @@ export const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, Media
   ', ',
 );
 
+/** Registries cap manifests at 4 MiB (distribution): no reader buffers more, and the store holds what a registry served. */
+export const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+
 const INDEX_TYPES = new Set<string>([MediaType.OciIndex, MediaType.DockerManifestList]);
 const IMAGE_TYPES = new Set<string>([MediaType.OciManifest, MediaType.DockerManifest]);
 

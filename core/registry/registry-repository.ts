@@ -8,6 +8,7 @@ import {
   blobsOf,
   MANIFEST_ACCEPT,
   manifestFromBytes,
+  MAX_MANIFEST_BYTES,
   UnsupportedManifestError,
   type Descriptor,
   type Manifest,
@@ -44,8 +45,6 @@ export interface RepositoryTransport extends UploadTransport {
   noteBlob(digest: string, repository: string): void;
 }
 
-/** Registries cap manifests at a few MiB (distribution: 4 MiB); refuse to buffer more. */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_REDIRECTS = 5;
 const REDIRECTS = new Set([301, 302, 303, 307, 308]);
 

@@ -3,8 +3,7 @@
 // and the crash-safety invariant are documented in layout.ts. One repository: backup-repository.ts.
 import type { Readable } from 'node:stream';
 import type { ImageEndpoint } from '../model/endpoint.ts';
-import { assertDigest } from '../model/digest.ts';
-import { manifestFromBytes, type Manifest } from '../model/manifest.ts';
+import type { Manifest } from '../model/manifest.ts';
 import {
   assertRepositoryName,
   blobKey,
@@ -21,16 +20,9 @@ import {
 import type { RepositorySettings } from '../../schema/repository-settings.ts';
 import { mapLimited } from '../limiter.ts';
 import { NotFoundError, writeJson, type ObjectStore, type PutOptions } from './object-store.ts';
-import {
-  InvalidRecordError,
-  isFutureTime,
-  MAX_RECORD_BYTES,
-  MAX_STORED_MANIFEST_BYTES,
-  ObjectTooLargeError,
-  parseCatalogRecord,
-  readCapped,
-} from './record.ts';
+import { InvalidRecordError, isFutureTime, MAX_RECORD_BYTES, ObjectTooLargeError, parseCatalogRecord, readCapped } from './record.ts';
 import { errorText } from '../redact.ts';
+import { readStoredManifest } from './stored-manifest.ts';
 import { BackupRepository, type RepositoryHistory, type RepositoryStore } from './backup-repository.ts';
 import { ManifestNotFoundError, ReadOnlyStoreError, type RejectedRecord } from './store-errors.ts';
 import { readRepositorySettings, writeRepositorySettings } from './store-settings.ts';
@@ -309,15 +301,10 @@ export class BackupStore implements ImageEndpoint, RepositoryStore {
 
   /** Reads a manifest blob and verifies it against its descriptor. */
   async readManifest(descriptor: { digest: string; mediaType?: string; size?: number }): Promise<Manifest> {
-    let bytes: Buffer;
-    try {
-      bytes = await readCapped(this.objects, blobKey(descriptor.digest), MAX_STORED_MANIFEST_BYTES);
-    } catch (error) {
-      if (error instanceof NotFoundError) throw new ManifestNotFoundError(`manifest ${descriptor.digest} is not in ${this.description}`);
-      throw error;
-    }
-    assertDigest(bytes, descriptor);
-    return manifestFromBytes(bytes, { digest: descriptor.digest, ...(descriptor.mediaType ? { mediaType: descriptor.mediaType } : {}) });
+    const read = await readStoredManifest(this.objects, descriptor);
+    if (read.ok) return read.manifest;
+    if (read.problem === 'missing') throw new ManifestNotFoundError(`manifest ${descriptor.digest} is not in ${this.description}`);
+    throw read.error;
   }
 
   /**

@@ -34,6 +34,7 @@
 // Deletions go through ObjectStore.deleteMany. On S3 with Object Lock, locked objects are reported and
 // left in place; a locked catalog record stays in the catalog, so its blobs stay marked.
 import { STORE_OBJECTS, storeObjects } from './store-objects.ts';
+import { MAX_MANIFEST_BYTES } from '../model/manifest.ts';
 import type { BackupStore } from './backup-store.ts';
 import { blobKey, parseCompactTime, type CatalogKey } from './layout.ts';
 import { deleteKeys, NotFoundError, type AbandonedWrites, type DeleteManyResult, type ObjectStore } from './object-store.ts';
@@ -48,8 +49,6 @@ import { mapLimited } from '../limiter.ts';
 import { errorText } from '../redact.ts';
 
 export const DEFAULT_GRACE_MS = 60 * 60 * 1000;
-/** Fresh blobs up to this size are checked for being manifests (the registry manifest limit). */
-const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 
 export interface PruneOptions extends RetentionRule {
   /** Decide and report; delete nothing. */

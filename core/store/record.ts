@@ -13,8 +13,6 @@ import type { ObjectStore } from './object-store.ts';
 
 /** Records are a few hundred bytes (an index with hundreds of platforms: tens of KiB). */
 export const MAX_RECORD_BYTES = 1024 * 1024;
-/** Registries cap manifests at 4 MiB (distribution); the store holds what a registry served. */
-export const MAX_STORED_MANIFEST_BYTES = 4 * 1024 * 1024;
 /** How far a record's time may be ahead of this machine's clock (clock skew between writers). */
 const MAX_CLOCK_SKEW_MS = 5 * 60 * 1000;
 

@@ -1,12 +1,11 @@
 // What an image references in the store: the walk from a root manifest through index children to
 // configs and layers. `prune` marks with it and `stats` sizes with it. Each manifest is read and
 // checked against its digest once per walker, however many images share it.
-import { assertDigest } from '../model/digest.ts';
-import { blobsOf, childManifests, manifestFromBytes } from '../model/manifest.ts';
+import { blobsOf, childManifests } from '../model/manifest.ts';
 import { createLimiter, type Limiter } from '../limiter.ts';
 import { blobKey } from './layout.ts';
-import { NotFoundError, type ObjectStore } from './object-store.ts';
-import { MAX_STORED_MANIFEST_BYTES, readCapped } from './record.ts';
+import type { ObjectStore } from './object-store.ts';
+import { readStoredManifest } from './stored-manifest.ts';
 import { errorText } from '../redact.ts';
 
 export interface TreeProblem {
@@ -80,39 +79,29 @@ export class ReferenceWalker {
     if (!node) {
       // Only the read holds a slot; the recursion in tree() waits outside the limiter.
       node = this.limit(async (): Promise<NodeResult> => {
-        let bytes: Buffer;
-        try {
-          // One GET, no HEAD first: the read itself stops at the cap (a walk reads every manifest of a store).
-          bytes = await readCapped(this.objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES, { head: false });
-        } catch (error) {
-          if (error instanceof NotFoundError)
-            return {
-              ok: false,
-              problem: { digest: d.digest, problem: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` },
-            };
-          return { ok: false, problem: { digest: d.digest, problem: 'unreadable', detail: errorText(error) } };
+        // One GET, no HEAD first: the read itself stops at the cap (a walk reads every manifest of a store).
+        // No mediaType: the bytes decide what the manifest is, never a record's or an index's claim
+        // about it: a lying mediaType must not hide what an image references from prune.
+        const read = await readStoredManifest(this.objects, { digest: d.digest }, { head: false });
+        if (!read.ok) {
+          const detail = read.problem === 'missing' ? `manifest ${blobKey(d.digest)} is not in the store` : errorText(read.error);
+          return { ok: false, problem: { digest: d.digest, problem: read.problem, detail } };
         }
-        try {
-          assertDigest(bytes, { digest: d.digest });
-          // The bytes decide what the manifest is, never a record's or an index's claim about it: a
-          // lying mediaType must not hide what an image references from prune.
-          const manifest = manifestFromBytes(bytes, { digest: d.digest });
-          // manifestFromBytes infers a type from the shape, so an image config parses too: a real
-          // manifest names everything it references by digest.
-          if (![...childManifests(manifest), ...blobsOf(manifest)].every((r) => typeof r?.digest === 'string' && r.digest.includes(':'))) {
-            throw new Error(`${blobKey(d.digest)} is not a manifest (a reference without a digest)`);
-          }
-          return {
-            ok: true,
-            node: {
-              size: bytes.byteLength,
-              children: childManifests(manifest).map((c) => ({ digest: c.digest, mediaType: c.mediaType })),
-              blobs: blobsOf(manifest).map((b) => ({ digest: b.digest, size: b.size })),
-            },
-          };
-        } catch (error) {
-          return { ok: false, problem: { digest: d.digest, problem: 'corrupt', detail: errorText(error) } };
+        const { manifest } = read;
+        // manifestFromBytes infers a type from the shape, so an image config parses too: a real
+        // manifest names everything it references by digest.
+        if (![...childManifests(manifest), ...blobsOf(manifest)].every((r) => typeof r?.digest === 'string' && r.digest.includes(':'))) {
+          const detail = `${blobKey(d.digest)} is not a manifest (a reference without a digest)`;
+          return { ok: false, problem: { digest: d.digest, problem: 'corrupt', detail } };
         }
+        return {
+          ok: true,
+          node: {
+            size: manifest.bytes.byteLength,
+            children: childManifests(manifest).map((c) => ({ digest: c.digest, mediaType: c.mediaType })),
+            blobs: blobsOf(manifest).map((b) => ({ digest: b.digest, size: b.size })),
+          },
+        };
       });
       this.nodes.set(d.digest, node);
     }

@@ -1,14 +1,15 @@
 // Store verification: for every catalog record (every tag value in the history and every untagged
 // image), walk the manifest tree from the store and re-hash every blob it references. Each blob is
 // read and hashed once however many images share it; problems are reported per image.
-import { ContentHash, sha256Digest } from '../model/digest.ts';
-import { childManifests, blobsOf, foreignLayersOf, manifestFromBytes, type Descriptor, type Manifest } from '../model/manifest.ts';
+import { ContentHash, DigestMismatchError } from '../model/digest.ts';
+import { childManifests, blobsOf, foreignLayersOf, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { BackupStore } from './backup-store.ts';
 import { storeObjects } from './store-objects.ts';
 import { blobKey, recordFormat, type CatalogRecord } from './layout.ts';
 import { createLimiter, mapLimited } from '../limiter.ts';
 import { NotFoundError } from './object-store.ts';
-import { InvalidRecordError, MAX_STORED_MANIFEST_BYTES, readCapped } from './record.ts';
+import { InvalidRecordError } from './record.ts';
+import { readStoredManifest } from './stored-manifest.ts';
 import { isDigest } from '../../schema/names.ts';
 import { errorText } from '../redact.ts';
 
@@ -77,25 +78,24 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
     let check = checks.get(d.digest);
     if (!check) {
       check = limit(async (): Promise<Check> => {
-        let bytes: Buffer;
-        try {
-          bytes = await readCapped(objects, blobKey(d.digest), MAX_STORED_MANIFEST_BYTES);
-        } catch (error) {
-          if (error instanceof NotFoundError) return { status: 'missing', detail: `manifest ${blobKey(d.digest)} is not in the store` };
-          return { status: 'unreadable', detail: `reading ${store.description}/${blobKey(d.digest)}: ${errorText(error)}` };
+        const read = await readStoredManifest(objects, d);
+        if (read.ok) {
+          counted(read.manifest.bytes.byteLength);
+          return { status: 'ok', manifest: read.manifest };
         }
-        counted(bytes.byteLength);
-        const digest = sha256Digest(bytes);
-        if (bytes.byteLength !== d.size) return { status: 'corrupt', detail: `manifest is ${bytes.byteLength} bytes, expected ${d.size}` };
-        if (digest !== d.digest) return { status: 'corrupt', detail: `manifest content hashes to ${digest}` };
-        try {
-          return {
-            status: 'ok',
-            manifest: manifestFromBytes(bytes, { digest: d.digest, ...(d.mediaType ? { mediaType: d.mediaType } : {}) }),
-          };
-        } catch (error) {
-          return { status: 'corrupt', detail: `manifest cannot be parsed: ${errorText(error)}` };
+        if (read.problem !== 'corrupt') {
+          const detail =
+            read.problem === 'missing'
+              ? `manifest ${blobKey(d.digest)} is not in the store`
+              : `reading ${store.description}/${blobKey(d.digest)}: ${errorText(read.error)}`;
+          return { status: read.problem, detail };
         }
+        counted(read.size);
+        const detail =
+          read.error instanceof DigestMismatchError
+            ? `manifest ${errorText(read.error)}`
+            : `manifest cannot be parsed: ${errorText(read.error)}`;
+        return { status: 'corrupt', detail };
       });
       checks.set(d.digest, check);
     }
