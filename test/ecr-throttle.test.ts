@@ -1,14 +1,15 @@
 // ECR throttling during a large listing (scripted client: moto never throttles).
-import { DescribeImagesCommand, DescribeRepositoriesCommand } from '@aws-sdk/client-ecr';
+import { DescribeImagesCommand, DescribeRepositoriesCommand, ECRClient } from '@aws-sdk/client-ecr';
 import { describe, expect, it } from 'vitest';
 import { planImages } from '../core/engine/plan.ts';
-import { EcrEndpoint, type EcrClientLike } from '../core/registry/ecr.ts';
+import { EcrEndpoint } from '../core/registry/ecr.ts';
 
 const digest = (n: number) => `sha256:${String(n).padStart(64, '0')}`;
 
 function scriptedEcr(throttledCalls: Record<string, number>) {
   const calls: string[] = [];
-  const client = {
+  // An ECRClient whose send is scripted: the SDK paginators accept only ECRClient instances.
+  const client = Object.assign(new ECRClient({ region: 'us-east-1' }), {
     async send(command: unknown) {
       if (command instanceof DescribeRepositoriesCommand) {
         calls.push('DescribeRepositories');
@@ -25,8 +26,8 @@ function scriptedEcr(throttledCalls: Record<string, number>) {
       }
       throw new Error(`unexpected command ${(command as object).constructor.name}`);
     },
-  };
-  return { client: client as unknown as EcrClientLike, calls };
+  }) as unknown as ECRClient;
+  return { client, calls };
 }
 
 describe('ECR throttling (scripted client: moto never throttles)', () => {

@@ -1,8 +1,14 @@
 // The ECR endpoint: moto for the control plane, docker-registry with moto's token for the data plane,
 // and scripted ECR clients for what moto does not do (pagination, token expiry).
-import { DescribeImagesCommand, DescribeRepositoriesCommand, GetAuthorizationTokenCommand, PutImageCommand } from '@aws-sdk/client-ecr';
+import {
+  DescribeImagesCommand,
+  DescribeRepositoriesCommand,
+  ECRClient,
+  GetAuthorizationTokenCommand,
+  PutImageCommand,
+} from '@aws-sdk/client-ecr';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { EcrAuthorization, EcrEndpoint, type EcrClientLike } from '../core/registry/ecr.ts';
+import { EcrAuthorization, EcrEndpoint } from '../core/registry/ecr.ts';
 import { RegistryNotFoundError } from '../core/registry/errors.ts';
 import { skopeoRegistry } from '../core/archive/skopeo.ts';
 import { deleteScratchImage, deleteScratchRepository } from '../core/drill/scratch.ts';
@@ -95,7 +101,8 @@ describe('EcrEndpoint', () => {
 
   it('pages DescribeRepositories and DescribeImages (mocked ECR client: moto ignores pagination)', async () => {
     const seen: { command: string; nextToken?: string }[] = [];
-    const client = {
+    // An ECRClient whose send is scripted: the SDK paginators accept only ECRClient instances.
+    const client = Object.assign(new ECRClient({ region: 'us-east-1' }), {
       async send(command: { input: { nextToken?: string } }) {
         seen.push({ command: command.constructor.name, nextToken: command.input.nextToken });
         const page = Number(command.input.nextToken ?? 0);
@@ -111,7 +118,7 @@ describe('EcrEndpoint', () => {
         }
         throw new Error(`unexpected ${command.constructor.name}`);
       },
-    } as unknown as EcrClientLike;
+    }) as unknown as ECRClient;
     const ecr = new EcrEndpoint({ client, registryId: '210987654321' });
     expect(await ecr.listRepositories()).toEqual(['repo0', 'repo1', 'repo2']);
     expect(await ecr.repository('team/app').listImages()).toEqual([
@@ -126,7 +133,8 @@ describe('EcrEndpoint', () => {
   it('renews the authorization token before it expires, once for concurrent callers (mocked ECR client)', async () => {
     let calls = 0;
     const lifetimeMs = 12 * 60 * 60 * 1000;
-    const client = {
+    // An ECRClient whose send is scripted: the SDK paginators accept only ECRClient instances.
+    const client = Object.assign(new ECRClient({ region: 'us-east-1' }), {
       async send(command: unknown) {
         if (!(command instanceof GetAuthorizationTokenCommand)) throw new Error('unexpected command');
         calls += 1;
@@ -141,7 +149,7 @@ describe('EcrEndpoint', () => {
           ],
         };
       },
-    } as unknown as EcrClientLike;
+    }) as unknown as ECRClient;
     const provider = new EcrAuthorization(client, undefined, 30 * 60 * 1000);
     const [a, b] = await Promise.all([provider.get(), provider.get()]);
     expect([a.password, b.password, calls]).toEqual(['token-1', 'token-1', 1]);

@@ -7,10 +7,10 @@ import {
   BatchDeleteImageCommand,
   CreateRepositoryCommand,
   DeleteRepositoryCommand,
-  DescribeImagesCommand,
-  DescribeRepositoriesCommand,
   ECRClient,
   GetAuthorizationTokenCommand,
+  paginateDescribeImages,
+  paginateDescribeRepositories,
   type ImageDetail,
 } from '@aws-sdk/client-ecr';
 import { throttledClient, type EcrThrottleOptions } from './ecr-throttle.ts';
@@ -32,7 +32,7 @@ import {
 import type { ShardRepository } from '../../schema/listing-shards.ts';
 import { errorText } from '../redact.ts';
 
-/** The part of ECRClient we use, so tests can hand in a scripted client. */
+/** The part of ECRClient the token and settings calls use, so tests can hand in a scripted client. */
 export type EcrClientLike = Pick<ECRClient, 'send'>;
 
 export interface EcrEndpointOptions {
@@ -42,8 +42,11 @@ export interface EcrEndpointOptions {
   registryId?: string;
   /** Registry API URL instead of the token's proxyEndpoint (tests, private endpoints). */
   registryUrl?: string;
-  /** Default: `new ECRClient({ region })` in adaptive retry mode. Either way calls go through `throttle`. */
-  client?: EcrClientLike;
+  /**
+   * Default: `new ECRClient({ region })` in adaptive retry mode. Either way calls go through
+   * `throttle`. An ECRClient (a scripted one overrides `send`): the SDK paginators require one.
+   */
+  client?: ECRClient;
   /** Client-side rate limit and throttling retries for ECR API calls (ecr-throttle.ts). */
   throttle?: EcrThrottleOptions;
   /** Renew the authorization token when less than this is left; default 30 minutes. */
@@ -106,7 +109,7 @@ export class EcrAuthorization implements CredentialsProvider {
 
 export class EcrEndpoint implements ImageEndpoint {
   readonly description: string;
-  readonly client: EcrClientLike;
+  readonly client: ECRClient;
   readonly registryId?: string;
   private readonly authorization: EcrAuthorization;
   private dataPlane?: Promise<RegistryEndpoint>;
@@ -131,13 +134,8 @@ export class EcrEndpoint implements ImageEndpoint {
    */
   async describeRepositories(): Promise<ShardRepository[]> {
     const repositories: ShardRepository[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.client
-        .send(new DescribeRepositoriesCommand({ registryId: this.registryId, nextToken, maxResults: 1000 }))
-        .catch((error: unknown) => {
-          throw ecrError(error, `${this.description} DescribeRepositories`);
-        });
+    const pages = paginateDescribeRepositories({ client: this.client }, { registryId: this.registryId, maxResults: 1000 });
+    await eachPage(pages, `${this.description} DescribeRepositories`, (page) => {
       for (const repository of page.repositories ?? []) {
         if (!repository.repositoryName) continue;
         repositories.push({
@@ -146,8 +144,7 @@ export class EcrEndpoint implements ImageEndpoint {
           described: describedSettings(repository),
         });
       }
-      nextToken = page.nextToken;
-    } while (nextToken);
+    });
     return repositories;
   }
 
@@ -243,16 +240,11 @@ export class EcrRepository implements ImageRepository {
    */
   async listImages(): Promise<ImageListing[]> {
     const listings: ImageListing[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.endpoint.client
-        .send(new DescribeImagesCommand({ repositoryName: this.name, registryId: this.endpoint.registryId, nextToken, maxResults: 1000 }))
-        .catch((error: unknown) => {
-          throw ecrError(error, `${this.endpoint.description} ${this.name}: DescribeImages`);
-        });
+    const { client, registryId, description } = this.endpoint;
+    const pages = paginateDescribeImages({ client }, { repositoryName: this.name, registryId, maxResults: 1000 });
+    await eachPage(pages, `${description} ${this.name}: DescribeImages`, (page) => {
       for (const image of page.imageDetails ?? []) listings.push(...toListings(image));
-      nextToken = page.nextToken;
-    } while (nextToken);
+    });
     return listings;
   }
 
@@ -297,6 +289,19 @@ function toListings(image: ImageDetail): ImageListing[] {
   };
   const tags = image.imageTags ?? [];
   return tags.length ? tags.map((tag) => ({ tag, ...common })) : [common];
+}
+
+/**
+ * Runs `use` on every page of an SDK paginator, mapping a failed request onto the registry errors.
+ * The paginator sends through the endpoint's client, so every page keeps the rate limit, the
+ * throttling retries (ecr-throttle.ts) and the SDK's adaptive retry.
+ */
+async function eachPage<P>(pages: AsyncIterable<P>, context: string, use: (page: P) => void): Promise<void> {
+  try {
+    for await (const page of pages) use(page);
+  } catch (error) {
+    throw ecrError(error, context);
+  }
 }
 
 /** Maps ECR API failures onto the registry error classes the CLI already recognises. */

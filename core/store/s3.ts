@@ -14,8 +14,8 @@ import {
   GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
-  ListObjectsV2Command,
   ListPartsCommand,
+  paginateListObjectsV2,
   S3Client,
   type PutObjectCommandInput,
 } from '@aws-sdk/client-s3';
@@ -221,12 +221,8 @@ export class S3ObjectStore implements ObjectStore {
 
   async *list(prefix: string): AsyncIterable<ObjectInfo> {
     assertPrefix(prefix);
-    let token: string | undefined;
-    do {
-      const out = await this.client.send(
-        new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ...(token ? { ContinuationToken: token } : {}) }),
-      );
-      for (const object of out.Contents ?? []) {
+    for await (const page of paginateListObjectsV2({ client: this.client }, { Bucket: this.bucket, Prefix: this.prefix + prefix })) {
+      for (const object of page.Contents ?? []) {
         if (!object.Key) continue;
         yield {
           key: object.Key.slice(this.prefix.length),
@@ -235,27 +231,17 @@ export class S3ObjectStore implements ObjectStore {
           ...(object.StorageClass ? { storageClass: object.StorageClass } : {}),
         };
       }
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    }
   }
 
   /** Keys grouped at the first `delimiter` after `prefix` (ListObjectsV2 Delimiter): one entry per group, not per key. */
   async *listGrouped(prefix: string, delimiter: string): AsyncIterable<GroupedEntry> {
     assertPrefix(prefix);
-    let token: string | undefined;
-    do {
-      const out = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.prefix + prefix,
-          Delimiter: delimiter,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const common of out.CommonPrefixes ?? []) if (common.Prefix) yield { group: common.Prefix.slice(this.prefix.length) };
-      for (const object of out.Contents ?? []) if (object.Key) yield { key: object.Key.slice(this.prefix.length) };
-      token = out.IsTruncated ? out.NextContinuationToken : undefined;
-    } while (token);
+    const input = { Bucket: this.bucket, Prefix: this.prefix + prefix, Delimiter: delimiter };
+    for await (const page of paginateListObjectsV2({ client: this.client }, input)) {
+      for (const common of page.CommonPrefixes ?? []) if (common.Prefix) yield { group: common.Prefix.slice(this.prefix.length) };
+      for (const object of page.Contents ?? []) if (object.Key) yield { key: object.Key.slice(this.prefix.length) };
+    }
   }
 
   /**
@@ -265,6 +251,7 @@ export class S3ObjectStore implements ObjectStore {
    */
   async removeAbandonedWrites(before: Date, options: { dryRun?: boolean } = {}): Promise<AbandonedWrites> {
     const result: AbandonedWrites = { removed: [], failed: [] };
+    // A loop, not a paginator: client-s3 has none for ListMultipartUploads (two markers).
     let KeyMarker: string | undefined;
     let UploadIdMarker: string | undefined;
     do {
@@ -292,6 +279,8 @@ export class S3ObjectStore implements ObjectStore {
   /** When the upload's last part arrived (undefined: no part yet). */
   private async latestPart(Key: string, UploadId: string): Promise<Date | undefined> {
     let latest: Date | undefined;
+    // Not paginateListParts: S3 and moto send NextPartNumberMarker on the last page too, and the
+    // paginator, which ignores IsTruncated, would ask again (against moto: forever, pages 1, 0, 1, ...).
     let PartNumberMarker: string | undefined;
     do {
       const page = await this.client.send(new ListPartsCommand({ Bucket: this.bucket, Key, UploadId, PartNumberMarker }));
