@@ -5,6 +5,7 @@ import { rejectedRecordNotes } from '../core/engine/plan.ts';
 import { warnSkipped } from './store-commands.ts';
 import type { Command } from 'commander';
 import { RunReport } from '../schema/contract.ts';
+import { retentionRuleProblem } from '../schema/retention.ts';
 import { renderReportMarkdown } from '../core/engine/report.ts';
 import { NotFoundError } from '../core/store/object-store.ts';
 import { DEFAULT_GRACE_MS, pruneStore, type PruneReport } from '../core/store/prune.ts';
@@ -24,18 +25,6 @@ function parseDuration(value: string): number {
   if (!m) throw new UsageError(`--grace must be a duration such as 30s, 15m, 1h or 2d, got ${JSON.stringify(value)}`);
   return Number(m[1]) * UNITS[m[2] ?? 's']!;
 }
-
-const keepLast = (value: string) => {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`--keep-last must be an integer >= 1, got ${JSON.stringify(value)}`);
-  return n;
-};
-
-const keepDays = (value: string) => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--keep-days must be a number of days > 0, got ${JSON.stringify(value)}`);
-  return n;
-};
 
 function describeGrace(ms: number): string {
   if (ms === 0) return '0s';
@@ -101,19 +90,22 @@ export function registerMaintenanceCommands(program: Command): void {
     .command('prune')
     .description('drop catalog history beyond a retention rule and delete the blobs nothing references any more')
     .requiredOption('--from <store>', 'backup store')
-    .option('--keep-last <n>', 'per tag, keep the N newest records', keepLast)
-    .option('--keep-days <d>', 'keep records newer than D days, and the value each tag had D days ago', keepDays)
+    .option('--keep-last <n>', 'per tag, keep the N newest records', (value) => Number(value))
+    .option('--keep-days <d>', 'keep records newer than D days, and the value each tag had D days ago', (value) => Number(value))
     .option('--grace <duration>', 'never delete a blob modified this recently (protects a backup running meanwhile)', '1h')
     .option('--dry-run', 'report what would be dropped and deleted, delete nothing')
     .option('--json', 'print the prune report as JSON')
     .action(async (options: { from: string; keepLast?: number; keepDays?: number; grace: string; dryRun?: boolean; json?: boolean }) => {
-      if (options.keepLast === undefined && options.keepDays === undefined)
-        throw new UsageError('prune needs --keep-last N or --keep-days D');
+      const rule = {
+        ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
+        ...(options.keepDays !== undefined ? { keepDays: options.keepDays } : {}),
+      };
+      const problem = retentionRuleProblem(rule);
+      if (problem) throw new UsageError(`prune: ${problem}`);
       const graceMs = parseDuration(options.grace ?? `${DEFAULT_GRACE_MS / 1000}`);
       const store = openBackupStore(options.from, { existing: true });
       const report = await pruneStore(store, {
-        ...(options.keepLast !== undefined ? { keepLast: options.keepLast } : {}),
-        ...(options.keepDays !== undefined ? { keepDays: options.keepDays } : {}),
+        ...rule,
         graceMs,
         abandonedWritesAgeMs: ABANDONED_WRITES_AGE_MS,
         dryRun: options.dryRun,

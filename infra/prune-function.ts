@@ -11,6 +11,7 @@ import { ENV, PRUNE_ENV } from '../schema/environment.ts';
 import { createLambdaFunction } from './lambda-function.ts';
 import { acknowledgeIam5 } from './nag.ts';
 import type { EcrBackupPrune } from './props.ts';
+import { retentionRuleProblem } from '../schema/retention.ts';
 import { grantStore, type StoreBucket } from './store-access.ts';
 
 /**
@@ -28,10 +29,8 @@ export function createPruneFunction(
 ): lambda.Function {
   const { bucket, prefix, encryptionKey } = store;
   const where = `EcrBackup ${scope.node.path}: prune`;
-  if (rule.keepLast === undefined && rule.keepDays === undefined) throw new Error(`${where}: set keepLast or keepDays`);
-  if (rule.keepLast !== undefined && !(Number.isInteger(rule.keepLast) && rule.keepLast >= 1))
-    throw new Error(`${where}: keepLast must be an integer >= 1`);
-  if (rule.keepDays !== undefined && !(rule.keepDays > 0)) throw new Error(`${where}: keepDays must be > 0`);
+  const problem = retentionRuleProblem(rule);
+  if (problem) throw new Error(`${where}: ${problem}`);
   const fn = createLambdaFunction(scope, 'PruneStore', 'prune', retention, Duration.minutes(15), {
     [ENV.STORE_URL]: storeUrl,
     ...(rule.keepLast !== undefined ? { [PRUNE_ENV.KEEP_LAST]: String(rule.keepLast) } : {}),

@@ -9,6 +9,7 @@ import { redactingErrors } from '../core/redact.ts';
 import { z } from 'zod';
 import { describeIssues } from '../schema/contract.ts';
 import { ENV, PRUNE_ENV } from '../schema/environment.ts';
+import { retentionRuleProblem } from '../schema/retention.ts';
 import { log } from '../core/log.ts';
 import { DEFAULT_GRACE_MS, pruneStore } from '../core/store/prune.ts';
 import { backupStoreAt, withLambdaContext } from './runtime.ts';
@@ -23,12 +24,13 @@ const optionalNumber = z
 const PruneEnvironment = z
   .object({
     [ENV.STORE_URL]: z.string().regex(/^s3:\/\/[^/]+(\/.*)?$/, 'must be s3://bucket/prefix'),
-    [PRUNE_ENV.KEEP_LAST]: optionalNumber.pipe(z.number().int().min(1).optional()),
-    [PRUNE_ENV.KEEP_DAYS]: optionalNumber.pipe(z.number().positive().optional()),
+    [PRUNE_ENV.KEEP_LAST]: optionalNumber,
+    [PRUNE_ENV.KEEP_DAYS]: optionalNumber,
     [PRUNE_ENV.GRACE_SECONDS]: optionalNumber.pipe(z.number().nonnegative().optional()),
   })
-  .refine((env) => env[PRUNE_ENV.KEEP_LAST] !== undefined || env[PRUNE_ENV.KEEP_DAYS] !== undefined, {
-    message: `set ${PRUNE_ENV.KEEP_LAST} or ${PRUNE_ENV.KEEP_DAYS}`,
+  .superRefine((env, context) => {
+    const problem = retentionRuleProblem({ keepLast: env[PRUNE_ENV.KEEP_LAST], keepDays: env[PRUNE_ENV.KEEP_DAYS] });
+    if (problem) context.addIssue({ code: 'custom', message: `${PRUNE_ENV.KEEP_LAST}/${PRUNE_ENV.KEEP_DAYS}: ${problem}` });
   });
 
 export interface PruneEvent {

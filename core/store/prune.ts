@@ -40,7 +40,8 @@ import { blobKey, parseCompactTime, type CatalogKey } from './layout.ts';
 import { deleteKeys, NotFoundError, type AbandonedWrites, type DeleteManyResult, type ObjectStore } from './object-store.ts';
 import { deletionOrder } from './prune-order.ts';
 import { type BlobInfo, digestOfBlobKey, listBlobs, listRecords, Marker, type PruneProblem } from './prune-scan.ts';
-import { applyRetention, assertRetentionRule, assignTagValues, type RetentionEntry, type RetentionRule } from './retention.ts';
+import type { RetentionRule } from '../../schema/retention.ts';
+import { applyRetention, assertRetentionRule, assignTagValues, type RetentionEntry } from './retention.ts';
 
 export { applyRetention, type RetentionEntry } from './retention.ts';
 import { ReferenceWalker } from './references.ts';

@@ -1,29 +1,18 @@
 // Which catalog records a retention rule keeps (the rules are described in prune.ts's header).
+import { retentionRuleProblem, type RetentionRule } from '../../schema/retention.ts';
 import { mapLimited } from '../limiter.ts';
 import { recordFormat, type CatalogKey } from './layout.ts';
 import { readJson, type ObjectStore } from './object-store.ts';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export interface RetentionRule {
-  /** Per tag, keep the N newest values (N >= 1; repeated records of one value count once). */
-  keepLast?: number;
-  /** Keep records newer than D days, and per tag the value it had D days ago. */
-  keepDays?: number;
-}
-
 class RetentionRuleError extends RangeError {
   override name = 'RetentionRuleError';
 }
 
 export function assertRetentionRule(rule: RetentionRule): void {
-  const { keepLast, keepDays } = rule;
-  if (keepLast === undefined && keepDays === undefined)
-    throw new RetentionRuleError('a retention rule needs keepLast (--keep-last N) or keepDays (--keep-days D)');
-  if (keepLast !== undefined && !(Number.isInteger(keepLast) && keepLast >= 1))
-    throw new RetentionRuleError(`keep-last must be an integer >= 1, got ${keepLast}`);
-  if (keepDays !== undefined && !(Number.isFinite(keepDays) && keepDays > 0))
-    throw new RetentionRuleError(`keep-days must be a number > 0, got ${keepDays}`);
+  const problem = retentionRuleProblem(rule);
+  if (problem) throw new RetentionRuleError(problem);
 }
 
 /** One catalog record as retention sees it. */
