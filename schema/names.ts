@@ -13,7 +13,7 @@ export function isRepositoryName(name: string): boolean {
 }
 
 export function isTag(tag: string): boolean {
-  return TAG_PATTERN.test(tag);
+  return typeof tag === 'string' && TAG_PATTERN.test(tag);
 }
 
 export function isDigest(value: string): boolean {

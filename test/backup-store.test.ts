@@ -7,7 +7,7 @@ import { DigestMismatchError } from '../core/model/digest.ts';
 import { manifestFromBytes, MediaType, type Manifest } from '../core/model/manifest.ts';
 import { BackupStore } from '../core/store/backup-store.ts';
 import { IncompleteImageError, ManifestNotFoundError, ReadOnlyStoreError } from '../core/store/store-errors.ts';
-import { InvalidNameError } from '../core/store/layout.ts';
+import { InvalidReferenceError } from '../core/model/reference.ts';
 import { readAll, readJson } from '../core/store/object-store.ts';
 import { verifyStore } from '../core/store/verify.ts';
 import { blob, type Blob } from './harness/oci-content.ts';
@@ -228,12 +228,12 @@ describe.each(backends)('BackupStore: $name', (backend) => {
   it('refuses hostile repository names and tags', async () => {
     const store = new BackupStore(await backend.make());
     for (const name of ['../x', 'a/../../b', 'A', '_tags', 'a/_tags/b', '/abs', 'a//b', '']) {
-      expect(() => store.repository(name), name).toThrow(InvalidNameError);
+      expect(() => store.repository(name), name).toThrow(InvalidReferenceError);
     }
     const img = image([]);
     for (const tag of ['../../x', 'a/b', '.hidden', '-x', '']) {
-      await expect(store.repository('app').putManifest(img.manifest, { tag }), tag).rejects.toBeInstanceOf(InvalidNameError);
-      await expect(store.repository('app').getManifest({ tag }), tag).rejects.toBeInstanceOf(InvalidNameError);
+      await expect(store.repository('app').putManifest(img.manifest, { tag }), tag).rejects.toBeInstanceOf(InvalidReferenceError);
+      await expect(store.repository('app').getManifest({ tag }), tag).rejects.toBeInstanceOf(InvalidReferenceError);
     }
   });
 

@@ -18,7 +18,7 @@ import type { ImageEndpoint, ImageListing, ImageReference, ImageRepository, Regi
 import type { Descriptor, Manifest } from '../model/manifest.ts';
 import type { Credentials, CredentialsProvider } from './credentials.ts';
 import { RegistryAuthError, RegistryError, RegistryNotFoundError } from './errors.ts';
-import { validRepository } from './reference.ts';
+import { validRepository } from '../model/reference.ts';
 import { RegistryEndpoint, type RegistryEndpointOptions } from './registry.ts';
 import type { RegistryRepository } from './registry-repository.ts';
 import type { RepositorySettings } from '../../schema/repository-settings.ts';

@@ -2,7 +2,6 @@
 // to retry from the class and fields, never by matching message text. Messages name the registry and
 // the repository:reference and carry the registry's own error code, but never credentials, tokens or
 // presigned URLs (whose query strings are credentials too).
-import { InvalidInputError } from '../../schema/contract.ts';
 
 export interface RegistryErrorDetails {
   /** HTTP status, when the registry answered. */
@@ -45,9 +44,4 @@ export class RegistryAuthError extends RegistryError {
 /** The endpoint configuration is refused before any request: bad URL, plain http to a remote host. */
 export class RegistryConfigError extends Error {
   override name = 'RegistryConfigError';
-}
-
-/** A repository name, tag or digest that is not valid OCI grammar; refused before a URL is built. */
-export class InvalidReferenceError extends InvalidInputError {
-  override name = 'InvalidReferenceError';
 }

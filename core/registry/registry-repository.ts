@@ -25,7 +25,7 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from './http.ts';
-import { validDigest, validTag } from './reference.ts';
+import { validDigest, validTag } from '../model/reference.ts';
 import { resumableStream } from '../resumable.ts';
 import { mountBlob, uploadBlob, type UploadTransport } from './upload.ts';
 

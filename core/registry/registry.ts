@@ -18,7 +18,7 @@ import {
   type HttpRequest,
   type HttpResponse,
 } from './http.ts';
-import { validRepository } from './reference.ts';
+import { validRepository } from '../model/reference.ts';
 import type { UploadOptions } from './upload.ts';
 import { DEFAULT_LISTING_LIMITS, paginate, type ListingLimits } from './registry-listing.ts';
 import { parseUrl, RegistryRepository, type RepositoryTransport } from './registry-repository.ts';

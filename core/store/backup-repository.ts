@@ -5,12 +5,13 @@ import type { Readable } from 'node:stream';
 import type { ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
 import { assertDigest, digestHex } from '../model/digest.ts';
 import { blobsOf, childManifests, isIndex, MediaType, type Descriptor, type Manifest } from '../model/manifest.ts';
-import { assertTag, blobKey, CatalogRecord, compactTime, digestRecordKey, tagRecordKey, tombstoneKey, type CatalogKey } from './layout.ts';
+import { blobKey, CatalogRecord, compactTime, digestRecordKey, tagRecordKey, tombstoneKey, type CatalogKey } from './layout.ts';
 import { mapLimited } from '../limiter.ts';
 import type { DeletedTag } from '../../schema/contract.ts';
 import { currentRecord, readCatalogIndex, readTagEntries, timeAfter } from './catalog-index.ts';
 import { writeJson, type ObjectStore } from './object-store.ts';
 import { IncompleteImageError, ManifestNotFoundError, type RejectedRecord } from './store-errors.ts';
+import { validTag } from '../model/reference.ts';
 
 /** Every record of one repository, oldest first. */
 export interface RepositoryHistory {
@@ -80,7 +81,7 @@ export class BackupRepository implements ImageRepository {
 
   /** The record key of the tag's current value (at the store's asOf), or undefined (none yet, or deleted at the source). */
   async resolveTag(tag: string): Promise<Extract<CatalogKey, { kind: 'tag' }> | undefined> {
-    assertTag(tag);
+    validTag(tag);
     return currentRecord(await readTagEntries(this.objects, this.name, tag), this.store.asOf);
   }
 
@@ -157,7 +158,7 @@ export class BackupRepository implements ImageRepository {
   async putManifest(manifest: Manifest, ref?: ImageReference): Promise<void> {
     this.store.assertWritable();
     const tag = ref && 'tag' in ref ? ref.tag : undefined;
-    if (tag !== undefined) assertTag(tag);
+    if (tag !== undefined) validTag(tag);
     const { descriptor } = manifest;
     assertDigest(manifest.bytes, descriptor);
     // Present manifest blob == complete image (the invariant), so re-checking references is only
@@ -192,7 +193,7 @@ export class BackupRepository implements ImageRepository {
    * undefined when the tag has none or its latest entry is a deletion at the source.
    */
   async latestRecord(tag: string): Promise<{ key: string; record: CatalogRecord } | undefined> {
-    assertTag(tag);
+    validTag(tag);
     const latest = currentRecord(await readTagEntries(this.objects, this.name, tag));
     return latest && { key: latest.key, record: await this.store.readRecord(latest.key) };
   }
@@ -205,7 +206,7 @@ export class BackupRepository implements ImageRepository {
   async recordDeletions(tags: readonly string[]): Promise<DeletedTag[]> {
     this.store.assertWritable();
     const written = await mapLimited(tags, this.store.concurrency, async (tag): Promise<DeletedTag | undefined> => {
-      assertTag(tag);
+      validTag(tag);
       const entries = await readTagEntries(this.objects, this.name, tag);
       const latest = entries.at(-1);
       if (latest?.kind !== 'value') return undefined;
@@ -232,7 +233,7 @@ export class BackupRepository implements ImageRepository {
     archive: NonNullable<CatalogRecord['archive']>,
   ): Promise<CatalogRecord> {
     this.store.assertWritable();
-    assertTag(tag);
+    validTag(tag);
     const time = timeAfter(await readTagEntries(this.objects, this.name, tag), this.store.now());
     const record: CatalogRecord = {
       repository: this.name,

@@ -5,7 +5,6 @@ import type { Readable } from 'node:stream';
 import type { ImageEndpoint } from '../model/endpoint.ts';
 import type { Manifest } from '../model/manifest.ts';
 import {
-  assertRepositoryName,
   blobKey,
   BLOBS_PREFIX,
   CATALOG_PREFIX,
@@ -36,6 +35,7 @@ import {
   type DeletedRepositoryMarker,
   type StoredRepositories,
 } from './stored-repositories.ts';
+import { validRepository } from '../model/reference.ts';
 
 export interface BackupStoreOptions {
   /**
@@ -103,13 +103,13 @@ export class BackupStore implements ImageEndpoint, RepositoryStore {
   }
 
   repository(name: string): BackupRepository {
-    assertRepositoryName(name);
+    validRepository(name);
     return new BackupRepository(this, name);
   }
 
   /** Record keys of one repository (parsed, not read): tag records oldest first, then digest records. */
   async catalogKeys(repository: string): Promise<CatalogKey[]> {
-    assertRepositoryName(repository);
+    validRepository(repository);
     const keys: CatalogKey[] = [];
     for (const prefix of [`${CATALOG_PREFIX}${repository}/_tags/`, `${CATALOG_PREFIX}${repository}/_digests/`]) {
       for await (const object of this.objects.list(prefix)) {

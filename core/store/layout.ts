@@ -69,23 +69,6 @@ import { RepositorySettings } from '../../schema/repository-settings.ts';
 export const BLOBS_PREFIX = 'blobs/sha256/';
 export const CATALOG_PREFIX = 'catalog/';
 
-export class InvalidNameError extends Error {
-  override name = 'InvalidNameError';
-}
-
-export function assertRepositoryName(name: string): void {
-  if (typeof name !== 'string' || !isRepositoryName(name)) {
-    throw new InvalidNameError(
-      `invalid repository name ${JSON.stringify(name)} (lowercase [a-z0-9] components separated by . _ __ - or /)`,
-    );
-  }
-}
-
-export function assertTag(tag: string): void {
-  if (typeof tag !== 'string' || !isTag(tag))
-    throw new InvalidNameError(`invalid tag ${JSON.stringify(tag)} ([A-Za-z0-9_][A-Za-z0-9._-]{0,127})`);
-}
-
 export const blobKey = (digest: string) => `${BLOBS_PREFIX}${digestHex(digest)}`;
 export const tagPrefix = (repository: string, tag: string) => `${CATALOG_PREFIX}${repository}/_tags/${tag}/`;
 export const tagRecordKey = (repository: string, tag: string, time: string, digest: string, format: ArchiveFormat = 'oci') =>

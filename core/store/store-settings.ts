@@ -3,7 +3,6 @@
 import { RepositorySettings } from '../../schema/repository-settings.ts';
 import { sameRepositorySettings } from '../model/repository-settings.ts';
 import {
-  assertRepositoryName,
   compactTime,
   parseCompactTime,
   parseSettingsKey,
@@ -14,6 +13,7 @@ import {
 } from './layout.ts';
 import { writeJson, type ObjectStore } from './object-store.ts';
 import { MAX_RECORD_BYTES, readCapped } from './record.ts';
+import { validRepository } from '../model/reference.ts';
 
 /** A repository's settings as last recorded (at or before asOf when given), or undefined when none were. */
 export async function readRepositorySettings(
@@ -59,7 +59,7 @@ export async function writeRepositorySettings(
 
 /** The latest settings record key (at or before asOf when given). */
 async function latestSettingsKey(objects: ObjectStore, repository: string, asOf?: Date) {
-  assertRepositoryName(repository);
+  validRepository(repository);
   let latest: { key: string; time: string; hash?: string } | undefined;
   for await (const object of objects.list(settingsPrefix(repository))) {
     const parsed = parseSettingsKey(object.key, repository);

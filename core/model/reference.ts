@@ -1,8 +1,14 @@
-// Checks applied to every repository name, tag and digest before it goes into a URL or an API call,
-// so a hostile name (`../x`, `a/../../b`, `x?mount=`) is refused instead of reshaping the request.
+// Checks applied to every repository name, tag and digest before it goes into a URL, an API call or a
+// store key, so a hostile name (`../x`, `a/../../b`, `x?mount=`) is refused instead of reshaping the
+// request or escaping the store layout. The grammar is schema/names.ts.
+import { InvalidInputError } from '../../schema/contract.ts';
 import { isDigest, isRepositoryName, isTag } from '../../schema/names.ts';
-import type { Digest } from '../model/digest.ts';
-import { InvalidReferenceError } from './errors.ts';
+import type { Digest } from './digest.ts';
+
+/** A repository name, tag or digest that is not valid OCI grammar; refused before a URL or key is built. */
+export class InvalidReferenceError extends InvalidInputError {
+  override name = 'InvalidReferenceError';
+}
 
 function quote(value: string): string {
   return JSON.stringify(value.length > 200 ? `${value.slice(0, 200)}...` : value);
