@@ -2,7 +2,7 @@
 import type { Command } from 'commander';
 import { planImages, rejectedRecordNotes, type PlanSkip } from '../core/engine/plan.ts';
 import { verifyStore } from '../core/store/verify.ts';
-import { recordFormat } from '../core/store/layout.ts';
+import { isArchiveRecord } from '../core/store/layout.ts';
 import { addFilterOptions, addRegistryOptions, type FilterOptions } from './options.ts';
 import { noteDamage, runRepair } from './repair-command.ts';
 import { openBackupStore, UsageError, type RegistryOptions } from './endpoints.ts';
@@ -29,14 +29,14 @@ export function registerStoreCommands(program: Command): void {
       const rows = entries.map((e) => [
         e.repository,
         e.tag ?? '<untagged>',
-        recordFormat(e) === 'docker-archive' ? 'docker-archive*' : 'oci',
+        isArchiveRecord(e) ? 'docker-archive*' : 'oci',
         e.digest,
         formatBytes(e.imageBytes),
         e.backedUpAt,
         e.archive?.platform ?? e.platforms?.join(',') ?? '',
       ]);
       process.stdout.write(`${table(['REPOSITORY', 'TAG', 'FORMAT', 'DIGEST', 'SIZE', 'BACKED UP', 'PLATFORMS'], rows)}\n`);
-      if (entries.some((e) => recordFormat(e) === 'docker-archive')) {
+      if (entries.some(isArchiveRecord)) {
         process.stdout.write(
           '* docker-archive entries keep the image ID (config digest), not the manifest digest: DIGEST is the source manifest, ' +
             'and a restore pushes a new one. oci entries restore digest for digest.\n',

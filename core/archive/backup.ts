@@ -5,7 +5,7 @@ import type { ImageResult, WorkItem } from '../../schema/contract.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
 import type { ProgressEvent } from '../engine/copy.ts';
 import type { BackupStore } from '../store/backup-store.ts';
-import { recordFormat } from '../store/layout.ts';
+import { isArchiveRecord } from '../store/layout.ts';
 import { ArchiveError, archiveKey, type ArchiveSettings } from './settings.ts';
 import { skopeoRegistry } from './skopeo.ts';
 import { choosePlatform } from './platform.ts';
@@ -64,7 +64,7 @@ export async function backupArchive(context: {
     if (
       latest &&
       latest.record.digest === digest &&
-      recordFormat(latest.record) === 'docker-archive' &&
+      isArchiveRecord(latest.record) &&
       previous?.key === key &&
       previous.platform === chosen.platform
     ) {

@@ -10,7 +10,7 @@ import { newRunId } from '../engine/report.ts';
 import { copyImages } from '../engine/run.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
 import type { BackupStore } from '../store/backup-store.ts';
-import { recordFormat } from '../store/layout.ts';
+import { isArchiveRecord } from '../store/layout.ts';
 import { storeStats } from '../store/stats.ts';
 import { deleteScratchImage, deleteScratchRepository } from './scratch.ts';
 import { errorText } from '../redact.ts';
@@ -38,7 +38,7 @@ export async function runDrill(options: DrillOptions): Promise<DrillReport> {
   // The population: every tag's current record, in the digest-exact oci form.
   const tagged = await planImages(store, {});
   const records = await store.describe(tagged);
-  const population = records.filter((r) => recordFormat(r) === 'oci' && r.tag !== undefined);
+  const population = records.filter((r) => !isArchiveRecord(r) && r.tag !== undefined);
   const picked = pick(population, options.sample === 'all' ? population.length : options.sample, options.random ?? Math.random);
   const items: WorkItem[] = picked.map((r) => ({ repository: r.repository, tag: r.tag!, sizeBytes: r.imageBytes }));
 

@@ -5,7 +5,16 @@ import type { Readable } from 'node:stream';
 import type { ImageListing, ImageReference, ImageRepository } from '../model/endpoint.ts';
 import { assertDigest, digestHex } from '../model/digest.ts';
 import { blobsOf, childManifests, isIndex, MediaType, type Descriptor, type Manifest } from '../model/manifest.ts';
-import { blobKey, CatalogRecord, compactTime, digestRecordKey, tagRecordKey, tombstoneKey, type CatalogKey } from './layout.ts';
+import {
+  blobKey,
+  CatalogRecord,
+  isArchiveRecord,
+  compactTime,
+  digestRecordKey,
+  tagRecordKey,
+  tombstoneKey,
+  type CatalogKey,
+} from './layout.ts';
 import { mapLimited } from '../limiter.ts';
 import type { DeletedTag } from '../../schema/contract.ts';
 import { currentRecord, readCatalogIndex, readTagEntries, timeAfter } from './catalog-index.ts';
@@ -176,7 +185,7 @@ export class BackupRepository implements ImageRepository {
       const entries = await readTagEntries(this.objects, this.name, tag);
       const latest = entries.at(-1);
       // Same digest in the same format: nothing to record (the key says both; no read needed).
-      if (latest?.kind === 'value' && latest.record.digest === descriptor.digest && latest.record.format === 'oci') return;
+      if (latest?.kind === 'value' && latest.record.digest === descriptor.digest && !isArchiveRecord(latest.record)) return;
       const time = timeAfter(entries, this.store.now());
       const record = await this.buildRecord(manifest, tag, time);
       await writeJson(this.objects, tagRecordKey(this.name, tag, compactTime(time), descriptor.digest), record, { ifAbsent: true });

@@ -14,6 +14,7 @@
 // duplicate changes neither the current value nor any point-in-time answer.
 import {
   CATALOG_PREFIX,
+  isArchiveRecord,
   parseCatalogKey,
   parseCompactTime,
   parseSettingsCheckedKey,
@@ -113,7 +114,7 @@ function sameEntry(a: TagEntry, b: TagEntry): boolean {
   if (a.kind === 'deleted' || b.kind === 'deleted') return a.kind === b.kind;
   // A docker-archive record of the same source digest can still name another tar (new platform,
   // label or compression): each one is a value of its own, the newest the current one.
-  if (a.record.format === 'docker-archive' || b.record.format === 'docker-archive') return false;
+  if (isArchiveRecord(a.record) || isArchiveRecord(b.record)) return false;
   return a.record.digest === b.record.digest && a.record.format === b.record.format;
 }
 

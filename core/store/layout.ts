@@ -215,6 +215,9 @@ export type CatalogRecord = z.infer<typeof CatalogRecord>;
 /** The record's storage format (records written before formats existed are oci). */
 export const recordFormat = (record: Pick<CatalogRecord, 'format'>): ArchiveFormat => record.format ?? 'oci';
 
+/** The record (or record key) is a docker-archive value: its image is a tar under `archive`, not blobs. */
+export const isArchiveRecord = (record: Pick<CatalogRecord, 'format'>): boolean => recordFormat(record) === 'docker-archive';
+
 /** `catalog/<repository>/_settings/<time>.json`: a repository's settings as one backup found them. */
 export const RepositorySettingsRecord = z.object({
   repository: z.string().refine(isRepositoryName),

@@ -16,7 +16,7 @@
 // name fewer blobs than the manifest needs and make prune delete live data, and checking such a
 // list against the manifest costs the same read as walking the manifest.
 import { mapLimited } from '../limiter.ts';
-import { BLOBS_PREFIX, blobKey, CATALOG_PREFIX, parseCatalogKey, type CatalogKey } from './layout.ts';
+import { BLOBS_PREFIX, blobKey, CATALOG_PREFIX, isArchiveRecord, parseCatalogKey, type CatalogKey } from './layout.ts';
 import type { ObjectInfo, ObjectStore } from './object-store.ts';
 import { readRecordJson } from './record.ts';
 import type { ReferenceWalker, TreeProblem } from './references.ts';
@@ -99,7 +99,7 @@ export class Marker {
     const refsOf = new Map<string, string[]>();
     const problems: PruneProblem[] = [];
     await mapLimited([...byDigest], this.concurrency, async ([digest, keys]) => {
-      const archiveOnly = keys.every((k) => k.kind === 'tag' && k.format === 'docker-archive');
+      const archiveOnly = keys.every((k) => k.kind === 'tag' && isArchiveRecord(k));
       // A docker-archive value keeps its tar, not blobs; unless this digest is also stored as oci.
       if (archiveOnly && !(await this.objects.head(blobKey(digest)))) {
         for (const k of keys) refsOf.set(k.key, []);

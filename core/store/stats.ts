@@ -9,7 +9,7 @@
 //   dedupRatio          logicalBytes / storedBytes (null for an empty store).
 import { storeObjects } from './store-objects.ts';
 import type { BackupStore } from './backup-store.ts';
-import { BLOBS_PREFIX, CATALOG_PREFIX, type CatalogRecord } from './layout.ts';
+import { BLOBS_PREFIX, CATALOG_PREFIX, isArchiveRecord, type CatalogRecord } from './layout.ts';
 import { ReferenceWalker } from './references.ts';
 import { mapLimited } from '../limiter.ts';
 import { storageCost, type StorageClassCost } from './cost.ts';
@@ -60,8 +60,6 @@ export interface StoreStats {
   };
 }
 
-const isArchive = (r: CatalogRecord) => r.archive !== undefined || (r.format !== undefined && r.format !== 'oci');
-
 export async function storeStats(store: BackupStore, options: { concurrency?: number } = {}): Promise<StoreStats> {
   const concurrency = options.concurrency ?? 16;
   const walker = new ReferenceWalker(storeObjects(store), concurrency);
@@ -81,10 +79,10 @@ export async function storeStats(store: BackupStore, options: { concurrency?: nu
     const refs = new Map<string, number>();
     const repoArchives = new Map<string, number>();
     const trees = await mapLimited(records, concurrency, async (r) =>
-      isArchive(r) ? undefined : walker.tree({ digest: r.digest, mediaType: r.mediaType }),
+      isArchiveRecord(r) ? undefined : walker.tree({ digest: r.digest, mediaType: r.mediaType }),
     );
     records.forEach((r, i) => {
-      if (isArchive(r)) {
+      if (isArchiveRecord(r)) {
         if (r.archive) repoArchives.set(r.archive.key, r.archive.size);
         return;
       }

@@ -5,7 +5,7 @@ import { ContentHash, DigestMismatchError } from '../model/digest.ts';
 import { childManifests, blobsOf, foreignLayersOf, type Descriptor, type Manifest } from '../model/manifest.ts';
 import type { BackupStore } from './backup-store.ts';
 import { storeObjects } from './store-objects.ts';
-import { blobKey, recordFormat, type CatalogRecord } from './layout.ts';
+import { blobKey, isArchiveRecord, type CatalogRecord } from './layout.ts';
 import { createLimiter, mapLimited } from '../limiter.ts';
 import { NotFoundError } from './object-store.ts';
 import { InvalidRecordError } from './record.ts';
@@ -182,7 +182,7 @@ export async function verifyStore(store: BackupStore, options: VerifyOptions = {
         return;
       }
       checkedImages++;
-      if (record.archive && recordFormat(record) === 'docker-archive') {
+      if (record.archive && isArchiveRecord(record)) {
         const seen = archives.get(record.archive.key);
         if (!seen || key.key > seen.catalogKey) archives.set(record.archive.key, { catalogKey: key.key, record });
         return;
