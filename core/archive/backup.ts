@@ -1,6 +1,5 @@
 // Backing up an image as a docker-archive: one `docker load`-able tar per tag in the store, at
 // `<label>/<repository>/<tag>.tar[.gz|.zst]`, made by skopeo, and its catalog record.
-import { errorText } from '../redact.ts';
 import type { ImageResult, WorkItem } from '../../schema/contract.ts';
 import type { ImageEndpoint } from '../model/endpoint.ts';
 import type { ProgressEvent } from '../engine/copy.ts';
@@ -9,7 +8,7 @@ import { isArchiveRecord } from '../store/layout.ts';
 import { ArchiveError, archiveKey, type ArchiveSettings } from './settings.ts';
 import { skopeoRegistry } from './skopeo.ts';
 import { choosePlatform } from './platform.ts';
-import { resultBase } from './result.ts';
+import { failedResult, resultBase } from './result.ts';
 import { writeArchive } from './write.ts';
 
 /**
@@ -116,17 +115,8 @@ export async function backupArchive(context: {
       archive: { ...base.archiveInfo, sha256: written.sha256, size: written.size },
     };
   } catch (error) {
-    result = {
-      ...resultBase(
-        { repository: item.repository, ...(item.tag !== undefined ? { tag: item.tag } : {}), ...(digest ? { digest } : {}) },
-        started,
-      ),
-      status: 'failed',
-      blobsCopied: 0,
-      bytesCopied: 0,
-      bytesDeduplicated: 0,
-      error: `${item.repository}:${item.tag ?? item.digest}: ${errorText(error)}`,
-    };
+    const failed = { repository: item.repository, ...(item.tag !== undefined ? { tag: item.tag } : {}), ...(digest ? { digest } : {}) };
+    result = failedResult(failed, started, `${item.tag ?? item.digest}`, error);
   }
   onProgress?.({ type: 'image-done', result });
   return result;

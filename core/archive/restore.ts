@@ -1,5 +1,4 @@
 // Restoring an image from a docker-archive in the store into a registry, with skopeo.
-import { errorText } from '../redact.ts';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageResult, WorkItem } from '../../schema/contract.ts';
@@ -10,7 +9,7 @@ import type { CatalogRecord } from '../store/layout.ts';
 import { ArchiveError } from './settings.ts';
 import { skopeoCopy, skopeoRegistry, toolError, Workspace } from './skopeo.ts';
 import { unpackArchive } from './unpack.ts';
-import { resultBase } from './result.ts';
+import { failedResult, resultBase } from './result.ts';
 
 // ---- restore --------------------------------------------------------------------------------------
 
@@ -90,14 +89,7 @@ export async function restoreArchive(context: {
       },
     };
   } catch (error) {
-    result = {
-      ...resultBase(base, started),
-      status: 'failed',
-      blobsCopied: 0,
-      bytesCopied: 0,
-      bytesDeduplicated: 0,
-      error: `${item.repository}:${item.tag ?? record.digest}: ${errorText(error)}`,
-    };
+    result = failedResult(base, started, item.tag ?? record.digest, error);
   } finally {
     await workspace?.dispose();
   }

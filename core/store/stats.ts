@@ -33,14 +33,9 @@ interface RepositoryStats {
 export interface StoreStats {
   store: string;
   repositories: RepositoryStats[];
-  totals: {
+  /** The fields of a repository's stats for the whole store (see the file header), and what only the store has. */
+  totals: Omit<RepositoryStats, 'repository'> & {
     repositories: number;
-    tags: number;
-    untagged: number;
-    records: number;
-    logicalBytes: number;
-    currentLogicalBytes: number;
-    storedBytes: number;
     blobs: number;
     blobBytes: number;
     /** docker-archive tars the records name (each counted once). */
@@ -50,8 +45,6 @@ export interface StoreStats {
     referencedBytes: number;
     unreferencedBytes: number;
     dedupRatio: number | null;
-    oldestBackup?: string;
-    newestBackup?: string;
     /** Records whose manifest tree could not be read (run verify); their stored bytes are undercounted. */
     unreadableImages: number;
     /** Blob and catalog bytes per storage class with a monthly estimate (cost.ts; archives counted as Standard). */
