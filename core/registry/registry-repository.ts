@@ -116,7 +116,17 @@ export class RegistryRepository implements ImageRepository {
   }
 
   async resolveTagDigest(tag: string): Promise<string | undefined> {
-    const reference = validTag(tag);
+    const res = await this.headManifest(validTag(tag));
+    const served = header(res, 'docker-content-digest');
+    return res.statusCode === 200 && served && isDigest(served) ? served : undefined;
+  }
+
+  async hasManifest(descriptor: Descriptor): Promise<boolean> {
+    return (await this.headManifest(validDigest(descriptor.digest))).statusCode === 200;
+  }
+
+  /** HEAD of a manifest by tag or digest (already validated): 200 or 404, the body discarded. */
+  private async headManifest(reference: string): Promise<HttpResponse> {
     const res = await this.endpoint.call(
       { method: 'HEAD', url: this.endpoint.url(`/v2/${this.name}/manifests/${reference}`), headers: { accept: MANIFEST_ACCEPT } },
       this.scopes(false),
@@ -124,20 +134,7 @@ export class RegistryRepository implements ImageRepository {
       [200, 404],
     );
     await discard(res);
-    const served = header(res, 'docker-content-digest');
-    return res.statusCode === 200 && served && isDigest(served) ? served : undefined;
-  }
-
-  async hasManifest(descriptor: Descriptor): Promise<boolean> {
-    const digest = validDigest(descriptor.digest);
-    const res = await this.endpoint.call(
-      { method: 'HEAD', url: this.endpoint.url(`/v2/${this.name}/manifests/${digest}`), headers: { accept: MANIFEST_ACCEPT } },
-      this.scopes(false),
-      this.context(digest),
-      [200, 404],
-    );
-    await discard(res);
-    return res.statusCode === 200;
+    return res;
   }
 
   async hasBlob(descriptor: Descriptor): Promise<boolean> {
