@@ -2,7 +2,6 @@
 // in backup mode), one shard (`List shard`, inside the `List shards` Map) and the merge (`Merge
 // shards`). The three share the function and its role: each reads ECR metadata and the catalog the
 // same way the unsharded listing did, and the merge only reads and writes runs/.
-import type { ECRClient } from '@aws-sdk/client-ecr';
 import { ExecutionInput, InvalidInputError, ListingOutput } from '../schema/contract.ts';
 import { ENV, type loadListingEnvironment } from '../schema/environment.ts';
 import { ShardedListingPlan, type ListShardEvent, type MergeShardsEvent } from '../schema/listing-shards.ts';
@@ -21,7 +20,7 @@ const ecrAt = perContainer((key) => {
   const [region, registryUrl, ratePerSecond] = JSON.parse(key) as [string | undefined, string | undefined, number];
   const source = new EcrEndpoint({ region, registryUrl, throttle: { ratePerSecond } });
   let calls = 0;
-  (source.client as ECRClient).middlewareStack.add(
+  source.client.middlewareStack.add(
     (next) => (args) => {
       calls++;
       return next(args);
