@@ -251,8 +251,8 @@ describe('run (moto: executions stored, not executed)', () => {
     const result = await pending;
     expect(result.exitCode, result.stderr).toBe(1);
     expect(result.stdout).toContain(executionArn);
-    expect(result.stdout).toMatch(/^ABORTED after \d+s: to-be-stopped$/m);
-    expect(result.stderr).toMatch(/^RUNNING \d+s$/m);
+    expect(result.stdout).toMatch(/^ABORTED after (?:\d+\.\d s|\d+ min \d+ s): to-be-stopped$/m);
+    expect(result.stderr).toMatch(/^RUNNING (?:\d+\.\d s|\d+ min \d+ s)$/m);
     expect(result.stdout).toContain('no run report: the store is unknown');
   });
 });
@@ -315,13 +315,15 @@ describe('run --wait (moto: executions executed, one per reset)', () => {
       '0.2',
     ]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-    expect(result.stdout).toMatch(/^SUCCEEDED after \d+s: manual-ok$/m);
+    expect(result.stdout).toMatch(/^SUCCEEDED after (?:\d+\.\d s|\d+ min \d+ s): manual-ok$/m);
     expect(result.stdout).toContain(
       'backup manual-ok: 7 image(s): 4 copied, 3 unchanged, 0 failed; 3.0 MiB copied, 1.0 KiB already present',
     );
     expect(result.stdout).toContain(`report: s3://${BUCKET}/backups/runs/manual-ok/report.json`);
     // Non-TTY progress: one line per change of the map run's item counts.
-    expect(result.stderr).toMatch(/^RUNNING \d+s {2}Copy batches: [0-2]\/3 batch\(es\) \(7 image\(s\)\) done, 1 running$/m);
+    expect(result.stderr).toMatch(
+      /^RUNNING (?:\d+\.\d s|\d+ min \d+ s) {2}Copy batches: [0-2]\/3 batch\(es\) \(7 image\(s\)\) done, 1 running$/m,
+    );
 
     // `runs` without --store finds the store the same way.
     const runs = await cli(['runs', '--state-machine-arn', arn, '--json']);
