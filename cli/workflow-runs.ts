@@ -51,7 +51,7 @@ export async function listRuns(options: RunsOptions) {
   if (options.json) {
     const executionsJson = rows.map((r) => ({ ...r, counts: r.counts ?? null }));
     process.stdout.write(
-      JSON.stringify({ stateMachineArn: target.arn, store: store?.description ?? null, executions: executionsJson }, null, 2) + '\n',
+      `${JSON.stringify({ stateMachineArn: target.arn, store: store?.description ?? null, executions: executionsJson }, null, 2)}\n`,
     );
     return;
   }
