@@ -13,9 +13,8 @@ COPY infra/assets.ts ./infra/assets.ts
 COPY schema ./schema
 COPY core ./core
 COPY worker ./worker
-COPY cli ./cli
-# One self-contained ESM file (scripts/build.ts, the same build as `npm run build`): no
-# node_modules in the runtime image.
+# One self-contained ESM file each for the worker and the drill (scripts/build.ts): no node_modules
+# in the runtime image.
 RUN npx tsx scripts/build.ts worker drill
 
 FROM public.ecr.aws/docker/library/node:22-bookworm-slim

@@ -10,7 +10,7 @@ import {
   type SFNClient,
 } from '@aws-sdk/client-sfn';
 import type { ListingOutput } from '../schema/contract.ts';
-import { STATE } from '../schema/workflow-states.ts';
+import { MAP_LABEL, STATE } from '../schema/workflow-states.ts';
 import { formatDuration } from './format.ts';
 import { findListing } from './workflow-history.ts';
 import { sfnCall } from './workflow-target.ts';
@@ -50,9 +50,10 @@ export async function waitForExecution(
       let counts: MapRunItemCounts | undefined;
       if (!mapRunsUnavailable) {
         try {
+          // A backup also runs the shard listing's Map first: only the copy Map's run is progress.
           if (!mapRunArn) {
             const runs = (await sfn.send(new ListMapRunsCommand({ executionArn }))).mapRuns ?? [];
-            mapRunArn = runs.sort((a, b) => (b.startDate?.getTime() ?? 0) - (a.startDate?.getTime() ?? 0))[0]?.mapRunArn;
+            mapRunArn = runs.find((run) => run.mapRunArn?.includes(`/${MAP_LABEL.copyBatches}:`))?.mapRunArn;
           }
           if (mapRunArn) counts = (await sfn.send(new DescribeMapRunCommand({ mapRunArn }))).itemCounts;
         } catch {
@@ -60,6 +61,8 @@ export async function waitForExecution(
           mapRunsUnavailable = true;
         }
       }
+      // Counts come only from the copy Map, which starts after the listing's last state: its output
+      // is in the history by now, so one lookup is enough.
       if (counts && !listingLookedUp) {
         listingLookedUp = true;
         listing = await findListing(sfn, executionArn);

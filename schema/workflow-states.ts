@@ -22,3 +22,9 @@ export const STATE = {
   prune: 'Prune store',
   done: 'Done',
 } as const;
+
+/**
+ * The distributed Maps' labels: a map run's ARN carries its Map's label (`…:mapRun:<machine>/<label>:<id>`),
+ * which is how `run --wait` tells the copy Map's counts from the shard listing's.
+ */
+export const MAP_LABEL = { copyBatches: 'CopyBatches', listShards: 'ListShards' } as const;

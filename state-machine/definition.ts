@@ -34,7 +34,7 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ENV } from '../schema/environment.ts';
-import { STATE } from '../schema/workflow-states.ts';
+import { MAP_LABEL, STATE } from '../schema/workflow-states.ts';
 import { StoreResultWriter } from './map-results.ts';
 
 /** Errors on which starting a Fargate task is retried: capacity shortages and throttling. */
@@ -251,7 +251,7 @@ export function buildDefinition(parent: Construct, props: DefinitionProps): sfn.
     },
     maxConcurrency: props.maxConcurrency,
     toleratedFailurePercentage: props.toleratedFailurePercentage,
-    label: 'CopyBatches',
+    label: MAP_LABEL.copyBatches,
     // Per-image results live in S3 (runs/<runId>/results/). The children's outputs go to S3 too
     // (see map-results.ts): collected inline they would grow with the batch count past 256 KiB.
     resultWriterV2: new StoreResultWriter(sfn.JsonPath.stringAt('$.listing.bucket'), props.mapResultsPrefix),
@@ -305,7 +305,7 @@ function shardedListing(scope: Construct, props: DefinitionProps, notifyListingF
       },
     },
     maxConcurrency: props.listingConcurrency,
-    label: 'ListShards',
+    label: MAP_LABEL.listShards,
     resultWriterV2: new StoreResultWriter(sfn.JsonPath.stringAt('$.listing.bucket'), props.mapResultsPrefix),
     resultPath: sfn.JsonPath.DISCARD,
   });

@@ -1,6 +1,7 @@
 // Multipart part sizing for blobs of any size up to S3's 5 TiB object limit (no real upload).
 import { describe, expect, it } from 'vitest';
-import { MAX_OBJECT_BYTES, MAX_PART_BYTES, MAX_PARTS, ObjectTooLargeError, uploadShape } from '../core/store/part-size.ts';
+import { MAX_OBJECT_BYTES, MAX_PART_BYTES, MAX_PARTS, uploadShape } from '../core/store/part-size.ts';
+import { ObjectTooLargeError } from '../core/store/store-errors.ts';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

@@ -8,7 +8,7 @@ import { isArchiveRecord } from '../store/layout.ts';
 import { ArchiveError, archiveKey, type ArchiveSettings } from './settings.ts';
 import { skopeoRegistry } from './skopeo.ts';
 import { choosePlatform } from './platform.ts';
-import { failedResult, resultBase } from './result.ts';
+import { copiedResult, failedResult, resultBase } from './result.ts';
 import { writeArchive } from './write.ts';
 
 /**
@@ -106,14 +106,7 @@ export async function backupArchive(context: {
       platform: chosen.platform,
       configDigest: chosen.configDigest,
     });
-    result = {
-      ...resultBase(base, started),
-      status: 'copied',
-      blobsCopied: 1,
-      bytesCopied: written.size,
-      bytesDeduplicated: 0,
-      archive: { ...base.archiveInfo, sha256: written.sha256, size: written.size },
-    };
+    result = copiedResult(base, started, { ...base.archiveInfo, sha256: written.sha256, size: written.size });
   } catch (error) {
     const failed = { repository: item.repository, ...(item.tag !== undefined ? { tag: item.tag } : {}), ...(digest ? { digest } : {}) };
     result = failedResult(failed, started, `${item.tag ?? item.digest}`, error);

@@ -9,7 +9,7 @@ import type { CatalogRecord } from '../store/layout.ts';
 import { ArchiveError } from './settings.ts';
 import { skopeoCopy, skopeoRegistry, toolError, Workspace } from './skopeo.ts';
 import { unpackArchive } from './unpack.ts';
-import { failedResult, resultBase } from './result.ts';
+import { copiedResult, failedResult } from './result.ts';
 
 // ---- restore --------------------------------------------------------------------------------------
 
@@ -73,21 +73,14 @@ export async function restoreArchive(context: {
     if (configDigest !== archive.configDigest) {
       throw new ArchiveError(`restored image has config ${configDigest ?? '(none)'}, but the backup recorded ${archive.configDigest}`);
     }
-    result = {
-      ...resultBase(base, started),
-      status: 'copied',
-      blobsCopied: 1,
-      bytesCopied: archive.size,
-      bytesDeduplicated: 0,
-      archive: {
-        key: archive.key,
-        sha256: archive.sha256,
-        size: archive.size,
-        compression: archive.compression,
-        platform: archive.platform,
-        restoredDigest,
-      },
-    };
+    result = copiedResult(base, started, {
+      key: archive.key,
+      sha256: archive.sha256,
+      size: archive.size,
+      compression: archive.compression,
+      platform: archive.platform,
+      restoredDigest,
+    });
   } catch (error) {
     result = failedResult(base, started, item.tag ?? record.digest, error);
   } finally {

@@ -14,6 +14,18 @@ export function resultBase(base: ResultBase, started: number) {
   };
 }
 
+/** A copied archive: one blob (the archive) of `archive.size` bytes moved, nothing deduplicated. */
+export function copiedResult(base: ResultBase, started: number, archive: NonNullable<ImageResult['archive']>): ImageResult {
+  return {
+    ...resultBase(base, started),
+    status: 'copied',
+    blobsCopied: 1,
+    bytesCopied: archive.size,
+    bytesDeduplicated: 0,
+    archive,
+  };
+}
+
 /** A failed archive backup or restore: nothing copied, the (redacted) error after `repository:reference`. */
 export function failedResult(base: ResultBase, started: number, reference: string, error: unknown): ImageResult {
   return {

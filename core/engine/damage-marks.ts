@@ -16,9 +16,9 @@ import { DamageCheck, repairable, repairImage } from './repair.ts';
 
 const imageId = (image: { repository: string; digest?: string }) => `${image.repository}@${image.digest}`;
 
-/** Marks not repaired yet. One LIST (nothing more when the store is sound). */
-export async function openDamageMarks(store: BackupStore): Promise<DamageMark[]> {
-  const marks = await store.runs.readDamageMarks(store.concurrency);
+/** Marks not repaired yet, of the repositories `within` accepts: one LIST, and a GET per mark of those (repaired marks stay until runs/ expires). */
+export async function openDamageMarks(store: BackupStore, within?: (repository: string) => boolean): Promise<DamageMark[]> {
+  const marks = await store.runs.readDamageMarks(store.concurrency, within);
   return marks.filter((m) => m.repairedAt === undefined);
 }
 

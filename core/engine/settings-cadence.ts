@@ -39,26 +39,24 @@ function fullReadDue(repository: ShardRepository, index: CatalogIndex, cadenceMs
 
 /**
  * Records one repository's settings if a full read is due, else reports them `unchanged` with no
- * call at all. Never throws: a failed read or write is an `unrecorded` note. `ecrCalls` is what it cost.
+ * call at all (a full read is 3 ECR calls, 4 without DescribeRepositories' part). Never throws: a
+ * failed read or write is an `unrecorded` note.
  */
 export async function recordSettingsOnCadence(
   repository: ShardRepository,
   index: CatalogIndex,
   options: CadenceOptions,
-): Promise<{ note: RepositoryNote; ecrCalls: number }> {
+): Promise<RepositoryNote> {
   const name = repository.name;
   if (!fullReadDue(repository, index, options.cadenceMs, options.now ?? options.store.now())) {
-    return { note: { repository: name, action: 'unchanged' }, ecrCalls: 0 };
+    return { repository: name, action: 'unchanged' };
   }
   const { described, arn } = repository;
-  let ecrCalls = 0;
   try {
     let settings: RepositorySettings;
     if (described && arn) {
-      ecrCalls += 3;
       settings = { ...described, ...(await readPolicySettings(options.client, name, arn, options.registryId)) };
     } else {
-      ecrCalls += 4;
       settings = await readRepositorySettings(options.client, name, options.registryId);
     }
     const recorded = await options.store.recordRepositorySettings(name, settings);
@@ -70,11 +68,8 @@ export async function recordSettingsOnCadence(
         settingsHash: settingsHash(settings),
         ...(options.store.runId ? { runId: options.store.runId } : {}),
       });
-    return { note: { repository: name, action: recorded ? 'recorded' : 'unchanged' }, ecrCalls };
+    return { repository: name, action: recorded ? 'recorded' : 'unchanged' };
   } catch (error) {
-    return {
-      note: { repository: name, action: 'unrecorded', problems: [`cannot record repository settings: ${errorText(error)}`] },
-      ecrCalls,
-    };
+    return { repository: name, action: 'unrecorded', problems: [`cannot record repository settings: ${errorText(error)}`] };
   }
 }

@@ -150,7 +150,8 @@ export async function listShard(options: ShardOptions): Promise<ShardOutcome> {
     readIndex,
   });
   // Images verify found damaged are copied again (repair mode) although their manifest is stored.
-  const { work, unchanged } = withRepairs(split, await openDamageMarks(store));
+  // Only this shard's marks are read: every shard LISTs the marks, but GETs only its own.
+  const { work, unchanged } = withRepairs(split, await openDamageMarks(store, (repository) => listings.has(repository)));
   const deleted: DeletedTag[] = [...split.deleted];
   let settingsRecorded = 0;
   if (!input.dryRun) {
@@ -158,14 +159,12 @@ export async function listShard(options: ShardOptions): Promise<ShardOutcome> {
       shard.repositories.filter((r) => listings.has(r.name)),
       8,
       async (repository) =>
-        (
-          await recordSettingsOnCadence(repository, await readIndex(repository.name), {
-            client: source.client,
-            ...(source.registryId ? { registryId: source.registryId } : {}),
-            store,
-            cadenceMs: options.settingsCadenceMs,
-          })
-        ).note,
+        recordSettingsOnCadence(repository, await readIndex(repository.name), {
+          client: source.client,
+          ...(source.registryId ? { registryId: source.registryId } : {}),
+          store,
+          cadenceMs: options.settingsCadenceMs,
+        }),
     );
     notes.push(...settingsNotes);
     settingsRecorded = settingsNotes.filter((n) => n.action === 'recorded').length;

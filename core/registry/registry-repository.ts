@@ -149,13 +149,10 @@ export class RegistryRepository implements ImageRepository {
   }
 
   /**
-   * Streams a blob. Retried only until the body is handed over; after that a failure is the
-   * caller's stream error. Redirects to another origin are fetched without our Authorization.
-   */
-  /**
    * Streams a blob. A body that breaks or ends short is resumed from where it stopped (a Range
    * request; a registry that ignores Range sends the whole blob again and the delivered part is
-   * skipped), within the retry policy (core/resumable.ts).
+   * skipped), within the retry policy (core/resumable.ts). Redirects to another origin are fetched
+   * without our Authorization.
    */
   async openBlob(descriptor: Descriptor): Promise<Readable> {
     const digest = validDigest(descriptor.digest);

@@ -84,7 +84,6 @@ export class RegistryEndpoint implements ImageEndpoint, RepositoryTransport {
     return new RegistryRepository(this, validRepository(name));
   }
 
-  /** Releases pooled connections. */
   /** DELETE of the manifest and, for an index, its child manifests (the CNCF registry needs `delete: enabled`). */
   async deleteImage(repository: string, digest: string): Promise<void> {
     const manifest = await this.repository(repository).getManifest({ digest });
@@ -106,6 +105,7 @@ export class RegistryEndpoint implements ImageEndpoint, RepositoryTransport {
     return { host: this.baseUrl.host, tlsVerify: this.baseUrl.protocol === 'https:', ...(credentials ? { credentials } : {}) };
   }
 
+  /** Releases pooled connections. */
   async close(): Promise<void> {
     await this.http.close();
   }

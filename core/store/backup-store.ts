@@ -19,11 +19,11 @@ import {
 import type { RepositorySettings } from '../../schema/repository-settings.ts';
 import { mapLimited } from '../limiter.ts';
 import { NotFoundError, writeJson, type ObjectStore, type PutOptions } from './object-store.ts';
-import { InvalidRecordError, isFutureTime, MAX_RECORD_BYTES, ObjectTooLargeError, parseCatalogRecord, readCapped } from './record.ts';
+import { InvalidRecordError, isFutureTime, MAX_RECORD_BYTES, parseCatalogRecord, readCapped } from './record.ts';
 import { errorText } from '../redact.ts';
 import { readStoredManifest } from './stored-manifest.ts';
 import { BackupRepository, type RepositoryHistory, type RepositoryStore } from './backup-repository.ts';
-import { ManifestNotFoundError, ReadOnlyStoreError, type RejectedRecord } from './store-errors.ts';
+import { ManifestNotFoundError, ObjectTooLargeError, ReadOnlyStoreError, type RejectedRecord } from './store-errors.ts';
 import { readRepositorySettings, writeRepositorySettings } from './store-settings.ts';
 import { RunFiles } from './run-files.ts';
 import { STORE_OBJECTS } from './store-objects.ts';

@@ -2,14 +2,11 @@
 // objects up to 5 TiB, so a fixed 8 MiB part stops at ~78 GiB. The part grows with the blob (in
 // whole MiB) just enough to fit 10,000 parts, and fewer parts are kept in flight so memory per
 // upload stays near the configured partSize x queueSize (at least one part in flight).
+import { ObjectTooLargeError } from './store-errors.ts';
 const MiB = 1024 * 1024;
 export const MAX_PARTS = 10_000;
 export const MAX_PART_BYTES = 5 * 1024 * MiB;
 export const MAX_OBJECT_BYTES = 5 * 1024 * 1024 * MiB;
-
-export class ObjectTooLargeError extends RangeError {
-  override name = 'ObjectTooLargeError';
-}
 
 export function uploadShape(
   size: number | undefined,

@@ -95,7 +95,11 @@ export class Marker {
    */
   async markRecords(records: readonly CatalogKey[]): Promise<{ refsOf: Map<string, string[]>; problems: PruneProblem[] }> {
     const byDigest = new Map<string, CatalogKey[]>();
-    for (const k of records) byDigest.set(k.digest, [...(byDigest.get(k.digest) ?? []), k]);
+    for (const k of records) {
+      const keys = byDigest.get(k.digest);
+      if (keys) keys.push(k);
+      else byDigest.set(k.digest, [k]);
+    }
     const refsOf = new Map<string, string[]>();
     const problems: PruneProblem[] = [];
     await mapLimited([...byDigest], this.concurrency, async ([digest, keys]) => {

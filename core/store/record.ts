@@ -10,6 +10,7 @@ import { isDigest } from '../../schema/names.ts';
 import { MediaType } from '../model/manifest.ts';
 import { CatalogRecord, parseCatalogKey, parseCompactTime, type CatalogKey } from './layout.ts';
 import type { ObjectStore } from './object-store.ts';
+import { ObjectTooLargeError } from './store-errors.ts';
 
 /** Records are a few hundred bytes (an index with hundreds of platforms: tens of KiB). */
 export const MAX_RECORD_BYTES = 1024 * 1024;
@@ -30,20 +31,11 @@ export class InvalidRecordError extends Error {
   }
 }
 
-/** The object is larger than a reader allows (a record or a manifest read into memory). */
-export class ObjectTooLargeError extends Error {
-  override name = 'ObjectTooLargeError';
-}
-
 /**
- * Reads a whole small object, refusing (and not buffering) more than `limit` bytes. `head: false`
- * skips the size check before the GET (one request instead of two): the read still stops at `limit`.
+ * Reads a whole small object, refusing (and not buffering) more than `limit` bytes. One GET and no
+ * HEAD: every record and manifest read goes through here, and the read itself stops at the cap.
  */
-export async function readCapped(objects: ObjectStore, key: string, limit: number, options: { head?: boolean } = {}): Promise<Buffer> {
-  if (options.head !== false) {
-    const head = await objects.head(key);
-    if (head && head.size > limit) throw new ObjectTooLargeError(`${key} is ${head.size} bytes, more than the ${limit} allowed`);
-  }
+export async function readCapped(objects: ObjectStore, key: string, limit: number): Promise<Buffer> {
   const stream: Readable = await objects.get(key);
   const parts: Buffer[] = [];
   let size = 0;

@@ -79,10 +79,9 @@ export class ReferenceWalker {
     if (!node) {
       // Only the read holds a slot; the recursion in tree() waits outside the limiter.
       node = this.limit(async (): Promise<NodeResult> => {
-        // One GET, no HEAD first: the read itself stops at the cap (a walk reads every manifest of a store).
         // No mediaType: the bytes decide what the manifest is, never a record's or an index's claim
         // about it: a lying mediaType must not hide what an image references from prune.
-        const read = await readStoredManifest(this.objects, { digest: d.digest }, { head: false });
+        const read = await readStoredManifest(this.objects, { digest: d.digest });
         if (!read.ok) {
           const detail = read.problem === 'missing' ? `manifest ${blobKey(d.digest)} is not in the store` : errorText(read.error);
           return { ok: false, problem: { digest: d.digest, problem: read.problem, detail } };

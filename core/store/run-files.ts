@@ -198,10 +198,16 @@ export class RunFiles {
     await writeJson(this.objects, runKeys.lastBackups, last);
   }
 
-  /** Every damage mark, repaired or not: one LIST, then `concurrency` GETs in flight. */
-  async readDamageMarks(concurrency: number): Promise<DamageMark[]> {
+  /**
+   * The damage marks, repaired or not, of the repositories `within` accepts (default: all): one LIST,
+   * then `concurrency` GETs in flight, only for marks of those repositories (the key names them).
+   */
+  async readDamageMarks(concurrency: number, within: (repository: string) => boolean = () => true): Promise<DamageMark[]> {
     const keys: string[] = [];
-    for await (const o of this.objects.list(runKeys.damagedDir)) if (o.key.endsWith('.json')) keys.push(o.key);
+    for await (const o of this.objects.list(runKeys.damagedDir)) {
+      const repository = o.key.slice(runKeys.damagedDir.length, o.key.lastIndexOf('/'));
+      if (o.key.endsWith('.json') && within(repository)) keys.push(o.key);
+    }
     const marks = await mapLimited(keys, concurrency, (key) => this.readMark(key));
     return marks.filter((m): m is DamageMark => m !== undefined);
   }

@@ -8,6 +8,11 @@ export interface RejectedRecord {
   reason: string;
 }
 
+/** An object larger than its reader or writer allows: a record or manifest read into memory, or S3's object limit. */
+export class ObjectTooLargeError extends Error {
+  override name = 'ObjectTooLargeError';
+}
+
 export class ManifestNotFoundError extends Error {
   override name = 'ManifestNotFoundError';
 }

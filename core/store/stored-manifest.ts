@@ -16,16 +16,15 @@ export type StoredManifest =
 
 /**
  * Reads the manifest blob a descriptor names. A `mediaType` is a claim checked against the bytes
- * (manifestFromBytes); without one the bytes decide. `head: false` skips the HEAD before the GET.
+ * (manifestFromBytes); without one the bytes decide.
  */
 export async function readStoredManifest(
   objects: ObjectStore,
   descriptor: { digest: string; size?: number; mediaType?: string },
-  options: { head?: boolean } = {},
 ): Promise<StoredManifest> {
   let bytes: Buffer;
   try {
-    bytes = await readCapped(objects, blobKey(descriptor.digest), MAX_MANIFEST_BYTES, options);
+    bytes = await readCapped(objects, blobKey(descriptor.digest), MAX_MANIFEST_BYTES);
   } catch (error) {
     return { ok: false, problem: error instanceof NotFoundError ? 'missing' : 'unreadable', error };
   }

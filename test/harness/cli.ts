@@ -36,7 +36,7 @@ export async function runCli(
 /** Runs the CLI with --json and returns the parsed summary, failing loudly with stderr otherwise. */
 export async function runCliJson<T = Record<string, unknown>>(
   args: string[],
-  options: { env?: Record<string, string>; input?: string } = {},
+  options: { env?: Record<string, string | undefined>; input?: string } = {},
 ) {
   const result = await runCli([...args, '--json'], options);
   let json: T;

@@ -1,40 +1,12 @@
-// The fixtures' process-wide scratch space (OCI layouts, random files) and layout cache, removed when
-// the process exits; dirs of fixture processes that are gone are swept.
-import { rmSync } from 'node:fs';
-import { mkdir, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+// The fixtures' scratch space (OCI layouts, random files) and layout cache for one test file. The
+// root is a tempDir, so it goes when the file is done (test/harness/temp-cleanup.ts) at the latest.
+import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tempDir } from './process.ts';
 
-// The dir name carries the pid. Test workers are often killed without an 'exit' event, so each
-// process also sweeps the dirs of fixture processes that are gone.
-const ROOT_PATTERN = /^ecr-backup-fixtures-(\d+)-/;
-
-async function sweepStaleRoots(): Promise<void> {
-  for (const name of await readdir(tmpdir()).catch(() => [] as string[])) {
-    const pid = Number(ROOT_PATTERN.exec(name)?.[1]);
-    if (!pid || pid === process.pid || isAlive(pid)) continue;
-    await rm(join(tmpdir(), name), { recursive: true, force: true }).catch(() => undefined);
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 let rootPromise: Promise<string> | undefined;
 async function root(): Promise<string> {
-  rootPromise ??= (async () => {
-    await sweepStaleRoots();
-    const dir = await tempDir(`fixtures-${process.pid}`);
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    return dir;
-  })();
+  rootPromise ??= tempDir('fixtures');
   return rootPromise;
 }
 
@@ -45,10 +17,7 @@ export async function scratch(name: string): Promise<string> {
   return dir;
 }
 
-/**
- * Removes every built layout now. Call it in afterAll: vitest's fork workers may be killed without
- * an 'exit' event (a later fixture process sweeps such leftovers, but only then).
- */
+/** Removes every built layout now (a file that builds many calls it in afterAll to free the disk early). */
 export async function cleanupFixtures(): Promise<void> {
   const dir = rootPromise ? await rootPromise : undefined;
   rootPromise = undefined;

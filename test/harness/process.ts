@@ -18,8 +18,17 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** This test file's temporary directories, removed after its last hook (test/harness/temp-cleanup.ts). */
+const tempDirs: string[] = [];
+
+export async function removeTempDirs(): Promise<void> {
+  await Promise.all(tempDirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+}
+
 export async function tempDir(prefix: string): Promise<string> {
-  return mkdtemp(join(tmpdir(), `ecr-backup-${prefix}-`));
+  const dir = await mkdtemp(join(tmpdir(), `ecr-backup-${prefix}-`));
+  tempDirs.push(dir);
+  return dir;
 }
 
 export interface RunningService {

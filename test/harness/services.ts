@@ -33,11 +33,18 @@ export function motoService(options: MotoOptions = {}): ServiceSpec<TestMoto> {
     async start() {
       const service = await startMoto();
       if (options.awsEnv) restoreEnv = applyAwsEnv(service.env);
-      for (const bucket of options.buckets ?? []) await createBucket(service, bucket);
-      if (options.repositories?.length) {
-        const ecr = service.ecr();
-        for (const repositoryName of options.repositories) await ecr.send(new CreateRepositoryCommand({ repositoryName }));
-        ecr.destroy();
+      try {
+        for (const bucket of options.buckets ?? []) await createBucket(service, bucket);
+        if (options.repositories?.length) {
+          const ecr = service.ecr();
+          for (const repositoryName of options.repositories) await ecr.send(new CreateRepositoryCommand({ repositoryName }));
+          ecr.destroy();
+        }
+      } catch (error) {
+        // Not running yet as far as useServices knows, so its afterAll would not stop it.
+        restoreEnv?.();
+        await service.stop();
+        throw error;
       }
       return service;
     },
